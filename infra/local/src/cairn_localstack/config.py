@@ -1,0 +1,132 @@
+"""Settings of the local stack: profile, folder, loopback ports and credentials.
+
+Every field reads `CAIRN_STACK_<FIELD>` from the environment. A named profile may carry its own
+defaults (see `PROFILE_DEFAULTS`); an environment variable or an explicit argument still wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CAIRN_STACK_"
+
+#: Offsets from `s3_port` of SeaweedFS's other listeners. The admin gRPC port is the admin HTTP
+#: port + 10000 because `weed mini`'s built-in worker always dials that address, whatever
+#: `-admin.port.grpc` says (seaweedfs 4.48).
+S3_PORT_OFFSETS: dict[str, int] = {
+    "s3": 0,
+    "master": 1,
+    "master.grpc": 2,
+    "volume": 3,
+    "volume.grpc": 4,
+    "filer": 5,
+    "filer.grpc": 6,
+    "s3.grpc": 7,
+    "admin": 8,
+    "admin.grpc": 8 + 10000,
+}
+
+#: Per-profile defaults, applied under environment variables and explicit arguments.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "test": {"kafka_port": 19192, "pg_port": 15532, "s3_port": 18433, "broker_storage": "memory"},
+}
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The nearest folder above `start` holding `libs/` and a `Makefile` (or, before the Makefile
+    exists, a `pyproject.toml`); the current directory when there is none."""
+    here = (start or Path(__file__)).resolve()
+    candidates = [here, *here.parents]
+    for marker in ("Makefile", "pyproject.toml"):
+        for folder in candidates:
+            if (folder / "libs").is_dir() and (folder / marker).is_file():
+                return folder
+    return Path.cwd()
+
+
+def _default_root_dir(data: dict[str, Any]) -> Path:
+    return find_repo_root() / ".cairn" / str(data.get("profile", "local"))
+
+
+class StackConfig(BaseSettings):
+    """Where the stack lives and what it listens on. All listeners bind `host` (loopback)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    profile: str = "local"
+    root_dir: Path = Field(default_factory=_default_root_dir)
+    host: str = "127.0.0.1"
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    broker_storage: Literal["s3", "memory"] = "s3"
+    pg_port: int = Field(default=15432, ge=1, le=65535)
+    pg_user: str = "cairn"
+    pg_database: str = "cairn"
+    s3_port: int = Field(default=18333, ge=1, le=65535 - 10008)
+    s3_access_key: str = "cairn"
+    s3_secret_key: str = "cairn-local-secret"
+    broker_bucket: str = "tansu"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            profile = str(data.get("profile", "local"))
+            for key, value in PROFILE_DEFAULTS.get(profile, {}).items():
+                data.setdefault(key, value)
+        return data
+
+    @field_validator("root_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides: Any) -> StackConfig:
+        """The settings of a named profile: its defaults, then the environment, then `overrides`."""
+        return cls(profile=profile, **overrides)
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.root_dir
+
+    @property
+    def s3_ports(self) -> dict[str, int]:
+        """Every SeaweedFS listener, by role."""
+        return {role: self.s3_port + offset for role, offset in S3_PORT_OFFSETS.items()}
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"{self.host}:{self.s3_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return f"postgresql://{self.pg_user}@{self.host}:{self.pg_port}/{self.pg_database}"
+
+    def service_env(self) -> dict[str, str]:
+        """What the Cairn services need to reach this stack."""
+        return {
+            "CAIRN_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "CAIRN_POSTGRES_DSN": self.postgres_dsn,
+            "CAIRN_S3_ENDPOINT": self.s3_endpoint,
+            "CAIRN_S3_ACCESS_KEY": self.s3_access_key,
+            "CAIRN_S3_SECRET_KEY": self.s3_secret_key,
+            "CAIRN_S3_SECURE": "false",
+        }
+
+
+def setting_env_name(field: str) -> str:
+    """The environment variable that sets `field`, for error messages."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

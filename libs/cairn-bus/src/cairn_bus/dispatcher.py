@@ -1,0 +1,142 @@
+"""Turns one consumed record into a handler call, or a dead letter; never lets bad input stop a consumer.
+
+Order of checks: the CloudEvents envelope, the event type, whether this service handles it, the
+payload against its schema, then the handler (retried; transient failures propagate so the
+consumer rewinds and the record is delivered again, other failures dead-letter after the last
+attempt). The record is committed by the caller once `dispatch` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from cairn_events import EVENT_TYPES, DeadLetterKind, DecodeError, decode
+from cairn_observability import (
+    DEADLETTERS,
+    EVENTS_CONSUMED,
+    HANDLER_SECONDS,
+    bind_event_context,
+    extract_trace_context,
+    get_logger,
+    get_tracer,
+)
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from cairn_bus.deadletter import publish_dead_letter
+from cairn_bus.envelope import EnvelopeError, Origin, meta_from_headers
+from cairn_bus.publisher import Publisher
+from cairn_bus.records import RawRecord
+from cairn_bus.router import EventRouter
+
+D = TypeVar("D")
+log = get_logger("cairn.bus")
+
+
+class TransientError(Exception):
+    """A handler failure worth retrying later (a database or peer unavailable); never dead-lettered."""
+
+
+TRANSIENT = (TransientError, OSError, ConnectionError, asyncio.TimeoutError)
+
+
+class Outcome(StrEnum):
+    """What happened to one record."""
+
+    HANDLED = "handled"
+    SKIPPED = "skipped"
+    DEADLETTERED = "deadlettered"
+
+
+class Dispatcher(Generic[D]):
+    """Dispatches records to a router's handlers with dead-letter routing, retries and tracing."""
+
+    def __init__(
+        self,
+        router: EventRouter[D],
+        deps: D,
+        publisher: Publisher,
+        *,
+        group_id: str,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        self.router = router
+        self.deps = deps
+        self.publisher = publisher
+        self.group_id = group_id
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self._tracer = get_tracer(f"cairn.{router.service}")
+
+    async def _dead_letter(self, record: RawRecord, kind: DeadLetterKind, reason: str, ce_type: str) -> Outcome:
+        log.warning(
+            "event dead-lettered",
+            kind=kind.value,
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        await publish_dead_letter(self.publisher, record, kind, reason, self.group_id)
+        DEADLETTERS.labels(self.router.service, kind.value).inc()
+        EVENTS_CONSUMED.labels(self.router.service, record.topic, ce_type, Outcome.DEADLETTERED).inc()
+        return Outcome.DEADLETTERED
+
+    async def dispatch(self, record: RawRecord) -> Outcome:
+        """Handle one record; returns what happened. Raises only on transient failure (retry later)."""
+        origin = Origin(record.topic, record.partition, record.offset, record.key, record.timestamp_ms)
+        try:
+            meta = meta_from_headers(record.headers, origin)
+        except EnvelopeError as exc:
+            return await self._dead_letter(record, DeadLetterKind.MISSING_HEADERS, str(exc), "unknown")
+        if meta.type not in EVENT_TYPES:
+            reason = f"unknown event type {meta.type!r}: not in the schema registry"
+            return await self._dead_letter(record, DeadLetterKind.UNKNOWN_TYPE, reason, meta.type)
+        handler = self.router.handler_for(meta.type)
+        if handler is None:
+            EVENTS_CONSUMED.labels(self.router.service, record.topic, meta.type, Outcome.SKIPPED).inc()
+            return Outcome.SKIPPED
+        try:
+            event = decode(meta.type, record.value or b"", meta.content_type)
+        except DecodeError as exc:
+            return await self._dead_letter(record, exc.kind, exc.reason, meta.type)
+
+        parent = extract_trace_context(
+            {k: v for k, v in (("traceparent", meta.traceparent), ("tracestate", meta.tracestate)) if v}
+        )
+        ids = {"event_id": meta.id, "request_id": meta.subject, "correlation_id": meta.correlation_id}
+        last_error: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.perf_counter()
+            with (
+                bind_event_context(**ids, event_type=meta.type),
+                self._tracer.start_as_current_span(
+                    f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER
+                ) as span,
+            ):
+                span.set_attribute("messaging.system", "kafka")
+                span.set_attribute("messaging.destination.name", record.topic)
+                span.set_attribute("messaging.kafka.offset", record.offset)
+                span.set_attribute("messaging.message.id", meta.id)
+                span.set_attribute("cloudevents.event_type", meta.type)
+                try:
+                    await handler(event, meta, self.deps)
+                except Exception as exc:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)))
+                    last_error = exc
+                    log.warning("handler failed", attempt=attempt, error=repr(exc))
+                else:
+                    HANDLER_SECONDS.labels(self.router.service, meta.type).observe(time.perf_counter() - started)
+                    EVENTS_CONSUMED.labels(self.router.service, record.topic, meta.type, Outcome.HANDLED).inc()
+                    return Outcome.HANDLED
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self.retry_backoff_s * attempt)
+        assert last_error is not None
+        if isinstance(last_error, TRANSIENT):
+            raise last_error
+        reason = f"handler failed after {self.max_attempts} attempts: {last_error!r}"
+        return await self._dead_letter(record, DeadLetterKind.HANDLER_FAILED, reason, meta.type)

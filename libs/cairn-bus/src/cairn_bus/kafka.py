@@ -1,0 +1,87 @@
+"""Kafka adapters: explicit topic creation, the producer, the Kafka publisher and record conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from cairn_events import TopicSpec, load_topics
+
+from cairn_bus.publisher import BasePublisher, OutgoingMessage
+from cairn_bus.records import RawRecord
+from cairn_bus.settings import ServiceSettings
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[TopicSpec] | None = None, *, replication_factor: int = 1
+) -> list[str]:
+    """Create the registry's topics (or `topics`) with their partition counts; returns those created.
+
+    Topics that exist are left as they are. Brokers that auto-create topics would pick their own
+    partition count, so services call this before producing.
+    """
+    specs = list(topics) if topics is not None else list(load_topics().values())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        created: list[str] = []
+        for spec in missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=replication_factor)]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """A producer that waits for all in-sync replicas; not idempotent (the local broker lacks it)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"cairn-{settings.service_name}",
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_request_size=4 * 1024 * 1024,
+    )
+
+
+class KafkaPublisher(BasePublisher):
+    """Publishes through an aiokafka producer; `send` returns once the broker acknowledged."""
+
+    def __init__(self, producer: AIOKafkaProducer, source: str, **kwargs: Any) -> None:
+        super().__init__(source, **kwargs)
+        self.producer = producer
+
+    async def send(self, message: OutgoingMessage) -> None:
+        await self.producer.send_and_wait(
+            message.topic, value=message.value, key=message.key, headers=message.headers
+        )
+
+    async def send_raw(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send bytes as they are (replays and tools)."""
+        await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+
+def record_from_kafka(msg: Any) -> RawRecord:
+    """A RawRecord from an aiokafka ConsumerRecord."""
+    return RawRecord(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        value=msg.value,
+        key=msg.key,
+        headers=[(k, v) for k, v in (msg.headers or ())],
+        timestamp_ms=msg.timestamp,
+    )

@@ -1,0 +1,194 @@
+"""The `Publisher` port: handlers publish schema models; the publisher builds the envelope.
+
+The new event's id is derived from its cause, its correlation id, tenant and trace context are
+carried over from the cause, so a handler that runs twice publishes the same event twice, which
+consumers (and the audit store) recognise as one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from cairn_events import CONTENT_TYPE_JSON, Event, dataschema_uri, encode
+from cairn_observability import EVENTS_PUBLISHED, inject_trace_headers
+
+from cairn_bus.envelope import EventMeta
+from cairn_bus.ids import derive_event_id, new_event_id
+
+
+class UndeclaredPublicationError(RuntimeError):
+    """A service tried to publish an event type it does not declare in its router."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One Kafka record ready to send: topic, key, value and CloudEvents headers."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    meta: EventMeta
+    event: Event | None = None
+
+
+class Publisher(Protocol):
+    """Publishes events of the schema registry onto their topics."""
+
+    async def publish(
+        self,
+        event: Event,
+        *,
+        cause: EventMeta | None = None,
+        discriminator: str = "",
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> EventMeta:
+        """Publish `event`; its id is derived from `cause` (random without one) unless `event_id` is given.
+
+        Returns the envelope that was sent. Raises UndeclaredPublicationError for a type the
+        service does not declare.
+        """
+        ...
+
+
+def build_meta(
+    event: Event,
+    *,
+    source: str,
+    cause: EventMeta | None = None,
+    discriminator: str = "",
+    event_id: str | None = None,
+    correlation_id: str | None = None,
+    content_type: str = CONTENT_TYPE_JSON,
+    now: datetime | None = None,
+) -> EventMeta:
+    """The envelope of a new event caused by `cause` (or of a new trail when `cause` is None)."""
+    if event_id is None:
+        event_id = derive_event_id(cause.id, event.event_type, discriminator) if cause else new_event_id()
+    subject = event.subject() or (cause.subject if cause else None)
+    trace_headers = inject_trace_headers()
+    if not trace_headers and cause is not None and cause.traceparent:
+        trace_headers = {"traceparent": cause.traceparent}
+        if cause.tracestate:
+            trace_headers["tracestate"] = cause.tracestate
+    if correlation_id is not None:
+        correlation = correlation_id
+    elif cause is not None:
+        correlation = cause.correlation_id or cause.id
+    else:
+        correlation = subject or event_id
+    tenant = getattr(event, "tenant", None) or (cause.tenant if cause else None)
+    return EventMeta(
+        id=event_id,
+        type=event.event_type,
+        source=source,
+        time=now or datetime.now(UTC),
+        content_type=content_type,
+        subject=subject,
+        dataschema=dataschema_uri(event.event_type),
+        correlation_id=correlation,
+        causation_id=cause.id if cause else None,
+        tenant=tenant if isinstance(tenant, str) else None,
+        replay_id=cause.replay_id if cause else None,
+        traceparent=trace_headers.get("traceparent"),
+        tracestate=trace_headers.get("tracestate"),
+    )
+
+
+class BasePublisher(ABC):
+    """Builds the record for an event and hands it to `_send`; checks declared publications."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        allowed_types: Iterable[str] | None = None,
+        content_type: str = CONTENT_TYPE_JSON,
+        service: str | None = None,
+    ) -> None:
+        self.source = source
+        self.service = service or source.rsplit("/", 1)[-1]
+        self.allowed_types = frozenset(allowed_types) if allowed_types is not None else None
+        self.content_type = content_type
+
+    def build(
+        self,
+        event: Event,
+        *,
+        cause: EventMeta | None = None,
+        discriminator: str = "",
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> OutgoingMessage:
+        """The record `publish` would send."""
+        if self.allowed_types is not None and event.event_type not in self.allowed_types:
+            raise UndeclaredPublicationError(
+                f"{self.source} does not declare {event.event_type}; add it to the service's router"
+            )
+        meta = build_meta(
+            event,
+            source=self.source,
+            cause=cause,
+            discriminator=discriminator,
+            event_id=event_id,
+            correlation_id=correlation_id,
+            content_type=self.content_type,
+        )
+        return OutgoingMessage(
+            topic=event.topic,
+            key=event.partition_key().encode(),
+            value=encode(event, self.content_type),
+            headers=meta.to_headers(),
+            meta=meta,
+            event=event,
+        )
+
+    async def publish(
+        self,
+        event: Event,
+        *,
+        cause: EventMeta | None = None,
+        discriminator: str = "",
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> EventMeta:
+        message = self.build(
+            event, cause=cause, discriminator=discriminator, event_id=event_id, correlation_id=correlation_id
+        )
+        await self.send(message)
+        EVENTS_PUBLISHED.labels(self.service, message.topic, event.event_type).inc()
+        return message.meta
+
+    @abstractmethod
+    async def send(self, message: OutgoingMessage) -> None:
+        """Deliver one record; returns when the broker (or fake) has it."""
+
+
+class InMemoryPublisher(BasePublisher):
+    """Keeps what was published, in order; for unit tests of handlers."""
+
+    def __init__(
+        self,
+        source: str = "/cairn/test",
+        *,
+        allowed_types: Iterable[str] | None = None,
+        content_type: str = CONTENT_TYPE_JSON,
+    ) -> None:
+        super().__init__(source, allowed_types=allowed_types, content_type=content_type)
+        self.messages: list[OutgoingMessage] = []
+
+    async def send(self, message: OutgoingMessage) -> None:
+        self.messages.append(message)
+
+    def events(self, event_type: str | None = None) -> list[Event]:
+        """The published events, optionally of one type."""
+        return [
+            m.event
+            for m in self.messages
+            if m.event is not None and (event_type is None or m.meta.type == event_type)
+        ]

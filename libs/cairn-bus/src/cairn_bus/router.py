@@ -1,0 +1,81 @@
+"""A service's declared handlers and publications: the single place its contract is read from."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from cairn_events import EVENT_TYPES, DeadLetterRecordedV1, Event
+
+from cairn_bus.envelope import EventMeta
+
+D = TypeVar("D")
+Handler = Callable[[Any, EventMeta, D], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+
+
+class EventRouter(Generic[D]):
+    """Maps event types to handlers `on_<event>(event, meta, deps)` and lists what the service publishes.
+
+    Every service may publish dead letters. `all_events` registers a handler for every type in the
+    registry (the audit service).
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._handlers: dict[str, Handler[D]] = {}
+        self._catch_all: Handler[D] | None = None
+        self._publishes: set[str] = {DeadLetterRecordedV1.event_type}
+
+    def handler(self, *event_classes: type[Event]) -> Callable[[H], H]:
+        """Decorator: the function handles these event types."""
+
+        def register(func: H) -> H:
+            for cls in event_classes:
+                if cls.event_type in self._handlers:
+                    raise ValueError(f"{self.service}: {cls.event_type} already has a handler")
+                self._handlers[cls.event_type] = func
+            return func
+
+        return register
+
+    def all_events(self, func: H) -> H:
+        """Decorator: the function handles every registered event type not handled otherwise."""
+        self._catch_all = func
+        return func
+
+    def publishes(self, *event_classes: type[Event]) -> None:
+        """Declare event types this service publishes."""
+        self._publishes.update(cls.event_type for cls in event_classes)
+
+    def handler_for(self, event_type: str) -> Handler[D] | None:
+        """The handler of `event_type`, or None when the service ignores it."""
+        found = self._handlers.get(event_type)
+        if found is None and self._catch_all is not None and event_type in EVENT_TYPES:
+            return self._catch_all
+        return found
+
+    @property
+    def consumed_types(self) -> frozenset[str]:
+        """Event types this service handles."""
+        if self._catch_all is not None:
+            return frozenset(EVENT_TYPES)
+        return frozenset(self._handlers)
+
+    @property
+    def published_types(self) -> frozenset[str]:
+        """Event types this service publishes."""
+        return frozenset(self._publishes)
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics the service subscribes to, sorted."""
+        return sorted({EVENT_TYPES[t].topic for t in self.consumed_types})
+
+    def consumes(self) -> frozenset[tuple[str, str]]:
+        """(topic, event type) pairs consumed."""
+        return frozenset((EVENT_TYPES[t].topic, t) for t in self.consumed_types)
+
+    def produces(self) -> frozenset[tuple[str, str]]:
+        """(topic, event type) pairs published."""
+        return frozenset((EVENT_TYPES[t].topic, t) for t in self.published_types)

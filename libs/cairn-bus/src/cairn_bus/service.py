@@ -1,0 +1,115 @@
+"""Runs one service: topics ensured, producer started, dependencies built, consumer group joined.
+
+A service's `app.py` passes its router, settings and a dependency factory; `run_service` handles
+signals, `serve` is the same as a coroutine for tests that run a service inside their loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+from cairn_observability import configure_logging, configure_tracing, get_logger, serve_metrics
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from cairn_bus.dispatcher import Dispatcher
+from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record_from_kafka
+from cairn_bus.publisher import Publisher
+from cairn_bus.router import EventRouter
+from cairn_bus.settings import ServiceSettings
+
+D = TypeVar("D")
+S = TypeVar("S", bound=ServiceSettings)
+DepsFactory = Callable[[S, Publisher], AbstractAsyncContextManager[D]]
+log = get_logger("cairn.service")
+
+
+async def serve(
+    router: EventRouter[D],
+    settings: S,
+    deps_factory: DepsFactory[S, D],
+    *,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+    configure: bool = True,
+) -> None:
+    """Consume the router's topics until `stop` is set; commit each record after it is dispatched."""
+    stop = stop or asyncio.Event()
+    if configure:
+        configure_logging(settings.service_name, settings.log_level, settings.log_format)
+        configure_tracing(
+            settings.service_name, settings.otel_traces_exporter, settings.otel_exporter_otlp_endpoint
+        )
+        if settings.metrics_port:
+            serve_metrics(settings.metrics_port)
+    await ensure_topics(settings.kafka_bootstrap)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        publisher = KafkaPublisher(
+            producer,
+            f"/cairn/{settings.service_name}",
+            allowed_types=router.published_types,
+            service=settings.service_name,
+        )
+        async with deps_factory(settings, publisher) as deps:
+            dispatcher = Dispatcher(
+                router,
+                deps,
+                publisher,
+                group_id=settings.group_id,
+                max_attempts=settings.consumer_max_attempts,
+                retry_backoff_s=settings.consumer_retry_backoff_ms / 1000,
+            )
+            broker = KafkaBroker(
+                settings.kafka_bootstrap, client_id=f"cairn-{settings.service_name}", logger=None
+            )
+            subscriber = broker.subscriber(
+                *router.topics,
+                group_id=settings.group_id,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                auto_offset_reset=settings.kafka_auto_offset_reset,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            )
+
+            @subscriber
+            async def on_message(msg: KafkaMessage) -> None:
+                await dispatcher.dispatch(record_from_kafka(msg.raw_message))
+
+            await broker.start()
+            log.info("service ready", topics=router.topics, group=settings.group_id)
+            if ready is not None:
+                ready.set()
+            try:
+                await stop.wait()
+            finally:
+                log.info("service stopping")
+                await broker.stop()
+    finally:
+        await producer.stop()
+
+
+def run_service(router: EventRouter[D], settings: S, deps_factory: DepsFactory[S, D] | None) -> None:
+    """Run `serve` until SIGTERM or SIGINT (the entry point of `python -m cairn_<service>`).
+
+    A service whose router consumes nothing (not built yet) says so and exits.
+    """
+    if not router.topics or deps_factory is None:
+        configure_logging(settings.service_name, settings.log_level, settings.log_format)
+        log.warning("service has no event handlers yet; nothing to consume", service=router.service)
+        return
+
+    async def main() -> None:
+        assert deps_factory is not None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(router, settings, deps_factory, stop=stop)
+
+    asyncio.run(main())

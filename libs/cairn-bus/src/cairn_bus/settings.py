@@ -1,0 +1,76 @@
+"""Settings every Cairn service process shares, read from `CAIRN_*` environment variables.
+
+A service's own `Settings` class inherits from `ServiceSettings` (and the mixins it needs), so
+one environment file configures the bus, logging and tracing the same way in every service.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CAIRN_"
+
+
+class ServiceSettings(BaseSettings):
+    """Bus, logging and telemetry settings of one service process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    service_name: str = Field("cairn", description="Name used for ce_source, logs, traces and the group id.")
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma separated.")
+    kafka_group_id: str | None = Field(
+        None, description="Consumer group id; defaults to `cairn-<service_name>`."
+    )
+    kafka_session_timeout_ms: int = Field(
+        10_000, description="Consumer session timeout. Apache Kafka rejects values below 6000."
+    )
+    kafka_heartbeat_interval_ms: int = Field(3_000, description="Consumer heartbeat interval.")
+    kafka_auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts reading."
+    )
+    kafka_request_timeout_ms: int = Field(30_000, description="Producer and admin request timeout.")
+    consumer_max_attempts: int = Field(
+        3, ge=1, description="Handler attempts for one event before it is dead-lettered."
+    )
+    consumer_retry_backoff_ms: int = Field(200, ge=0, description="Backoff between handler attempts.")
+    deadletter_topic: str = Field("cairn.deadletter", description="Topic receiving undeliverable events.")
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: Literal["json", "console"] = Field("json", description="structlog renderer.")
+    otel_traces_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="Where OpenTelemetry spans go; `otlp` needs the OTLP exporter package."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP endpoint for traces/metrics.")
+    metrics_port: int | None = Field(None, description="Port of the Prometheus /metrics endpoint; off if unset.")
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group of this service."""
+        return self.kafka_group_id or f"cairn-{self.service_name}"
+
+
+class PostgresSettings(BaseSettings):
+    """PostgreSQL connection of a service that owns tables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    postgres_dsn: str = Field(
+        "postgresql://cairn@127.0.0.1:15432/cairn", description="asyncpg DSN of the service's database."
+    )
+    postgres_pool_min: int = Field(1, ge=0, description="Minimum pooled connections.")
+    postgres_pool_max: int = Field(5, ge=1, description="Maximum pooled connections.")
+
+
+class S3Settings(BaseSettings):
+    """S3-compatible object store (SeaweedFS locally, MinIO or AWS S3 in production)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    s3_endpoint: str = Field("127.0.0.1:18333", description="host:port of the S3 API.")
+    s3_access_key: str = Field("cairn", description="S3 access key.")
+    s3_secret_key: SecretStr = Field(SecretStr("cairn-local-secret"), description="S3 secret key.")
+    s3_secure: bool = Field(False, description="Use HTTPS for S3.")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_bucket: str = Field("cairn", description="Bucket holding this service's objects.")

@@ -1,0 +1,1 @@
+"""The cairn command line for operators and upstream developers."""

@@ -1,0 +1,89 @@
+"""The base class of every Cairn event and the constrained string types events share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+__all__ = [
+    "EVENT_TYPE_PATTERN",
+    "ID_PATTERN",
+    "PROMPT_NAME_PATTERN",
+    "PROMPT_REF_PATTERN",
+    "Event",
+    "Identifier",
+    "PromptName",
+    "PromptRef",
+    "RequestId",
+    "frozen_config",
+]
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+"""Identifiers (request, review, feedback, dataset, job, run and alert ids): 1-128 URL-safe characters."""
+
+PROMPT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
+"""A prompt name in the prompt store."""
+
+PROMPT_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(@[A-Za-z0-9][A-Za-z0-9._-]{0,63}|:[1-9][0-9]{0,8})?$"
+"""A prompt reference: `name` (the production label), `name@label` or `name:version`."""
+
+EVENT_TYPE_PATTERN = r"^cairn\.[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
+"""An event type string: `cairn.<thing>.<happened>.v<N>`."""
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""An identifier: 1-128 characters out of letters, digits and `._:-`."""
+
+RequestId = Identifier
+"""The id of one upstream request; every event of that request carries it and is keyed by it."""
+
+PromptName = Annotated[str, StringConstraints(pattern=PROMPT_NAME_PATTERN)]
+"""The name of a prompt in the prompt store."""
+
+PromptRef = Annotated[str, StringConstraints(pattern=PROMPT_REF_PATTERN)]
+"""A prompt reference: `name`, `name@label` or `name:version`."""
+
+
+def frozen_config() -> ConfigDict:
+    """The model configuration every payload type uses: immutable, no unknown fields, finite floats."""
+    return ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Event(BaseModel):
+    """A versioned Cairn event: the bare payload carried as the value of one Kafka message.
+
+    Every concrete subclass names its CloudEvents `type` (`event_type`), the topic it is
+    published on (`topic`) and the payload field whose value is the Kafka partition key
+    (`key_field`). Instances are immutable and reject unknown fields.
+    """
+
+    model_config = frozen_config()
+
+    event_type: ClassVar[str]
+    """The CloudEvents `type`, e.g. `cairn.request.submitted.v1`."""
+    topic: ClassVar[str]
+    """The Kafka topic this event is published on, e.g. `cairn.requests`."""
+    key_field: ClassVar[str]
+    """The payload field whose value is the Kafka partition key."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Check that a concrete event declares its type, topic and an existing key field."""
+        super().__pydantic_init_subclass__(**kwargs)
+        declared = [name for name in ("event_type", "topic", "key_field") if name in cls.__dict__]
+        if not declared:
+            return  # an abstract intermediate class
+        missing = {"event_type", "topic", "key_field"} - set(declared)
+        if missing:
+            raise TypeError(f"{cls.__name__} must declare {sorted(missing)}")
+        if cls.key_field not in cls.model_fields:
+            raise TypeError(f"{cls.__name__}.key_field {cls.key_field!r} is not one of its fields")
+
+    def partition_key(self) -> str:
+        """The Kafka partition key: the value of `key_field`, as a string."""
+        return str(getattr(self, self.key_field))
+
+    def subject(self) -> str | None:
+        """The CloudEvents `subject`: the request id when the event has a `request_id`, else None."""
+        value = getattr(self, "request_id", None)
+        return None if value is None else str(value)

@@ -1,0 +1,66 @@
+"""structlog JSON logging with the request, event and trace ids bound to every line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+
+
+def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    span = trace.get_current_span()
+    ctx = span.get_span_context()
+    if ctx.is_valid:
+        event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(ctx.span_id, "016x"))
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    """Route structlog and the standard library's logging to stderr as JSON (or console) lines.
+
+    Every line carries `service`, a timestamp, the log level, the ids bound with
+    `bind_event_context` and, inside a span, `trace_id`/`span_id`.
+    """
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_trace_ids,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger; `name` becomes the `logger` key."""
+    return structlog.get_logger(name) if name else structlog.get_logger()
+
+
+@contextmanager
+def bind_event_context(**ids: str | None) -> Iterator[None]:
+    """Bind ids (request_id, event_id, correlation_id, ...) to every log line inside the block."""
+    present = {k: v for k, v in ids.items() if v is not None}
+    tokens = structlog.contextvars.bind_contextvars(**present)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)

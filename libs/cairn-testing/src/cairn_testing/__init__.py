@@ -1,0 +1,1 @@
+"""Cairn test helpers: local stack fixtures, expect_events, schema examples as fixtures."""

@@ -1,0 +1,3 @@
+from cairn_audit.app import main
+
+main()

@@ -1,0 +1,189 @@
+"""The audit store in PostgreSQL: one row per event id, chained under an advisory lock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from cairn_audit.domain.records import GENESIS_HASH, AuditRecord, ChainBreak, chain, verify_chain
+
+CHAIN_LOCK = 0x0CA1_A0D1  # pg_advisory_xact_lock key serialising appends to the chain
+
+DDL = """
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq             bigint      PRIMARY KEY,
+    event_id        text        NOT NULL UNIQUE,
+    event_type      text        NOT NULL,
+    source          text        NOT NULL,
+    event_time      timestamptz NOT NULL,
+    topic           text        NOT NULL,
+    partition       integer     NOT NULL,
+    "offset"        bigint      NOT NULL,
+    key             text,
+    content_type    text        NOT NULL,
+    subject         text,
+    correlation_id  text,
+    causation_id    text,
+    tenant          text,
+    replay_of       text,
+    replay_id       text,
+    payload         jsonb       NOT NULL,
+    headers         jsonb       NOT NULL,
+    recorded_at     timestamptz NOT NULL,
+    prev_hash       text        NOT NULL,
+    hash            text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_subject ON audit_events (subject);
+CREATE INDEX IF NOT EXISTS audit_events_correlation ON audit_events (correlation_id);
+CREATE INDEX IF NOT EXISTS audit_events_topic_time ON audit_events (topic, event_time);
+CREATE INDEX IF NOT EXISTS audit_events_replay_of ON audit_events (replay_of);
+"""
+
+_COLUMNS = (
+    "seq, event_id, event_type, source, event_time, topic, partition, \"offset\", key, content_type, "
+    "subject, correlation_id, causation_id, tenant, replay_of, replay_id, payload, headers, "
+    "recorded_at, prev_hash, hash"
+)
+_INSERT = f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 22))})"
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
+    """An asyncpg pool whose connections read and write jsonb as Python objects."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+
+
+def _row_to_record(row: Any) -> AuditRecord:
+    return AuditRecord(
+        seq=row["seq"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        source=row["source"],
+        event_time=row["event_time"],
+        topic=row["topic"],
+        partition=row["partition"],
+        offset=row["offset"],
+        key=row["key"],
+        content_type=row["content_type"],
+        subject=row["subject"],
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        tenant=row["tenant"],
+        replay_of=row["replay_of"],
+        replay_id=row["replay_id"],
+        payload=row["payload"],
+        headers=row["headers"],
+        recorded_at=row["recorded_at"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+def _record_to_row(r: AuditRecord) -> tuple[Any, ...]:
+    return (
+        r.seq,
+        r.event_id,
+        r.event_type,
+        r.source,
+        r.event_time,
+        r.topic,
+        r.partition,
+        r.offset,
+        r.key,
+        r.content_type,
+        r.subject,
+        r.correlation_id,
+        r.causation_id,
+        r.tenant,
+        r.replay_of,
+        r.replay_id,
+        dict(r.payload),
+        dict(r.headers),
+        r.recorded_at,
+        r.prev_hash,
+        r.hash,
+    )
+
+
+class PostgresAuditStore:
+    """AuditStore on an asyncpg pool (see `create_pool`)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def migrate(self) -> None:
+        """Create the table and indexes if missing."""
+        await self.pool.execute(DDL)
+
+    async def append(self, records: Sequence[AuditRecord]) -> int:
+        if not records:
+            return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+            ids = [r.event_id for r in records]
+            rows = await conn.fetch("SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])", ids)
+            seen = {row["event_id"] for row in rows}
+            now = datetime.now(UTC)
+            fresh: list[AuditRecord] = []
+            for r in records:
+                if r.event_id not in seen:
+                    seen.add(r.event_id)
+                    fresh.append(replace(r, recorded_at=now))
+            if not fresh:
+                return 0
+            head = await conn.fetchrow("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            start = head["seq"] if head else 0
+            linked = chain(fresh, head["hash"] if head else GENESIS_HASH)
+            numbered = [replace(r, seq=start + i) for i, r in enumerate(linked, 1)]
+            await conn.executemany(_INSERT, [_record_to_row(r) for r in numbered])
+            return len(numbered)
+
+    async def trail(self, request_id: str) -> list[AuditRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE subject = $1 OR correlation_id = $1 ORDER BY seq",
+            request_id,
+        )
+        return [_row_to_record(r) for r in rows]
+
+    async def in_range(
+        self, topic: str, start: datetime | None, end: datetime | None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE topic = $1 "
+            "AND ($2::timestamptz IS NULL OR event_time >= $2) "
+            "AND ($3::timestamptz IS NULL OR event_time < $3) ORDER BY seq LIMIT $4",
+            topic,
+            start,
+            end,
+            limit,
+        )
+        return [_row_to_record(r) for r in rows]
+
+    async def get(self, event_id: str) -> AuditRecord | None:
+        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM audit_events WHERE event_id = $1", event_id)
+        return _row_to_record(row) if row else None
+
+    async def verify(self) -> list[ChainBreak]:
+        breaks: list[ChainBreak] = []
+        prev = GENESIS_HASH
+        async with self.pool.acquire() as conn, conn.transaction():
+            batch: list[AuditRecord] = []
+            async for row in conn.cursor(f"SELECT {_COLUMNS} FROM audit_events ORDER BY seq"):
+                batch.append(_row_to_record(row))
+                if len(batch) >= 1000:
+                    breaks += verify_chain(batch, prev)
+                    prev = batch[-1].hash or prev
+                    batch = []
+            breaks += verify_chain(batch, prev)
+        return breaks
+
+    async def count(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM audit_events"))

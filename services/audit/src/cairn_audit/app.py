@@ -1,0 +1,18 @@
+"""The audit service: subscribes to every topic of the registry and stores each event once."""
+
+from __future__ import annotations
+
+from cairn_bus import EventRouter
+from cairn_bus.service import run_service
+
+from cairn_audit.bootstrap import Deps, build
+from cairn_audit.handlers import on_any_event
+from cairn_audit.settings import Settings
+
+router: EventRouter[Deps] = EventRouter("audit")
+router.all_events(on_any_event)
+
+
+def main() -> None:
+    """Entry point of `python -m cairn_audit`."""
+    run_service(router, Settings(), build)

@@ -1,0 +1,39 @@
+"""The audit store port: append-once storage of events with a hash chain, and the queries on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from cairn_audit.domain.records import AuditRecord, ChainBreak
+
+
+class AuditStore(Protocol):
+    """Stores every event once, chained by hash, and answers trail and range queries."""
+
+    async def append(self, records: Sequence[AuditRecord]) -> int:
+        """Store records not stored before (by event id), chained in the given order; returns how many were new."""
+        ...
+
+    async def trail(self, request_id: str) -> list[AuditRecord]:
+        """Every stored event of the request (subject or correlation id), in storage order."""
+        ...
+
+    async def in_range(
+        self, topic: str, start: datetime | None, end: datetime | None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        """Events read from `topic` with event time in [start, end), in storage order."""
+        ...
+
+    async def get(self, event_id: str) -> AuditRecord | None:
+        """One stored event."""
+        ...
+
+    async def verify(self) -> list[ChainBreak]:
+        """Recompute the whole chain; every break found (empty when intact)."""
+        ...
+
+    async def count(self) -> int:
+        """How many events are stored."""
+        ...

@@ -1,0 +1,3 @@
+from cairn_evaluator.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Cairn feedback service."""

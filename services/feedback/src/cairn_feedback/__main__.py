@@ -1,0 +1,3 @@
+from cairn_feedback.app import main
+
+main()

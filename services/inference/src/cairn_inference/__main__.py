@@ -1,0 +1,3 @@
+from cairn_inference.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Cairn prompt-store service."""

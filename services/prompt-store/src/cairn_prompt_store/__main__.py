@@ -1,0 +1,3 @@
+from cairn_prompt_store.app import main
+
+main()

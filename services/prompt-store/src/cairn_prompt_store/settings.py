@@ -1,0 +1,13 @@
+"""Settings of the prompt-store service (env prefix CAIRN_)."""
+
+from pydantic import Field
+
+from cairn_bus.settings import PostgresSettings, ServiceSettings
+
+
+class Settings(ServiceSettings, PostgresSettings):
+    """Prompt templates, versions and labels in PostgreSQL; renders the prompt of each request."""
+
+    service_name: str = Field("prompt-store", description="Service name.")
+    http_host: str = Field("127.0.0.1", description="Bind address of the management HTTP API.")
+    http_port: int = Field(8081, description="Port of the management HTTP API.")

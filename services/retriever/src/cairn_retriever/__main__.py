@@ -1,0 +1,3 @@
+from cairn_retriever.app import main
+
+main()

@@ -1,0 +1,3 @@
+from cairn_safety.app import main
+
+main()

@@ -1,0 +1,3 @@
+from cairn_tuner.app import main
+
+main()

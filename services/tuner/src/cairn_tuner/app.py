@@ -1,0 +1,16 @@
+"""The tuner service's event wiring. Its handlers arrive with the issue that builds the service;
+until then it subscribes to nothing and only its settings and contract exist."""
+
+from __future__ import annotations
+
+from cairn_bus import EventRouter
+from cairn_bus.service import run_service
+
+from cairn_tuner.settings import Settings
+
+router: EventRouter[None] = EventRouter("tuner")
+
+
+def main() -> None:
+    """Entry point of `python -m cairn_tuner`."""
+    run_service(router, Settings(), None)
