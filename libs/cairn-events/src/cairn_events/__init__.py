@@ -1,1 +1,96 @@
-"""Cairn event contracts: one frozen pydantic model per event type and version, the topic registry, JSON and Avro codecs."""
+"""Cairn event contracts: a frozen pydantic model per event type and version, topics, JSON and Avro codecs.
+
+The models are the source of truth; `python -m cairn_events.generate` writes the JSON
+Schema and Avro files under `schemas/` from them, and the contract tests prove the two agree.
+"""
+
+from cairn_events.base import Event, Identifier, PromptName, PromptRef, RequestId
+from cairn_events.codecs import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, DecodeError, decode, encode
+from cairn_events.common import (
+    ChatMessage,
+    ContextChunk,
+    DeadLetterKind,
+    GenerationParams,
+    JsonScalar,
+    LoraConfig,
+    ModelStage,
+    RawHeader,
+    ResponseStatus,
+    RetrievalOptions,
+    SafetyFinding,
+    SuiteScore,
+    TokenUsage,
+    Verdict,
+)
+from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1
+from cairn_events.model_lifecycle import (
+    DatasetPublishedV1,
+    EvaluationCompletedV1,
+    ModelPromotedV1,
+    ModelRegisteredV1,
+    TuningProgressedV1,
+    TuningRequestedV1,
+)
+from cairn_events.operations import AlertRaisedV1, DeadLetterRecordedV1
+from cairn_events.paths import schemas_dir
+from cairn_events.registry import EVENT_TYPES, UnknownEventType, dataschema_uri, event_class
+from cairn_events.request_flow import (
+    CompletionGeneratedV1,
+    ContextAssembledV1,
+    InputScreenedV1,
+    PromptRenderedV1,
+    RequestSubmittedV1,
+    ResponseCompletedV1,
+)
+from cairn_events.topics import TopicSpec, load_topics, topic_of
+
+__all__ = [
+    "CONTENT_TYPE_AVRO",
+    "CONTENT_TYPE_JSON",
+    "EVENT_TYPES",
+    "AlertRaisedV1",
+    "ChatMessage",
+    "CompletionGeneratedV1",
+    "ContextAssembledV1",
+    "ContextChunk",
+    "DatasetPublishedV1",
+    "DeadLetterKind",
+    "DeadLetterRecordedV1",
+    "DecodeError",
+    "EvaluationCompletedV1",
+    "Event",
+    "FeedbackSubmittedV1",
+    "GenerationParams",
+    "Identifier",
+    "InputScreenedV1",
+    "JsonScalar",
+    "LoraConfig",
+    "ModelPromotedV1",
+    "ModelRegisteredV1",
+    "ModelStage",
+    "PromptName",
+    "PromptRef",
+    "PromptRenderedV1",
+    "RawHeader",
+    "RequestId",
+    "RequestSubmittedV1",
+    "ResponseCompletedV1",
+    "ResponseStatus",
+    "RetrievalOptions",
+    "ReviewRequestedV1",
+    "SafetyFinding",
+    "SuiteScore",
+    "TokenUsage",
+    "TopicSpec",
+    "TuningProgressedV1",
+    "TuningRequestedV1",
+    "UnknownEventType",
+    "Verdict",
+    "dataschema_uri",
+    "decode",
+    "encode",
+    "event_class",
+    "load_topics",
+    "schemas_dir",
+    "topic_of",
+]

@@ -25,7 +25,9 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 PROMPT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
 """A prompt name in the prompt store."""
 
-PROMPT_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(@[A-Za-z0-9][A-Za-z0-9._-]{0,63}|:[1-9][0-9]{0,8})?$"
+PROMPT_REF_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(@[A-Za-z0-9][A-Za-z0-9._-]{0,63}|:[1-9][0-9]{0,8})?$"
+)
 """A prompt reference: `name` (the production label), `name@label` or `name:version`."""
 
 EVENT_TYPE_PATTERN = r"^cairn\.[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"

@@ -1,4 +1,4 @@
-"""Payload types shared by several events: chat messages, generation and retrieval options, safety findings."""
+"""Payload types shared by several events: chat turns, generation and retrieval options, safety findings."""
 
 from __future__ import annotations
 
@@ -57,9 +57,13 @@ class GenerationParams(BaseModel):
 
     max_tokens: int = Field(256, ge=1, le=8192, description="Maximum number of tokens to generate.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy decoding.")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest token set of this mass.")
+    top_p: float = Field(
+        1.0, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest token set of this mass."
+    )
     stop: list[str] = Field([], description="Strings that end generation when produced.")
-    seed: int | None = Field(None, description="Random seed for reproducible sampling; none for a random one.")
+    seed: int | None = Field(
+        None, description="Random seed for reproducible sampling; none for a random one."
+    )
 
 
 class RetrievalOptions(BaseModel):
@@ -72,7 +76,9 @@ class RetrievalOptions(BaseModel):
     )
     top_k: int = Field(4, ge=1, le=50, description="How many chunks to retrieve.")
     min_score: float | None = Field(None, description="Drop chunks scoring below this; none keeps all top_k.")
-    collection: str | None = Field(None, description="Document collection to search; none for the tenant default.")
+    collection: str | None = Field(
+        None, description="Document collection to search; none for the tenant default."
+    )
 
 
 class ContextChunk(BaseModel):
@@ -83,7 +89,9 @@ class ContextChunk(BaseModel):
     document_id: str = Field(description="Id of the source document in the retriever.")
     chunk_id: str = Field(description="Id of this chunk within the retriever.")
     source_uri: str = Field(description="Where the document came from (URI given at ingestion).")
-    content_hash: str = Field(description="Hash of the chunk text, e.g. `sha256:<hex>`, to prove what was used.")
+    content_hash: str = Field(
+        description="Hash of the chunk text, e.g. `sha256:<hex>`, to prove what was used."
+    )
     score: float = Field(description="Retrieval score of this chunk for the query (higher is more relevant).")
     text: str = Field(description="The chunk text given to the model.")
 
@@ -155,7 +163,9 @@ class LoraConfig(BaseModel):
     learning_rate: float = Field(gt=0.0, description="Optimizer learning rate.")
     epochs: int = Field(ge=1, description="Passes over the training split.")
     batch_size: int = Field(ge=1, description="Examples per optimizer step.")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps; none to run all epochs.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many steps; none to run all epochs."
+    )
     seed: int = Field(description="Random seed for data order and initialisation.")
 
 

@@ -53,8 +53,6 @@ class FeedbackSubmittedV1(Event):
     corrected_answer: str | None = Field(
         None, description="What the answer should have been; becomes training data after curation."
     )
-    tags: list[str] = Field(
-        [], description="Labels for the feedback, e.g. `hallucination`, `off_topic`."
-    )
+    tags: list[str] = Field([], description="Labels for the feedback, e.g. `hallucination`, `off_topic`.")
     user_id: str | None = Field(None, description="Pseudonymous id of who gave the feedback.")
     submitted_at: AwareDatetime = Field(description="When the feedback was given (RFC 3339).")

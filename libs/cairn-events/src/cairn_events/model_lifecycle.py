@@ -56,11 +56,15 @@ class TuningRequestedV1(Event):
     key_field: ClassVar[str] = "job_id"
 
     job_id: Identifier = Field(description=_JOB_ID)
-    base_model: str = Field(min_length=1, description="The base model to adapt, e.g. `HuggingFaceTB/SmolLM2-135M`.")
+    base_model: str = Field(
+        min_length=1, description="The base model to adapt, e.g. `HuggingFaceTB/SmolLM2-135M`."
+    )
     dataset_id: Identifier = Field(description=_DATASET_ID)
     dataset_version: int = Field(ge=1, description="The dataset version to train on.")
     config: LoraConfig = Field(description="LoRA hyper-parameters.")
-    requested_by: str = Field(min_length=1, description="Who asked: a user id or `cairn-feedback` for the loop.")
+    requested_by: str = Field(
+        min_length=1, description="Who asked: a user id or `cairn-feedback` for the loop."
+    )
     requested_at: AwareDatetime = Field(description="When tuning was requested (RFC 3339).")
 
 
@@ -92,7 +96,9 @@ class ModelRegisteredV1(Event):
     model_name: Identifier = Field(description=_MODEL_NAME)
     version: int = Field(ge=1, description="The new version number of the model.")
     base_model: str = Field(min_length=1, description="The base model the version builds on.")
-    adapter_uri: str | None = Field(None, description="Where the LoRA adapter is; none for a plain base model.")
+    adapter_uri: str | None = Field(
+        None, description="Where the LoRA adapter is; none for a plain base model."
+    )
     dataset_id: Identifier | None = Field(None, description="The dataset it was trained on, if tuned.")
     dataset_version: int | None = Field(None, ge=1, description="The dataset version it was trained on.")
     job_id: Identifier | None = Field(None, description="The tuning job that produced it, if tuned.")

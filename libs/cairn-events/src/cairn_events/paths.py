@@ -7,7 +7,14 @@ from pathlib import Path
 
 from cairn_events.registry import schema_family, schema_version
 
-__all__ = ["SCHEMAS_DIR_ENV", "avro_schema_path", "example_paths", "examples_dir", "json_schema_path", "schemas_dir"]
+__all__ = [
+    "SCHEMAS_DIR_ENV",
+    "avro_schema_path",
+    "example_paths",
+    "examples_dir",
+    "json_schema_path",
+    "schemas_dir",
+]
 
 SCHEMAS_DIR_ENV = "CAIRN_SCHEMAS_DIR"
 

@@ -60,7 +60,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType({cls.event_type: cls f
 _TYPE_RE = re.compile(EVENT_TYPE_PATTERN)
 
 
-class UnknownEventType(KeyError):
+class UnknownEventType(KeyError):  # noqa: N818 - the public name is part of the API
     """An event type string that is not registered (or not well formed)."""
 
     def __init__(self, event_type: str) -> None:
@@ -68,10 +68,7 @@ class UnknownEventType(KeyError):
         self.event_type = event_type
 
     def __str__(self) -> str:
-        return (
-            f"unknown event type {self.event_type!r}: cairn-events knows "
-            f"{', '.join(sorted(EVENT_TYPES))}"
-        )
+        return f"unknown event type {self.event_type!r}: cairn-events knows {', '.join(sorted(EVENT_TYPES))}"
 
 
 def event_class(event_type: str) -> type[Event]:

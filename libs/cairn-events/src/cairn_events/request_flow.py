@@ -1,4 +1,4 @@
-"""Events of the request path: request → rendered prompt → context → input screening → completion → response."""
+"""Events of the request path: request → prompt → context → input screening → completion → response."""
 
 from __future__ import annotations
 
@@ -56,12 +56,10 @@ class RequestSubmittedV1(Event):
     prompt: PromptRef = Field(
         description="The prompt to render: `name` (its production label), `name@label` or `name:version`."
     )
-    variables: dict[str, JsonScalar] = Field(
-        {}, description="Values for the prompt template's variables."
-    )
+    variables: dict[str, JsonScalar] = Field({}, description="Values for the prompt template's variables.")
     messages: list[ChatMessage] = Field(
         [],
-        description="Extra conversation turns appended after the rendered prompt (e.g. earlier chat history).",
+        description="Extra conversation turns appended after the rendered prompt (e.g. chat history).",
     )
     retrieval: RetrievalOptions | None = Field(
         None, description="Ground the answer in retrieved documents; none to follow the prompt's own setting."
@@ -74,7 +72,9 @@ class RequestSubmittedV1(Event):
     metadata: dict[str, str] = Field(
         {}, description="Free-form string labels kept with the request for audit and analytics."
     )
-    submitted_at: AwareDatetime = Field(description="When the upstream system submitted the request (RFC 3339).")
+    submitted_at: AwareDatetime = Field(
+        description="When the upstream system submitted the request (RFC 3339)."
+    )
 
 
 class PromptRenderedV1(Event):
@@ -90,7 +90,9 @@ class PromptRenderedV1(Event):
     prompt_version: int = Field(ge=1, description=_PROMPT_VERSION)
     prompt_label: str | None = Field(None, description="The label the reference resolved through, if any.")
     experiment: str | None = Field(None, description="The A/B experiment that chose the version, if any.")
-    variant: str | None = Field(None, description="The experiment variant this request was assigned to, if any.")
+    variant: str | None = Field(
+        None, description="The experiment variant this request was assigned to, if any."
+    )
     messages: list[ChatMessage] = Field(
         min_length=1, description="The rendered conversation, request turns appended."
     )
@@ -130,7 +132,9 @@ class InputScreenedV1(Event):
 
     request_id: RequestId = Field(description=_REQUEST_ID)
     tenant: str = Field(min_length=1, description=_TENANT)
-    verdict: Verdict = Field(description="The screening verdict; only `allow` and `redact` go on to inference.")
+    verdict: Verdict = Field(
+        description="The screening verdict; only `allow` and `redact` go on to inference."
+    )
     findings: list[SafetyFinding] = Field(description="The result of every check that ran.")
     policy: str = Field(description="The safety policy (name or name@version) that was applied.")
     messages: list[ChatMessage] = Field(
@@ -156,7 +160,9 @@ class CompletionGeneratedV1(Event):
     model: str = Field(min_length=1, description="The model that generated (registry name or base model).")
     model_version: str | None = Field(None, description="The registry version of the model, if registered.")
     adapter: str | None = Field(None, description="The LoRA adapter applied, if any.")
-    backend: str = Field(min_length=1, description="The inference backend, e.g. `sglang`, `transformers-cpu`.")
+    backend: str = Field(
+        min_length=1, description="The inference backend, e.g. `sglang`, `transformers-cpu`."
+    )
     text: str = Field(description="The generated text.")
     finish_reason: str = Field(description="Why generation stopped, e.g. `stop`, `length`.")
     usage: TokenUsage = Field(description="Tokens consumed.")
@@ -187,9 +193,7 @@ class ResponseCompletedV1(Event):
     status: ResponseStatus = Field(description="How the request ended.")
     text: str | None = Field(None, description="The answer (redactions applied); none unless completed.")
     reason: str | None = Field(None, description="Why the request was blocked, rejected or failed.")
-    citations: list[ContextChunk] = Field(
-        [], description="The retrieved chunks the answer was grounded in."
-    )
+    citations: list[ContextChunk] = Field([], description="The retrieved chunks the answer was grounded in.")
     model: str | None = Field(None, description="The model that generated the answer, if any.")
     model_version: str | None = Field(None, description="The registry version of the model, if registered.")
     adapter: str | None = Field(None, description="The LoRA adapter applied, if any.")

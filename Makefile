@@ -1,0 +1,83 @@
+# Cairn — two commands on a fresh machine:  `make run`  and  `make test`.
+# Every target sets up what it needs first (virtual env, packages, local stack) and is idempotent.
+
+SHELL      := /bin/bash
+PYTHON     ?= python3.11
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+PY         := $(BIN)/python
+STAMP      := $(VENV)/.cairn-installed
+PYPROJECTS := $(shell find libs services infra/local -name pyproject.toml -not -path '*/node_modules/*' 2>/dev/null)
+# The test stack: its own ports and data folder (.cairn/test), in-memory broker for speed.
+TEST_ENV   := CAIRN_STACK_PROFILE=test
+PYTEST     := $(BIN)/pytest
+
+.PHONY: help setup run demo test test-unit test-contract test-integration stack-up stack-down stack-status \
+        test-stack-up test-stack-down services-up services-down lint schemas lock clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup: $(STAMP)  ## Create .venv and install pinned packages (only when requirements changed)
+
+$(STAMP): requirements/constraints.txt requirements/dev.txt requirements/local.txt $(PYPROJECTS)
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: Cairn needs Python 3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned packages into $(VENV) ..."
+	@$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
+	@$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -r requirements/local.txt
+	@$(PY) -m pip check
+	@touch $@
+
+stack-up: setup  ## Start the local stack (Tansu on s3://, PostgreSQL+pgvector, SeaweedFS)
+	@$(BIN)/cairn stack up
+
+stack-down: setup  ## Stop the local services and stack
+	@$(BIN)/cairn services down
+	@$(BIN)/cairn stack down
+
+stack-status: setup  ## Show the local stack and services
+	@$(BIN)/cairn stack status
+	@$(BIN)/cairn services status
+
+services-up: stack-up  ## Start the Cairn services as local processes
+	@$(BIN)/cairn services up
+
+services-down: setup  ## Stop the Cairn services
+	@$(BIN)/cairn services down
+
+run: services-up  ## Set up, start stack and services, run the demo
+	@$(BIN)/cairn demo
+
+test-stack-up: setup
+	@$(TEST_ENV) $(BIN)/cairn stack up
+
+test-stack-down: setup
+	@$(TEST_ENV) $(BIN)/cairn stack down
+
+test: test-stack-up  ## Set up and run every test (unit, contract, integration) against the test stack
+	@$(TEST_ENV) $(PYTEST) -q
+
+test-unit: setup  ## Only the tests that need no stack
+	@$(PYTEST) -q -m "not integration"
+
+test-contract: setup  ## Only the contract tests
+	@$(PYTEST) -q contract-tests
+
+lint: setup  ## ruff on everything, mypy --strict on libs
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check libs services infra/local tests contract-tests
+	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-cli/src infra/local/src
+
+schemas: setup  ## Regenerate JSON Schema and Avro files from the event models
+	@$(PY) -m cairn_events.generate
+
+lock: $(VENV)  ## Re-resolve requirements/dev.txt and rewrite the pins
+	@$(PY) -m pip install -q -r requirements/dev.txt
+	@$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements/constraints.txt
+
+clean:  ## Remove the virtual env and local data (stops everything first)
+	-@test -x $(BIN)/cairn && $(BIN)/cairn services down; true
+	-@test -x $(BIN)/cairn && $(BIN)/cairn stack down; true
+	-@test -x $(BIN)/cairn && $(TEST_ENV) $(BIN)/cairn stack down; true
+	rm -rf $(VENV) .cairn

@@ -1,0 +1,258 @@
+"""The `cairn` command: the local stack, services, requests, trails, replays and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
+from rich.console import Console
+from rich.table import Table
+
+from cairn_cli import services_cmd, stack_cmd
+from cairn_cli.config import load_settings
+from cairn_cli.kafka_io import producer, read_range
+from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay
+from cairn_cli.timeparse import parse_when
+from cairn_cli.trail_view import render_trail, trail_json
+
+app = typer.Typer(
+    help="Cairn: operate the local stack and services, submit requests, read trails, replay topics.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(services_cmd.app, name="services")
+dlq_app = typer.Typer(help="Dead letters: messages no consumer could handle.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit store.", no_args_is_help=True)
+topics_app = typer.Typer(help="Topics of the schema registry.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(audit_app, name="audit")
+app.add_typer(topics_app, name="topics")
+console = Console()
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except (LookupError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _kv(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            parsed = json.loads(value)
+            out[key] = parsed if isinstance(parsed, int | float | bool) else value
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@app.command()
+def submit(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="Prompt reference: NAME, NAME@LABEL or NAME:VERSION."),
+    var: list[str] = typer.Option([], "--var", "-v", help="Template variable KEY=VALUE (repeatable)."),
+    question: str | None = typer.Option(None, "--message", "-m", help="A user message added to the prompt."),
+    tenant: str = typer.Option("default", help="Tenant id."),
+    request_id: str | None = typer.Option(None, help="Request id (default: a new UUID)."),
+    max_tokens: int = typer.Option(256, help="Most tokens to generate."),
+) -> None:
+    """Produce a `cairn.request.submitted.v1` on `cairn.requests`, as an upstream system would."""
+    settings = load_settings()
+    payload: dict[str, Any] = {
+        "request_id": request_id or str(uuid.uuid4()),
+        "tenant": tenant,
+        "prompt": prompt,
+        "variables": _kv(var),
+        "params": {"max_tokens": max_tokens},
+        "submitted_at": datetime.now(UTC).isoformat(),
+    }
+    if question:
+        payload["messages"] = [{"role": "user", "content": question}]
+    try:
+        event = RequestSubmittedV1.model_validate(payload)
+    except ValueError as exc:
+        console.print(f"[red]invalid request:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def go() -> str:
+        await ensure_topics(settings.kafka_bootstrap)
+        async with producer(settings.kafka_bootstrap) as p:
+            meta = await KafkaPublisher(p, "/cairn/cli", service="cli").publish(event)
+        return meta.id
+
+    event_id = _run(go())
+    console.print(f"request [bold]{event.request_id}[/bold] submitted (event {event_id})")
+    console.print(f"follow it with: cairn trail {event.request_id}")
+
+
+async def _store_call(dsn: str, fn: Any) -> Any:
+    pool = await create_pool(dsn)
+    try:
+        store = PostgresAuditStore(pool)
+        await store.migrate()
+        return await fn(store)
+    finally:
+        await pool.close()
+
+
+@app.command()
+def trail(
+    request_id: str,
+    as_json: bool = typer.Option(False, "--json", help="Print the trail as JSON lines, in causal order."),
+    wait: float = typer.Option(10.0, help="Seconds to wait for the trail to appear and settle."),
+) -> None:
+    """The whole trail of a request from the audit store, as a tree in causal order with timings."""
+    settings = load_settings()
+
+    async def fetch() -> list[Any]:
+        deadline = time.monotonic() + wait
+        records: list[Any] = []
+        while True:
+            latest = await _store_call(settings.postgres_dsn, lambda s: s.trail(request_id))
+            settled = latest and len(latest) == len(records)
+            records = latest
+            if settled or time.monotonic() >= deadline:
+                return records
+            await asyncio.sleep(0.5)
+
+    records = _run(fetch())
+    if not records:
+        console.print(f"[yellow]no events stored for request {request_id}[/yellow] (is the audit service running?)")
+        raise typer.Exit(1)
+    if as_json:
+        for row in trail_json(records):
+            print(json.dumps(row, default=str))
+    else:
+        console.print(render_trail(request_id, records))
+
+
+@app.command()
+def replay(
+    topic: str = typer.Option(..., help="Topic to replay."),
+    start: str = typer.Option(..., "--from", help="Start time (ISO 8601, 'now', or -15m/-2h/-1d)."),
+    end: str = typer.Option("now", "--to", help="End time, exclusive."),
+    to_topic: str | None = typer.Option(None, "--to-topic", help="Publish to this topic (default: the same)."),
+    source: str = typer.Option("audit", help="Read the range from the 'audit' store or the 'broker'."),
+    replay_id: str | None = typer.Option(None, help="Replay run id; re-running one id publishes nothing new."),
+    dry_run: bool = typer.Option(False, help="List what would be replayed, publish nothing."),
+) -> None:
+    """Re-publish a time range of a topic, keeping each original event id in `ce_replayof`."""
+    settings = load_settings()
+    if source not in ("audit", "broker"):
+        raise typer.BadParameter("--source must be 'audit' or 'broker'")
+    try:
+        t0, t1 = parse_when(start), parse_when(end)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    report = ReplayReport(replay_id or str(uuid.uuid4()), source, topic, to_topic or topic)
+
+    async def go() -> ReplayReport:
+        if source == "audit":
+            records = await _store_call(settings.postgres_dsn, lambda s: s.in_range(topic, t0, t1))
+            messages = from_audit(records)
+        else:
+            raw = await read_range(settings.kafka_bootstrap, topic, int(t0.timestamp() * 1000), int(t1.timestamp() * 1000))
+            messages, report.skipped = from_broker(raw)
+        if dry_run:
+            report.ids = [(m.original_id, "") for m in messages]
+            return report
+        async with producer(settings.kafka_bootstrap) as p:
+            return await publish_replay(p, messages, report)
+
+    done = _run(go())
+    verb = "would replay" if dry_run else "replayed"
+    console.print(
+        f"{verb} {len(done.ids)} event(s) from {done.from_topic} ({done.source}) to {done.to_topic}; "
+        f"replay id {done.replay_id}" + (f"; skipped {done.skipped} without ce_id" if done.skipped else "")
+    )
+    for original, new in done.ids[:20]:
+        console.print(f"  {original} -> {new or '(dry run)'}")
+    if len(done.ids) > 20:
+        console.print(f"  ... and {len(done.ids) - 20} more")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    since: str | None = typer.Option(None, "--since", help="Only dead letters after this time."),
+    limit: int = typer.Option(50, help="Show at most this many (newest last)."),
+    show_value: bool = typer.Option(False, "--value", help="Show the original message bytes."),
+) -> None:
+    """Dead letters on the dead-letter topic: when, from where, which consumer, why."""
+    settings = load_settings()
+    start_ms = int(parse_when(since).timestamp() * 1000) if since else None
+    raw = _run(read_range(settings.kafka_bootstrap, settings.deadletter_topic, start_ms))
+    table = Table("time", "origin", "consumer", "kind", "reason")
+    shown = raw[-limit:]
+    for rec in shown:
+        try:
+            dl = decode(DeadLetterRecordedV1.event_type, rec.value or b"")
+        except ValueError as exc:
+            table.add_row("-", f"{rec.topic}[{rec.partition}]@{rec.offset}", "-", "unreadable", str(exc))
+            continue
+        assert isinstance(dl, DeadLetterRecordedV1)
+        reason = dl.reason
+        if show_value:
+            reason += "\n" + base64.b64decode(dl.original_value_b64).decode("utf-8", "backslashreplace")[:500]
+        table.add_row(
+            dl.dead_lettered_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{dl.origin_topic}[{dl.origin_partition}]@{dl.origin_offset}",
+            dl.consumer_group,
+            dl.error_kind.value,
+            reason,
+        )
+    console.print(table)
+    console.print(f"{len(shown)} of {len(raw)} dead letter(s)")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 and list the breaks if anything was altered."""
+    settings = load_settings()
+
+    async def go() -> tuple[int, list[Any]]:
+        async def both(store: PostgresAuditStore) -> tuple[int, list[Any]]:
+            return await store.count(), await store.verify()
+
+        result: tuple[int, list[Any]] = await _store_call(settings.postgres_dsn, both)
+        return result
+
+    count, breaks = _run(go())
+    if breaks:
+        for b in breaks:
+            console.print(f"[red]break[/red] at seq {b.seq} (event {b.event_id}): {b.reason}")
+        console.print(f"[red]audit chain broken in {len(breaks)} place(s) among {count} events[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]audit chain intact[/green]: {count} events verified")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """The topics of the registry: partitions, key, owner, event types."""
+    table = Table("topic", "partitions", "key", "owner", "event types")
+    for spec in sorted(load_topics().values(), key=lambda s: s.name):
+        table.add_row(spec.name, str(spec.partitions), spec.key, spec.owner, "\n".join(spec.event_types))
+    console.print(table)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every registry topic that does not exist, with its partition count."""
+    settings = load_settings()
+    created = _run(ensure_topics(settings.kafka_bootstrap))
+    console.print(f"created: {', '.join(created) or 'none (all exist)'}")
+

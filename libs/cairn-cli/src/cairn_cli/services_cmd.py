@@ -1,0 +1,104 @@
+"""`cairn services`: run the Cairn services as local processes against the local stack."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import typer
+from cairn_bus.contract import ENTRY_POINT_GROUP
+from cairn_localstack.config import StackConfig
+from cairn_localstack.process import ProcessManager
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Start, stop and inspect the Cairn services as local processes.", no_args_is_help=True)
+console = Console()
+
+# Tansu makes a joining member wait session_timeout/2; real Kafka rejects < 6000, so only locally.
+LOCAL_CONSUMER_ENV = {"CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000", "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+
+
+def service_modules() -> dict[str, str]:
+    """Installed services: name → module run with `python -m`."""
+    return {ep.name: ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def manager(config: StackConfig) -> ProcessManager:
+    """The process manager of the services of one stack profile."""
+    return ProcessManager(config.stack_dir / "services")
+
+
+def start_services(config: StackConfig, names: list[str] | None = None) -> list[str]:
+    """Start the named services (all when None) that are not running; returns those started."""
+    modules = service_modules()
+    unknown = sorted(set(names or []) - set(modules))
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(sorted(modules))}")
+    pm = manager(config)
+    env = {**os.environ, **config.service_env(), **LOCAL_CONSUMER_ENV, "CAIRN_LOG_FORMAT": "json"}
+    started = []
+    for name in names or sorted(modules):
+        if pm.is_running(name):
+            continue
+        env["CAIRN_SERVICE_NAME"] = name
+        pm.start(name, [sys.executable, "-m", modules[name]], env=env, cwd=Path.cwd())
+        started.append(name)
+    return started
+
+
+def stop_services(config: StackConfig, names: list[str] | None = None) -> list[str]:
+    """Stop the named services (all when None); returns those that were running."""
+    pm = manager(config)
+    return [n for n in (names or sorted(service_modules())) if pm.stop(n)]
+
+
+@app.command("up")
+def up(names: list[str] = typer.Argument(None, help="Services to start (default: all).")) -> None:
+    """Start services as background processes with the local stack's settings."""
+    started = start_services(StackConfig(), names or None)
+    console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
+
+
+@app.command("down")
+def down(names: list[str] = typer.Argument(None, help="Services to stop (default: all).")) -> None:
+    """Stop services by their recorded PIDs."""
+    stopped = stop_services(StackConfig(), names or None)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command("status")
+def status() -> None:
+    """One line per service: running or not, PID, uptime, log file."""
+    pm = manager(StackConfig())
+    table = Table("service", "state", "pid", "uptime", "log")
+    for name in sorted(service_modules()):
+        info = pm.info(name)
+        uptime = f"{info.uptime_s:.0f} s" if info.uptime_s is not None else "-"
+        state = "[green]running[/green]" if info.running else "stopped"
+        table.add_row(name, state, str(info.pid or "-"), uptime, str(info.log_path))
+    console.print(table)
+
+
+@app.command("logs")
+def logs(name: str, lines: int = typer.Option(40, help="How many lines from the end.")) -> None:
+    """The last lines of a service's log."""
+    console.print(manager(StackConfig()).tail(name, lines), markup=False, highlight=False)
+
+
+def wait_ready(config: StackConfig, names: list[str], timeout_s: float = 60.0) -> None:
+    """Wait until each service's log says it is ready (or it exited)."""
+    pm = manager(config)
+    deadline = time.monotonic() + timeout_s
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            text = pm.tail(name, 200)
+            if '"service ready"' in text or "nothing to consume" in text or not pm.is_running(name):
+                pending.discard(name)
+        time.sleep(0.3)
+    if pending:
+        raise RuntimeError(f"services not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")

@@ -1,0 +1,66 @@
+"""Rendering a request's trail as a tree with timings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cairn_audit.domain.records import AuditRecord
+from cairn_audit.domain.trail import TrailNode, build_trail, causal_order
+from rich.tree import Tree
+
+
+def _label(record: AuditRecord, t0: float) -> str:
+    offset_ms = (record.event_time.timestamp() - t0) * 1000
+    parts = [
+        f"[bold]+{offset_ms:8.1f} ms[/bold]",
+        f"[cyan]{record.event_type}[/cyan]",
+        f"{record.topic}[{record.partition}]@{record.offset}",
+        f"from {record.source}",
+        f"[dim]{record.event_id[:8]}[/dim]",
+    ]
+    if record.replay_of:
+        parts.append(f"[magenta]replay of {record.replay_of[:8]} (run {str(record.replay_id)[:8]})[/magenta]")
+    status = record.payload.get("status") or record.payload.get("verdict") or record.payload.get("error_kind")
+    if status:
+        parts.append(f"[yellow]{status}[/yellow]")
+    return "  ".join(parts)
+
+
+def render_trail(request_id: str, records: Sequence[AuditRecord]) -> Tree:
+    """A rich Tree: each event under the event that caused it, with its time since the first event."""
+    t0 = min(r.event_time.timestamp() for r in records)
+    span_ms = (max(r.event_time.timestamp() for r in records) - t0) * 1000
+    tree = Tree(f"[bold]trail of request {request_id}[/bold]: {len(records)} events, {span_ms:.1f} ms")
+
+    def add(parent: Tree, node: TrailNode) -> None:
+        branch = parent.add(_label(node.record, t0))
+        for child in node.children:
+            add(branch, child)
+
+    for root in build_trail(records):
+        add(tree, root)
+    return tree
+
+
+def trail_json(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    """The trail in causal order as plain data (for `--json`)."""
+    return [
+        {
+            "depth": n.depth,
+            "event_id": n.record.event_id,
+            "event_type": n.record.event_type,
+            "source": n.record.source,
+            "time": n.record.event_time.isoformat(),
+            "topic": n.record.topic,
+            "partition": n.record.partition,
+            "offset": n.record.offset,
+            "causation_id": n.record.causation_id,
+            "replay_of": n.record.replay_of,
+            "replay_id": n.record.replay_id,
+            "seq": n.record.seq,
+            "hash": n.record.hash,
+            "payload": n.record.payload,
+        }
+        for n in causal_order(records)
+    ]

@@ -1,0 +1,89 @@
+"""`expect_events`: assert what reached a topic after an action, read from the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from cairn_bus.envelope import EnvelopeError, EventMeta, meta_from_headers
+from cairn_bus.kafka import record_from_kafka
+from cairn_bus.records import RawRecord
+from cairn_events import DecodeError, Event, decode
+
+Match = Callable[[EventMeta, Event], bool]
+
+
+@dataclass
+class Received:
+    """Events seen on the topic after the block started, decoded; `raw` keeps what did not decode."""
+
+    events: list[tuple[EventMeta, Event]] = field(default_factory=list)
+    raw: list[RawRecord] = field(default_factory=list)
+
+    def of_type(self, event_type: str) -> list[tuple[EventMeta, Event]]:
+        """The events of one type."""
+        return [(m, e) for m, e in self.events if m.type == event_type]
+
+
+@asynccontextmanager
+async def expect_events(
+    bootstrap: str,
+    topic: str,
+    *,
+    where: Match | None = None,
+    count: int = 1,
+    timeout: float = 30.0,
+    settle: float = 0.0,
+) -> AsyncIterator[Received]:
+    """Capture the topic's end offsets, run the block, then wait for `count` matching events.
+
+    Raises AssertionError listing what was seen when fewer arrive within `timeout`. With
+    `settle`, keeps reading that many seconds more after the count is reached (to catch extras).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    received = Received()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer.client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            raise AssertionError(f"topic {topic} does not exist")
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, ends[tp])
+        yield received
+
+        def matching() -> int:
+            return sum(1 for m, e in received.events if where is None or where(m, e))
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        settle_until: float | None = None
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for msg in msgs:
+                    raw = record_from_kafka(msg)
+                    try:
+                        meta = meta_from_headers(raw.headers)
+                        received.events.append((meta, decode(meta.type, raw.value or b"", meta.content_type)))
+                    except (EnvelopeError, DecodeError):
+                        received.raw.append(raw)
+            if matching() >= count:
+                if settle <= 0:
+                    break
+                settle_until = settle_until or loop.time() + settle
+                if loop.time() >= settle_until:
+                    break
+        if matching() < count:
+            seen = [(m.type, m.subject) for m, _ in received.events]
+            raise AssertionError(f"expected {count} matching event(s) on {topic} within {timeout}s; saw {seen}")
+    finally:
+        await consumer.stop()
