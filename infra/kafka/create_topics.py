@@ -23,14 +23,12 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-TOPIC_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -42,67 +40,46 @@ class TopicPlan:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def _topic_documents(data: Any) -> Iterator[Mapping[str, Any]]:
-    """The topic mappings in one YAML document: a single topic, or a `topics:` list of them."""
-    if isinstance(data, Mapping):
-        if isinstance(data.get("topics"), list):
-            for item in data["topics"]:
-                if isinstance(item, Mapping):
-                    yield item
-        else:
-            yield data
-    elif isinstance(data, list):
-        for item in data:
-            if isinstance(item, Mapping):
-                yield item
+def _config_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _first(doc: Mapping[str, Any], *keys: str) -> Any:
-    """The first present key of `doc`, also looking one level down under `kafka:`."""
-    nested = doc.get("kafka")
-    for key in keys:
-        if key in doc:
-            return doc[key]
-        if isinstance(nested, Mapping) and key in nested:
-            return nested[key]
-    return None
+def plan_from_document(doc: Any, source: str) -> TopicPlan:
+    """A TopicPlan from one topic file (format: schemas/README.md).
 
-
-def plan_from_document(doc: Mapping[str, Any], source: str) -> TopicPlan:
-    """A TopicPlan from one topic mapping (`name`/`topic`, `partitions`, optional `config`)."""
-    name = _first(doc, "name", "topic")
-    partitions = _first(doc, "partitions", "partition_count", "num_partitions")
+    Uses `name`, `partitions` and `retention_ms` (null: kept forever, `retention.ms=-1`; absent:
+    the broker's default); an optional `config` mapping adds further topic configs verbatim.
+    """
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"{source}: a topic file must be a YAML mapping")
+    name, partitions = doc.get("name"), doc.get("partitions")
     if not isinstance(name, str) or not name:
         raise ValueError(f"{source}: topic file has no `name`")
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"{source}: topic {name!r} needs a positive integer `partitions`")
-    raw_config = _first(doc, "config", "configs")
     config: dict[str, str] = {}
-    if isinstance(raw_config, Mapping):
-        for key, value in raw_config.items():
-            config[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    if "retention_ms" in doc:
+        retention = doc["retention_ms"]
+        config["retention.ms"] = "-1" if retention is None else str(int(retention))
+    extra = doc.get("config")
+    if isinstance(extra, Mapping):
+        config.update({str(key): _config_value(value) for key, value in extra.items()})
     return TopicPlan(name=name, partitions=partitions, config=config)
 
 
 def topic_files(schemas_dir: Path) -> list[Path]:
-    """The topic files under `<schemas_dir>/topics`, sorted."""
-    topics_dir = Path(schemas_dir) / "topics"
-    if not topics_dir.is_dir():
-        return []
-    return sorted(p for p in topics_dir.iterdir() if p.is_file() and p.suffix in TOPIC_FILE_SUFFIXES)
+    """The topic files `<schemas_dir>/topics/*.yaml`, sorted."""
+    return sorted((Path(schemas_dir) / "topics").glob("*.yaml"))
 
 
 def load_topic_plan(schemas_dir: Path) -> dict[str, TopicPlan]:
     """Every topic declared under `<schemas_dir>/topics`, by name. Duplicate names are an error."""
     plan: dict[str, TopicPlan] = {}
     for path in topic_files(schemas_dir):
-        with path.open(encoding="utf-8") as fh:
-            for data in yaml.safe_load_all(fh):
-                for doc in _topic_documents(data):
-                    topic = plan_from_document(doc, str(path))
-                    if topic.name in plan:
-                        raise ValueError(f"{path}: topic {topic.name!r} is declared twice")
-                    plan[topic.name] = topic
+        topic = plan_from_document(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        if topic.name in plan:
+            raise ValueError(f"{path}: topic {topic.name!r} is declared twice")
+        plan[topic.name] = topic
     return plan
 
 
@@ -248,15 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         for topic in plan.values():
             print(f"{topic.name} {topic.partitions}")
         return 0
-    return asyncio.run(
-        apply_plan(
-            args.bootstrap,
-            plan,
-            replication_factor=args.replication_factor,
-            wait_s=args.wait,
-            grow=args.grow,
+    try:
+        return asyncio.run(
+            apply_plan(
+                args.bootstrap,
+                plan,
+                replication_factor=args.replication_factor,
+                wait_s=args.wait,
+                grow=args.grow,
+            )
         )
-    )
+    except RuntimeError as exc:
+        print(f"create_topics: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

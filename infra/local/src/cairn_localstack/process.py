@@ -29,6 +29,8 @@ _PROC = Path("/proc")
 _ROTATE_BYTES = 20 * 1024 * 1024
 #: Popen objects of the processes started by this interpreter, so their exit can be reaped.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+#: Exit statuses of those that were reaped, by PID.
+_EXIT_CODES: dict[int, int] = {}
 
 
 class ProcessError(RuntimeError):
@@ -68,21 +70,47 @@ def proc_cmdline(pid: int) -> list[str] | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether `pid` is a live process (zombies count as gone)."""
+    """Whether `pid` is a live process (zombies count as gone). /proc is the truth where it exists."""
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        _CHILDREN.pop(pid, None)
-        return False
+    if child is not None:
+        with contextlib.suppress(OSError):
+            child.poll()  # reaps it if it exited
     if _PROC.is_dir():
         fields = _proc_stat(pid)
-        return fields is not None and fields[0] not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        alive = fields is not None and fields[0] not in ("Z", "X")
+    elif child is not None:
+        alive = child.returncode is None
+    else:
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+    if not alive:
+        _forget_child(pid)
+    return alive
+
+
+def _forget_child(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None and child.returncode is not None:
+        _EXIT_CODES[pid] = child.returncode
+
+
+def exit_code(pid: int) -> int | None:
+    """The exit status of a process this interpreter started and that has exited, if known."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll()
+    return _EXIT_CODES.get(pid)
+
+
+def kill_process_group(pid: int) -> None:
+    """SIGKILL the session/group led by `pid` (processes started here lead their own)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _resolve_user(user: str | int | None) -> pwd.struct_passwd | None:
@@ -225,6 +253,7 @@ class ProcessManager:
             except OSError as exc:
                 raise ProcessError(f"cannot start {name} ({argv[0]}): {exc}") from exc
         _CHILDREN[proc.pid] = proc
+        _EXIT_CODES.pop(proc.pid, None)
         meta = {
             "name": name,
             "pid": proc.pid,
@@ -256,12 +285,12 @@ class ProcessManager:
             os.kill(pid, int(meta.get("stop_signal", signal.SIGTERM)))
         if not _wait_gone(pid, ticks, timeout):
             log.warning("%s (pid %d) did not stop within %.1fs: sending SIGKILL", name, pid, timeout)
-            _kill_group(pid)
+            kill_process_group(pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             if not _wait_gone(pid, ticks, kill_timeout):
                 raise ProcessError(f"{name} (pid {pid}) survived SIGKILL")
-        _kill_group(pid)  # leftovers of its session, if any
+        kill_process_group(pid)  # leftovers of its session, if any
         self._forget(name)
         return True
 
@@ -270,16 +299,11 @@ class ProcessManager:
             path.unlink(missing_ok=True)
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 def _wait_gone(pid: int, ticks: int | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         if not pid_alive(pid) or (ticks is not None and proc_start_ticks(pid) not in (None, ticks)):
-            _CHILDREN.pop(pid, None)
+            _forget_child(pid)
             return True
         if time.monotonic() >= deadline:
             return False

@@ -174,6 +174,7 @@ class LocalStack:
             self.broker.stop()
             steps = self.broker.start()
             report = StartReport("restarted", (time.perf_counter() - t0) * 1000, steps)
+            self._save_timings({self.broker.name: report})
         log.info("broker restarted in %.0f ms", report.total_ms)
         return self._component_status(self.broker, report)
 
@@ -228,13 +229,21 @@ class LocalStack:
         components = tuple(self._component_status(c, reports.get(c.name)) for c in self.components)
         return StackStatus(self.config.profile, self.stack_dir, components, total_ms)
 
-    def _save_timings(self, reports: dict[str, StartReport], total_ms: float) -> None:
-        data = {
-            "at": time.time(),
-            "total_ms": total_ms,
-            "components": {
-                name: {"action": r.action, "total_ms": r.total_ms, "steps": r.steps}
-                for name, r in reports.items()
-            },
-        }
+    def _save_timings(self, reports: dict[str, StartReport], total_ms: float | None = None) -> None:
+        """Remember the last real start of each component (an idempotent `up` keeps the earlier one)."""
+        try:
+            data = json.loads(self._timings_file.read_text())
+        except (FileNotFoundError, ValueError):
+            data = {}
+        components = data.setdefault("components", {})
+        for name, r in reports.items():
+            if r.action != "running" or name not in components:
+                components[name] = {
+                    "action": r.action,
+                    "total_ms": r.total_ms,
+                    "steps": r.steps,
+                    "at": time.time(),
+                }
+        if total_ms is not None:
+            data["total_ms"] = total_ms
         self._timings_file.write_text(json.dumps(data, indent=2))

@@ -5,19 +5,20 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from cairn_events import DeadLetterKind, DeadLetterRecordedV1, RawHeader
-
 from cairn_bus.envelope import EventMeta
 from cairn_bus.ids import derive_event_id
 from cairn_bus.publisher import Publisher
 from cairn_bus.records import RawRecord
+from cairn_events import DeadLetterKind, DeadLetterRecordedV1, RawHeader
 
 
 def _b64(data: bytes | None) -> str:
     return base64.b64encode(data or b"").decode("ascii")
 
 
-def dead_letter_event(record: RawRecord, kind: DeadLetterKind, reason: str, group: str) -> DeadLetterRecordedV1:
+def dead_letter_event(
+    record: RawRecord, kind: DeadLetterKind, reason: str, group: str
+) -> DeadLetterRecordedV1:
     """The dead-letter event describing `record` and why `group` could not handle it."""
     return DeadLetterRecordedV1(
         reason=reason,

@@ -13,6 +13,13 @@ import time
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from cairn_bus.deadletter import publish_dead_letter
+from cairn_bus.envelope import EnvelopeError, Origin, meta_from_headers
+from cairn_bus.publisher import Publisher
+from cairn_bus.records import RawRecord
+from cairn_bus.router import EventRouter
 from cairn_events import EVENT_TYPES, DeadLetterKind, DecodeError, decode
 from cairn_observability import (
     DEADLETTERS,
@@ -23,13 +30,6 @@ from cairn_observability import (
     get_logger,
     get_tracer,
 )
-from opentelemetry.trace import SpanKind, Status, StatusCode
-
-from cairn_bus.deadletter import publish_dead_letter
-from cairn_bus.envelope import EnvelopeError, Origin, meta_from_headers
-from cairn_bus.publisher import Publisher
-from cairn_bus.records import RawRecord
-from cairn_bus.router import EventRouter
 
 D = TypeVar("D")
 log = get_logger("cairn.bus")
@@ -71,7 +71,9 @@ class Dispatcher(Generic[D]):
         self.retry_backoff_s = retry_backoff_s
         self._tracer = get_tracer(f"cairn.{router.service}")
 
-    async def _dead_letter(self, record: RawRecord, kind: DeadLetterKind, reason: str, ce_type: str) -> Outcome:
+    async def _dead_letter(
+        self, record: RawRecord, kind: DeadLetterKind, reason: str, ce_type: str
+    ) -> Outcome:
         log.warning(
             "event dead-lettered",
             kind=kind.value,
@@ -130,8 +132,12 @@ class Dispatcher(Generic[D]):
                     last_error = exc
                     log.warning("handler failed", attempt=attempt, error=repr(exc))
                 else:
-                    HANDLER_SECONDS.labels(self.router.service, meta.type).observe(time.perf_counter() - started)
-                    EVENTS_CONSUMED.labels(self.router.service, record.topic, meta.type, Outcome.HANDLED).inc()
+                    HANDLER_SECONDS.labels(self.router.service, meta.type).observe(
+                        time.perf_counter() - started
+                    )
+                    EVENTS_CONSUMED.labels(
+                        self.router.service, record.topic, meta.type, Outcome.HANDLED
+                    ).inc()
                     return Outcome.HANDLED
             if attempt < self.max_attempts:
                 await asyncio.sleep(self.retry_backoff_s * attempt)

@@ -56,8 +56,7 @@ class PostgresInbox:
     async def claim(self, consumer: str, event_id: str, conn: Any = None) -> bool:
         target = conn if conn is not None else self.pool
         row = await target.fetchval(
-            "INSERT INTO cairn_inbox (consumer, event_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING 1",
+            "INSERT INTO cairn_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
             consumer,
             event_id,
         )

@@ -8,11 +8,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from cairn_events import TopicSpec, load_topics
 
 from cairn_bus.publisher import BasePublisher, OutgoingMessage
 from cairn_bus.records import RawRecord
 from cairn_bus.settings import ServiceSettings
+from cairn_events import TopicSpec, load_topics
 
 
 async def ensure_topics(
@@ -33,7 +33,11 @@ async def ensure_topics(
         for spec in missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=replication_factor)]
+                    [
+                        NewTopic(
+                            spec.name, num_partitions=spec.partitions, replication_factor=replication_factor
+                        )
+                    ]
                 )
                 created.append(spec.name)
             except TopicAlreadyExistsError:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from cairn_events import CONTENT_TYPE_JSON, Event, dataschema_uri, encode
-from cairn_observability import EVENTS_PUBLISHED, inject_trace_headers
-
 from cairn_bus.envelope import EventMeta
 from cairn_bus.ids import derive_event_id, new_event_id
+from cairn_events import CONTENT_TYPE_JSON, Event, dataschema_uri, encode
+from cairn_observability import EVENTS_PUBLISHED, inject_trace_headers
 
 
 class UndeclaredPublicationError(RuntimeError):

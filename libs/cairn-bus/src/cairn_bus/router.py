@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from cairn_events import EVENT_TYPES, DeadLetterRecordedV1, Event
-
 from cairn_bus.envelope import EventMeta
+from cairn_events import EVENT_TYPES, DeadLetterRecordedV1, Event
 
 D = TypeVar("D")
 Handler = Callable[[Any, EventMeta, D], Awaitable[None]]

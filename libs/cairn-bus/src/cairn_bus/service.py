@@ -12,7 +12,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
-from cairn_observability import configure_logging, configure_tracing, get_logger, serve_metrics
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -21,6 +20,7 @@ from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record
 from cairn_bus.publisher import Publisher
 from cairn_bus.router import EventRouter
 from cairn_bus.settings import ServiceSettings
+from cairn_observability import configure_logging, configure_tracing, get_logger, serve_metrics
 
 D = TypeVar("D")
 S = TypeVar("S", bound=ServiceSettings)

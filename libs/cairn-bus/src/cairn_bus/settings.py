@@ -43,7 +43,9 @@ class ServiceSettings(BaseSettings):
         "none", description="Where OpenTelemetry spans go; `otlp` needs the OTLP exporter package."
     )
     otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP endpoint for traces/metrics.")
-    metrics_port: int | None = Field(None, description="Port of the Prometheus /metrics endpoint; off if unset.")
+    metrics_port: int | None = Field(
+        None, description="Port of the Prometheus /metrics endpoint; off if unset."
+    )
 
     @property
     def group_id(self) -> str:

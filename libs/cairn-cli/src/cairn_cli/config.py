@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from cairn_bus.settings import PostgresSettings, ServiceSettings
 from pydantic import Field
+
+from cairn_bus.settings import PostgresSettings, ServiceSettings
 
 
 class CliSettings(ServiceSettings, PostgresSettings):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from cairn_bus.kafka import record_from_kafka
 from cairn_bus.records import RawRecord
 
@@ -22,11 +24,17 @@ async def producer(bootstrap: str, client_id: str = "cairn-cli") -> AsyncIterato
 
 
 async def read_range(
-    bootstrap: str, topic: str, start_ms: int | None = None, end_ms: int | None = None
+    bootstrap: str,
+    topic: str,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    timeout_s: float = 30.0,
 ) -> list[RawRecord]:
     """Every record of `topic` with broker timestamp in [start_ms, end_ms), read without a group.
 
-    Reads up to the end offsets seen when it starts, so it terminates on a live topic.
+    Reads past the end offsets seen when it starts until a poll comes back empty. (Tansu reports
+    the end offset of a partition as the base offset of its last batch + 1, which can be short of
+    the real end, so the end offsets are a lower bound here, not the stop.)
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="cairn-cli-reader"
@@ -35,7 +43,7 @@ async def read_range(
     try:
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
-            await consumer.client.force_metadata_update()
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             raise LookupError(f"topic {topic!r} does not exist")
@@ -44,28 +52,30 @@ async def read_range(
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)
         if start_ms is not None:
-            found = await consumer.offsets_for_times({tp: start_ms for tp in tps})
+            found = await consumer.offsets_for_times(dict.fromkeys(tps, start_ms))
             starts = {tp: (found[tp].offset if found.get(tp) else ends[tp]) for tp in tps}
         out: list[RawRecord] = []
+        loop_time = asyncio.get_running_loop().time
         for tp in tps:
             if starts[tp] >= ends[tp]:
                 continue
             consumer.seek(tp, starts[tp])
-            done = False
-            while not done:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=500)
+            deadline = loop_time() + timeout_s
+            next_offset = starts[tp]
+            while True:
+                if loop_time() > deadline:
+                    raise TimeoutError(
+                        f"{topic}[{tp.partition}]: still reading at offset {next_offset} after {timeout_s:.0f} s"
+                    )
+                batch = await consumer.getmany(tp, timeout_ms=300, max_records=500)
                 msgs = batch.get(tp, [])
-                if not msgs:
+                if not msgs and next_offset >= ends[tp]:
                     break
                 for msg in msgs:
-                    if msg.offset >= ends[tp]:
-                        done = True
-                        break
+                    next_offset = msg.offset + 1
                     if end_ms is not None and msg.timestamp >= end_ms:
                         continue
                     out.append(record_from_kafka(msg))
-                    if msg.offset + 1 >= ends[tp]:
-                        done = True
         out.sort(key=lambda r: (r.timestamp_ms or 0, r.partition, r.offset))
         return out
     finally:

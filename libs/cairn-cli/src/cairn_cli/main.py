@@ -11,18 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
-from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
 from rich.console import Console
 from rich.table import Table
 
+from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_cli import services_cmd, stack_cmd
 from cairn_cli.config import load_settings
 from cairn_cli.kafka_io import producer, read_range
 from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay
 from cairn_cli.timeparse import parse_when
 from cairn_cli.trail_view import render_trail, trail_json
+from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
 
 app = typer.Typer(
     help="Cairn: operate the local stack and services, submit requests, read trails, replay topics.",
@@ -64,7 +64,9 @@ def _kv(pairs: list[str]) -> dict[str, Any]:
 
 @app.command()
 def submit(
-    prompt: str = typer.Option(..., "--prompt", "-p", help="Prompt reference: NAME, NAME@LABEL or NAME:VERSION."),
+    prompt: str = typer.Option(
+        ..., "--prompt", "-p", help="Prompt reference: NAME, NAME@LABEL or NAME:VERSION."
+    ),
     var: list[str] = typer.Option([], "--var", "-v", help="Template variable KEY=VALUE (repeatable)."),
     question: str | None = typer.Option(None, "--message", "-m", help="A user message added to the prompt."),
     tenant: str = typer.Option("default", help="Tenant id."),
@@ -132,7 +134,9 @@ def trail(
 
     records = _run(fetch())
     if not records:
-        console.print(f"[yellow]no events stored for request {request_id}[/yellow] (is the audit service running?)")
+        console.print(
+            f"[yellow]no events stored for request {request_id}[/yellow] (is the audit service running?)"
+        )
         raise typer.Exit(1)
     if as_json:
         for row in trail_json(records):
@@ -146,9 +150,13 @@ def replay(
     topic: str = typer.Option(..., help="Topic to replay."),
     start: str = typer.Option(..., "--from", help="Start time (ISO 8601, 'now', or -15m/-2h/-1d)."),
     end: str = typer.Option("now", "--to", help="End time, exclusive."),
-    to_topic: str | None = typer.Option(None, "--to-topic", help="Publish to this topic (default: the same)."),
+    to_topic: str | None = typer.Option(
+        None, "--to-topic", help="Publish to this topic (default: the same)."
+    ),
     source: str = typer.Option("audit", help="Read the range from the 'audit' store or the 'broker'."),
-    replay_id: str | None = typer.Option(None, help="Replay run id; re-running one id publishes nothing new."),
+    replay_id: str | None = typer.Option(
+        None, help="Replay run id; re-running one id publishes nothing new."
+    ),
     dry_run: bool = typer.Option(False, help="List what would be replayed, publish nothing."),
 ) -> None:
     """Re-publish a time range of a topic, keeping each original event id in `ce_replayof`."""
@@ -166,7 +174,9 @@ def replay(
             records = await _store_call(settings.postgres_dsn, lambda s: s.in_range(topic, t0, t1))
             messages = from_audit(records)
         else:
-            raw = await read_range(settings.kafka_bootstrap, topic, int(t0.timestamp() * 1000), int(t1.timestamp() * 1000))
+            raw = await read_range(
+                settings.kafka_bootstrap, topic, int(t0.timestamp() * 1000), int(t1.timestamp() * 1000)
+            )
             messages, report.skipped = from_broker(raw)
         if dry_run:
             report.ids = [(m.original_id, "") for m in messages]
@@ -256,3 +266,11 @@ def topics_create() -> None:
     created = _run(ensure_topics(settings.kafka_bootstrap))
     console.print(f"created: {', '.join(created) or 'none (all exist)'}")
 
+
+@app.command()
+def demo(timeout: float = typer.Option(30.0, help="Seconds to wait for each step.")) -> None:
+    """Submit requests and malformed messages, then show trails, dead letters, a replay and the chain."""
+    from cairn_cli.demo import run_demo
+
+    code = _run(run_demo(load_settings(), console, timeout))
+    raise typer.Exit(code)

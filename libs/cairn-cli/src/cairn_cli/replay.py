@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
+
 from cairn_audit.domain.records import AuditRecord
 from cairn_bus import derive_event_id
 from cairn_bus.records import RawRecord
@@ -43,7 +44,9 @@ class ReplayReport:
     ids: list[tuple[str, str]] = field(default_factory=list)
 
 
-def replay_headers(headers: Sequence[tuple[str, bytes]], original_id: str, replay_id: str) -> list[tuple[str, bytes]]:
+def replay_headers(
+    headers: Sequence[tuple[str, bytes]], original_id: str, replay_id: str
+) -> list[tuple[str, bytes]]:
     """The original headers with a derived ce_id, a fresh ce_time, ce_replayof and ce_replayid."""
     new_id = derive_event_id(original_id, REPLAY_EVENT, replay_id)
     drop = {"ce_id", "ce_time", "ce_replayof", "ce_replayid"}
@@ -63,7 +66,9 @@ def from_audit(records: Sequence[AuditRecord]) -> list[ReplayMessage]:
     out = []
     for r in records:
         headers = [(k, v.encode()) for k, v in r.headers.items()]
-        headers = [(k, v) for k, v in headers if k != "content-type"] + [("content-type", b"application/json")]
+        headers = [(k, v) for k, v in headers if k != "content-type"] + [
+            ("content-type", b"application/json")
+        ]
         value = json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False).encode()
         out.append(ReplayMessage(r.event_id, r.key.encode() if r.key is not None else None, value, headers))
     return out

@@ -9,11 +9,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
 from cairn_bus.contract import ENTRY_POINT_GROUP
 from cairn_localstack.config import StackConfig
 from cairn_localstack.process import ProcessManager
-from rich.console import Console
-from rich.table import Table
 
 app = typer.Typer(help="Start, stop and inspect the Cairn services as local processes.", no_args_is_help=True)
 console = Console()
@@ -37,7 +38,9 @@ def start_services(config: StackConfig, names: list[str] | None = None) -> list[
     modules = service_modules()
     unknown = sorted(set(names or []) - set(modules))
     if unknown:
-        raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(sorted(modules))}")
+        raise typer.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(sorted(modules))}"
+        )
     pm = manager(config)
     env = {**os.environ, **config.service_env(), **LOCAL_CONSUMER_ENV, "CAIRN_LOG_FORMAT": "json"}
     started = []

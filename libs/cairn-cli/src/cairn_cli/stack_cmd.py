@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+
 from cairn_localstack.cli import run
 
 app = typer.Typer(help="The local stack: Kafka-protocol broker, PostgreSQL, S3 store.", no_args_is_help=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.tree import Tree
+
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.domain.trail import TrailNode, build_trail, causal_order
-from rich.tree import Tree
 
 
 def _label(record: AuditRecord, t0: float) -> str:

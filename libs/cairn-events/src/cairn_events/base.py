@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "EVENT_TYPE_PATTERN",
     "ID_PATTERN",
+    "INT64_MAX",
     "PROMPT_NAME_PATTERN",
     "PROMPT_REF_PATTERN",
     "Event",
     "Identifier",
+    "Int64",
     "PromptName",
     "PromptRef",
     "RequestId",
@@ -32,6 +34,12 @@ PROMPT_REF_PATTERN = (
 
 EVENT_TYPE_PATTERN = r"^cairn\.[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
 """An event type string: `cairn.<thing>.<happened>.v<N>`."""
+
+INT64_MAX = 2**63 - 1
+"""Integers are signed 64-bit (Avro `long`); counts and versions are bounded by this."""
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
+"""A signed 64-bit integer."""
 
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """An identifier: 1-128 characters out of letters, digits and `._:-`."""

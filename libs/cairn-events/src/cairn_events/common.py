@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from cairn_events.base import frozen_config
+from cairn_events.base import INT64_MAX, Int64, frozen_config
 
 __all__ = [
     "B64_PATTERN",
@@ -29,7 +29,7 @@ __all__ = [
     "Verdict",
 ]
 
-JsonScalar = str | int | float | bool
+JsonScalar = str | Int64 | float | bool
 """A JSON scalar value: string, integer, number or boolean (never null, never a list or object)."""
 
 B64_PATTERN = r"^[A-Za-z0-9+/]*={0,2}$"
@@ -61,7 +61,7 @@ class GenerationParams(BaseModel):
         1.0, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest token set of this mass."
     )
     stop: list[str] = Field([], description="Strings that end generation when produced.")
-    seed: int | None = Field(
+    seed: Int64 | None = Field(
         None, description="Random seed for reproducible sampling; none for a random one."
     )
 
@@ -101,8 +101,8 @@ class TokenUsage(BaseModel):
 
     model_config = frozen_config()
 
-    input_tokens: int = Field(ge=0, description="Tokens in the prompt, context included.")
-    output_tokens: int = Field(ge=0, description="Tokens generated.")
+    input_tokens: int = Field(ge=0, le=INT64_MAX, description="Tokens in the prompt, context included.")
+    output_tokens: int = Field(ge=0, le=INT64_MAX, description="Tokens generated.")
 
     @property
     def total_tokens(self) -> int:
@@ -154,19 +154,21 @@ class LoraConfig(BaseModel):
 
     model_config = frozen_config()
 
-    rank: int = Field(8, ge=1, description="LoRA rank r of the low-rank update matrices.")
-    alpha: int = Field(16, ge=1, description="LoRA scaling alpha (the update is scaled by alpha / rank).")
+    rank: int = Field(8, ge=1, le=INT64_MAX, description="LoRA rank r of the low-rank update matrices.")
+    alpha: int = Field(
+        16, ge=1, le=INT64_MAX, description="LoRA scaling alpha (the update is scaled by alpha / rank)."
+    )
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout applied to the LoRA input.")
     target_modules: list[str] = Field(
         min_length=1, description="Names of the modules that get adapters, e.g. `q_proj`, `v_proj`."
     )
     learning_rate: float = Field(gt=0.0, description="Optimizer learning rate.")
-    epochs: int = Field(ge=1, description="Passes over the training split.")
-    batch_size: int = Field(ge=1, description="Examples per optimizer step.")
+    epochs: int = Field(ge=1, le=INT64_MAX, description="Passes over the training split.")
+    batch_size: int = Field(ge=1, le=INT64_MAX, description="Examples per optimizer step.")
     max_steps: int | None = Field(
-        None, ge=1, description="Stop after this many steps; none to run all epochs."
+        None, ge=1, le=INT64_MAX, description="Stop after this many steps; none to run all epochs."
     )
-    seed: int = Field(description="Random seed for data order and initialisation.")
+    seed: Int64 = Field(description="Random seed for data order and initialisation.")
 
 
 class SuiteScore(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from cairn_events.base import Event, Identifier
+from cairn_events.base import INT64_MAX, Event, Identifier
 from cairn_events.common import JsonScalar, LoraConfig, ModelStage, SuiteScore
 
 __all__ = [
@@ -34,17 +34,19 @@ class DatasetPublishedV1(Event):
     key_field: ClassVar[str] = "dataset_id"
 
     dataset_id: Identifier = Field(description=_DATASET_ID)
-    version: int = Field(ge=1, description="Version of the dataset; each publication adds one.")
+    version: int = Field(ge=1, le=INT64_MAX, description="Version of the dataset; each publication adds one.")
     uri: str = Field(description="Where the dataset files are, e.g. `s3://cairn/datasets/support-qa/v3/`.")
     manifest_uri: str = Field(description="Where the manifest (provenance of every row) is.")
-    row_count: int = Field(ge=0, description="Rows in the dataset.")
-    train_rows: int = Field(ge=0, description="Rows in the training split.")
-    heldout_rows: int = Field(ge=0, description="Rows in the held-out evaluation split.")
+    row_count: int = Field(ge=0, le=INT64_MAX, description="Rows in the dataset.")
+    train_rows: int = Field(ge=0, le=INT64_MAX, description="Rows in the training split.")
+    heldout_rows: int = Field(ge=0, le=INT64_MAX, description="Rows in the held-out evaluation split.")
     files_sha256: dict[str, Sha256Hex] = Field(
         description="SHA-256 (hex) of every dataset file, by file name relative to `uri`."
     )
     rules: list[str] = Field(description="The curation rules applied, e.g. `min_rating:4`, `dedupe:exact`.")
-    source_request_count: int = Field(ge=0, description="Distinct requests the rows were drawn from.")
+    source_request_count: int = Field(
+        ge=0, le=INT64_MAX, description="Distinct requests the rows were drawn from."
+    )
     published_at: AwareDatetime = Field(description="When the dataset version was published (RFC 3339).")
 
 
@@ -60,7 +62,7 @@ class TuningRequestedV1(Event):
         min_length=1, description="The base model to adapt, e.g. `HuggingFaceTB/SmolLM2-135M`."
     )
     dataset_id: Identifier = Field(description=_DATASET_ID)
-    dataset_version: int = Field(ge=1, description="The dataset version to train on.")
+    dataset_version: int = Field(ge=1, le=INT64_MAX, description="The dataset version to train on.")
     config: LoraConfig = Field(description="LoRA hyper-parameters.")
     requested_by: str = Field(
         min_length=1, description="Who asked: a user id or `cairn-feedback` for the loop."
@@ -79,8 +81,10 @@ class TuningProgressedV1(Event):
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
         description="The job's state."
     )
-    step: int = Field(ge=0, description="Optimizer steps done so far.")
-    total_steps: int | None = Field(None, ge=0, description="Steps the job will run, when known.")
+    step: int = Field(ge=0, le=INT64_MAX, description="Optimizer steps done so far.")
+    total_steps: int | None = Field(
+        None, ge=0, le=INT64_MAX, description="Steps the job will run, when known."
+    )
     loss: float | None = Field(None, description="Latest training loss, when known.")
     message: str | None = Field(None, description="Human-readable detail, e.g. the error of a failed job.")
     progressed_at: AwareDatetime = Field(description="When this progress was observed (RFC 3339).")
@@ -94,13 +98,15 @@ class ModelRegisteredV1(Event):
     key_field: ClassVar[str] = "model_name"
 
     model_name: Identifier = Field(description=_MODEL_NAME)
-    version: int = Field(ge=1, description="The new version number of the model.")
+    version: int = Field(ge=1, le=INT64_MAX, description="The new version number of the model.")
     base_model: str = Field(min_length=1, description="The base model the version builds on.")
     adapter_uri: str | None = Field(
         None, description="Where the LoRA adapter is; none for a plain base model."
     )
     dataset_id: Identifier | None = Field(None, description="The dataset it was trained on, if tuned.")
-    dataset_version: int | None = Field(None, ge=1, description="The dataset version it was trained on.")
+    dataset_version: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="The dataset version it was trained on."
+    )
     job_id: Identifier | None = Field(None, description="The tuning job that produced it, if tuned.")
     config: dict[str, JsonScalar] = Field(description="Training configuration, flattened to scalars.")
     metrics: dict[str, float] = Field(description="Training metrics, e.g. `train_loss`.")
@@ -116,7 +122,7 @@ class ModelPromotedV1(Event):
     key_field: ClassVar[str] = "model_name"
 
     model_name: Identifier = Field(description=_MODEL_NAME)
-    version: int = Field(ge=1, description="The model version that moved.")
+    version: int = Field(ge=1, le=INT64_MAX, description="The model version that moved.")
     from_stage: ModelStage | None = Field(None, description="The stage it left; none if it had none.")
     to_stage: ModelStage = Field(description="The stage it entered.")
     adapter_uri: str | None = Field(None, description="Where its LoRA adapter is, so inference can load it.")
@@ -137,8 +143,10 @@ class EvaluationCompletedV1(Event):
 
     run_id: Identifier = Field(description="Id of the evaluation run.")
     model_name: Identifier = Field(description=_MODEL_NAME)
-    candidate_version: int = Field(ge=1, description="The version under evaluation.")
-    baseline_version: int | None = Field(None, ge=1, description="The version compared against, if any.")
+    candidate_version: int = Field(ge=1, le=INT64_MAX, description="The version under evaluation.")
+    baseline_version: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="The version compared against, if any."
+    )
     suites: list[SuiteScore] = Field(description="Scores per suite and metric.")
     passed: bool = Field(description="Whether the candidate passed every gate.")
     report_uri: str | None = Field(None, description="Where the full report is, if stored.")

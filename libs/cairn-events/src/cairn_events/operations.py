@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
-from cairn_events.base import Event, Identifier
+from cairn_events.base import INT64_MAX, Event, Identifier
 from cairn_events.common import Base64, DeadLetterKind, RawHeader
 
 __all__ = ["AlertRaisedV1", "DeadLetterRecordedV1"]
@@ -45,8 +45,8 @@ class DeadLetterRecordedV1(Event):
     reason: str = Field(description="What went wrong, for a human (e.g. the validation errors).")
     error_kind: DeadLetterKind = Field(description="The class of failure.")
     origin_topic: str = Field(min_length=1, description="Topic the message was read from.")
-    origin_partition: int = Field(ge=0, description="Partition the message was read from.")
-    origin_offset: int = Field(ge=0, description="Offset of the message in its partition.")
+    origin_partition: int = Field(ge=0, le=INT64_MAX, description="Partition the message was read from.")
+    origin_offset: int = Field(ge=0, le=INT64_MAX, description="Offset of the message in its partition.")
     consumer_group: str = Field(min_length=1, description="Consumer group that gave up on it.")
     original_key_b64: Base64 | None = Field(None, description="The message key, base64; none if it had none.")
     original_value_b64: Base64 = Field(description="The message value, base64 (empty for a null value).")

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from cairn_events.base import Event, PromptName, PromptRef, RequestId
+from cairn_events.base import INT64_MAX, Event, PromptName, PromptRef, RequestId
 from cairn_events.common import (
     ChatMessage,
     ContextChunk,
@@ -87,7 +87,7 @@ class PromptRenderedV1(Event):
     request_id: RequestId = Field(description=_REQUEST_ID)
     tenant: str = Field(min_length=1, description=_TENANT)
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
-    prompt_version: int = Field(ge=1, description=_PROMPT_VERSION)
+    prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     prompt_label: str | None = Field(None, description="The label the reference resolved through, if any.")
     experiment: str | None = Field(None, description="The A/B experiment that chose the version, if any.")
     variant: str | None = Field(
@@ -112,12 +112,12 @@ class ContextAssembledV1(Event):
     request_id: RequestId = Field(description=_REQUEST_ID)
     tenant: str = Field(min_length=1, description=_TENANT)
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
-    prompt_version: int = Field(ge=1, description=_PROMPT_VERSION)
+    prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     messages: list[ChatMessage] = Field(
         min_length=1, description="The conversation to send to the model, retrieved context included."
     )
     chunks: list[ContextChunk] = Field(description="The chunks placed in the context, best first.")
-    context_tokens: int = Field(ge=0, description="Tokens taken by the retrieved context.")
+    context_tokens: int = Field(ge=0, le=INT64_MAX, description="Tokens taken by the retrieved context.")
     params: GenerationParams = Field(description=_PARAMS)
     model: str | None = Field(None, description=_MODEL)
     assembled_at: AwareDatetime = Field(description="When the context was assembled (RFC 3339).")
@@ -142,7 +142,7 @@ class InputScreenedV1(Event):
     )
     chunks: list[ContextChunk] = Field(description="The retrieved chunks in the context.")
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
-    prompt_version: int = Field(ge=1, description=_PROMPT_VERSION)
+    prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     params: GenerationParams = Field(description=_PARAMS)
     model: str | None = Field(None, description=_MODEL)
     screened_at: AwareDatetime = Field(description="When screening finished (RFC 3339).")
@@ -172,7 +172,7 @@ class CompletionGeneratedV1(Event):
     )
     chunks: list[ContextChunk] = Field(description="The retrieved chunks the model was given.")
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
-    prompt_version: int = Field(ge=1, description=_PROMPT_VERSION)
+    prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     generated_at: AwareDatetime = Field(description="When generation finished (RFC 3339).")
 
 
@@ -201,5 +201,7 @@ class ResponseCompletedV1(Event):
     verdict: Verdict | None = Field(None, description="The output screening verdict, when screening ran.")
     findings: list[SafetyFinding] = Field([], description="Output screening findings.")
     prompt_name: PromptName | None = Field(None, description="Name of the prompt used, once resolved.")
-    prompt_version: int | None = Field(None, ge=1, description="Version of the prompt used, once resolved.")
+    prompt_version: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="Version of the prompt used, once resolved."
+    )
     completed_at: AwareDatetime = Field(description="When the response was produced (RFC 3339).")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from cairn_bus.envelope import EnvelopeError, EventMeta, meta_from_headers
 from cairn_bus.kafka import record_from_kafka
 from cairn_bus.records import RawRecord
@@ -49,7 +50,7 @@ async def expect_events(
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            await consumer.client.force_metadata_update()
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
@@ -84,6 +85,8 @@ async def expect_events(
                     break
         if matching() < count:
             seen = [(m.type, m.subject) for m, _ in received.events]
-            raise AssertionError(f"expected {count} matching event(s) on {topic} within {timeout}s; saw {seen}")
+            raise AssertionError(
+                f"expected {count} matching event(s) on {topic} within {timeout}s; saw {seen}"
+            )
     finally:
         await consumer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ def schema_examples(event_type: str | None = None) -> list[SchemaExample]:
     out = []
     for path in sorted(schemas_dir().glob("*/examples/*.json")):
         family = path.parent.parent.name
-        version = path.stem.split(".")[0] if path.stem.startswith("v") else "v1"
+        found = re.match(r"v[1-9][0-9]*", path.stem)  # `v1-full.json`: version, then the example's name
+        version = found.group(0) if found else "v1"
         etype = f"{family}.{version}"
         if event_type is None or etype == event_type:
             out.append(SchemaExample(etype, path, json.loads(path.read_text())))

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
 from cairn_localstack.config import StackConfig
 
 

@@ -14,7 +14,10 @@ from cairn_bus.settings import ServiceSettings
 
 @asynccontextmanager
 async def running_service(
-    router: EventRouter[Any], settings: ServiceSettings, deps_factory: DepsFactory[Any, Any], timeout: float = 60
+    router: EventRouter[Any],
+    settings: ServiceSettings,
+    deps_factory: DepsFactory[Any, Any],
+    timeout: float = 60,
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Start `serve` as a task, wait until its consumer group is joined, stop it on exit."""
     stop, ready = asyncio.Event(), asyncio.Event()

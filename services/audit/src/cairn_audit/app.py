@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from cairn_bus import EventRouter
-from cairn_bus.service import run_service
-
 from cairn_audit.bootstrap import Deps, build
 from cairn_audit.handlers import on_any_event
 from cairn_audit.settings import Settings
+from cairn_bus import EventRouter
+from cairn_bus.service import run_service
 
 router: EventRouter[Deps] = EventRouter("audit")
 router.all_events(on_any_event)

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from cairn_bus import Publisher
-
 from cairn_audit.ports import AuditStore
 from cairn_audit.settings import Settings
+from cairn_bus import Publisher
 
 
 @dataclass
@@ -21,7 +20,9 @@ class Deps:
 
 
 @asynccontextmanager
-async def build(settings: Settings, publisher: Publisher, store: AuditStore | None = None) -> AsyncIterator[Deps]:
+async def build(
+    settings: Settings, publisher: Publisher, store: AuditStore | None = None
+) -> AsyncIterator[Deps]:
     """Deps for the running service: a PostgreSQL store (migrated) unless `store` is given."""
     if store is not None:
         yield Deps(store=store, publisher=publisher)

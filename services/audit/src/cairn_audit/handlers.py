@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from cairn_bus import EventMeta
-from cairn_events import Event
-
 from cairn_audit.bootstrap import Deps
 from cairn_audit.domain.records import AuditRecord
+from cairn_bus import EventMeta
+from cairn_events import Event
 
 
 def record_of(event: Event, meta: EventMeta) -> AuditRecord:

@@ -14,7 +14,9 @@ class Settings(ServiceSettings, S3Settings):
     inference_backend: Literal["transformers", "sglang"] = Field(
         "transformers", description="Model backend adapter."
     )
-    sglang_url: str | None = Field(None, description="Base URL of the SGLang server, e.g. http://sglang:30000.")
+    sglang_url: str | None = Field(
+        None, description="Base URL of the SGLang server, e.g. http://sglang:30000."
+    )
     model_name: str = Field("SmolLM2-135M-Instruct", description="Model served by default.")
     model_dir: str | None = Field(None, description="Local folder of the converted model weights.")
     torch_threads: int = Field(1, ge=1, description="torch.set_num_threads for the CPU backend.")

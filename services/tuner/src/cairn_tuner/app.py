@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
-
 from cairn_tuner.settings import Settings
 
 router: EventRouter[None] = EventRouter("tuner")

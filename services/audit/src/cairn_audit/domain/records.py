@@ -97,7 +97,9 @@ def verify_chain(records: Iterable[AuditRecord], prev_hash: str = GENESIS_HASH) 
     breaks: list[ChainBreak] = []
     for record in records:
         if record.prev_hash != prev_hash:
-            breaks.append(ChainBreak(record.seq, record.event_id, "prev_hash does not match the record before"))
+            breaks.append(
+                ChainBreak(record.seq, record.event_id, "prev_hash does not match the record before")
+            )
         expected = chain_hash(record.prev_hash or prev_hash, record)
         if record.hash != expected:
             breaks.append(ChainBreak(record.seq, record.event_id, "content does not match its hash"))
