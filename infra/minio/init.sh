@@ -12,9 +12,11 @@ mc alias set cairn "$ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"
 mc mb --ignore-existing "cairn/$BUCKET"
 mc version enable "cairn/$BUCKET"
 
-# `mc admin user add` updates the secret of an existing user; attaching a policy twice is an error.
+# `mc admin user add` updates the secret of an existing user; attaching a policy twice is an error,
+# so attach only when missing (plain sh pattern matching: the mc image has no grep to rely on).
 mc admin user add cairn "$CAIRN_S3_ACCESS_KEY" "$CAIRN_S3_SECRET_KEY"
-if ! mc admin user info cairn "$CAIRN_S3_ACCESS_KEY" | grep -q 'readwrite'; then
-  mc admin policy attach cairn readwrite --user "$CAIRN_S3_ACCESS_KEY"
-fi
+case "$(mc admin user info cairn "$CAIRN_S3_ACCESS_KEY" --json)" in
+  *'"readwrite"'*) ;;
+  *) mc admin policy attach cairn readwrite --user "$CAIRN_S3_ACCESS_KEY" ;;
+esac
 echo "minio-init: bucket $BUCKET ready for $CAIRN_S3_ACCESS_KEY"

@@ -93,7 +93,8 @@ def load_create_topics() -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, CREATE_TOPICS_SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -120,4 +121,3 @@ def image_is_pinned(image: str) -> bool:
         return False
     tag = last.split(":", 1)[1]
     return bool(tag) and tag != "latest" and "$" not in tag
-

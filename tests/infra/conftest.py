@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,7 +18,8 @@ def load_support() -> ModuleType:
     name = "cairn_tests_infra_support"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_support.py"))
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -45,7 +46,7 @@ def create_topics() -> ModuleType:
 
 
 @pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Mapping[str, str]], None]]:
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Mapping[str, str]], None]:
     """Replace every CAIRN_* variable of this process with the given ones (to build Settings())."""
 
     def apply(env: Mapping[str, str]) -> None:
@@ -55,4 +56,4 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Mapping[
         for name, value in env.items():
             monkeypatch.setenv(name, value)
 
-    yield apply
+    return apply

@@ -24,7 +24,8 @@ def _support() -> ModuleType:
     name = "cairn_tests_infra_support"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_support.py"))
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         sys.modules[name] = module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return sys.modules[name]
@@ -58,7 +59,7 @@ _VAR = re.compile(
 )
 
 
-class MissingVariable(KeyError):
+class MissingVariableError(KeyError):
     """A `${VAR:?message}` whose variable is not set."""
 
 
@@ -73,8 +74,8 @@ def interpolate(value: str, env: Mapping[str, str]) -> str:
             return current if current else arg
         if op == "-":
             return current if is_set else arg
-        if op == ":?" and not current or op == "?" and not is_set:
-            raise MissingVariable(f"{name}: {arg}")
+        if (op == ":?" and not current) or (op == "?" and not is_set):
+            raise MissingVariableError(f"{name}: {arg}")
         if op == ":+":
             return arg if current else ""
         if op == "+":
@@ -175,7 +176,8 @@ def one_shot_jobs(compose_services: Mapping[str, Any]) -> set[str]:
 
 def test_compose_file_parses_and_follows_the_compose_specification(raw_compose: dict[str, Any]) -> None:
     assert "version" not in raw_compose, "the Compose Specification has no top-level `version:`"
-    assert isinstance(raw_compose.get("services"), dict) and raw_compose["services"]
+    assert isinstance(raw_compose.get("services"), dict)
+    assert raw_compose["services"]
 
 
 def test_example_env_resolves_every_required_variable(raw_compose: dict[str, Any]) -> None:
@@ -188,7 +190,7 @@ def test_example_env_resolves_every_required_variable(raw_compose: dict[str, Any
 
 
 def test_without_an_env_file_compose_refuses_to_start_without_secrets(raw_compose: dict[str, Any]) -> None:
-    with pytest.raises(MissingVariable):
+    with pytest.raises(MissingVariableError):
         interpolate_tree(raw_compose, {})
 
 
@@ -235,7 +237,8 @@ def test_service_env_values_build_its_settings(
 
 @pytest.mark.parametrize("folder", sorted(SERVICES))
 def test_service_schemas_dir_is_the_one_in_the_image(compose_services: dict[str, Any], folder: str) -> None:
-    assert environment(compose_services[folder]).get("CAIRN_SCHEMAS_DIR") == dockerfile_env()["CAIRN_SCHEMAS_DIR"]
+    image_dir = dockerfile_env()["CAIRN_SCHEMAS_DIR"]
+    assert environment(compose_services[folder]).get("CAIRN_SCHEMAS_DIR") == image_dir
 
 
 @pytest.mark.parametrize("folder", sorted(SERVICES))
@@ -287,11 +290,14 @@ def test_every_image_is_pinned(compose_services: dict[str, Any]) -> None:
 
 
 def test_every_infrastructure_container_has_a_healthcheck(compose_services: dict[str, Any]) -> None:
-    infra = set(compose_services) - set(cairn_service_names(compose_services)) - one_shot_jobs(compose_services)
+    cairn = set(cairn_service_names(compose_services))
+    infra = set(compose_services) - cairn - one_shot_jobs(compose_services)
     assert {"kafka", "postgres", "minio", "weaviate", "sglang"} <= infra
     for name in infra:
         check = compose_services[name].get("healthcheck")
-        assert check and not check.get("disable") and check.get("test"), f"{name} has no healthcheck"
+        assert check, f"{name} has no healthcheck"
+        assert check.get("test"), f"{name} has no healthcheck test"
+        assert not check.get("disable"), f"{name} disables its healthcheck"
 
 
 def test_bind_mounted_files_exist(compose_services: dict[str, Any]) -> None:
@@ -317,10 +323,10 @@ def test_secrets_come_from_the_env_file(raw_compose: dict[str, Any]) -> None:
         env = service.get("environment") or {}
         for key, value in env.items():
             if re.search(r"PASSWORD|SECRET|TOKEN", key):
-                assert isinstance(value, str) and value.startswith("${"), f"{name}.{key} is a literal"
+                assert str(value).startswith("${"), f"{name}.{key} is a literal"
             if key.endswith("_DSN"):
-                password = re.match(r"postgresql://[^:]+:(?P<pw>[^@]+)@", str(value))
-                assert password and password["pw"].startswith("${"), f"{name}.{key} embeds a literal password"
+                dsn = interpolate(str(value), {"POSTGRES_USER": "u", "POSTGRES_PASSWORD": "SENTINEL"})
+                assert ":SENTINEL@" in dsn, f"{name}.{key} must take its password from POSTGRES_PASSWORD"
     example = read_env_file(ENV_EXAMPLE)
     for key in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "CAIRN_S3_SECRET_KEY"):
         assert example[key] == "CHANGE_ME", f"infra/compose.env.example must not carry a real {key}"
@@ -430,13 +436,16 @@ def test_create_topics_rejects_a_topic_file_without_partitions(create_topics: An
 def test_dockerfile_builds_a_python_311_slim_non_root_image_with_the_schemas() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
-    assert base and re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base[1]), "pin a python:3.11.x-slim image"
+    assert base, "the base image is the PYTHON_IMAGE build argument"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base[1]), "pin a python:3.11.x-slim image"
     assert re.search(r"^COPY schemas/ /app/schemas/$", text, re.MULTILINE)
     assert dockerfile_env()["CAIRN_SCHEMAS_DIR"] == "/app/schemas"
     users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
-    assert users and users[-1].split(":")[0] not in {"root", "0"}, "the image must run as a non-root user"
+    assert users, "the image must set USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}, "the image must run as a non-root user"
     assert "requirements/constraints.txt" in text, "install with the constraints file"
-    assert re.search(r"^COPY libs/ ", text, re.MULTILINE) and re.search(r"^COPY services/ ", text, re.MULTILINE)
+    assert re.search(r"^COPY libs/ ", text, re.MULTILINE)
+    assert re.search(r"^COPY services/ ", text, re.MULTILINE)
 
 
 def test_dockerfile_installs_every_service_and_its_libraries() -> None:
@@ -449,7 +458,8 @@ def test_dockerfile_installs_every_service_and_its_libraries() -> None:
 
 def test_dockerignore_keeps_secrets_out_and_the_topic_script_in() -> None:
     ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
-    assert "infra/compose.env" in ignore and ".venv" in ignore
+    assert "infra/compose.env" in ignore
+    assert ".venv" in ignore
     assert not any(entry in ("infra", "infra/kafka", "schemas", "libs", "services") for entry in ignore)
 
 
@@ -475,7 +485,8 @@ def test_postgres_init_creates_every_database_a_service_uses(compose_services: d
 def test_minio_init_creates_the_bucket_and_user_the_services_use(compose_services: dict[str, Any]) -> None:
     init_env = environment(compose_services["minio-init"])
     script = MINIO_INIT.read_text(encoding="utf-8")
-    assert "mc mb --ignore-existing" in script and "mc admin user add" in script
+    assert "mc mb --ignore-existing" in script
+    assert "mc admin user add" in script
     for folder in SERVICES:
         env = environment(compose_services[folder])
         if "CAIRN_S3_ENDPOINT" in env:
@@ -502,7 +513,8 @@ def test_sglang_runs_on_an_nvidia_gpu_with_lora(compose_services: dict[str, Any]
     args = as_list(sglang["command"])
     assert args[args.index("--host") + 1] == "0.0.0.0"
     assert args[args.index("--port") + 1] == "30000"
-    assert "--enable-lora" in args and "--max-lora-rank" in args and "--model-path" in args
+    for flag in ("--model-path", "--enable-lora", "--max-lora-rank", "--lora-target-modules"):
+        assert flag in args, flag
     devices = sglang["deploy"]["resources"]["reservations"]["devices"]
     assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
     assert sglang.get("shm_size")

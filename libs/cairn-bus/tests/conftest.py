@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from cairn_events import Event, PromptRenderedV1, RequestSubmittedV1
-from cairn_observability import configure_tracing
-from cairn_testing import schema_examples
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
+from cairn_events import Event, PromptRenderedV1, RequestSubmittedV1
+from cairn_observability import configure_tracing
+from cairn_testing import schema_examples
 
-def example_event(event_type: str, name: str | None = None) -> Event:
-    """The schema example of `event_type` (the one whose file is `name`, else the first)."""
+
+def _example_event(event_type: str, name: str | None = None) -> Event:
     for example in schema_examples(event_type):
         if name is None or example.path.name == name:
             return example.event()
@@ -22,9 +22,15 @@ def example_event(event_type: str, name: str | None = None) -> Event:
 
 
 @pytest.fixture
+def example_event() -> Callable[..., Event]:
+    """`example_event(event_type, name=None)`: the schema example of a type (file `name`, else the first)."""
+    return _example_event
+
+
+@pytest.fixture
 def request_submitted() -> RequestSubmittedV1:
     """A valid `cairn.request.submitted.v1` (request_id `req-7f3c2a9e`, tenant `default`)."""
-    event = example_event(RequestSubmittedV1.event_type, "v1-minimal.json")
+    event = _example_event(RequestSubmittedV1.event_type, "v1-minimal.json")
     assert isinstance(event, RequestSubmittedV1)
     return event
 
@@ -32,7 +38,7 @@ def request_submitted() -> RequestSubmittedV1:
 @pytest.fixture
 def prompt_rendered() -> PromptRenderedV1:
     """A valid `cairn.prompt.rendered.v1` (tenant `acme-support`)."""
-    event = example_event(PromptRenderedV1.event_type)
+    event = _example_event(PromptRenderedV1.event_type)
     assert isinstance(event, PromptRenderedV1)
     return event
 

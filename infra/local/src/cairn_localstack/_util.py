@@ -7,6 +7,7 @@ import concurrent.futures
 import hashlib
 import os
 import socket
+import time
 from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,26 @@ def port_free(host: str, port: int) -> bool:
             sock.bind((host, port))
         except OSError:
             return False
+    return True
+
+
+def port_listening(host: str, port: int) -> bool:
+    """Whether something accepts connections on `host:port`."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def port_available(host: str, port: int, grace_s: float = 3.0) -> bool:
+    """`port_free`, allowing `grace_s` for a port that nobody listens on to be released (sockets of
+    a process that just exited may hold it briefly)."""
+    deadline = time.monotonic() + grace_s
+    while not port_free(host, port):
+        if port_listening(host, port) or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
     return True
 
 
@@ -61,3 +82,15 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
     for folder, dirs, files in os.walk(path):
         for name in (*dirs, *files):
             os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+
+
+def readable_by_all(path: Path) -> None:
+    """chmod -R a+rX: everyone may read, and enter folders / run what is executable for its owner."""
+    for folder, _dirs, files in os.walk(path):
+        os.chmod(folder, os.stat(folder).st_mode | 0o555)
+        for name in files:
+            file = os.path.join(folder, name)
+            if os.path.islink(file):
+                continue
+            mode = os.stat(file).st_mode
+            os.chmod(file, mode | 0o444 | (0o111 if mode & 0o100 else 0))

@@ -2,8 +2,9 @@
 
 Generic: knows nothing of the stack. For each process `name` the run folder holds `<name>.pid`
 (the PID alone), `<name>.json` (argv, start time, stop signal, ...) and `logs/<name>.log` (stdout
-and stderr, appended). A PID file is trusted only while `/proc/<pid>` shows the same process: same
-start time and the recorded program in its command line; anything else is a stale file.
+and stderr, appended). A PID file is trusted only while `/proc/<pid>` shows the same process: the same
+start time in the same boot or, failing that record, the recorded program in its command line;
+anything else is a stale file and is never signalled.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def _proc_stat(pid: int) -> list[str] | None:
 def proc_start_ticks(pid: int) -> int | None:
     fields = _proc_stat(pid)
     return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+def boot_id() -> str | None:
+    try:
+        return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+    except OSError:
+        return None
 
 
 def proc_cmdline(pid: int) -> list[str] | None:
@@ -158,13 +166,17 @@ class ProcessManager:
         return data if isinstance(data, dict) else {}
 
     def _owns(self, pid: int, meta: Mapping[str, Any]) -> bool:
-        """Whether `pid` is still the process recorded in `meta`."""
+        """Whether `pid` is still the process recorded in `meta`.
+
+        The same start time in the same boot identifies it for sure (even after an `exec`); without
+        that, the recorded program must appear in `/proc/<pid>/cmdline`."""
         argv = meta.get("argv")
         if not argv or meta.get("pid") != pid or not pid_alive(pid):
             return False
         ticks = meta.get("start_ticks")
-        if ticks is not None and proc_start_ticks(pid) not in (None, ticks):
-            return False
+        same_boot = meta.get("boot_id") is not None and meta.get("boot_id") == boot_id()
+        if ticks is not None and same_boot:
+            return bool(proc_start_ticks(pid) == ticks)
         cmdline = proc_cmdline(pid)
         if cmdline is None:  # no /proc (not Linux): trust the live PID
             return not _PROC.is_dir()
@@ -217,8 +229,12 @@ class ProcessManager:
         log_file: Path | str | None = None,
         user: str | int | None = None,
         stop_signal: int = signal.SIGTERM,
+        labels: Mapping[str, str] | None = None,
     ) -> int:
-        """Start `argv` in its own session (it outlives this process) and record its PID."""
+        """Start `argv` in its own session (it outlives this process) and record its PID.
+
+        `labels` are kept in its record (see `meta`), e.g. a hash of the settings it was started with.
+        """
         if not _NAME.match(name):
             raise ProcessError(f"invalid process name {name!r}")
         if self.is_running(name):
@@ -259,11 +275,13 @@ class ProcessManager:
             "pid": proc.pid,
             "argv": list(argv),
             "start_ticks": proc_start_ticks(proc.pid),
+            "boot_id": boot_id(),
             "started_at": time.time(),
             "stop_signal": int(stop_signal),
             "log": str(log_path),
             "user": account.pw_name if account else None,
             "cwd": str(cwd) if cwd is not None else None,
+            "labels": dict(labels or {}),
         }
         _write_atomic(self.meta_path(name), json.dumps(meta, indent=2))
         _write_atomic(self.pid_path(name), f"{proc.pid}\n")
@@ -271,7 +289,9 @@ class ProcessManager:
         return proc.pid
 
     def stop(self, name: str, timeout: float = 10.0, kill_timeout: float = 5.0) -> bool:
-        """Stop `name`: its stop signal, up to `timeout` s, then SIGKILL to its whole process group.
+        """Stop `name`: its stop signal, up to `timeout` s for it to exit, then SIGKILL to it, its
+        process group and its descendants. Descendants still alive once it has exited (children that
+        left its process group, as PostgreSQL's do) get `kill_timeout` s, then SIGKILL.
 
         Returns whether it was running. Stale or missing PID files are removed and never acted on.
         """
@@ -281,22 +301,50 @@ class ProcessManager:
             self._forget(name)
             return False
         ticks = meta.get("start_ticks")
+        family = descendants(pid)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, int(meta.get("stop_signal", signal.SIGTERM)))
         if not _wait_gone(pid, ticks, timeout):
             log.warning("%s (pid %d) did not stop within %.1fs: sending SIGKILL", name, pid, timeout)
+            family.update(descendants(pid))
             kill_process_group(pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            for member in (pid, *family):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(member, signal.SIGKILL)
             if not _wait_gone(pid, ticks, kill_timeout):
                 raise ProcessError(f"{name} (pid {pid}) survived SIGKILL")
-        kill_process_group(pid)  # leftovers of its session, if any
+        kill_process_group(pid)  # leftovers of its process group, if any
+        for member, member_ticks in family.items():
+            if not _wait_gone(member, member_ticks, kill_timeout):
+                log.warning("%s: pid %d outlived its parent: sending SIGKILL", name, member)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(member, signal.SIGKILL)
         self._forget(name)
         return True
 
     def _forget(self, name: str) -> None:
         for path in (self.pid_path(name), self.meta_path(name)):
             path.unlink(missing_ok=True)
+
+
+def descendants(pid: int) -> dict[int, int | None]:
+    """Live descendants of `pid` with their start times (empty without /proc)."""
+    if not _PROC.is_dir():
+        return {}
+    children: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(int(entry.name))
+            if fields and len(fields) > 1 and fields[0] not in ("Z", "X"):
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: dict[int, int | None] = {}
+    pending = list(children.get(pid, []))
+    while pending:
+        child = pending.pop()
+        if child not in found:
+            found[child] = proc_start_ticks(child)
+            pending.extend(children.get(child, []))
+    return found
 
 
 def _wait_gone(pid: int, ticks: int | None, timeout: float) -> bool:

@@ -101,6 +101,10 @@ def parse_time(value: str) -> datetime:
         raise EnvelopeError(f"ce_time {value!r} is not an RFC 3339 timestamp") from exc
     if parsed.tzinfo is None:
         raise EnvelopeError(f"ce_time {value!r} has no time zone")
+    try:
+        parsed.astimezone(UTC)  # e.g. year 1 at +01:00: parses, but has no UTC equivalent to write back
+    except OverflowError as exc:
+        raise EnvelopeError(f"ce_time {value!r} is not an RFC 3339 timestamp") from exc
     return parsed
 
 

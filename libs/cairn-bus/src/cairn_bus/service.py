@@ -7,13 +7,15 @@ signals, `serve` is the same as a coroutine for tests that run a service inside 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
 
 from cairn_bus.dispatcher import Dispatcher
 from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record_from_kafka
@@ -26,6 +28,10 @@ D = TypeVar("D")
 S = TypeVar("S", bound=ServiceSettings)
 DepsFactory = Callable[[S, Publisher], AbstractAsyncContextManager[D]]
 log = get_logger("cairn.service")
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return message.body
 
 
 async def serve(
@@ -65,8 +71,11 @@ async def serve(
                 max_attempts=settings.consumer_max_attempts,
                 retry_backoff_s=settings.consumer_retry_backoff_ms / 1000,
             )
+            # per-message logs at DEBUG; errors still reach the log
             broker = KafkaBroker(
-                settings.kafka_bootstrap, client_id=f"cairn-{settings.service_name}", logger=None
+                settings.kafka_bootstrap,
+                client_id=f"cairn-{settings.service_name}",
+                log_level=logging.DEBUG,
             )
             subscriber = broker.subscriber(
                 *router.topics,
@@ -75,6 +84,9 @@ async def serve(
                 auto_offset_reset=settings.kafka_auto_offset_reset,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                # hand the bytes to the dispatcher untouched: faststream's own decoder would try
+                # to parse `application/json` bodies and, on invalid JSON, nack the record forever
+                decoder=_raw_body,
             )
 
             @subscriber

@@ -2,7 +2,8 @@
 
 Each replayed message keeps its payload, key and envelope, gets a new id derived from the
 original id and the replay id (so re-running one replay publishes nothing new), and carries the
-original id in `ce_replayof` and the replay run in `ce_replayid`.
+original id in `ce_replayof` and the replay run in `ce_replayid`. Replaying a replayed event
+points at the first original, so one replay run yields one copy of each original.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def from_audit(records: Sequence[AuditRecord]) -> list[ReplayMessage]:
             ("content-type", b"application/json")
         ]
         value = json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False).encode()
-        out.append(ReplayMessage(r.event_id, r.key.encode() if r.key is not None else None, value, headers))
+        original = r.replay_of or r.event_id  # a replay of a replay points at the first original
+        out.append(ReplayMessage(original, r.key.encode() if r.key is not None else None, value, headers))
     return out
 
 
@@ -79,7 +81,8 @@ def from_broker(records: Sequence[RawRecord]) -> tuple[list[ReplayMessage], int]
     out, skipped = [], 0
     for r in records:
         hdrs = [(k, v or b"") for k, v in r.headers]
-        original = next((v.decode("utf-8", "replace") for k, v in hdrs if k == "ce_id"), None)
+        named = {k: v.decode("utf-8", "replace") for k, v in hdrs if k in ("ce_id", "ce_replayof")}
+        original = named.get("ce_replayof") or named.get("ce_id")
         if not original:
             skipped += 1
             continue

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "EVENT_TYPE_PATTERN",
@@ -18,6 +20,7 @@ __all__ = [
     "PromptName",
     "PromptRef",
     "RequestId",
+    "Timestamp",
     "frozen_config",
 ]
 
@@ -52,6 +55,22 @@ PromptName = Annotated[str, StringConstraints(pattern=PROMPT_NAME_PATTERN)]
 
 PromptRef = Annotated[str, StringConstraints(pattern=PROMPT_REF_PATTERN)]
 """A prompt reference: `name`, `name@label` or `name:version`."""
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
+
+
+def _rfc3339_text_only(value: object) -> object:
+    """Parse RFC 3339 strings only (pydantic alone also takes e.g. Unix seconds); pass other values on."""
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2025-03-04T09:15:22Z")
+    return datetime.fromisoformat(value.upper())
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text_only)]
+"""A timezone-aware moment; in JSON and Avro an RFC 3339 string with an offset."""
 
 
 def frozen_config() -> ConfigDict:

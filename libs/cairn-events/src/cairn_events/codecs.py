@@ -78,18 +78,17 @@ def decode(event_type: str, data: bytes, content_type: str = CONTENT_TYPE_JSON) 
         event_cls = event_class(event_type)
     except UnknownEventType as exc:
         raise DecodeError(DeadLetterKind.UNKNOWN_TYPE, str(exc)) from None
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise DecodeError(DeadLetterKind.SCHEMA_INVALID, f"message value is {type(data).__name__}, not bytes")
-    raw = bytes(data)
     kind = media_type(content_type) if isinstance(content_type, str) else ""
-    if kind == CONTENT_TYPE_JSON:
-        return _decode_json(event_cls, raw)
-    if kind == CONTENT_TYPE_AVRO:
-        return _decode_avro(event_cls, raw)
-    raise DecodeError(
-        DeadLetterKind.UNSUPPORTED_CONTENT_TYPE,
-        f"content type {content_type!r} is not one of {', '.join(CONTENT_TYPES)}",
-    )
+    if kind not in CONTENT_TYPES:
+        raise DecodeError(
+            DeadLetterKind.UNSUPPORTED_CONTENT_TYPE,
+            f"content type {content_type!r} is not one of {', '.join(CONTENT_TYPES)}",
+        )
+    if not isinstance(data, bytes | bytearray | memoryview):  # e.g. a tombstone's None
+        not_decodable = DeadLetterKind.NOT_JSON if kind == CONTENT_TYPE_JSON else DeadLetterKind.NOT_AVRO
+        raise DecodeError(not_decodable, f"message value is {type(data).__name__}, not bytes")
+    raw = bytes(data)
+    return _decode_json(event_cls, raw) if kind == CONTENT_TYPE_JSON else _decode_avro(event_cls, raw)
 
 
 def _decode_json(event_cls: type[Event], raw: bytes) -> Event:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from cairn_events.base import Event, Identifier, RequestId
+from cairn_events.base import Event, Identifier, RequestId, Timestamp
 from cairn_events.common import SafetyFinding, Verdict
 
 __all__ = ["FeedbackSubmittedV1", "ReviewRequestedV1"]
@@ -28,7 +28,7 @@ class ReviewRequestedV1(Event):
     verdict: Verdict = Field(description="The automatic verdict that asked for review.")
     findings: list[SafetyFinding] = Field(description="The checks that ran on the text.")
     text: str = Field(description="The text to review (the last user turn, or the model output).")
-    requested_at: AwareDatetime = Field(description="When the review was requested (RFC 3339).")
+    requested_at: Timestamp = Field(description="When the review was requested (RFC 3339).")
 
 
 class FeedbackSubmittedV1(Event):
@@ -55,4 +55,4 @@ class FeedbackSubmittedV1(Event):
     )
     tags: list[str] = Field([], description="Labels for the feedback, e.g. `hallucination`, `off_topic`.")
     user_id: str | None = Field(None, description="Pseudonymous id of who gave the feedback.")
-    submitted_at: AwareDatetime = Field(description="When the feedback was given (RFC 3339).")
+    submitted_at: Timestamp = Field(description="When the feedback was given (RFC 3339).")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from cairn_events.base import INT64_MAX, Event, Identifier
+from cairn_events.base import INT64_MAX, Event, Identifier, Timestamp
 from cairn_events.common import JsonScalar, LoraConfig, ModelStage, SuiteScore
 
 __all__ = [
@@ -47,7 +47,7 @@ class DatasetPublishedV1(Event):
     source_request_count: int = Field(
         ge=0, le=INT64_MAX, description="Distinct requests the rows were drawn from."
     )
-    published_at: AwareDatetime = Field(description="When the dataset version was published (RFC 3339).")
+    published_at: Timestamp = Field(description="When the dataset version was published (RFC 3339).")
 
 
 class TuningRequestedV1(Event):
@@ -67,7 +67,7 @@ class TuningRequestedV1(Event):
     requested_by: str = Field(
         min_length=1, description="Who asked: a user id or `cairn-feedback` for the loop."
     )
-    requested_at: AwareDatetime = Field(description="When tuning was requested (RFC 3339).")
+    requested_at: Timestamp = Field(description="When tuning was requested (RFC 3339).")
 
 
 class TuningProgressedV1(Event):
@@ -87,7 +87,7 @@ class TuningProgressedV1(Event):
     )
     loss: float | None = Field(None, description="Latest training loss, when known.")
     message: str | None = Field(None, description="Human-readable detail, e.g. the error of a failed job.")
-    progressed_at: AwareDatetime = Field(description="When this progress was observed (RFC 3339).")
+    progressed_at: Timestamp = Field(description="When this progress was observed (RFC 3339).")
 
 
 class ModelRegisteredV1(Event):
@@ -111,7 +111,7 @@ class ModelRegisteredV1(Event):
     config: dict[str, JsonScalar] = Field(description="Training configuration, flattened to scalars.")
     metrics: dict[str, float] = Field(description="Training metrics, e.g. `train_loss`.")
     code_version: str = Field(min_length=1, description="Version (e.g. git commit) of the training code.")
-    registered_at: AwareDatetime = Field(description="When the version was registered (RFC 3339).")
+    registered_at: Timestamp = Field(description="When the version was registered (RFC 3339).")
 
 
 class ModelPromotedV1(Event):
@@ -131,7 +131,7 @@ class ModelPromotedV1(Event):
     evidence_run_id: Identifier | None = Field(
         None, description="The evaluation run that justified the promotion, if any."
     )
-    promoted_at: AwareDatetime = Field(description="When the promotion took effect (RFC 3339).")
+    promoted_at: Timestamp = Field(description="When the promotion took effect (RFC 3339).")
 
 
 class EvaluationCompletedV1(Event):
@@ -150,4 +150,4 @@ class EvaluationCompletedV1(Event):
     suites: list[SuiteScore] = Field(description="Scores per suite and metric.")
     passed: bool = Field(description="Whether the candidate passed every gate.")
     report_uri: str | None = Field(None, description="Where the full report is, if stored.")
-    completed_at: AwareDatetime = Field(description="When the run finished (RFC 3339).")
+    completed_at: Timestamp = Field(description="When the run finished (RFC 3339).")

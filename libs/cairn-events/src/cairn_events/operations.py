@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from cairn_events.base import INT64_MAX, Event, Identifier
+from cairn_events.base import INT64_MAX, Event, Identifier, Timestamp
 from cairn_events.common import Base64, DeadLetterKind, RawHeader
 
 __all__ = ["AlertRaisedV1", "DeadLetterRecordedV1"]
@@ -28,7 +28,7 @@ class AlertRaisedV1(Event):
     summary: str = Field(description="One sentence for a human.")
     labels: dict[str, str] = Field(description="Labels locating the problem, e.g. tenant, model, prompt.")
     value: float | None = Field(None, description="The observed value that crossed the threshold, if any.")
-    raised_at: AwareDatetime = Field(description="When the alert fired (RFC 3339).")
+    raised_at: Timestamp = Field(description="When the alert fired (RFC 3339).")
 
 
 class DeadLetterRecordedV1(Event):
@@ -51,7 +51,7 @@ class DeadLetterRecordedV1(Event):
     original_key_b64: Base64 | None = Field(None, description="The message key, base64; none if it had none.")
     original_value_b64: Base64 = Field(description="The message value, base64 (empty for a null value).")
     original_headers: list[RawHeader] = Field(description="The message headers, in order.")
-    dead_lettered_at: AwareDatetime = Field(description="When the message was dead-lettered (RFC 3339).")
+    dead_lettered_at: Timestamp = Field(description="When the message was dead-lettered (RFC 3339).")
 
     @classmethod
     def from_message(

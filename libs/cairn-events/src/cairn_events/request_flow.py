@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from cairn_events.base import INT64_MAX, Event, PromptName, PromptRef, RequestId
+from cairn_events.base import INT64_MAX, Event, PromptName, PromptRef, RequestId, Timestamp
 from cairn_events.common import (
     ChatMessage,
     ContextChunk,
@@ -72,9 +72,7 @@ class RequestSubmittedV1(Event):
     metadata: dict[str, str] = Field(
         {}, description="Free-form string labels kept with the request for audit and analytics."
     )
-    submitted_at: AwareDatetime = Field(
-        description="When the upstream system submitted the request (RFC 3339)."
-    )
+    submitted_at: Timestamp = Field(description="When the upstream system submitted the request (RFC 3339).")
 
 
 class PromptRenderedV1(Event):
@@ -99,7 +97,7 @@ class PromptRenderedV1(Event):
     retrieval: RetrievalOptions | None = Field(None, description="Retrieval to run; none for no grounding.")
     params: GenerationParams = Field(description=_PARAMS)
     model: str | None = Field(None, description=_MODEL)
-    rendered_at: AwareDatetime = Field(description="When the prompt was rendered (RFC 3339).")
+    rendered_at: Timestamp = Field(description="When the prompt was rendered (RFC 3339).")
 
 
 class ContextAssembledV1(Event):
@@ -120,7 +118,7 @@ class ContextAssembledV1(Event):
     context_tokens: int = Field(ge=0, le=INT64_MAX, description="Tokens taken by the retrieved context.")
     params: GenerationParams = Field(description=_PARAMS)
     model: str | None = Field(None, description=_MODEL)
-    assembled_at: AwareDatetime = Field(description="When the context was assembled (RFC 3339).")
+    assembled_at: Timestamp = Field(description="When the context was assembled (RFC 3339).")
 
 
 class InputScreenedV1(Event):
@@ -145,7 +143,7 @@ class InputScreenedV1(Event):
     prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     params: GenerationParams = Field(description=_PARAMS)
     model: str | None = Field(None, description=_MODEL)
-    screened_at: AwareDatetime = Field(description="When screening finished (RFC 3339).")
+    screened_at: Timestamp = Field(description="When screening finished (RFC 3339).")
 
 
 class CompletionGeneratedV1(Event):
@@ -173,7 +171,7 @@ class CompletionGeneratedV1(Event):
     chunks: list[ContextChunk] = Field(description="The retrieved chunks the model was given.")
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
     prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
-    generated_at: AwareDatetime = Field(description="When generation finished (RFC 3339).")
+    generated_at: Timestamp = Field(description="When generation finished (RFC 3339).")
 
 
 class ResponseCompletedV1(Event):
@@ -204,4 +202,4 @@ class ResponseCompletedV1(Event):
     prompt_version: int | None = Field(
         None, ge=1, le=INT64_MAX, description="Version of the prompt used, once resolved."
     )
-    completed_at: AwareDatetime = Field(description="When the response was produced (RFC 3339).")
+    completed_at: Timestamp = Field(description="When the response was produced (RFC 3339).")

@@ -1,7 +1,14 @@
 """Cairn test helpers: local stack fixtures, `expect_events`, schema examples, in-loop services."""
 
-from cairn_testing.events import Received, expect_events
+from cairn_testing.events import Received, expect_events, start_group_at_end
 from cairn_testing.examples import SchemaExample, schema_examples
 from cairn_testing.services import running_service
 
-__all__ = ["Received", "SchemaExample", "expect_events", "running_service", "schema_examples"]
+__all__ = [
+    "Received",
+    "SchemaExample",
+    "expect_events",
+    "running_service",
+    "schema_examples",
+    "start_group_at_end",
+]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from .._util import port_free, run_async
+from .._util import port_available, run_async, short_hash
 from ..config import StackConfig
 from ..errors import HealthCheckError, PortInUseError
 from ..process import ProcessManager, exit_code, kill_process_group, pid_alive
@@ -28,6 +28,12 @@ class LaunchSpec:
     cwd: Path
     user: str | None = None
     stop_signal: int = signal.SIGTERM
+    #: settings that change the server's behaviour without showing in argv (keys, environment)
+    settings: tuple[str, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        return short_hash("\0".join([*self.argv, "--", *self.settings]), 16)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class Component(ABC):
     # -- generic behaviour ---------------------------------------------------------------------
 
     def busy_ports(self) -> list[PortSpec]:
-        return [spec for spec in self.ports() if not port_free(self.config.host, spec.port)]
+        return [spec for spec in self.ports() if not port_available(self.config.host, spec.port)]
 
     def port_error(self, spec: PortSpec) -> PortInUseError:
         return PortInUseError(self.name, spec.role, self.config.host, spec.port, spec.setting, spec.hint)
@@ -124,7 +130,13 @@ class Component(ABC):
             raise self.port_error(port)
         t0 = time.perf_counter()
         pid = self.processes.start(
-            self.name, spec.argv, env=spec.env, cwd=spec.cwd, user=spec.user, stop_signal=spec.stop_signal
+            self.name,
+            spec.argv,
+            env=spec.env,
+            cwd=spec.cwd,
+            user=spec.user,
+            stop_signal=spec.stop_signal,
+            labels={"fingerprint": spec.fingerprint},
         )
         steps["spawn"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
@@ -141,11 +153,19 @@ class Component(ABC):
     def stop(self) -> bool:
         return self.processes.stop(self.name, timeout=self.stop_timeout)
 
+    def runs_with_current_settings(self) -> bool:
+        """Whether the running process was started with today's command line and settings."""
+        spec = self.launch()
+        recorded = self.processes.meta(self.name).get("labels", {}).get("fingerprint")
+        if recorded is None:  # started by an older version of this package: compare argv only
+            return list(self.processes.recorded_argv(self.name)) == spec.argv
+        return bool(recorded == spec.fingerprint)
+
     def ensure_running(self) -> StartReport:
-        """Start the component unless it runs with the same command line; then be sure it is healthy."""
+        """Start the component unless it runs with the same settings; then be sure it is healthy."""
         t0 = time.perf_counter()
         if self.processes.is_running(self.name):
-            if list(self.processes.recorded_argv(self.name)) == self.launch().argv:
+            if self.runs_with_current_settings():
                 if not self.healthy():
                     run_async(self.wait_ready(self.start_timeout))
                 return StartReport("running", (time.perf_counter() - t0) * 1000)

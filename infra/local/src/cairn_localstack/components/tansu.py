@@ -62,7 +62,8 @@ class Tansu(Component):
                 AWS_ALLOW_HTTP="true",
                 AWS_DEFAULT_REGION="us-east-1",
             )
-        return LaunchSpec(argv=argv, env=env, cwd=self.home)
+        settings = tuple(f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_"))
+        return LaunchSpec(argv=argv, env=env, cwd=self.home, settings=settings)
 
     def prepare(self) -> dict[str, float]:
         self.home.mkdir(parents=True, exist_ok=True)

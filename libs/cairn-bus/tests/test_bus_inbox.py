@@ -1,0 +1,64 @@
+"""The inbox: a consumer claims an event id once; later claims of the same id fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cairn_bus import InMemoryInbox, PostgresInbox
+from cairn_bus.inbox import INBOX_DDL
+
+
+async def test_the_first_claim_wins_and_every_later_one_fails() -> None:
+    inbox = InMemoryInbox()
+    assert await inbox.claim("safety", "evt-1") is True
+    assert await inbox.claim("safety", "evt-1") is False
+    assert await inbox.claim("safety", "evt-1") is False
+    assert inbox.claimed == {("safety", "evt-1")}
+
+
+async def test_claims_are_per_consumer_and_per_event() -> None:
+    inbox = InMemoryInbox()
+    assert await inbox.claim("safety", "evt-1") is True
+    assert await inbox.claim("feedback", "evt-1") is True
+    assert await inbox.claim("safety", "evt-2") is True
+    assert await inbox.claim("feedback", "evt-1") is False
+    assert inbox.claimed == {("safety", "evt-1"), ("feedback", "evt-1"), ("safety", "evt-2")}
+
+
+class FakeConnection:
+    """Answers the inbox's INSERT like PostgreSQL: RETURNING 1 for a new row, nothing for a conflict."""
+
+    def __init__(self) -> None:
+        self.rows: set[tuple[str, str]] = set()
+        self.statements: list[str] = []
+
+    async def fetchval(self, sql: str, *args: Any) -> int | None:
+        self.statements.append(sql)
+        key = (args[0], args[1])
+        if key in self.rows:
+            return None
+        self.rows.add(key)
+        return 1
+
+    async def execute(self, sql: str) -> None:
+        self.statements.append(sql)
+
+
+async def test_postgres_inbox_claims_through_the_callers_connection_when_given() -> None:
+    pool, conn = FakeConnection(), FakeConnection()
+    inbox = PostgresInbox(pool)
+    assert await inbox.claim("safety", "evt-1", conn) is True
+    assert await inbox.claim("safety", "evt-1", conn) is False
+    assert pool.statements == []
+    assert conn.rows == {("safety", "evt-1")}
+    assert "ON CONFLICT DO NOTHING RETURNING 1" in conn.statements[0]
+
+
+async def test_postgres_inbox_uses_the_pool_without_a_connection() -> None:
+    pool = FakeConnection()
+    inbox = PostgresInbox(pool)
+    await inbox.migrate()
+    assert pool.statements == [INBOX_DDL]
+    assert await inbox.claim("safety", "evt-1") is True
+    assert await inbox.claim("safety", "evt-1") is False
+    assert pool.rows == {("safety", "evt-1")}

@@ -1,0 +1,98 @@
+"""EventRouter: the handlers and publications a service declares."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn_bus import EventMeta, EventRouter
+from cairn_events import (
+    EVENT_TYPES,
+    CompletionGeneratedV1,
+    DeadLetterRecordedV1,
+    Event,
+    InputScreenedV1,
+    PromptRenderedV1,
+    RequestSubmittedV1,
+    ResponseCompletedV1,
+)
+
+
+async def on_request(event: Event, meta: EventMeta, deps: None) -> None:
+    """A handler for the tests."""
+
+
+async def on_other(event: Event, meta: EventMeta, deps: None) -> None:
+    """Another handler for the tests."""
+
+
+def test_a_new_router_handles_nothing_and_publishes_dead_letters() -> None:
+    router: EventRouter[None] = EventRouter("svc")
+    assert router.service == "svc"
+    assert router.consumed_types == frozenset()
+    assert router.topics == []
+    assert router.consumes() == frozenset()
+    assert router.published_types == {"cairn.deadletter.recorded.v1"}
+    assert router.produces() == {("cairn.deadletter", "cairn.deadletter.recorded.v1")}
+    assert router.handler_for(RequestSubmittedV1.event_type) is None
+
+
+def test_the_handler_decorator_registers_and_returns_the_function() -> None:
+    router: EventRouter[None] = EventRouter("svc")
+    returned = router.handler(RequestSubmittedV1, PromptRenderedV1)(on_request)
+    assert returned is on_request
+    assert router.handler_for("cairn.request.submitted.v1") is on_request
+    assert router.handler_for("cairn.prompt.rendered.v1") is on_request
+    assert router.handler_for("cairn.completion.generated.v1") is None
+    assert router.handler_for("cairn.not.registered.v1") is None
+    assert router.consumed_types == {"cairn.request.submitted.v1", "cairn.prompt.rendered.v1"}
+
+
+def test_a_second_handler_for_a_type_is_an_error() -> None:
+    router: EventRouter[None] = EventRouter("svc")
+    router.handler(RequestSubmittedV1)(on_request)
+    with pytest.raises(ValueError, match=r"^svc: cairn\.request\.submitted\.v1 already has a handler$"):
+        router.handler(RequestSubmittedV1)(on_other)
+    assert router.handler_for(RequestSubmittedV1.event_type) is on_request
+
+
+def test_topics_consumes_and_produces_name_topic_and_type() -> None:
+    router: EventRouter[None] = EventRouter("svc")
+    router.handler(ResponseCompletedV1, RequestSubmittedV1)(on_request)
+    router.publishes(PromptRenderedV1, CompletionGeneratedV1)
+    assert router.topics == ["cairn.requests", "cairn.responses"]
+    assert router.consumes() == {
+        ("cairn.requests", "cairn.request.submitted.v1"),
+        ("cairn.responses", "cairn.response.completed.v1"),
+    }
+    assert router.produces() == {
+        ("cairn.prompts", "cairn.prompt.rendered.v1"),
+        ("cairn.completions", "cairn.completion.generated.v1"),
+        ("cairn.deadletter", "cairn.deadletter.recorded.v1"),
+    }
+    assert router.published_types == {
+        "cairn.prompt.rendered.v1",
+        "cairn.completion.generated.v1",
+        "cairn.deadletter.recorded.v1",
+    }
+
+
+def test_topics_are_unique_and_sorted() -> None:
+    router: EventRouter[None] = EventRouter("svc")
+    router.handler(InputScreenedV1)(on_request)
+    router.handler(DeadLetterRecordedV1)(on_other)
+    router.handler(RequestSubmittedV1)(on_other)
+    assert router.topics == ["cairn.deadletter", "cairn.requests", "cairn.screenings"]
+
+
+def test_all_events_catches_every_registered_type_but_specific_handlers_win() -> None:
+    router: EventRouter[None] = EventRouter("audit")
+    router.handler(RequestSubmittedV1)(on_request)
+    assert router.all_events(on_other) is on_other
+    assert router.handler_for(RequestSubmittedV1.event_type) is on_request
+    for event_type in set(EVENT_TYPES) - {RequestSubmittedV1.event_type}:
+        assert router.handler_for(event_type) is on_other, event_type
+    assert router.handler_for("cairn.not.registered.v1") is None
+    assert router.consumed_types == frozenset(EVENT_TYPES)
+    assert router.topics == sorted({cls.topic for cls in EVENT_TYPES.values()})
+    assert router.consumes() == {(cls.topic, t) for t, cls in EVENT_TYPES.items()}
+    assert "cairn.deadletter" in router.topics

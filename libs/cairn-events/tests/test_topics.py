@@ -1,0 +1,103 @@
+"""The topic registry read from `schemas/topics/*.yaml`."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cairn_events import TopicSpec, UnknownEventType, load_topics, topic_of
+from cairn_events.topics import TopicFileError
+
+VALID = """
+name: cairn.things
+description: Things that happened.
+owner: audit
+key:
+  field: thing_id
+  description: The thing id.
+partitions: 3
+retention_ms: null
+compatibility: BACKWARD
+producers: [upstream]
+consumers: [audit]
+planned:
+  consumers: [audit, tuner]
+event_types:
+  - type: cairn.thing.happened.v1
+    schema: cairn.thing.happened/v1.schema.json
+    avro: cairn.thing.happened/v1.avsc
+    examples: [cairn.thing.happened/examples/v1-one.json]
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_reads_a_topic_file(tmp_path: Path) -> None:
+    write(tmp_path / "topics", "cairn.things", VALID)
+    expected = TopicSpec(
+        name="cairn.things",
+        description="Things that happened.",
+        owner="audit",
+        key="thing_id",
+        partitions=3,
+        compatibility="BACKWARD",
+        producers=("upstream",),
+        consumers=("audit",),
+        event_types=("cairn.thing.happened.v1",),
+        retention_ms=None,
+    )
+    assert load_topics(tmp_path / "topics") == {"cairn.things": expected}
+    assert load_topics(tmp_path) == {"cairn.things": expected}  # a schemas/ folder works too
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("name: cairn.things", "name: cairn.other"), "does not match the file name"),
+        (("owner: audit", "owner: billing"), "owner"),
+        (("partitions: 3", "partitions: 0"), "partitions"),
+        (("compatibility: BACKWARD", "compatibility: SOMETIMES"), "compatibility"),
+        (("consumers: [audit]", "consumers: [audit, audit]"), "consumers lists a party twice"),
+        (("type: cairn.thing.happened.v1", "type: thing.happened"), "type"),
+        (("retention_ms: null", "retention_ms: null\ncolour: blue"), "colour"),
+        (("key:\n  field: thing_id", "key:\n  field: ''"), "field"),
+        (("description: Things", "description: [Things"), "description"),
+    ],
+)
+def test_rejects_invalid_topic_files(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    write(tmp_path, "cairn.things", VALID.replace(*change))
+    with pytest.raises(TopicFileError, match=message):
+        load_topics(tmp_path)
+
+
+def test_an_event_type_belongs_to_one_topic(tmp_path: Path) -> None:
+    write(tmp_path, "cairn.things", VALID)
+    write(tmp_path, "cairn.others", VALID.replace("name: cairn.things", "name: cairn.others"))
+    with pytest.raises(TopicFileError, match=r"already on cairn\.others"):
+        load_topics(tmp_path)
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(TopicFileError, match="no topic files"):
+        load_topics(tmp_path)
+
+
+def test_results_are_cached_but_callers_get_their_own_dict(tmp_path: Path) -> None:
+    write(tmp_path, "cairn.things", VALID)
+    first = load_topics(tmp_path)
+    first.clear()
+    assert list(load_topics(tmp_path)) == ["cairn.things"]
+
+
+def test_topic_of_uses_the_repository_topics() -> None:
+    assert topic_of("cairn.request.submitted.v1").name == "cairn.requests"
+    assert topic_of("cairn.model.promoted.v1").key == "model_name"
+    with pytest.raises(UnknownEventType):
+        topic_of("cairn.nothing.happened.v1")

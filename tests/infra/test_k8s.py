@@ -1,0 +1,342 @@
+"""infra/k8s agrees with the services, their Settings, the topic files and itself.
+
+File-only; `kubectl kustomize` runs too when kubectl is installed (it needs no cluster).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+
+def _support() -> ModuleType:
+    """tests/infra/_support.py (conftest.py loads it first; this is the fallback)."""
+    name = "cairn_tests_infra_support"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_support.py"))
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+support = _support()
+REPO_ROOT: Path = support.REPO_ROOT
+SERVICES: dict[str, Any] = support.SERVICES
+NON_SETTINGS_ENV: frozenset[str] = support.NON_SETTINGS_ENV
+
+K8S_DIR = REPO_ROOT / "infra" / "k8s"
+SECRETS_EXAMPLE = K8S_DIR / "secrets.example.yaml"
+CAIRN_IMAGE = "cairn/services"
+
+
+def load_docs(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+@pytest.fixture(scope="module")
+def kustomization() -> dict[str, Any]:
+    data = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def manifests(kustomization: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every object of every resource file kustomization.yaml lists."""
+    docs: list[dict[str, Any]] = []
+    for resource in kustomization["resources"]:
+        docs.extend(load_docs(K8S_DIR / resource))
+    return docs
+
+
+def objects(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for doc in manifests:
+        if doc.get("kind") == kind:
+            name = doc["metadata"]["name"]
+            assert name not in found, f"two {kind} objects named {name}"
+            found[name] = doc
+    return found
+
+
+@pytest.fixture(scope="module")
+def deployments(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return objects(manifests, "Deployment")
+
+
+@pytest.fixture(scope="module")
+def config_maps(manifests: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {
+        name: {k: str(v) for k, v in (cm.get("data") or {}).items()}
+        for name, cm in objects(manifests, "ConfigMap").items()
+    }
+
+
+@pytest.fixture(scope="module")
+def example_secrets() -> dict[str, dict[str, str]]:
+    return {
+        doc["metadata"]["name"]: {k: str(v) for k, v in (doc.get("stringData") or {}).items()}
+        for doc in load_docs(SECRETS_EXAMPLE)
+        if doc.get("kind") == "Secret"
+    }
+
+
+@pytest.fixture(scope="module")
+def scaled_objects(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return objects(manifests, "ScaledObject")
+
+
+def pod_spec(workload: Mapping[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def only_container(workload: Mapping[str, Any]) -> dict[str, Any]:
+    containers = pod_spec(workload)["containers"]
+    assert len(containers) == 1, f"{workload['metadata']['name']}: one container per pod"
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+def containers(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in manifests:
+        template = (doc.get("spec") or {}).get("template")
+        if template:
+            for container in template["spec"].get("containers", []) + template["spec"].get(
+                "initContainers", []
+            ):
+                yield doc["metadata"]["name"], container
+
+
+def container_env(
+    container: Mapping[str, Any],
+    config_maps: Mapping[str, Mapping[str, str]],
+    secrets: Mapping[str, Mapping[str, str]],
+) -> dict[str, str]:
+    """What the container's environment holds (Secrets from secrets.example.yaml)."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(config_maps[source["configMapRef"]["name"]])
+        elif "secretRef" in source:
+            env.update(secrets[source["secretRef"]["name"]])
+    for item in container.get("env", []):
+        env[item["name"]] = str(item.get("value", ""))
+    return env
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def test_every_manifest_parses_and_is_listed_in_the_kustomization(kustomization: dict[str, Any]) -> None:
+    listed = {(K8S_DIR / resource).resolve() for resource in kustomization["resources"]}
+    for resource in listed:
+        assert resource.is_file(), f"kustomization lists missing {resource}"
+    on_disk = {p.resolve() for p in K8S_DIR.rglob("*.yaml")} - {
+        (K8S_DIR / "kustomization.yaml").resolve(),
+        SECRETS_EXAMPLE.resolve(),
+    }
+    assert on_disk == listed, f"not in kustomization.yaml: {sorted(str(p) for p in on_disk - listed)}"
+    for path in [*on_disk, SECRETS_EXAMPLE]:
+        for doc in load_docs(path):
+            assert doc.get("apiVersion"), f"{path}: object without apiVersion"
+            assert doc.get("kind"), f"{path}: object without kind"
+            assert doc.get("metadata", {}).get("name"), f"{path}: object without a name"
+
+
+def test_secret_values_are_never_in_the_kustomization(manifests: list[dict[str, Any]]) -> None:
+    assert not [doc["metadata"]["name"] for doc in manifests if doc["kind"] == "Secret"]
+    for values in (
+        doc.get("stringData", {}) for doc in load_docs(SECRETS_EXAMPLE) if doc.get("kind") == "Secret"
+    ):
+        for key, value in values.items():
+            if "PASSWORD" in key or "SECRET" in key or "TOKEN" in key or key.endswith("_DSN"):
+                assert "CHANGE_ME" in str(value), f"secrets.example.yaml: {key} looks like a real value"
+
+
+def test_every_image_is_pinned(manifests: list[dict[str, Any]], kustomization: dict[str, Any]) -> None:
+    for owner, container in containers(manifests):
+        assert support.image_is_pinned(container["image"]), f"{owner}: {container['image']} is not pinned"
+    for image in kustomization.get("images", []):
+        assert image.get("newTag") not in (None, "", "latest"), image
+
+
+# --- services <-> Deployments ---------------------------------------------------------------------
+
+
+def test_every_service_folder_has_a_deployment_and_nothing_else(deployments: dict[str, Any]) -> None:
+    cairn = {name for name, d in deployments.items() if only_container(d)["image"].startswith(CAIRN_IMAGE)}
+    assert cairn == set(SERVICES), f"Deployments {sorted(cairn)} vs services/ {sorted(SERVICES)}"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_deployment_command_runs_its_own_package(deployments: dict[str, Any], folder: str) -> None:
+    container = only_container(deployments[folder])
+    command = [*container.get("command", []), *container.get("args", [])]
+    package = SERVICES[folder].package
+    assert command == ["python", "-m", package]
+    assert importlib.util.find_spec(package) is not None, f"{package} is not importable"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_deployment_env_names_are_fields_of_its_settings(
+    deployments: dict[str, Any],
+    config_maps: dict[str, dict[str, str]],
+    example_secrets: dict[str, dict[str, str]],
+    folder: str,
+) -> None:
+    info = SERVICES[folder]
+    container = only_container(deployments[folder])
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            assert source["configMapRef"]["name"] in config_maps, source
+        if "secretRef" in source:
+            assert source["secretRef"]["name"] in example_secrets, (
+                f"document {source} in secrets.example.yaml"
+            )
+    env = container_env(container, config_maps, example_secrets)
+    unknown = sorted(set(env) - info.env_names - NON_SETTINGS_ENV)
+    assert not unknown, f"{folder}: {unknown} are not fields of {info.package}.settings.Settings"
+    assert env.get("CAIRN_SCHEMAS_DIR") == support.dockerfile_env()["CAIRN_SCHEMAS_DIR"]
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_deployment_env_values_build_its_settings(
+    deployments: dict[str, Any],
+    config_maps: dict[str, dict[str, str]],
+    example_secrets: dict[str, dict[str, str]],
+    folder: str,
+    settings_env: Any,
+) -> None:
+    info = SERVICES[folder]
+    settings_env(container_env(only_container(deployments[folder]), config_maps, example_secrets))
+    settings = info.settings_class()
+    assert settings.group_id == info.group_id
+    assert settings.kafka_session_timeout_ms >= 6000, "Apache Kafka rejects session timeouts below 6000 ms"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_deployment_runs_as_non_root(deployments: dict[str, Any], folder: str) -> None:
+    pod = pod_spec(deployments[folder])
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    resources = only_container(deployments[folder])["resources"]
+    assert resources["requests"]["cpu"]
+    assert resources["requests"]["memory"]
+    assert resources["limits"]["memory"]
+
+
+# --- KEDA -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_scaled_object_follows_the_service_consumer_group(
+    scaled_objects: dict[str, Any], config_maps: dict[str, dict[str, str]], folder: str
+) -> None:
+    scaled = scaled_objects[folder]
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == folder
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert meta["consumerGroup"] == SERVICES[folder].group_id
+    assert meta["bootstrapServers"] == config_maps["cairn-common"]["CAIRN_KAFKA_BOOTSTRAP"]
+    assert meta["offsetResetPolicy"] == config_maps["cairn-common"]["CAIRN_KAFKA_AUTO_OFFSET_RESET"]
+    assert str(meta["allowIdleConsumers"]).lower() == "false", "partitions must cap the replica count"
+    assert int(meta["lagThreshold"]) >= 1
+
+
+def test_every_scaled_object_targets_a_service_deployment(
+    scaled_objects: dict[str, Any], deployments: dict[str, Any]
+) -> None:
+    assert set(scaled_objects) == set(SERVICES)
+    for scaled in scaled_objects.values():
+        assert scaled["spec"]["scaleTargetRef"]["name"] in deployments
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_max_replicas_do_not_exceed_the_partitions_the_group_reads(
+    scaled_objects: dict[str, Any], topic_files: dict[str, dict[str, Any]], folder: str
+) -> None:
+    partitions = support.consumed_partitions(topic_files, folder)
+    if not partitions:
+        pytest.skip(f"no topic file lists {folder} as a consumer yet")
+    assert scaled_objects[folder]["spec"]["maxReplicaCount"] <= partitions
+
+
+# --- SGLang and the topic Job ----------------------------------------------------------------------
+
+
+def test_sglang_gets_one_gpu_and_serves_the_model_inference_asks_for(
+    deployments: dict[str, Any], config_maps: dict[str, dict[str, str]], manifests: list[dict[str, Any]]
+) -> None:
+    sglang = deployments["sglang"]
+    container = only_container(sglang)
+    assert container["image"].startswith("lmsysorg/sglang:")
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["command"] == ["python3", "-m", "sglang.launch_server"]
+    args = container["args"]
+    assert "--enable-lora" in args
+    assert args[args.index("--port") + 1] == "30000"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/health", probe
+    shm = {v["name"]: v for v in pod_spec(sglang)["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert shm[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+
+    sglang_config = config_maps["sglang"]
+    served = args[args.index("--served-model-name") + 1]
+    assert served == "$(SGLANG_SERVED_MODEL_NAME)"
+    inference = config_maps["cairn-inference"]
+    assert inference["CAIRN_MODEL_NAME"] == sglang_config["SGLANG_SERVED_MODEL_NAME"]
+    assert inference["CAIRN_INFERENCE_BACKEND"] == "sglang"
+    service = objects(manifests, "Service")["sglang"]
+    port = service["spec"]["ports"][0]["port"]
+    assert inference["CAIRN_SGLANG_URL"] == f"http://sglang:{port}"
+
+
+def test_topic_job_runs_the_topic_script_against_the_image_schemas(
+    manifests: list[dict[str, Any]], config_maps: dict[str, dict[str, str]]
+) -> None:
+    job = objects(manifests, "Job")["cairn-topics"]
+    container = only_container(job)
+    assert container["image"].startswith(CAIRN_IMAGE)
+    command = container["command"]
+    assert command[:2] == ["python", "infra/kafka/create_topics.py"]
+    args = dict(zip(command[2::2], command[3::2], strict=True))
+    assert args["--schemas-dir"] == config_maps["cairn-common"]["CAIRN_SCHEMAS_DIR"]
+    assert args["--bootstrap"] == "$(CAIRN_KAFKA_BOOTSTRAP)"
+    assert int(args["--replication-factor"]) >= 1
+    assert support.CREATE_TOPICS_SCRIPT.is_file()
+
+
+# --- the real tool, when present ------------------------------------------------------------------
+
+
+def test_kustomize_builds_the_manifests() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S_DIR)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    built = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    kinds = {doc["kind"] for doc in built}
+    assert {"Deployment", "ScaledObject", "ConfigMap", "Job", "Service"} <= kinds
+    for doc in built:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == "cairn", doc["metadata"]["name"]
