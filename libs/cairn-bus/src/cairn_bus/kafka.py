@@ -20,7 +20,7 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the registry's topics (or `topics`) with their partition counts; returns those created.
 
-    Topics that exist are left as they are. Brokers that auto-create topics would pick their own
+    Topics that exist are left as they are; any other broker error raises. Brokers that auto-create topics would pick their own
     partition count, so services call this before producing.
     """
     specs = list(topics) if topics is not None else list(load_topics().values())
@@ -30,18 +30,17 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         created: list[str] = []
-        for spec in missing:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            spec.name, num_partitions=spec.partitions, replication_factor=replication_factor
-                        )
-                    ]
-                )
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                pass
+        if missing:
+            response = await admin.create_topics(
+                [NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor) for s in missing]
+            )
+            # aiokafka returns broker errors inside the response instead of raising them
+            for name, code, *rest in response.topic_errors:
+                if code == 0:
+                    created.append(name)
+                elif code != TopicAlreadyExistsError.errno:
+                    message = rest[0] if rest and rest[0] else f"error code {code}"
+                    raise RuntimeError(f"could not create topic {name}: {message}")
         return created
     finally:
         await admin.close()

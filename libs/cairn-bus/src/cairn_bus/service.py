@@ -51,8 +51,8 @@ async def serve(
             settings.service_name, settings.otel_traces_exporter, settings.otel_exporter_otlp_endpoint
         )
         if settings.metrics_port:
-            serve_metrics(settings.metrics_port)
-    await ensure_topics(settings.kafka_bootstrap)
+            serve_metrics(settings.metrics_port, settings.metrics_host)
+    await ensure_topics(settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor)
     producer = make_producer(settings)
     await producer.start()
     try:

@@ -46,6 +46,12 @@ class ServiceSettings(BaseSettings):
     metrics_port: int | None = Field(
         None, description="Port of the Prometheus /metrics endpoint; off if unset."
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Bind address of /metrics; 0.0.0.0 in containers so Prometheus can scrape."
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, description="Replication factor of topics a service creates (3 on a production cluster)."
+    )
 
     @property
     def group_id(self) -> str:
