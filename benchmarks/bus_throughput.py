@@ -154,7 +154,7 @@ async def main(n: int) -> dict[str, Any]:
     LocalStack(config).up()
     bootstrap = config.kafka_bootstrap
     await ensure_topics(bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
     await producer.start()
     try:
         publisher = KafkaPublisher(producer, "/cairn/bench")

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 from cairn_audit.ports import AuditStore
 
@@ -47,4 +48,6 @@ class TestPostgresAuditStore(AuditStoreBehaviour):  # type: ignore[misc]
             column = '"offset"' if field == "offset" else field
             if isinstance(value, dict):
                 value = dict(value)
-            await store.pool.execute(f"UPDATE audit_events SET {column} = $1 WHERE event_id = $2", value, event_id)
+            await store.pool.execute(
+                f"UPDATE audit_events SET {column} = $1 WHERE event_id = $2", value, event_id
+            )

@@ -32,7 +32,10 @@ async def ensure_topics(
         created: list[str] = []
         if missing:
             response = await admin.create_topics(
-                [NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor) for s in missing]
+                [
+                    NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor)
+                    for s in missing
+                ]
             )
             # aiokafka returns broker errors inside the response instead of raising them
             for name, code, *rest in response.topic_errors:
