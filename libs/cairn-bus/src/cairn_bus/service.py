@@ -87,11 +87,18 @@ async def serve(
                 # hand the bytes to the dispatcher untouched: faststream's own decoder would try
                 # to parse `application/json` bodies and, on invalid JSON, nack the record forever
                 decoder=_raw_body,
+                # records come in batches, are dispatched in order, and the batch is committed
+                # once; a transient failure rewinds every partition of the batch (redelivered
+                # records are recognised by the idempotent handlers)
+                batch=True,
+                max_records=settings.consumer_batch_max_records,
+                batch_timeout_ms=settings.consumer_batch_timeout_ms,
             )
 
             @subscriber
-            async def on_message(msg: KafkaMessage) -> None:
-                await dispatcher.dispatch(record_from_kafka(msg.raw_message))
+            async def on_batch(msg: KafkaMessage) -> None:
+                for record in msg.raw_message:
+                    await dispatcher.dispatch(record_from_kafka(record))
 
             await broker.start()
             log.info("service ready", topics=router.topics, group=settings.group_id)

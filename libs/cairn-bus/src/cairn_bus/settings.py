@@ -35,6 +35,12 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         3, ge=1, description="Handler attempts for one event before it is dead-lettered."
     )
+    consumer_batch_max_records: int = Field(
+        200, ge=1, description="Most records taken (and committed) in one batch by a consumer."
+    )
+    consumer_batch_timeout_ms: int = Field(
+        100, ge=0, description="How long a consumer waits to fill a batch before handling what it has."
+    )
     consumer_retry_backoff_ms: int = Field(200, ge=0, description="Backoff between handler attempts.")
     deadletter_topic: str = Field("cairn.deadletter", description="Topic receiving undeliverable events.")
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
