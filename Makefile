@@ -13,7 +13,7 @@ TEST_ENV   := CAIRN_STACK_PROFILE=test
 PYTEST     := $(BIN)/pytest
 
 .PHONY: help setup run demo test test-unit test-contract test-integration stack-up stack-down stack-status \
-        test-stack-up test-stack-down services-up services-down lint schemas lock clean
+        test-stack-up test-stack-down services-up services-down lint schemas lock bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -68,6 +68,9 @@ lint: setup  ## ruff on everything, mypy --strict on libs
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check libs services infra/local tests contract-tests
 	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-cli/src infra/local/src
+
+bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
+	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py
 
 schemas: setup  ## Regenerate JSON Schema and Avro files from the event models
 	@$(PY) -m cairn_events.generate
