@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cairn_bus.contract import ENTRY_POINT_GROUP
+from cairn_bus.contract import ENTRY_POINT_GROUP, service_routers
 from cairn_localstack.config import StackConfig
 from cairn_localstack.process import ProcessManager
 
@@ -26,6 +26,11 @@ LOCAL_CONSUMER_ENV = {"CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000", "CAIRN_KAFKA_HEA
 def service_modules() -> dict[str, str]:
     """Installed services: name → module run with `python -m`."""
     return {ep.name: ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def runnable_services() -> list[str]:
+    """Services whose router consumes something (the others have no handlers yet)."""
+    return sorted(name for name, router in service_routers().items() if router.topics)
 
 
 def manager(config: StackConfig) -> ProcessManager:
@@ -44,7 +49,7 @@ def start_services(config: StackConfig, names: list[str] | None = None) -> list[
     pm = manager(config)
     env = {**os.environ, **config.service_env(), **LOCAL_CONSUMER_ENV, "CAIRN_LOG_FORMAT": "json"}
     started = []
-    for name in names or sorted(modules):
+    for name in names or runnable_services():
         if pm.is_running(name):
             continue
         env["CAIRN_SERVICE_NAME"] = name
