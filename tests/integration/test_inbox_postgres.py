@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+
 from cairn_bus import PostgresInbox
 
 pytestmark = pytest.mark.integration
@@ -18,14 +19,14 @@ async def test_claims_once_and_rolls_back_with_the_transaction(fresh_database: s
         assert await inbox.claim("svc", "e1") is False
         assert await inbox.claim("other", "e1") is True
 
-        class Boom(Exception):
+        class HandlerFailedError(Exception):
             pass
 
         # a handler that fails after claiming must leave the event claimable again
-        with pytest.raises(Boom):
+        with pytest.raises(HandlerFailedError):  # noqa: PT012 - the claim and the failure share one transaction
             async with pool.acquire() as conn, conn.transaction():
                 assert await inbox.claim("svc", "e2", conn) is True
-                raise Boom
+                raise HandlerFailedError
         async with pool.acquire() as conn, conn.transaction():
             assert await inbox.claim("svc", "e2", conn) is True
         assert await inbox.claim("svc", "e2") is False
