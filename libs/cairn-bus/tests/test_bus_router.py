@@ -96,3 +96,29 @@ def test_all_events_catches_every_registered_type_but_specific_handlers_win() ->
     assert router.topics == sorted({cls.topic for cls in EVENT_TYPES.values()})
     assert router.consumes() == {(cls.topic, t) for t, cls in EVENT_TYPES.items()}
     assert "cairn.deadletter" in router.topics
+
+
+async def test_dead_letter_hook_runs_after_the_dead_letter_with_the_record_and_reason() -> None:
+    from cairn_bus import Dispatcher, InMemoryPublisher, RawRecord
+    from cairn_events import DeadLetterKind, RequestSubmittedV1
+
+    router: EventRouter[list[tuple[int, str, str]]] = EventRouter("hooked")
+    seen: list[tuple[int, str, str]] = []
+
+    @router.handler(RequestSubmittedV1)
+    async def on_request(event: object, meta: object, deps: object) -> None:
+        raise AssertionError("not reached")
+
+    @router.on_dead_letter
+    async def rejected(
+        record: RawRecord, kind: DeadLetterKind, reason: str, deps: list[tuple[int, str, str]]
+    ) -> None:
+        deps.append((record.offset, kind.value, reason))
+
+    publisher = InMemoryPublisher()
+    dispatcher = Dispatcher(router, seen, publisher, group_id="g")
+    await dispatcher.dispatch(RawRecord("cairn.requests", 0, 7, b"{bad", headers=[("ce_id", b"1")]))
+    assert len(publisher.messages) == 1
+    assert seen == [
+        (7, "missing_headers", "missing CloudEvents header(s): ce_specversion, ce_source, ce_type")
+    ]

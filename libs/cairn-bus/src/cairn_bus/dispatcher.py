@@ -83,6 +83,8 @@ class Dispatcher(Generic[D]):
             offset=record.offset,
         )
         await publish_dead_letter(self.publisher, record, kind, reason, self.group_id)
+        if self.router.dead_letter_hook is not None:
+            await self.router.dead_letter_hook(record, kind, reason, self.deps)
         DEADLETTERS.labels(self.router.service, kind.value).inc()
         EVENTS_CONSUMED.labels(self.router.service, record.topic, ce_type, Outcome.DEADLETTERED).inc()
         return Outcome.DEADLETTERED

@@ -10,6 +10,8 @@ from cairn_events import EVENT_TYPES, DeadLetterRecordedV1, Event
 
 D = TypeVar("D")
 Handler = Callable[[Any, EventMeta, D], Awaitable[None]]
+# called after a record was dead-lettered: (record, kind, reason, deps)
+DeadLetterHook = Callable[[Any, Any, str, D], Awaitable[None]]
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 
 
@@ -25,6 +27,7 @@ class EventRouter(Generic[D]):
         self._handlers: dict[str, Handler[D]] = {}
         self._catch_all: Handler[D] | None = None
         self._publishes: set[str] = {DeadLetterRecordedV1.event_type}
+        self.dead_letter_hook: DeadLetterHook[D] | None = None
 
     def handler(self, *event_classes: type[Event]) -> Callable[[H], H]:
         """Decorator: the function handles these event types."""
@@ -41,6 +44,15 @@ class EventRouter(Generic[D]):
     def all_events(self, func: H) -> H:
         """Decorator: the function handles every registered event type not handled otherwise."""
         self._catch_all = func
+        return func
+
+    def on_dead_letter(self, func: H) -> H:
+        """Decorator: `func(record, kind, reason, deps)` runs after a record was dead-lettered.
+
+        For example, the entry service answers a request it could not read with a rejection
+        when the request id can still be read from the bytes.
+        """
+        self.dead_letter_hook = func
         return func
 
     def publishes(self, *event_classes: type[Event]) -> None:
