@@ -274,3 +274,21 @@ def demo(timeout: float = typer.Option(30.0, help="Seconds to wait for each step
 
     code = _run(run_demo(load_settings(), console, timeout))
     raise typer.Exit(code)
+
+
+@app.command()
+def ask(
+    question: str,
+    prompt: str = typer.Option("qa@production", "--prompt", "-p", help="Prompt reference."),
+    tenant: str = typer.Option("default", help="Tenant id."),
+    max_tokens: int = typer.Option(160, help="Most tokens to generate."),
+    timeout: float = typer.Option(180.0, help="Seconds to wait for the response."),
+) -> None:
+    """Ask a question through the whole request path and print the grounded answer with its sources."""
+    from cairn_cli.ask import ask_many, print_answer, question_request
+
+    request = question_request(question, prompt, tenant, max_tokens)
+    [answer] = _run(ask_many(load_settings(), [(question, request)], timeout))
+    print_answer(console, answer)
+    if answer.response is None or answer.response.status.value != "completed":
+        raise typer.Exit(1)
