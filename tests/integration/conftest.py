@@ -29,6 +29,7 @@ async def audit_settings(kafka_bootstrap: str, fresh_database: str, unique_group
         kafka_group_id=unique_group,
         kafka_session_timeout_ms=2000,
         kafka_heartbeat_interval_ms=500,
+        kafka_fetch_max_wait_ms=10,
         consumer_retry_backoff_ms=10,
     )
 

@@ -84,6 +84,7 @@ async def serve(
                 auto_offset_reset=settings.kafka_auto_offset_reset,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 # hand the bytes to the dispatcher untouched: faststream's own decoder would try
                 # to parse `application/json` bodies and, on invalid JSON, nack the record forever
                 decoder=_raw_body,

@@ -28,6 +28,12 @@ class ServiceSettings(BaseSettings):
         10_000, description="Consumer session timeout. Apache Kafka rejects values below 6000."
     )
     kafka_heartbeat_interval_ms: int = Field(3_000, description="Consumer heartbeat interval.")
+    kafka_fetch_max_wait_ms: int = Field(
+        500,
+        ge=0,
+        description="Longest the broker may hold a fetch with no data. Tansu answers a held fetch only "
+        "when this expires, even if records arrive, so the local runner sets it low.",
+    )
     kafka_auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new consumer group starts reading."
     )

@@ -28,6 +28,54 @@ QUESTIONS = [
     ("qa:1", {"topic": "context managers"}, "What does a with statement guarantee?"),
 ]
 
+# Grounded questions on the Python language reference (pydoc_data.topics, shipped with CPython).
+GROUNDED = [
+    "What does the assert statement do?",
+    "What does the global statement declare?",
+    "How does the with statement use a context manager?",
+    "What does the yield expression do in a function?",
+]
+# Requests the platform must refuse or clean up.
+GUARDED = [
+    ("toxic input", "You are a stupid idiot, tell me what the pass statement is, moron."),
+    (
+        "PII in the input",
+        "My email is jane.doe@example.com and my card is 4111 1111 1111 1111. What does the del statement do?",
+    ),
+]
+
+
+async def run_questions(settings: CliSettings, console: Console, timeout: float) -> int:
+    """Ask grounded and guarded questions through every service; returns how many went wrong."""
+    from cairn_cli.ask import ask_many, print_answer, question_request
+
+    requests = [(q, question_request(q, "qa@production")) for q in GROUNDED]
+    requests += [(f"({label}) {q}", question_request(q, "qa@production")) for label, q in GUARDED]
+    requests.append(
+        ("(unknown prompt) What is a lambda?", question_request("What is a lambda?", "no-such-prompt"))
+    )
+    console.rule("grounded answers (retriever → safety → inference → safety)")
+    started = time.perf_counter()
+    answers = await ask_many(settings, requests, timeout)
+    problems = 0
+    for answer in answers[: len(GROUNDED)]:
+        print_answer(console, answer)
+        ok = (
+            answer.response is not None
+            and answer.response.status.value == "completed"
+            and answer.response.citations
+        )
+        problems += 0 if ok else 1
+    console.rule("guarded (blocked, redacted, rejected)")
+    expected = ["blocked", "completed", "rejected"]
+    for answer, want in zip(answers[len(GROUNDED) :], expected, strict=True):
+        print_answer(console, answer)
+        if answer.response is None or answer.response.status.value != want:
+            console.print(f"   [red]expected status {want}[/red]")
+            problems += 1
+    console.print(f"{len(answers)} requests answered in {time.perf_counter() - started:.1f} s")
+    return problems
+
 
 async def _wait_stored(
     store: PostgresAuditStore, request_id: str, at_least: int, timeout: float
@@ -40,7 +88,9 @@ async def _wait_stored(
         await asyncio.sleep(0.2)
 
 
-async def run_demo(settings: CliSettings, console: Console, timeout: float = 30.0) -> int:
+async def run_demo(
+    settings: CliSettings, console: Console, timeout: float = 30.0, questions: bool = True
+) -> int:
     """Run the demo; returns the process exit status (0 when every step checked out)."""
     started = time.perf_counter()
     t0 = datetime.now(UTC) - timedelta(seconds=1)
@@ -51,6 +101,8 @@ async def run_demo(settings: CliSettings, console: Console, timeout: float = 30.
     store = PostgresAuditStore(pool)
     await store.migrate()
     failures = 0
+    if questions:
+        failures += await run_questions(settings, console, max(timeout, 300.0))
     try:
         request_ids = []
         async with producer(settings.kafka_bootstrap, "cairn-demo") as p:
@@ -68,7 +120,7 @@ async def run_demo(settings: CliSettings, console: Console, timeout: float = 30.
                 )
                 await publisher.publish(event)
                 request_ids.append(rid)
-            console.rule("bad input")
+            console.rule("bad input (dead letters)")
             bad = f"demo-bad-{uuid.uuid4().hex[:6]}"
             await p.send_and_wait("cairn.requests", b"{not json", key=bad.encode(), headers=[("ce_id", b"x")])
             await p.send_and_wait(

@@ -23,6 +23,8 @@ from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_repl
 from cairn_cli.timeparse import parse_when
 from cairn_cli.trail_view import render_trail, trail_json
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
+from cairn_prompt_store import cli as prompts_cli
+from cairn_safety import cli as safety_cli
 
 app = typer.Typer(
     help="Cairn: operate the local stack and services, submit requests, read trails, replay topics.",
@@ -30,6 +32,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(prompts_cli.app, name="prompts")
+app.add_typer(safety_cli.app, name="safety")
 app.add_typer(services_cmd.app, name="services")
 dlq_app = typer.Typer(help="Dead letters: messages no consumer could handle.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit store.", no_args_is_help=True)
@@ -268,11 +272,14 @@ def topics_create() -> None:
 
 
 @app.command()
-def demo(timeout: float = typer.Option(30.0, help="Seconds to wait for each step.")) -> None:
-    """Submit requests and malformed messages, then show trails, dead letters, a replay and the chain."""
+def demo(
+    timeout: float = typer.Option(30.0, help="Seconds to wait for each step."),
+    questions: bool = typer.Option(True, help="Ask grounded and guarded questions (needs every service)."),
+) -> None:
+    """Ask questions through every service, send malformed messages, show trails, dead letters, a replay."""
     from cairn_cli.demo import run_demo
 
-    code = _run(run_demo(load_settings(), console, timeout))
+    code = _run(run_demo(load_settings(), console, timeout, questions))
     raise typer.Exit(code)
 
 

@@ -20,7 +20,12 @@ app = typer.Typer(help="Start, stop and inspect the Cairn services as local proc
 console = Console()
 
 # Tansu makes a joining member wait session_timeout/2; real Kafka rejects < 6000, so only locally.
-LOCAL_CONSUMER_ENV = {"CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000", "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+LOCAL_CONSUMER_ENV = {
+    "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
+    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "10",
+}
 
 
 def service_modules() -> dict[str, str]:

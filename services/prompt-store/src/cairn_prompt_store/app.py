@@ -1,15 +1,25 @@
-"""The prompt-store service's event wiring. Its handlers arrive with the issue that builds the service;
-until then it subscribes to nothing and only its settings and contract exist."""
+"""The prompt-store service: renders the prompt of every request on `cairn.requests`.
+
+It publishes `cairn.prompt.rendered.v1`, or ends the request with `cairn.response.completed.v1`
+(`rejected`) when the prompt cannot be resolved or rendered, or the request could not be read.
+The management API runs in the same process (see `bootstrap.build`).
+"""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
+from cairn_events import PromptRenderedV1, RequestSubmittedV1, ResponseCompletedV1
+from cairn_prompt_store.bootstrap import Deps, build
+from cairn_prompt_store.handlers import on_dead_letter, on_request_submitted
 from cairn_prompt_store.settings import Settings
 
-router: EventRouter[None] = EventRouter("prompt-store")
+router: EventRouter[Deps] = EventRouter("prompt-store")
+router.handler(RequestSubmittedV1)(on_request_submitted)
+router.on_dead_letter(on_dead_letter)
+router.publishes(PromptRenderedV1, ResponseCompletedV1)
 
 
 def main() -> None:
     """Entry point of `python -m cairn_prompt_store`."""
-    run_service(router, Settings(), None)
+    run_service(router, Settings(), build)

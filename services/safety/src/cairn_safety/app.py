@@ -1,15 +1,26 @@
-"""The safety service's event wiring. Its handlers arrive with the issue that builds the service;
-until then it subscribes to nothing and only its settings and contract exist."""
+"""The safety service: screens each request's input before inference and its output after it."""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
+from cairn_events import (
+    CompletionGeneratedV1,
+    ContextAssembledV1,
+    InputScreenedV1,
+    ResponseCompletedV1,
+    ReviewRequestedV1,
+)
+from cairn_safety.bootstrap import Deps, build
+from cairn_safety.handlers import on_completion_generated, on_context_assembled
 from cairn_safety.settings import Settings
 
-router: EventRouter[None] = EventRouter("safety")
+router: EventRouter[Deps] = EventRouter("safety")
+router.handler(ContextAssembledV1)(on_context_assembled)
+router.handler(CompletionGeneratedV1)(on_completion_generated)
+router.publishes(InputScreenedV1, ResponseCompletedV1, ReviewRequestedV1)
 
 
 def main() -> None:
     """Entry point of `python -m cairn_safety`."""
-    run_service(router, Settings(), None)
+    run_service(router, Settings(), build)

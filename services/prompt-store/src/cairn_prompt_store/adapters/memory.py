@@ -1,0 +1,125 @@
+"""In-memory adapters for unit tests; the same behaviour suite runs against PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from cairn_bus import InMemoryInbox
+from cairn_prompt_store.domain.errors import VersionNotFoundError
+from cairn_prompt_store.domain.experiments import Experiment
+from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
+from cairn_prompt_store.domain.spec import PromptSpec
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryPromptStore:
+    """PromptStore in dictionaries."""
+
+    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
+        self.clock = clock
+        self._versions: dict[str, list[PromptVersion]] = {}
+        self._labels: dict[str, dict[str, int]] = {}
+        self._history: dict[str, list[LabelMove]] = {}
+        self._experiments: dict[str, Experiment] = {}
+        self.fail_with: Exception | None = None
+        """Raised by every call while set (to simulate an outage)."""
+
+    def _check(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    async def push(self, spec: PromptSpec, by: str) -> PushResult:
+        self._check()
+        versions = self._versions.setdefault(spec.name, [])
+        digest = spec.content_hash()
+        for existing in versions:
+            if existing.content_hash == digest:
+                return PushResult(existing, created=False)
+        created = PromptVersion(spec.name, len(versions) + 1, spec, digest, self.clock(), by)
+        versions.append(created)
+        return PushResult(created, created=True)
+
+    async def get(self, name: str, version: int) -> PromptVersion | None:
+        self._check()
+        versions = self._versions.get(name, [])
+        return versions[version - 1] if 1 <= version <= len(versions) else None
+
+    async def versions(self, name: str) -> list[PromptVersion]:
+        self._check()
+        return list(self._versions.get(name, []))
+
+    async def labels(self, name: str) -> dict[str, int]:
+        self._check()
+        return dict(sorted(self._labels.get(name, {}).items()))
+
+    async def move_label(self, name: str, label: str, version: int, by: str) -> LabelMove:
+        self._check()
+        if await self.get(name, version) is None:
+            raise VersionNotFoundError(f"prompt {name!r} has no version {version}")
+        labels = self._labels.setdefault(name, {})
+        previous = labels.get(label)
+        move = LabelMove(name, label, version, previous, by, self.clock())
+        if previous != version:
+            labels[label] = version
+            self._history.setdefault(name, []).append(move)
+        return move
+
+    async def label_history(self, name: str) -> list[LabelMove]:
+        self._check()
+        return list(self._history.get(name, []))
+
+    async def prompts(self) -> list[PromptSummary]:
+        self._check()
+        out = []
+        for name in sorted(self._versions):
+            latest = self._versions[name][-1]
+            exp = self._experiments.get(name)
+            out.append(
+                PromptSummary(
+                    name,
+                    latest.version,
+                    latest.spec.description,
+                    dict(sorted(self._labels.get(name, {}).items())),
+                    exp.name if exp else None,
+                    latest.created_at,
+                )
+            )
+        return out
+
+    async def set_experiment(self, experiment: Experiment, by: str) -> None:
+        self._check()
+        self._experiments[experiment.prompt] = experiment
+
+    async def experiment(self, prompt: str) -> Experiment | None:
+        self._check()
+        return self._experiments.get(prompt)
+
+    async def clear_experiment(self, prompt: str) -> bool:
+        self._check()
+        return self._experiments.pop(prompt, None) is not None
+
+    async def experiments(self) -> list[Experiment]:
+        self._check()
+        return [self._experiments[k] for k in sorted(self._experiments)]
+
+
+class InMemoryClaims:
+    """Claims over an InMemoryInbox; a block that raises gives its claim back."""
+
+    def __init__(self, inbox: InMemoryInbox | None = None) -> None:
+        self.inbox = inbox or InMemoryInbox()
+
+    @asynccontextmanager
+    async def once(self, consumer: str, event_id: str) -> AsyncIterator[bool]:
+        first = await self.inbox.claim(consumer, event_id)
+        try:
+            yield first
+        except BaseException:
+            if first:
+                self.inbox.claimed.discard((consumer, event_id))
+            raise

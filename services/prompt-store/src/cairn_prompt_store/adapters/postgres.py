@@ -1,0 +1,344 @@
+"""The prompt store in PostgreSQL: versions (immutable), labels, label history, experiments, inbox."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+
+from cairn_bus import PostgresInbox, TransientError
+from cairn_bus.inbox import INBOX_DDL
+from cairn_prompt_store.domain.errors import VersionNotFoundError
+from cairn_prompt_store.domain.experiments import Experiment
+from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
+from cairn_prompt_store.domain.spec import PromptSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MIGRATION_LOCK = 0x0CA1_9507  # pg_advisory_xact_lock key: replicas starting together migrate one by one
+
+DDL = """
+CREATE TABLE IF NOT EXISTS prompt_store_prompts (
+    name        text        PRIMARY KEY,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS prompt_store_versions (
+    name          text        NOT NULL REFERENCES prompt_store_prompts (name),
+    version       integer     NOT NULL CHECK (version >= 1),
+    content_hash  text        NOT NULL,
+    spec          jsonb       NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_by    text        NOT NULL,
+    PRIMARY KEY (name, version),
+    UNIQUE (name, content_hash)
+);
+CREATE TABLE IF NOT EXISTS prompt_store_labels (
+    name      text        NOT NULL,
+    label     text        NOT NULL,
+    version   integer     NOT NULL,
+    moved_by  text        NOT NULL,
+    moved_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, label),
+    FOREIGN KEY (name, version) REFERENCES prompt_store_versions (name, version)
+);
+CREATE TABLE IF NOT EXISTS prompt_store_label_history (
+    id        bigserial   PRIMARY KEY,
+    name      text        NOT NULL,
+    label     text        NOT NULL,
+    version   integer     NOT NULL,
+    previous  integer,
+    moved_by  text        NOT NULL,
+    moved_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS prompt_store_label_history_name ON prompt_store_label_history (name, id);
+CREATE TABLE IF NOT EXISTS prompt_store_experiments (
+    prompt      text        PRIMARY KEY REFERENCES prompt_store_prompts (name),
+    experiment  text        NOT NULL,
+    definition  jsonb       NOT NULL,
+    updated_by  text        NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE FUNCTION prompt_store_versions_immutable() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'prompt versions are immutable (% version %)', OLD.name, OLD.version;
+END;
+$$ LANGUAGE plpgsql;
+CREATE OR REPLACE TRIGGER prompt_store_versions_immutable
+    BEFORE UPDATE OR DELETE ON prompt_store_versions
+    FOR EACH ROW EXECUTE FUNCTION prompt_store_versions_immutable();
+"""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may pass by itself: lost or refused connections, shutdowns, overload,
+    serialization conflicts."""
+    return (
+        isinstance(
+            exc,
+            asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.InsufficientResourcesError
+            | asyncpg.exceptions.TransactionRollbackError,
+        )
+        or type(exc) is asyncpg.InterfaceError
+    )  # "connection is closed", "pool is closing"
+
+
+@contextmanager
+def transient_errors() -> Iterator[None]:
+    """Re-raise transient database errors as TransientError (the consumer retries, never dead-letters)."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise TransientError(f"database unavailable: {exc!r}") from exc
+        raise
+
+
+def _guarded(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transient_errors():
+            return await func(*args, **kwargs)
+
+    return wrapper
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
+    """An asyncpg pool whose connections read and write jsonb as Python objects."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+
+
+def _version(row: Any) -> PromptVersion:
+    return PromptVersion(
+        name=row["name"],
+        version=row["version"],
+        spec=PromptSpec.model_validate(row["spec"]),
+        content_hash=row["content_hash"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+    )
+
+
+def _move(row: Any) -> LabelMove:
+    return LabelMove(
+        row["name"], row["label"], row["version"], row["previous"], row["moved_by"], row["moved_at"]
+    )
+
+
+_VERSION_COLUMNS = "name, version, content_hash, spec, created_at, created_by"
+
+
+class PostgresPromptStore:
+    """PromptStore on an asyncpg pool (see `create_pool`). Tables are prefixed `prompt_store_`."""
+
+    def __init__(self, pool: Any, cache_size: int = 256) -> None:
+        self.pool = pool
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, int], PromptVersion] = OrderedDict()
+        """Versions read before: they never change, so each is read from the database once."""
+
+    def _remember(self, version: PromptVersion) -> PromptVersion:
+        key = (version.name, version.version)
+        self._cache[key] = version
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return version
+
+    async def migrate(self) -> None:
+        """Create the tables, indexes and the trigger that keeps versions immutable."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute(DDL)
+
+    @_guarded
+    async def push(self, spec: PromptSpec, by: str) -> PushResult:
+        digest = spec.content_hash()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO prompt_store_prompts (name) VALUES ($1) ON CONFLICT DO NOTHING", spec.name
+            )
+            # one push per prompt at a time: version numbers stay dense and content unique
+            await conn.execute("SELECT 1 FROM prompt_store_prompts WHERE name = $1 FOR UPDATE", spec.name)
+            row = await conn.fetchrow(
+                f"SELECT {_VERSION_COLUMNS} FROM prompt_store_versions WHERE name = $1 AND content_hash = $2",
+                spec.name,
+                digest,
+            )
+            if row is not None:
+                return PushResult(_version(row), created=False)
+            row = await conn.fetchrow(
+                "INSERT INTO prompt_store_versions (name, version, content_hash, spec, created_by) "
+                "SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4 FROM prompt_store_versions "
+                f"WHERE name = $1 RETURNING {_VERSION_COLUMNS}",
+                spec.name,
+                digest,
+                spec.canonical(),
+                by,
+            )
+            return PushResult(_version(row), created=True)
+
+    @_guarded
+    async def get(self, name: str, version: int) -> PromptVersion | None:
+        cached = self._cache.get((name, version))
+        if cached is not None:
+            return cached
+        row = await self.pool.fetchrow(
+            f"SELECT {_VERSION_COLUMNS} FROM prompt_store_versions WHERE name = $1 AND version = $2",
+            name,
+            version,
+        )
+        return self._remember(_version(row)) if row else None
+
+    @_guarded
+    async def versions(self, name: str) -> list[PromptVersion]:
+        rows = await self.pool.fetch(
+            f"SELECT {_VERSION_COLUMNS} FROM prompt_store_versions WHERE name = $1 ORDER BY version", name
+        )
+        return [_version(r) for r in rows]
+
+    @_guarded
+    async def labels(self, name: str) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT label, version FROM prompt_store_labels WHERE name = $1 ORDER BY label", name
+        )
+        return {r["label"]: r["version"] for r in rows}
+
+    @_guarded
+    async def move_label(self, name: str, label: str, version: int, by: str) -> LabelMove:
+        async with self.pool.acquire() as conn, conn.transaction():
+            exists = await conn.fetchval(
+                "SELECT 1 FROM prompt_store_versions WHERE name = $1 AND version = $2", name, version
+            )
+            if not exists:
+                raise VersionNotFoundError(f"prompt {name!r} has no version {version}")
+            await conn.execute("SELECT 1 FROM prompt_store_prompts WHERE name = $1 FOR UPDATE", name)
+            previous = await conn.fetchval(
+                "SELECT version FROM prompt_store_labels WHERE name = $1 AND label = $2", name, label
+            )
+            if previous == version:
+                row = await conn.fetchrow(
+                    "SELECT name, label, version, $3::integer AS previous, moved_by, moved_at "
+                    "FROM prompt_store_labels WHERE name = $1 AND label = $2",
+                    name,
+                    label,
+                    version,
+                )
+                return _move(row)
+            await conn.execute(
+                "INSERT INTO prompt_store_labels (name, label, version, moved_by) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (name, label) DO UPDATE SET version = EXCLUDED.version, "
+                "moved_by = EXCLUDED.moved_by, moved_at = now()",
+                name,
+                label,
+                version,
+                by,
+            )
+            row = await conn.fetchrow(
+                "INSERT INTO prompt_store_label_history (name, label, version, previous, moved_by) "
+                "VALUES ($1, $2, $3, $4, $5) RETURNING name, label, version, previous, moved_by, moved_at",
+                name,
+                label,
+                version,
+                previous,
+                by,
+            )
+            return _move(row)
+
+    @_guarded
+    async def label_history(self, name: str) -> list[LabelMove]:
+        rows = await self.pool.fetch(
+            "SELECT name, label, version, previous, moved_by, moved_at FROM prompt_store_label_history "
+            "WHERE name = $1 ORDER BY id",
+            name,
+        )
+        return [_move(r) for r in rows]
+
+    @_guarded
+    async def prompts(self) -> list[PromptSummary]:
+        rows = await self.pool.fetch(
+            """
+            SELECT p.name, v.version, v.spec->>'description' AS description, v.created_at,
+                   e.experiment,
+                   coalesce((SELECT jsonb_object_agg(l.label, l.version ORDER BY l.label)
+                             FROM prompt_store_labels l WHERE l.name = p.name), '{}'::jsonb) AS labels
+            FROM prompt_store_prompts p
+            JOIN LATERAL (SELECT version, spec, created_at FROM prompt_store_versions
+                          WHERE name = p.name ORDER BY version DESC LIMIT 1) v ON true
+            LEFT JOIN prompt_store_experiments e ON e.prompt = p.name
+            ORDER BY p.name
+            """
+        )
+        return [
+            PromptSummary(
+                r["name"],
+                r["version"],
+                r["description"] or "",
+                dict(sorted(r["labels"].items())),
+                r["experiment"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    @_guarded
+    async def set_experiment(self, experiment: Experiment, by: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO prompt_store_experiments (prompt, experiment, definition, updated_by) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (prompt) DO UPDATE SET experiment = EXCLUDED.experiment, "
+            "definition = EXCLUDED.definition, updated_by = EXCLUDED.updated_by, updated_at = now()",
+            experiment.prompt,
+            experiment.name,
+            experiment.model_dump(mode="json"),
+            by,
+        )
+
+    @_guarded
+    async def experiment(self, prompt: str) -> Experiment | None:
+        data = await self.pool.fetchval(
+            "SELECT definition FROM prompt_store_experiments WHERE prompt = $1", prompt
+        )
+        return Experiment.model_validate(data) if data is not None else None
+
+    @_guarded
+    async def clear_experiment(self, prompt: str) -> bool:
+        deleted = await self.pool.fetchval(
+            "DELETE FROM prompt_store_experiments WHERE prompt = $1 RETURNING 1", prompt
+        )
+        return deleted is not None
+
+    @_guarded
+    async def experiments(self) -> list[Experiment]:
+        rows = await self.pool.fetch("SELECT definition FROM prompt_store_experiments ORDER BY prompt")
+        return [Experiment.model_validate(r["definition"]) for r in rows]
+
+
+class PostgresClaims:
+    """Claims in the `cairn_inbox` table (cairn-bus's PostgresInbox), in the handler's transaction."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.inbox = PostgresInbox(pool)
+
+    async def migrate(self) -> None:
+        """Create the inbox table if missing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute(INBOX_DDL)
+
+    @asynccontextmanager
+    async def once(self, consumer: str, event_id: str) -> AsyncIterator[bool]:
+        with transient_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield await self.inbox.claim(consumer, event_id, conn)

@@ -1,0 +1,301 @@
+"""`cairn prompts`: push, list, show, label, diff and preview prompts; run A/B experiments."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cairn_bus import TransientError
+from cairn_events import ChatMessage, JsonScalar
+from cairn_prompt_store import management
+from cairn_prompt_store.domain.errors import ExperimentNotFoundError, PromptStoreError
+from cairn_prompt_store.domain.experiments import Experiment, Variant
+from cairn_prompt_store.domain.prompt_file import dump_prompt, load_prompt
+from cairn_prompt_store.domain.refs import PRODUCTION
+from cairn_prompt_store.ports import PromptStore
+from cairn_prompt_store.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Prompts: immutable versions, movable labels, previews and sticky A/B experiments.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+experiments_app = typer.Typer(help="Sticky A/B experiments on a prompt's traffic.", no_args_is_help=True)
+app.add_typer(experiments_app, name="experiments")
+console = Console()
+
+
+def load_settings() -> Settings:
+    """CAIRN_* variables; without CAIRN_POSTGRES_DSN, the local stack's database."""
+    if "CAIRN_POSTGRES_DSN" in os.environ:
+        return Settings()
+    from cairn_cli.config import stack_env
+
+    dsn = stack_env().get("CAIRN_POSTGRES_DSN")
+    return Settings(postgres_dsn=dsn) if dsn else Settings()
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _with_store(action: Callable[[PromptStore], Awaitable[T]]) -> T:
+    """Run `action` on the PostgreSQL store; errors become a message and exit status 1."""
+    from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
+
+    async def main() -> T:
+        settings = load_settings()
+        pool = await create_pool(settings.postgres_dsn, 1, 2)
+        try:
+            store = PostgresPromptStore(pool)
+            await store.migrate()
+            return await action(store)
+        finally:
+            await pool.close()
+
+    try:
+        return asyncio.run(main())
+    except PromptStoreError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except (TransientError, OSError) as exc:
+        console.print(f"[red]error:[/red] database unavailable: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def parse_vars(pairs: list[str]) -> dict[str, JsonScalar]:
+    """KEY=VALUE pairs; values stay text (declared variable types convert them)."""
+    out: dict[str, JsonScalar] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key] = value
+    return out
+
+
+def parse_variant(text: str) -> Variant:
+    """`NAME=TARGET[:WEIGHT]`: TARGET is a version number or a label (`@label` also works)."""
+    if "=" not in text:
+        raise typer.BadParameter(f"expected NAME=TARGET[:WEIGHT], got {text!r}")
+    name, rest = text.split("=", 1)
+    target, weight = rest, "1"
+    if ":" in rest:
+        target, weight = rest.rsplit(":", 1)
+    target = target.removeprefix("@")
+    try:
+        if target.isdigit():
+            return Variant(name=name, version=int(target), weight=float(weight))
+        return Variant(name=name, label=target, weight=float(weight))
+    except ValueError as exc:
+        raise typer.BadParameter(f"variant {text!r}: {exc}") from None
+
+
+def _print(text: str) -> None:
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def push(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A YAML prompt file."),
+    label: list[str] = typer.Option(
+        [], "--label", "-l", help="Point this label at the version (repeatable)."
+    ),
+    by: str | None = typer.Option(None, help="Who pushes (default: the OS user)."),
+) -> None:
+    """Push a prompt file as a new version; identical content returns the existing version."""
+    spec_text = file.read_text(encoding="utf-8")
+
+    async def action(store: PromptStore) -> management.Pushed:
+        return await management.push(store, load_prompt(spec_text, str(file)), label, by or _actor())
+
+    pushed = _with_store(action)
+    v = pushed.result.version
+    state = "new version" if pushed.result.created else "unchanged: identical content"
+    _print(f"{v.name}:{v.version} ({state}) {v.content_hash}")
+    for move in pushed.moves:
+        was = f" (was {move.previous})" if move.previous not in (None, move.version) else ""
+        _print(f"  @{move.label} -> {move.version}{was}")
+
+
+@app.command("list")
+def list_prompts() -> None:
+    """Every prompt with its latest version, labels and experiment."""
+    rows = _with_store(lambda store: store.prompts())
+    table = Table("prompt", "latest", "labels", "experiment", "description")
+    for s in rows:
+        labels = ", ".join(f"{k}={v}" for k, v in s.labels.items())
+        table.add_row(s.name, str(s.latest_version), labels, s.experiment or "", s.description)
+    console.print(table)
+
+
+@app.command()
+def show(
+    ref: str = typer.Argument(..., help="NAME (its production label), NAME@LABEL or NAME:VERSION."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The version a reference names, with its canonical source."""
+
+    async def action(store: PromptStore) -> tuple[Any, dict[str, int]]:
+        found = await management.show(store, ref)
+        return found, await store.labels(found.version.name)
+
+    found, labels = _with_store(action)
+    v = found.version
+    here = sorted(k for k, n in labels.items() if n == v.version)
+    if as_json:
+        data = {
+            "name": v.name,
+            "version": v.version,
+            "label": found.label,
+            "labels": here,
+            "content_hash": v.content_hash,
+            "created_at": v.created_at.isoformat(),
+            "created_by": v.created_by,
+            "spec": v.spec.canonical(),
+        }
+        _print(json.dumps(data, indent=2))
+        return
+    _print(f"# {v.name}:{v.version}  labels: {', '.join(here) or '-'}  {v.content_hash}")
+    _print(f"# pushed {v.created_at.isoformat()} by {v.created_by}")
+    _print(dump_prompt(v.spec))
+
+
+@app.command()
+def label(
+    name: str = typer.Argument(..., help="Prompt name."),
+    version: int = typer.Argument(..., min=1, help="The version the label should point at."),
+    label_name: str = typer.Argument(..., metavar="LABEL", help="The label (dev, staging, production, ...)."),
+    by: str | None = typer.Option(None, help="Who moves it (default: the OS user)."),
+) -> None:
+    """Point a label at a version (recorded with who and when)."""
+    move = _with_store(lambda store: management.move_label(store, name, version, label_name, by or _actor()))
+    was = "new label" if move.previous is None else f"was {move.previous}"
+    _print(f"{name}@{move.label} -> {move.version} ({was})")
+
+
+@app.command()
+def history(name: str = typer.Argument(..., help="Prompt name.")) -> None:
+    """Every label move of a prompt: when, who, from and to."""
+    moves = _with_store(lambda store: store.label_history(name))
+    table = Table("when", "label", "from", "to", "by")
+    for m in moves:
+        table.add_row(m.moved_at.isoformat(), m.label, str(m.previous or "-"), str(m.version), m.moved_by)
+    console.print(table)
+
+
+@app.command()
+def diff(
+    name: str = typer.Argument(..., help="Prompt name."),
+    old: int = typer.Argument(..., min=1, help="The older version."),
+    new: int = typer.Argument(..., min=1, help="The newer version."),
+) -> None:
+    """Unified diff of two versions' canonical sources."""
+    text = _with_store(lambda store: management.diff(store, name, old, new))
+    _print(text.rstrip("\n") if text else f"{name}:{old} and {name}:{new} are identical")
+
+
+@app.command()
+def render(
+    ref: str = typer.Argument(..., help="NAME, NAME@LABEL or NAME:VERSION."),
+    var: list[str] = typer.Option([], "--var", "-v", help="Template variable KEY=VALUE (repeatable)."),
+    message: list[str] = typer.Option([], "--message", "-m", help="A user turn appended (repeatable)."),
+    user: str | None = typer.Option(None, "--user", help="Apply experiments as for this user id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Preview what a request would get (nothing is published)."""
+    turns = [ChatMessage(role="user", content=m) for m in message]
+    variables = parse_vars(var)
+    p = _with_store(lambda store: management.preview(store, ref, variables, turns, subject=user))
+    r = p.rendered
+    if as_json:
+        data = {
+            "prompt_name": p.version.name,
+            "prompt_version": p.version.version,
+            "prompt_label": p.resolution.label,
+            "experiment": p.resolution.experiment,
+            "variant": p.resolution.variant,
+            "messages": [m.model_dump() for m in r.messages],
+            "retrieval": r.retrieval.model_dump() if r.retrieval else None,
+            "params": r.params.model_dump(),
+            "model": r.model,
+        }
+        _print(json.dumps(data, indent=2))
+        return
+    chosen = (
+        f" (experiment {p.resolution.experiment}, variant {p.resolution.variant})"
+        if p.resolution.experiment
+        else ""
+    )
+    _print(f"# {p.version.name}:{p.version.version}{chosen}")
+    for m in r.messages:
+        _print(f"--- {m.role}\n{m.content}")
+    if r.retrieval is not None:
+        _print(f"--- retrieval: {r.retrieval.model_dump_json()}")
+    _print(f"--- params: {r.params.model_dump_json()}  model: {r.model or '-'}")
+
+
+@experiments_app.command("set")
+def experiments_set(
+    prompt: str = typer.Argument(..., help="The prompt whose traffic is split."),
+    name: str = typer.Option(..., "--name", "-n", help="Experiment id (recorded on each request)."),
+    variant: list[str] = typer.Option(
+        ..., "--variant", help="NAME=TARGET[:WEIGHT]; TARGET is a version or a label (repeatable)."
+    ),
+    label_name: str = typer.Option(
+        PRODUCTION, "--label", help="Requests resolving through this label join the experiment."
+    ),
+    by: str | None = typer.Option(None, help="Who sets it (default: the OS user)."),
+) -> None:
+    """Start or replace the experiment on a prompt (sticky per user id, else request id)."""
+    try:
+        experiment = Experiment(
+            name=name, prompt=prompt, label=label_name, variants=[parse_variant(v) for v in variant]
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _with_store(lambda store: management.set_experiment(store, experiment, by or _actor()))
+    _print(_describe(experiment))
+
+
+def _describe(e: Experiment) -> str:
+    total = sum(v.weight for v in e.variants)
+    arms = ", ".join(f"{v.name}={e.prompt}{v.target} ({v.weight / total:.0%})" for v in e.variants)
+    return f"{e.prompt}@{e.label}: experiment {e.name}: {arms}"
+
+
+@experiments_app.command("show")
+def experiments_show(prompt: str | None = typer.Argument(None, help="One prompt (default: all).")) -> None:
+    """Running experiments."""
+
+    async def action(store: PromptStore) -> list[Experiment]:
+        if prompt is None:
+            return await store.experiments()
+        found = await store.experiment(prompt)
+        if found is None:
+            raise ExperimentNotFoundError(f"no experiment runs on prompt {prompt!r}")
+        return [found]
+
+    for e in _with_store(action):
+        _print(_describe(e))
+
+
+@experiments_app.command("clear")
+def experiments_clear(prompt: str = typer.Argument(..., help="The prompt.")) -> None:
+    """Stop the experiment on a prompt."""
+    _with_store(lambda store: management.clear_experiment(store, prompt))
+    _print(f"{prompt}: experiment stopped")

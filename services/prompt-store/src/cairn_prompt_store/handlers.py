@@ -1,0 +1,56 @@
+"""The prompt store's handlers: render each request's prompt, or end the request with a rejection."""
+
+from __future__ import annotations
+
+from cairn_bus import EventMeta, RawRecord, derive_event_id
+from cairn_events import DeadLetterKind, RequestSubmittedV1, ResponseCompletedV1, ResponseStatus
+from cairn_observability import get_logger
+from cairn_prompt_store.bootstrap import Deps
+from cairn_prompt_store.domain.deadletter import salvage_request
+from cairn_prompt_store.rendering import answer
+
+CONSUMER = "prompt-store.request-submitted"
+"""The inbox consumer name of `on_request_submitted`."""
+
+log = get_logger("cairn.prompt_store")
+
+
+async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:
+    """Publish the rendered prompt, or a `rejected` response saying why; once per request event.
+
+    The inbox claim and the publication share a transaction: a publish that fails undoes the claim
+    and the redelivery tries again; a claim already held means the answer went out before. A storage
+    outage raises (transient): the request is retried, never rejected for it.
+    """
+    async with deps.claims.once(CONSUMER, meta.id) as first:
+        if not first:
+            log.info("request already answered", request_id=event.request_id)
+            return
+        outcome = await answer(deps.store, event, deps.clock())
+        if isinstance(outcome, ResponseCompletedV1):
+            log.info("request rejected", request_id=event.request_id, reason=outcome.reason)
+        await deps.publisher.publish(outcome, cause=meta)
+
+
+async def on_dead_letter(record: RawRecord, kind: DeadLetterKind, reason: str, deps: Deps) -> None:
+    """End a request whose record was dead-lettered, when its bytes still name the request.
+
+    A request that could not be read (not JSON, schema-invalid, missing headers, ...) is
+    `rejected` with the dead-letter reason; one whose handling kept failing is `failed`. The
+    response's id derives from the record's origin, so a redelivered record yields the same event.
+    """
+    if record.topic != RequestSubmittedV1.topic:
+        return
+    found = salvage_request(record.value)
+    if found is None:
+        return
+    status = ResponseStatus.FAILED if kind is DeadLetterKind.HANDLER_FAILED else ResponseStatus.REJECTED
+    response = ResponseCompletedV1(
+        request_id=found.request_id,
+        tenant=found.tenant,
+        status=status,
+        reason=f"{kind.value}: {reason}",
+        completed_at=deps.clock(),
+    )
+    origin = f"{record.topic}/{record.partition}/{record.offset}"
+    await deps.publisher.publish(response, event_id=derive_event_id(origin, response.event_type, CONSUMER))

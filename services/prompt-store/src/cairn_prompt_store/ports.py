@@ -1,0 +1,79 @@
+"""The prompt store's ports: where prompts live, and how a handler applies each request once."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from cairn_prompt_store.domain.experiments import Experiment
+from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
+from cairn_prompt_store.domain.spec import PromptSpec
+
+
+class PromptStore(Protocol):
+    """Prompts with immutable, numbered versions, movable labels (with history) and experiments.
+
+    Storage failures that may pass (database unreachable) raise `cairn_bus.TransientError` or an
+    `OSError`; everything else is the caller's mistake or a bug.
+    """
+
+    async def push(self, spec: PromptSpec, by: str) -> PushResult:
+        """Store `spec` as the prompt's next version, unless a version with identical content exists:
+        then that version is returned with `created=False`. Versions number 1, 2, 3 per prompt."""
+        ...
+
+    async def get(self, name: str, version: int) -> PromptVersion | None:
+        """One version, or None."""
+        ...
+
+    async def versions(self, name: str) -> list[PromptVersion]:
+        """Every version of the prompt, oldest first (empty for an unknown prompt)."""
+        ...
+
+    async def labels(self, name: str) -> dict[str, int]:
+        """The prompt's labels and the version each points at."""
+        ...
+
+    async def move_label(self, name: str, label: str, version: int, by: str) -> LabelMove:
+        """Point `label` at an existing `version` (creating the label) and record the move.
+
+        Raises VersionNotFoundError when the version does not exist. Moving a label where it already
+        points records nothing new and returns the move with `previous == version`.
+        """
+        ...
+
+    async def label_history(self, name: str) -> list[LabelMove]:
+        """Every label move of the prompt, oldest first."""
+        ...
+
+    async def prompts(self) -> list[PromptSummary]:
+        """Every prompt, by name."""
+        ...
+
+    async def set_experiment(self, experiment: Experiment, by: str) -> None:
+        """Start or replace the experiment on `experiment.prompt` (one per prompt)."""
+        ...
+
+    async def experiment(self, prompt: str) -> Experiment | None:
+        """The experiment running on a prompt, if any."""
+        ...
+
+    async def clear_experiment(self, prompt: str) -> bool:
+        """Stop the prompt's experiment; False when none ran."""
+        ...
+
+    async def experiments(self) -> list[Experiment]:
+        """Every running experiment, by prompt name."""
+        ...
+
+
+class Claims(Protocol):
+    """Applies each consumed event once: the inbox claim and the handler's work share a transaction."""
+
+    def once(self, consumer: str, event_id: str) -> AbstractAsyncContextManager[bool]:
+        """Enter with True the first time (consumer, event_id) is claimed, False afterwards.
+
+        The claim is kept only when the block exits normally: when it raises (a publish that
+        failed, a database outage), the claim is undone and a redelivery runs the block again.
+        """
+        ...

@@ -1,0 +1,89 @@
+"""The PostgreSQL store: the behaviour suite, immutability enforced by the database, outages transient."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from cairn_bus import TransientError
+from cairn_prompt_store.adapters.postgres import PostgresClaims, PostgresPromptStore, create_pool
+
+from .conftest import claim_then_fail, spec
+from .prompt_store_behaviour import PromptStoreBehaviour
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Any]:
+    p = await create_pool(fresh_database)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def pg_store(pool: Any) -> PostgresPromptStore:
+    store = PostgresPromptStore(pool)
+    await store.migrate()
+    await store.migrate()  # idempotent
+    return store
+
+
+class TestPostgresPromptStore(PromptStoreBehaviour):
+    @pytest.fixture
+    def store(self, pg_store: PostgresPromptStore) -> PostgresPromptStore:
+        return pg_store
+
+
+async def test_the_database_refuses_to_change_a_version(pg_store: PostgresPromptStore, pool: Any) -> None:
+    await pg_store.push(spec(), "ana")
+    with pytest.raises(asyncpg.RaiseError, match="prompt versions are immutable"):
+        await pool.execute("UPDATE prompt_store_versions SET created_by = 'mallory'")
+    with pytest.raises(asyncpg.RaiseError, match="prompt versions are immutable"):
+        await pool.execute("DELETE FROM prompt_store_versions")
+    stored = await pg_store.get("greet", 1)
+    assert stored is not None
+    assert stored.created_by == "ana"
+    tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    assert [t["tablename"] for t in tables] == [
+        "prompt_store_experiments",
+        "prompt_store_label_history",
+        "prompt_store_labels",
+        "prompt_store_prompts",
+        "prompt_store_versions",
+    ]
+
+
+async def test_a_closed_pool_is_a_transient_error(fresh_database: str) -> None:
+    pool = await create_pool(fresh_database)
+    store = PostgresPromptStore(pool)
+    await store.migrate()
+    await pool.close()
+    with pytest.raises(TransientError, match="database unavailable"):
+        await store.versions("greet")
+
+
+async def test_an_unreachable_database_is_not_a_rejection(pg_store: PostgresPromptStore) -> None:
+    from cairn_prompt_store.adapters.postgres import transient_errors
+
+    with pytest.raises(TransientError), transient_errors():
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    with pytest.raises(asyncpg.exceptions.UndefinedTableError), transient_errors():
+        raise asyncpg.exceptions.UndefinedTableError("no such table")
+
+
+async def test_claims_hold_once_and_are_given_back_on_failure(pool: Any) -> None:
+    claims = PostgresClaims(pool)
+    await claims.migrate()
+    assert await claim_then_fail(claims, "c", "e1") is True
+    async with claims.once("c", "e1") as first:
+        assert first is True
+    async with claims.once("c", "e1") as again:
+        assert again is False
+    async with claims.once("other", "e1") as other:
+        assert other is True
+    count = await pool.fetchval("SELECT count(*) FROM cairn_inbox WHERE event_id = 'e1'")
+    assert count == 2

@@ -1,0 +1,1 @@
+"""Adapters of the safety service: classifiers, the PostgreSQL review queue, policy files."""

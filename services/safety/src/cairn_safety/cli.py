@@ -1,0 +1,282 @@
+"""`cairn safety`: screen a text under a tenant's policy, validate policies, work the review queue.
+
+The lead's `cairn` command mounts `app` as `cairn safety`. Settings come from CAIRN_* variables
+(the service's own Settings); the database and broker the local stack would give when unset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cairn_events import Verdict
+from cairn_safety.domain.policy import PolicyError
+from cairn_safety.domain.reviews import (
+    ReviewAlreadyResolvedError,
+    ReviewItem,
+    ReviewNotFoundError,
+    ReviewStatus,
+)
+from cairn_safety.screening import Screening
+from cairn_safety.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn_safety.adapters.policy_files import PolicyFiles
+
+__all__ = ["app", "load_settings"]
+
+app = typer.Typer(
+    help="Safety: screen texts under a tenant's policy, validate policies, work the human review queue.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+reviews_app = typer.Typer(help="The human review queue.", no_args_is_help=True)
+policies_app = typer.Typer(help="Per-tenant policy files.", no_args_is_help=True)
+app.add_typer(reviews_app, name="reviews")
+app.add_typer(policies_app, name="policies")
+console = Console()
+T = TypeVar("T")
+
+_VERDICT_STYLE = {
+    Verdict.ALLOW: "green",
+    Verdict.REDACT: "cyan",
+    Verdict.REVIEW: "yellow",
+    Verdict.BLOCK: "red",
+}
+_SETTINGS_FROM_STACK = {"CAIRN_POSTGRES_DSN": "postgres_dsn", "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap"}
+
+
+def load_settings() -> Settings:
+    """The safety service's Settings: CAIRN_* variables win; the database and broker come from the local
+    stack's configuration when unset."""
+    overrides: dict[str, Any] = {}
+    missing = [name for name in _SETTINGS_FROM_STACK if name not in os.environ]
+    if missing:
+        try:
+            from cairn_cli.config import stack_env
+
+            env = stack_env()
+        except ImportError:  # the CLI package (and the local stack) are not installed: defaults apply
+            env = {}
+        overrides = {_SETTINGS_FROM_STACK[n]: env[n] for n in missing if n in env}
+    return Settings(**overrides)
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except (PolicyError, ReviewNotFoundError, ReviewAlreadyResolvedError, LookupError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _policy_files(settings: Settings) -> PolicyFiles:
+    from cairn_safety.adapters.policy_files import PolicyFiles, resolve_policy_dir
+
+    return PolicyFiles(resolve_policy_dir(settings.policy_dir))
+
+
+def _verdict(v: Verdict) -> str:
+    return f"[{_VERDICT_STYLE[v]}]{v.value}[/]"
+
+
+def _findings_table(screening: Screening) -> Table:
+    table = Table("check", "label", "score", "fired", "detail")
+    for f in screening.decision.findings:
+        table.add_row(f.check, f.label, f"{f.score:.3f}", "[bold]yes[/]" if f.fired else "no", f.detail or "")
+    return table
+
+
+@app.command()
+def check(
+    text: str = typer.Argument(..., help="The text to screen."),
+    tenant: str = typer.Option("default", "--tenant", "-t", help="Tenant whose policy applies."),
+    stage: str = typer.Option(
+        "input", "--stage", "-s", help="`input` (a user turn) or `output` (a model answer)."
+    ),
+    context: list[str] = typer.Option(
+        [], "--context", "-c", help="A retrieved chunk to check for injection (input only; repeatable)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Screen TEXT as the service would and print the findings, the verdict and the text passed on.
+
+    Exits 0 for allow/redact, 2 for review, 3 for block.
+    """
+    if stage not in ("input", "output"):
+        raise typer.BadParameter("must be `input` or `output`", param_hint="--stage")
+    from cairn_events import ContextChunk
+    from cairn_safety.bootstrap import make_classifier
+    from cairn_safety.screening import Screener
+
+    settings = load_settings()
+
+    async def go() -> tuple[str, Screening]:
+        policy = _policy_files(settings).policy_for(tenant)
+        chunks = [
+            ContextChunk(
+                document_id="cli", chunk_id=f"cli#{i}", source_uri="cli:", content_hash="", score=1.0, text=c
+            )
+            for i, c in enumerate(context, 1)
+        ]
+        screener = Screener(make_classifier(settings))
+        return policy.ref, await screener.screen(
+            "input" if stage == "input" else "output", policy, [text], chunks
+        )
+
+    policy_ref, screening = _run(go)
+    decision = screening.decision
+    if as_json:
+        out = {
+            "policy": policy_ref,
+            "stage": stage,
+            "verdict": decision.verdict.value,
+            "reason": decision.reason(),
+            "findings": [f.model_dump(mode="json") for f in decision.findings],
+            "text": screening.passed_on()[0],
+        }
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        console.print(_findings_table(screening))
+        console.print(f"verdict: {_verdict(decision.verdict)}  (policy {policy_ref}, {stage})")
+        if decision.reasons:
+            console.print(f"reason: {decision.reason()}")
+        if decision.verdict is Verdict.REDACT:
+            console.print(f"redacted: {screening.passed_on()[0]}")
+    codes = {Verdict.REVIEW: 2, Verdict.BLOCK: 3}
+    raise typer.Exit(codes.get(decision.verdict, 0))
+
+
+@policies_app.command("validate")
+def policies_validate() -> None:
+    """Load and validate every policy file in CAIRN_POLICY_DIR; exit 1 listing each problem (file and field)."""
+    from cairn_safety.adapters.policy_files import PolicyFiles, resolve_policy_dir
+
+    settings = load_settings()
+    try:
+        files = PolicyFiles(resolve_policy_dir(settings.policy_dir))
+        loaded = files.validate_all()
+    except PolicyError as exc:
+        console.print(f"[red]invalid policies in {exc.path}:[/red]")
+        for problem in exc.problems:
+            console.print(f"  {problem}")
+        raise typer.Exit(1) from None
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{len(loaded)} valid policies in {files.directory}: " + ", ".join(p.ref for p in loaded))
+
+
+@policies_app.command("show")
+def policies_show(tenant: str = typer.Argument("default", help="Tenant.")) -> None:
+    """Print the policy that applies to TENANT (its own file, else the default), as JSON."""
+    settings = load_settings()
+    try:
+        policy = _policy_files(settings).policy_for(tenant)
+    except (PolicyError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(policy.model_dump_json(indent=2))
+
+
+async def _with_queue(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
+    from cairn_safety.adapters.postgres import PostgresReviewQueue, create_pool
+
+    pool = await create_pool(settings.postgres_dsn, 1, 2)
+    try:
+        queue = PostgresReviewQueue(pool)
+        await queue.migrate()
+        return await use(queue)
+    finally:
+        await pool.close()
+
+
+def _item_json(item: ReviewItem) -> dict[str, Any]:
+    return {
+        "review_id": item.review_id,
+        "request_id": item.request_id,
+        "tenant": item.tenant,
+        "stage": item.stage,
+        "verdict": item.verdict.value,
+        "status": item.status.value,
+        "policy": item.policy,
+        "text": item.text,
+        "findings": [f.model_dump(mode="json") for f in item.findings],
+        "created_at": item.created_at.isoformat(),
+        "resolved_by": item.resolved_by,
+        "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None,
+        "note": item.note,
+    }
+
+
+@reviews_app.command("list")
+def reviews_list(
+    status: str = typer.Option("pending", help="pending, approved, rejected or all."),
+    tenant: str | None = typer.Option(None, help="Only this tenant's items."),
+    limit: int = typer.Option(50, min=1, help="At most this many items."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """List review items, oldest first."""
+    if status != "all" and status not in {s.value for s in ReviewStatus}:
+        raise typer.BadParameter("must be pending, approved, rejected or all", param_hint="--status")
+    wanted = None if status == "all" else ReviewStatus(status)
+    settings = load_settings()
+    items = _run(lambda: _with_queue(settings, lambda q: q.items(wanted, tenant, limit)))
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(_item_json(item)))
+        return
+    table = Table("review id", "request", "tenant", "stage", "status", "fired", "text", "created")
+    for item in items:
+        fired = ", ".join(f"{f.check}={f.score:.2f}" for f in item.findings if f.fired)
+        text = item.text if len(item.text) <= 60 else item.text[:57] + "..."
+        table.add_row(
+            item.review_id,
+            item.request_id,
+            item.tenant,
+            item.stage,
+            item.status.value,
+            fired,
+            text,
+            item.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+    console.print(f"{len(items)} item(s)")
+
+
+@reviews_app.command("show")
+def reviews_show(review_id: str = typer.Argument(..., help="Review id.")) -> None:
+    """Print one review item as JSON."""
+    settings = load_settings()
+    item = _run(lambda: _with_queue(settings, lambda q: q.get(review_id)))
+    if item is None:
+        console.print(f"[red]error:[/red] no review item {review_id!r}")
+        raise typer.Exit(1)
+    typer.echo(json.dumps(_item_json(item), indent=2))
+
+
+@reviews_app.command("resolve")
+def reviews_resolve(
+    review_id: str = typer.Argument(..., help="Review id."),
+    approve: bool = typer.Option(..., "--approve/--reject", help="Approve or reject the flagged text."),
+    by: str | None = typer.Option(None, "--by", help="Who resolves it (default: the OS user)."),
+    note: str | None = typer.Option(None, "--note", help="Why."),
+) -> None:
+    """Approve or reject a pending review item."""
+    settings = load_settings()
+    who = by or getpass.getuser()
+
+    async def resolve(queue: Any) -> ReviewItem:
+        item: ReviewItem = await queue.resolve(review_id, approve=approve, resolved_by=who, note=note)
+        return item
+
+    item = _run(lambda: _with_queue(settings, resolve))
+    console.print(f"{item.review_id}: {item.status.value} by {item.resolved_by}")

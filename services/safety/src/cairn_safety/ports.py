@@ -1,0 +1,81 @@
+"""Ports of the safety service: the toxicity classifier, the review queue and the policy source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+from cairn_safety.domain.policy import Policy
+from cairn_safety.domain.reviews import ReviewItem, ReviewStatus
+
+
+class ToxicityClassifier(Protocol):
+    """Scores texts for toxicity."""
+
+    @property
+    def name(self) -> str:
+        """The classifier's name, recorded in findings (e.g. `profanity-check`)."""
+        ...
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        """One probability in [0, 1] per text, in order (an empty list for no texts).
+
+        May block for a while (a model runs): callers run it in a worker thread.
+        """
+        ...
+
+
+class QueueTransaction(Protocol):
+    """The writes of one handled event; they commit together with the event's inbox claim."""
+
+    async def add(self, item: ReviewItem) -> None:
+        """Queue a review item (an item with the same id already queued is left as it is)."""
+        ...
+
+
+class ReviewQueue(Protocol):
+    """The human review queue, and the inbox that makes the screening handlers idempotent."""
+
+    def once(self, consumer: str, event_id: str) -> AbstractAsyncContextManager[QueueTransaction | None]:
+        """A transaction that first claims `event_id` for `consumer`.
+
+        Yields None when the event was claimed before (it was handled: do nothing). Otherwise
+        yields a transaction whose writes commit, with the claim, when the block exits normally;
+        when the block raises, nothing is kept and the event can be handled again.
+        """
+        ...
+
+    async def get(self, review_id: str) -> ReviewItem | None:
+        """One review item, or None."""
+        ...
+
+    async def items(
+        self, status: ReviewStatus | None = ReviewStatus.PENDING, tenant: str | None = None, limit: int = 100
+    ) -> list[ReviewItem]:
+        """Review items, oldest first, optionally of one status and one tenant."""
+        ...
+
+    async def resolve(
+        self,
+        review_id: str,
+        *,
+        approve: bool,
+        resolved_by: str,
+        note: str | None = None,
+        now: datetime | None = None,
+    ) -> ReviewItem:
+        """Approve or reject a pending item; returns it resolved.
+
+        Raises ReviewNotFoundError for an unknown id, ReviewAlreadyResolvedError when it was resolved before.
+        """
+        ...
+
+
+class PolicySource(Protocol):
+    """Where each tenant's policy comes from."""
+
+    def policy_for(self, tenant: str) -> Policy:
+        """The tenant's policy, or the default policy when the tenant has none."""
+        ...

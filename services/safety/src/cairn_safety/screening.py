@@ -1,0 +1,124 @@
+"""Screening one input or one output: the checks run concurrently, then the policy decides.
+
+The classifier runs in a worker thread while the PII detectors and injection patterns run on
+the event loop; `decide` turns what they saw into a verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cairn_events import ChatMessage, CompletionGeneratedV1, ContextAssembledV1, ContextChunk, Verdict
+from cairn_safety.domain.injection import InjectionHit, find_injections
+from cairn_safety.domain.pii import PiiMatch, find_pii, redact
+from cairn_safety.domain.policy import CheckPolicy, PiiPolicy, Policy, Stage
+from cairn_safety.domain.verdicts import ChunkScan, Decision, Observations, decide
+from cairn_safety.ports import ToxicityClassifier
+
+__all__ = ["InputScreening", "OutputScreening", "Screener", "Screening"]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The decision on some texts, and the texts with the personal data that fired redacted."""
+
+    decision: Decision
+    texts: list[str]
+    redacted: list[str]
+
+    def passed_on(self) -> list[str]:
+        """The texts to pass on: redacted when the verdict is `redact`, else as they came."""
+        return self.redacted if self.decision.verdict is Verdict.REDACT else self.texts
+
+
+@dataclass(frozen=True)
+class InputScreening:
+    """The decision on a request's input, the messages to pass on, and the text a reviewer would see."""
+
+    decision: Decision
+    messages: list[ChatMessage]
+    review_text: str
+
+
+@dataclass(frozen=True)
+class OutputScreening:
+    """The decision on a generated text, the text to pass on, and the text a reviewer would see."""
+
+    decision: Decision
+    text: str
+    review_text: str
+
+
+class Screener:
+    """Runs the checks of one policy stage on texts, concurrently."""
+
+    def __init__(self, classifier: ToxicityClassifier) -> None:
+        self.classifier = classifier
+
+    async def _toxicity(self, check: CheckPolicy, texts: Sequence[str]) -> list[float] | None:
+        if not check.enabled:
+            return None
+        if not texts:
+            return []
+        return await asyncio.to_thread(self.classifier.scores, list(texts))
+
+    @staticmethod
+    async def _pii(check: PiiPolicy, texts: Sequence[str]) -> list[list[PiiMatch]] | None:
+        if not check.enabled:
+            return None
+        return [find_pii(t, check.kinds) for t in texts]
+
+    @staticmethod
+    async def _injection(check: CheckPolicy, texts: Sequence[str]) -> list[list[InjectionHit]] | None:
+        if not check.enabled:
+            return None
+        return [find_injections(t) for t in texts]
+
+    @staticmethod
+    async def _context(check: CheckPolicy | None, chunks: Sequence[ContextChunk]) -> list[ChunkScan] | None:
+        if check is None or not check.enabled:
+            return None
+        return [ChunkScan(c.chunk_id, c.document_id, find_injections(c.text)) for c in chunks]
+
+    async def screen(
+        self, stage: Stage, policy: Policy, texts: Sequence[str], chunks: Sequence[ContextChunk] = ()
+    ) -> Screening:
+        """Run the stage's checks on `texts` (and, on input, injection patterns on `chunks`) and decide."""
+        texts = list(texts)
+        rules = policy.input if stage == "input" else policy.output
+        context_rules = policy.input.context_injection if stage == "input" else None
+        toxicity, pii, injection, context = await asyncio.gather(
+            self._toxicity(rules.toxicity, texts),
+            self._pii(rules.pii, texts),
+            self._injection(rules.injection, texts),
+            self._context(context_rules, chunks),
+        )
+        seen = Observations(
+            toxicity=toxicity, classifier=self.classifier.name, pii=pii, injection=injection, context=context
+        )
+        decision = decide(stage, policy, seen)
+        if pii is None or not decision.redact_kinds:
+            redacted = texts
+        else:
+            redacted = [redact(t, m, decision.redact_kinds) for t, m in zip(texts, pii, strict=True)]
+        return Screening(decision, texts, redacted)
+
+    async def screen_input(self, event: ContextAssembledV1, policy: Policy) -> InputScreening:
+        """Screen the user's turns (toxicity, PII, injection) and the retrieved chunks (injection)."""
+        user_at = [i for i, m in enumerate(event.messages) if m.role == "user"]
+        screening = await self.screen(
+            "input", policy, [event.messages[i].content for i in user_at], event.chunks
+        )
+        messages = list(event.messages)
+        for i, text in zip(user_at, screening.passed_on(), strict=True):
+            if text != messages[i].content:
+                messages[i] = ChatMessage(role="user", content=text)
+        review_text = screening.redacted[-1] if screening.redacted else ""
+        return InputScreening(screening.decision, messages, review_text)
+
+    async def screen_output(self, event: CompletionGeneratedV1, policy: Policy) -> OutputScreening:
+        """Screen the generated text (toxicity, PII and, when enabled, injection patterns)."""
+        screening = await self.screen("output", policy, [event.text])
+        return OutputScreening(screening.decision, screening.passed_on()[0], screening.redacted[0])
