@@ -122,3 +122,61 @@ async def test_dead_letter_hook_runs_after_the_dead_letter_with_the_record_and_r
     assert seen == [
         (7, "missing_headers", "missing CloudEvents header(s): ce_specversion, ce_source, ce_type")
     ]
+
+
+async def test_dispatch_batch_keeps_order_per_key_and_runs_keys_concurrently() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from cairn_bus.service import dispatch_batch
+
+    running: set[bytes] = set()
+    overlap: list[int] = []
+    order: list[tuple[bytes, int]] = []
+
+    class SlowDispatcher:
+        async def dispatch(self, record: object) -> None:
+            key = record.key  # type: ignore[attr-defined]
+            running.add(key)
+            overlap.append(len(running))
+            await asyncio.sleep(0.01)
+            order.append((key, record.offset))  # type: ignore[attr-defined]
+            running.discard(key)
+
+    records = [
+        SimpleNamespace(topic="t", partition=0, offset=i, key=k, value=b"", headers=[], timestamp=0)
+        for i, k in enumerate([b"a", b"b", b"a", b"c", b"b"])
+    ]
+    await dispatch_batch(SlowDispatcher(), records, concurrency=3)  # type: ignore[arg-type]
+    assert [o for k, o in order if k == b"a"] == [0, 2]
+    assert [o for k, o in order if k == b"b"] == [1, 4]
+    assert max(overlap) == 3
+    order.clear()
+    overlap.clear()
+    await dispatch_batch(SlowDispatcher(), records, concurrency=1)  # type: ignore[arg-type]
+    assert [o for _, o in order] == [0, 1, 2, 3, 4]
+    assert max(overlap) == 1
+
+
+async def test_dispatch_batch_raises_after_every_key_finished() -> None:
+    from types import SimpleNamespace
+
+    import pytest
+
+    from cairn_bus.service import dispatch_batch
+
+    done: list[int] = []
+
+    class Flaky:
+        async def dispatch(self, record: object) -> None:
+            if record.key == b"bad":  # type: ignore[attr-defined]
+                raise ConnectionError("database down")
+            done.append(record.offset)  # type: ignore[attr-defined]
+
+    records = [
+        SimpleNamespace(topic="t", partition=0, offset=i, key=k, value=b"", headers=[], timestamp=0)
+        for i, k in enumerate([b"bad", b"ok1", b"ok2"])
+    ]
+    with pytest.raises(ConnectionError):
+        await dispatch_batch(Flaky(), records, concurrency=4)  # type: ignore[arg-type]
+    assert sorted(done) == [1, 2]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -98,8 +98,7 @@ async def serve(
 
             @subscriber
             async def on_batch(msg: KafkaMessage) -> None:
-                for record in msg.raw_message:
-                    await dispatcher.dispatch(record_from_kafka(record))
+                await dispatch_batch(dispatcher, msg.raw_message, settings.consumer_concurrency)
 
             await broker.start()
             log.info("service ready", topics=router.topics, group=settings.group_id)
@@ -112,6 +111,32 @@ async def serve(
                 await broker.stop()
     finally:
         await producer.stop()
+
+
+async def dispatch_batch(dispatcher: Dispatcher[Any], records: Sequence[Any], concurrency: int) -> None:
+    """Dispatch a batch: records of one key in order, up to `concurrency` keys at a time.
+
+    With concurrency 1 everything runs in order. The first failure is raised once every key has
+    finished, so the caller rewinds the whole batch (handlers are idempotent).
+    """
+    if concurrency <= 1:
+        for record in records:
+            await dispatcher.dispatch(record_from_kafka(record))
+        return
+    lanes: dict[tuple[str, int, bytes | None], list[Any]] = {}
+    for record in records:
+        lanes.setdefault((record.topic, record.partition, record.key), []).append(record)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run_lane(lane: list[Any]) -> None:
+        async with gate:
+            for record in lane:
+                await dispatcher.dispatch(record_from_kafka(record))
+
+    results = await asyncio.gather(*(run_lane(lane) for lane in lanes.values()), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def run_service(router: EventRouter[D], settings: S, deps_factory: DepsFactory[S, D] | None) -> None:

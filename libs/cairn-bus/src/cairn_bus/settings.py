@@ -47,6 +47,12 @@ class ServiceSettings(BaseSettings):
     consumer_batch_timeout_ms: int = Field(
         100, ge=0, description="How long a consumer waits to fill a batch before handling what it has."
     )
+    consumer_concurrency: int = Field(
+        1,
+        ge=1,
+        description="Records of different keys handled at once within a batch (order kept per key); "
+        "the inference service raises it so concurrent requests share a forward pass.",
+    )
     consumer_retry_backoff_ms: int = Field(200, ge=0, description="Backoff between handler attempts.")
     deadletter_topic: str = Field("cairn.deadletter", description="Topic receiving undeliverable events.")
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")

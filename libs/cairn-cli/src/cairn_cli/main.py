@@ -23,6 +23,7 @@ from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_repl
 from cairn_cli.timeparse import parse_when
 from cairn_cli.trail_view import render_trail, trail_json
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
+from cairn_inference import cli as inference_cli
 from cairn_prompt_store import cli as prompts_cli
 from cairn_safety import cli as safety_cli
 
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(stack_cmd.app, name="stack")
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(safety_cli.app, name="safety")
+app.add_typer(inference_cli.app, name="inference")
 app.add_typer(services_cmd.app, name="services")
 dlq_app = typer.Typer(help="Dead letters: messages no consumer could handle.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit store.", no_args_is_help=True)

@@ -1,15 +1,20 @@
-"""The inference service's event wiring. Its handlers arrive with the issue that builds the service;
-until then it subscribes to nothing and only its settings and contract exist."""
+"""The inference service: screened inputs in (`cairn.screenings`), completions out (`cairn.completions`),
+and a `failed` response (`cairn.responses`) when generation fails."""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
+from cairn_events import CompletionGeneratedV1, InputScreenedV1, ResponseCompletedV1
+from cairn_inference.bootstrap import Deps, build
+from cairn_inference.handlers import on_input_screened
 from cairn_inference.settings import Settings
 
-router: EventRouter[None] = EventRouter("inference")
+router: EventRouter[Deps] = EventRouter("inference")
+router.handler(InputScreenedV1)(on_input_screened)
+router.publishes(CompletionGeneratedV1, ResponseCompletedV1)
 
 
 def main() -> None:
     """Entry point of `python -m cairn_inference`."""
-    run_service(router, Settings(), None)
+    run_service(router, Settings(), build)

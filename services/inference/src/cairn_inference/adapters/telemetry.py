@@ -1,0 +1,135 @@
+"""GenAI telemetry around any `ModelBackend`: a `chat <model>` span with the OpenTelemetry GenAI
+semantic-convention attributes, and the GenAI client metrics for Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Histogram
+
+from cairn_events import ChatMessage, GenerationParams
+from cairn_inference.domain.completion import Completion
+from cairn_inference.ports import ModelBackend
+
+__all__ = ["OPERATION_SECONDS", "TOKEN_USAGE", "TTFT_SECONDS", "TracedBackend", "provider_of"]
+
+_LABELS = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
+TOKEN_USAGE = Histogram(
+    "gen_ai_client_token_usage",
+    "Tokens used per generation (GenAI semantic conventions), by token type.",
+    [*_LABELS, "gen_ai_token_type"],
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536),
+)
+OPERATION_SECONDS = Histogram(
+    "gen_ai_client_operation_duration_seconds",
+    "Duration of one generation as the client sees it (GenAI semantic conventions).",
+    [*_LABELS, "error_type"],
+    buckets=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+TTFT_SECONDS = Histogram(
+    "gen_ai_server_time_to_first_token_seconds",
+    "Time to the first generated token (GenAI semantic conventions).",
+    _LABELS,
+    buckets=(0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
+)
+
+
+def provider_of(backend: str) -> str:
+    """The `gen_ai.provider.name` of a backend: `sglang`, or `transformers` for the in-process one."""
+    return "transformers" if backend.startswith("transformers") else backend
+
+
+class TracedBackend:
+    """Wraps a backend: every `generate` runs in a child span `chat <model>` (kind CLIENT).
+
+    Request attributes are set before the call, response attributes (usage, finish reason,
+    response model, time to first token) after it; a failure sets `error.type` and the span
+    status. The wrapped backend's behaviour is unchanged.
+    """
+
+    def __init__(
+        self,
+        inner: ModelBackend,
+        *,
+        tracer: trace.Tracer | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._tracer = tracer or trace.get_tracer("cairn.inference")
+        self._server = (server_address, server_port)
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        *,
+        model: str,
+        adapter: str | None = None,
+    ) -> Completion:
+        provider = provider_of(self.inner.name)
+        labels = {
+            "gen_ai_operation_name": "chat",
+            "gen_ai_provider_name": provider,
+            "gen_ai_request_model": model,
+        }
+        started = time.perf_counter()
+        with self._tracer.start_as_current_span(
+            f"chat {model}", kind=SpanKind.CLIENT, record_exception=False, set_status_on_exception=False
+        ) as span:
+            span.set_attribute("gen_ai.operation.name", "chat")
+            span.set_attribute("gen_ai.provider.name", provider)
+            span.set_attribute("gen_ai.request.model", model)
+            span.set_attribute("gen_ai.request.max_tokens", params.max_tokens)
+            span.set_attribute("gen_ai.request.temperature", params.temperature)
+            span.set_attribute("gen_ai.request.top_p", params.top_p)
+            if params.stop:
+                span.set_attribute("gen_ai.request.stop_sequences", list(params.stop))
+            if params.seed is not None:
+                span.set_attribute("gen_ai.request.seed", params.seed)
+            if adapter is not None:
+                span.set_attribute("cairn.inference.adapter", adapter)
+            if self._server[0]:
+                span.set_attribute("server.address", self._server[0])
+            if self._server[1]:
+                span.set_attribute("server.port", self._server[1])
+            try:
+                completion = await self.inner.generate(messages, params, model=model, adapter=adapter)
+            except asyncio.CancelledError:
+                self._failed(span, "cancelled", "generation abandoned (timeout or shutdown)", labels, started)
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                self._failed(span, type(exc).__name__, str(exc), labels, started)
+                raise
+            span.set_attribute("gen_ai.response.model", completion.model)
+            span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
+            span.set_attribute("gen_ai.usage.input_tokens", completion.usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", completion.usage.output_tokens)
+            span.set_attribute("cairn.inference.backend", completion.backend)
+            span.set_attribute("cairn.inference.latency_ms", completion.latency_ms)
+            if completion.ttft_ms is not None:
+                span.set_attribute("cairn.inference.time_to_first_token_ms", completion.ttft_ms)
+                TTFT_SECONDS.labels(**labels).observe(completion.ttft_ms / 1000)
+            if completion.model_version is not None:
+                span.set_attribute("cairn.inference.model_version", completion.model_version)
+        TOKEN_USAGE.labels(**labels, gen_ai_token_type="input").observe(completion.usage.input_tokens)
+        TOKEN_USAGE.labels(**labels, gen_ai_token_type="output").observe(completion.usage.output_tokens)
+        OPERATION_SECONDS.labels(**labels, error_type="").observe(time.perf_counter() - started)
+        return completion
+
+    @staticmethod
+    def _failed(
+        span: trace.Span, error_type: str, message: str, labels: dict[str, str], started: float
+    ) -> None:
+        span.set_attribute("error.type", error_type)
+        span.set_status(Status(StatusCode.ERROR, message))
+        OPERATION_SECONDS.labels(**labels, error_type=error_type).observe(time.perf_counter() - started)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,51 @@
+"""The events a screened input leads to: a completion, or a failed response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cairn_events import CompletionGeneratedV1, InputScreenedV1, ResponseCompletedV1, ResponseStatus, Verdict
+from cairn_inference.domain.completion import Completion
+
+GENERATE_ON = frozenset({Verdict.ALLOW, Verdict.REDACT})
+"""Verdicts that go on to inference; safety itself answers the others (block, review)."""
+
+
+def completion_event(
+    screened: InputScreenedV1, completion: Completion, now: datetime
+) -> CompletionGeneratedV1:
+    """The completion of a screened input, carrying its chunks and prompt over."""
+    return CompletionGeneratedV1(
+        request_id=screened.request_id,
+        tenant=screened.tenant,
+        model=completion.model,
+        model_version=completion.model_version,
+        adapter=completion.adapter,
+        backend=completion.backend,
+        text=completion.text,
+        finish_reason=completion.finish_reason,
+        usage=completion.usage,
+        latency_ms=max(0.0, completion.latency_ms),
+        time_to_first_token_ms=None if completion.ttft_ms is None else max(0.0, completion.ttft_ms),
+        chunks=screened.chunks,
+        prompt_name=screened.prompt_name,
+        prompt_version=screened.prompt_version,
+        generated_at=now,
+    )
+
+
+def failed_response(
+    screened: InputScreenedV1, *, model: str, adapter: str | None, reason: str, now: datetime
+) -> ResponseCompletedV1:
+    """The final answer to a request whose generation failed: status `failed` and why."""
+    return ResponseCompletedV1(
+        request_id=screened.request_id,
+        tenant=screened.tenant,
+        status=ResponseStatus.FAILED,
+        reason=reason,
+        model=model,
+        adapter=adapter,
+        prompt_name=screened.prompt_name,
+        prompt_version=screened.prompt_version,
+        completed_at=now,
+    )

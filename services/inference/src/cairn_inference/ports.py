@@ -1,0 +1,68 @@
+"""The ports of the inference service: the model backend and the inbox of handled events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, runtime_checkable
+
+from cairn_events import ChatMessage, GenerationParams
+from cairn_inference.domain.completion import Completion
+
+__all__ = ["AdapterManager", "InboxClaims", "ModelBackend"]
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """Generates chat completions.
+
+    Promises: `generate` returns a Completion carrying text, finish reason, token usage and
+    timings, or raises an `InferenceError` (`ModelError`, `BackendUnavailableError`, ...) whose
+    message says what went wrong. It may be called concurrently; a backend may batch
+    concurrent calls. Cancelling the awaiting task abandons the generation.
+    """
+
+    name: str
+    """The backend's name as recorded on events, e.g. `transformers-cpu`, `sglang`."""
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        *,
+        model: str,
+        adapter: str | None = None,
+    ) -> Completion:
+        """Generate the assistant's next turn for `messages` with `model` (and LoRA `adapter`)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the backend's resources (threads, connections); later calls fail."""
+        ...
+
+
+@runtime_checkable
+class AdapterManager(Protocol):
+    """Loads and unloads LoRA adapters at run time (the closed loop promotes tuned adapters)."""
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Make adapter `name` (PEFT files at `path`, as the backend sees it) usable by `generate`.
+
+        Raises ModelError when the backend rejects it, BackendUnavailableError when unreachable.
+        """
+        ...
+
+    async def unload_adapter(self, name: str) -> None:
+        """Forget adapter `name`; later requests naming it fail with AdapterNotFoundError."""
+        ...
+
+
+class InboxClaims(Protocol):
+    """Remembers which events a consumer has handled, so a redelivered event is handled once."""
+
+    def claim(self, event_id: str) -> AbstractAsyncContextManager[bool]:
+        """Claim `event_id` for the body of the `async with`: yields True the first time, False when
+        it was handled before. The claim sticks when the body completes and is released when
+        the body raises, so a failed attempt can be retried on redelivery.
+        """
+        ...
