@@ -25,6 +25,7 @@ from cairn_cli.trail_view import render_trail, trail_json
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
 from cairn_inference import cli as inference_cli
 from cairn_prompt_store import cli as prompts_cli
+from cairn_retriever import cli as docs_cli
 from cairn_safety import cli as safety_cli
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(stack_cmd.app, name="stack")
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(safety_cli.app, name="safety")
 app.add_typer(inference_cli.app, name="inference")
+app.add_typer(docs_cli.app, name="docs")
 app.add_typer(services_cmd.app, name="services")
 dlq_app = typer.Typer(help="Dead letters: messages no consumer could handle.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit store.", no_args_is_help=True)

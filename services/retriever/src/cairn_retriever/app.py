@@ -1,15 +1,21 @@
-"""The retriever service's event wiring. Its handlers arrive with the issue that builds the service;
-until then it subscribes to nothing and only its settings and contract exist."""
+"""The retriever service: grounds rendered prompts in retrieved documents (`cairn.prompts` →
+`cairn.contexts`), and answers `failed` on `cairn.responses` when it has to give a request up."""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
+from cairn_events import ContextAssembledV1, PromptRenderedV1, ResponseCompletedV1
+from cairn_retriever.bootstrap import Deps, build
+from cairn_retriever.handlers import on_prompt_dead_lettered, on_prompt_rendered
 from cairn_retriever.settings import Settings
 
-router: EventRouter[None] = EventRouter("retriever")
+router: EventRouter[Deps] = EventRouter("retriever")
+router.handler(PromptRenderedV1)(on_prompt_rendered)
+router.on_dead_letter(on_prompt_dead_lettered)
+router.publishes(ContextAssembledV1, ResponseCompletedV1)
 
 
 def main() -> None:
     """Entry point of `python -m cairn_retriever`."""
-    run_service(router, Settings(), None)
+    run_service(router, Settings(), build)

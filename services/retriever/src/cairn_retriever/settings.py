@@ -15,3 +15,74 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     weaviate_url: str | None = Field(None, description="Weaviate HTTP URL when vector_store=weaviate.")
     weaviate_grpc_port: int = Field(50051, description="Weaviate gRPC port.")
     embedding_model_path: str | None = Field(None, description="Local path of the embedding model.")
+
+    # --- embeddings ---
+    embedding_dimension: int = Field(
+        384, ge=1, description="Dimension of the embedding vectors (all-MiniLM-L6-v2: 384)."
+    )
+    embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per model call at ingestion.")
+    embedding_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch intra-op threads for embedding (process-wide); none keeps torch's default.",
+    )
+
+    # --- chunking (ingestion) ---
+    chunk_unit: Literal["tokens", "chars"] = Field(
+        "tokens",
+        description="What chunk_size and chunk_overlap count: the embedding model's tokens or characters.",
+    )
+    chunk_size: int = Field(
+        200, ge=8, description="Largest chunk, in chunk_unit (MiniLM reads at most 256 tokens)."
+    )
+    chunk_overlap: int = Field(
+        40, ge=0, description="Most text a chunk repeats from the end of the previous one, in chunk_unit."
+    )
+    default_collection: str = Field(
+        "default", min_length=1, description="Collection used when a request or command names none."
+    )
+
+    # --- search ---
+    retrieval_mode: Literal["hybrid", "vector"] = Field(
+        "hybrid",
+        description="How requests search: vector + full-text fused by reciprocal rank, or vector only.",
+    )
+    rrf_k: int = Field(
+        60, ge=1, description="Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank)."
+    )
+    candidate_depth: int = Field(
+        40, ge=1, description="Candidates taken from each ranked list (vector, full text) before fusion."
+    )
+    hnsw_ef_search: int = Field(
+        200,
+        ge=1,
+        description="pgvector hnsw.ef_search (raised to candidate_depth when smaller); 200 gave recall@10 "
+        "0.985 at 100k chunks where pgvector's default 40 gave 0.72 (benchmarks/retrieval_bench.py).",
+    )
+    fulltext_rank_limit: int = Field(
+        2000,
+        ge=1,
+        description="pgvector: most full-text matches ranked per query (bounds the cost of very common words).",
+    )
+    fulltext_language: str = Field(
+        "english",
+        pattern=r"^[a-z_]+$",
+        description="PostgreSQL text search configuration of the full-text column (fixed at table creation).",
+    )
+    weaviate_alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weaviate hybrid weight: 1 is pure vector, 0 pure BM25."
+    )
+
+    # --- context assembly ---
+    context_token_budget: int = Field(
+        1024,
+        ge=0,
+        description="Most tokens the retrieved-context system message may take, counted with the "
+        "embedding model's tokenizer.",
+    )
+    give_up_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A request whose retrieval keeps failing transiently (vector store down) for this long "
+        "after it was rendered is answered `failed` instead of retried again.",
+    )

@@ -1,0 +1,175 @@
+"""Builds the retriever's dependencies from settings; tests pass fakes as overrides."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cairn_bus import Inbox, Publisher
+from cairn_retriever.domain.models import SearchMode
+from cairn_retriever.ingest import ChunkingConfig, Ingestor
+from cairn_retriever.ports import Embedder, VectorStore
+from cairn_retriever.retrieval import Retriever, SearchConfig
+from cairn_retriever.settings import Settings
+
+Transaction = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """What the retriever's handlers need."""
+
+    publisher: Publisher
+    retriever: Retriever
+    inbox: Inbox
+    transaction: Transaction
+    """Opens a unit of work; yields the connection `inbox.claim` joins (None without a database)."""
+    settings: Settings
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+
+def memory_transaction(inbox: Inbox) -> Transaction:
+    """Units of work for an in-memory inbox: claims made in a unit that fails are forgotten, as a
+    rolled-back transaction would forget them (so a retried event is handled, not skipped)."""
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[None]:
+        claimed = getattr(inbox, "claimed", None)
+        before = set(claimed) if isinstance(claimed, set) else None
+        try:
+            yield None
+        except BaseException:
+            if isinstance(claimed, set) and before is not None:
+                claimed.intersection_update(before)
+            raise
+
+    return transaction
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    """Search ranking from settings."""
+    return SearchConfig(SearchMode(settings.retrieval_mode), settings.candidate_depth, settings.rrf_k)
+
+
+def chunking_config(settings: Settings) -> ChunkingConfig:
+    """Chunking from settings."""
+    return ChunkingConfig(settings.chunk_unit, settings.chunk_size, settings.chunk_overlap)
+
+
+def load_embedder(settings: Settings, *, eager: bool = True) -> Embedder:
+    """all-MiniLM-L6-v2 (or the model at `embedding_model_path`), loaded once per process (now, or on
+    first use when not `eager`). Blocks."""
+    from cairn_retriever.adapters.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder(
+        settings.embedding_model_path,
+        threads=settings.embedding_threads,
+        batch_size=settings.embedding_batch_size,
+        eager=eager,
+    )
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, pool: Any = None) -> AsyncIterator[VectorStore]:
+    """The configured vector store, schema ensured: pgvector on `pool` (or a pool of its own), or Weaviate."""
+    if settings.vector_store == "weaviate":
+        from cairn_retriever.adapters.weaviate import WeaviateStore
+
+        if not settings.weaviate_url:
+            raise ValueError("CAIRN_WEAVIATE_URL must be set when CAIRN_VECTOR_STORE=weaviate")
+        store = await WeaviateStore.connect(
+            settings.weaviate_url, settings.weaviate_grpc_port, alpha=settings.weaviate_alpha
+        )
+        try:
+            await store.migrate()
+            yield store
+        finally:
+            await store.close()
+        return
+    from cairn_retriever.adapters.pgvector import PgVectorStore
+    from cairn_retriever.adapters.postgres import create_pool, ensure_vector_extension
+
+    own_pool = pool is None
+    if own_pool:
+        await ensure_vector_extension(settings.postgres_dsn)
+        pool = await create_pool(
+            settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
+        )
+    try:
+        pg = PgVectorStore(
+            pool,
+            dimension=settings.embedding_dimension,
+            language=settings.fulltext_language,
+            ef_search=settings.hnsw_ef_search,
+            fulltext_rank_limit=settings.fulltext_rank_limit,
+        )
+        await pg.migrate()
+        yield pg
+    finally:
+        if own_pool:
+            await pool.close()
+
+
+def make_ingestor(settings: Settings, embedder: Embedder, store: VectorStore) -> Ingestor:
+    """An ingestor with the configured chunking and the standard text extraction."""
+    from cairn_retriever.adapters.sources import extract_text
+
+    return Ingestor(embedder, store, extract_text, chunking_config(settings), settings.embedding_batch_size)
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    publisher: Publisher,
+    *,
+    embedder: Embedder | None = None,
+    store: VectorStore | None = None,
+    inbox: Inbox | None = None,
+    transaction: Transaction | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[Deps]:
+    """Deps for the running service. Without overrides: a PostgreSQL pool (the inbox, and the pgvector
+    store unless Weaviate is configured), the model loaded once in a worker thread."""
+    async with AsyncExitStack() as stack:
+        pool = None
+        if inbox is None or (store is None and settings.vector_store == "pgvector"):
+            from cairn_bus import PostgresInbox
+            from cairn_retriever.adapters.postgres import (
+                create_pool,
+                ensure_vector_extension,
+                pool_transaction,
+            )
+
+            if settings.vector_store == "pgvector":
+                await ensure_vector_extension(settings.postgres_dsn)
+            pool = await create_pool(
+                settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
+            )
+            stack.push_async_callback(pool.close)
+            if inbox is None:
+                pg_inbox = PostgresInbox(pool)
+                await pg_inbox.migrate()
+                inbox = pg_inbox
+            if transaction is None:
+                transaction = pool_transaction(pool)
+        if store is None:
+            store = await stack.enter_async_context(open_store(settings, pool))
+        if embedder is None:
+            embedder = await asyncio.to_thread(load_embedder, settings)
+        yield Deps(
+            publisher=publisher,
+            retriever=Retriever(embedder, store, search_config(settings)),
+            inbox=inbox,
+            transaction=transaction or memory_transaction(inbox),
+            settings=settings,
+            clock=clock or utc_now,
+        )

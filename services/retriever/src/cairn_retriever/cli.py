@@ -1,0 +1,259 @@
+"""`cairn docs`: ingest documents for retrieval, list them, search them, delete them.
+
+Reads CAIRN_* through the retriever's Settings; anything unset (database, S3) comes from the local
+stack's configuration (`cairn_cli.config.stack_env`), as the rest of the `cairn` command does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from cairn_retriever.bootstrap import load_embedder, make_ingestor, open_store, search_config
+from cairn_retriever.domain.models import SearchMode
+from cairn_retriever.ingest import DocumentOutcome, DocumentStatus, IngestReport
+from cairn_retriever.retrieval import Retriever
+from cairn_retriever.settings import Settings
+
+app = typer.Typer(
+    help="Documents for retrieval: ingest files, S3 prefixes or the Python docs; list, search, delete.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+T = TypeVar("T")
+
+_STACK_VARS = {
+    "CAIRN_POSTGRES_DSN": "postgres_dsn",
+    "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap",
+    "CAIRN_S3_ENDPOINT": "s3_endpoint",
+    "CAIRN_S3_ACCESS_KEY": "s3_access_key",
+    "CAIRN_S3_SECRET_KEY": "s3_secret_key",
+    "CAIRN_S3_SECURE": "s3_secure",
+}
+
+
+def load_settings() -> Settings:
+    """CAIRN_* variables win; the database and S3 store default to the local stack's."""
+    overrides: dict[str, Any] = {}
+    missing = [var for var in _STACK_VARS if var not in os.environ]
+    if missing:
+        try:
+            from cairn_cli.config import stack_env
+
+            env = stack_env()
+        except ImportError:  # the retriever installed without the CLI
+            env = {}
+        overrides = {_STACK_VARS[var]: env[var] for var in missing if var in env}
+    return Settings(**overrides)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except (LookupError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+class RichProgress:
+    """IngestProgress as a rich progress bar: documents done, chunks embedded, chunks per second."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.chunks = 0
+        self.started_at = time.perf_counter()
+
+    def _update(self, **fields: Any) -> None:
+        if self.task is not None:
+            rate = self.chunks / max(time.perf_counter() - self.started_at, 1e-9)
+            self.progress.update(self.task, chunks=self.chunks, rate=rate, **fields)
+
+    def started(self, source: str, documents: int) -> None:
+        self.started_at = time.perf_counter()
+        self.task = self.progress.add_task(f"ingest {source}", total=documents, chunks=0, rate=0.0)
+
+    def chunks_embedded(self, count: int) -> None:
+        self.chunks += count
+        self._update()
+
+    def document_done(self, outcome: DocumentOutcome) -> None:
+        self._update(advance=1)
+        if outcome.status is DocumentStatus.FAILED:
+            self.progress.console.print(f"[red]failed[/red] {outcome.uri}: {outcome.error}")
+
+
+def _summary(report: IngestReport) -> Table:
+    table = Table(title=f"ingested {report.source} into collection {report.collection!r}")
+    table.add_column("documents", justify="right")
+    for status in DocumentStatus:
+        table.add_column(status.value, justify="right")
+    table.add_column("chunks", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("chunks/s", justify="right")
+    table.add_row(
+        str(len(report.outcomes)),
+        *(str(report.count(s)) for s in DocumentStatus),
+        str(report.chunks),
+        f"{report.seconds:.1f}",
+        f"{report.chunks_per_second:.1f}",
+    )
+    return table
+
+
+async def ingest_source(
+    settings: Settings, spec: str, collection: str, *, show_progress: bool = True
+) -> IngestReport:
+    """Ingest the source named by `spec` (path, s3://bucket/prefix, pydoc:topics[/NAME])."""
+    from cairn_retriever.adapters.sources import source_for
+
+    s3 = (
+        settings.s3_endpoint,
+        settings.s3_access_key,
+        settings.s3_secret_key.get_secret_value(),
+        settings.s3_secure,
+    )
+    source = source_for(spec, s3=s3)
+    embedder = await asyncio.to_thread(load_embedder, settings, eager=False)  # loads when first needed
+    async with open_store(settings) as store:
+        ingestor = make_ingestor(settings, embedder, store)
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]:.1f} chunks/s"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, disable=not show_progress, transient=False) as bar:
+            return await ingestor.ingest(source, collection, RichProgress(bar))
+
+
+@app.command()
+def ingest(
+    source: str = typer.Argument(..., help="A file or folder, s3://bucket/prefix, or pydoc:topics[/NAME]."),
+    collection: str | None = typer.Option(
+        None, "--collection", "-c", help="Collection (default: the settings')."
+    ),
+) -> None:
+    """Read, chunk, embed and store documents; unchanged ones are skipped, changed ones replaced."""
+    settings = load_settings()
+    report = _run(ingest_source(settings, source, collection or settings.default_collection))
+    console.print(_summary(report))
+    if report.count(DocumentStatus.FAILED):
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_documents(
+    collection: str | None = typer.Option(None, "--collection", "-c", help="Only this collection."),
+) -> None:
+    """The stored documents: collection, source, chunks, content hash, when ingested."""
+    settings = load_settings()
+
+    async def fetch() -> Any:
+        async with open_store(settings) as store:
+            return await store.list_documents(collection)
+
+    docs = _run(fetch())
+    table = Table(title=f"{len(docs)} document(s)")
+    for name in ("collection", "source", "title", "chunks", "content hash", "ingested at"):
+        table.add_column(name, overflow="fold")
+    for d in docs:
+        table.add_row(
+            d.collection,
+            d.source_uri,
+            d.title or "",
+            str(d.chunk_count),
+            d.content_hash.removeprefix("sha256:")[:12],
+            d.ingested_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "--k", "-k", min=1, max=50, help="How many chunks."),
+    mode: SearchMode = typer.Option(
+        SearchMode.HYBRID, "--mode", help="hybrid (vector + full text) or vector."
+    ),
+    collection: str | None = typer.Option(None, "--collection", "-c", help="Collection (default: all)."),
+    min_score: float | None = typer.Option(None, help="Drop chunks whose cosine similarity is below this."),
+) -> None:
+    """Search the stored chunks; shows each hit's cosine similarity, its fused rank score and source."""
+    settings = load_settings()
+
+    async def run() -> Any:
+        embedder = await asyncio.to_thread(load_embedder, settings)
+        async with open_store(settings) as store:
+            retriever = Retriever(embedder, store, search_config(settings))
+            return await retriever.search(
+                query, k=k, collection=collection, min_similarity=min_score, mode=mode
+            )
+
+    hits = _run(run())
+    table = Table(title=f"{mode.value} search: {query}")
+    table.add_column("#", justify="right")
+    table.add_column("similarity", justify="right")
+    table.add_column("rrf" if mode is SearchMode.HYBRID else "score", justify="right")
+    table.add_column("source", overflow="fold")
+    table.add_column("text", overflow="fold")
+    for n, h in enumerate(hits, start=1):
+        snippet = " ".join(h.text.split())
+        table.add_row(
+            str(n),
+            f"{h.similarity:.3f}",
+            f"{h.fused:.4f}",
+            h.source_uri,
+            snippet[:160] + ("…" if len(snippet) > 160 else ""),
+        )
+    console.print(table)
+    if not hits:
+        console.print("no chunks found")
+
+
+@app.command()
+def delete(
+    uri: str = typer.Argument(
+        ..., help="The document's source URI as listed (a local path is accepted too)."
+    ),
+    collection: str | None = typer.Option(None, "--collection", "-c", help="Only in this collection."),
+) -> None:
+    """Delete a document and its chunks (from every collection unless one is named)."""
+    settings = load_settings()
+    path = Path(uri).expanduser()
+    if "://" not in uri and not uri.startswith("pydoc:") and path.exists():
+        uri = path.resolve().as_uri()
+
+    async def run() -> int:
+        async with open_store(settings) as store:
+            return await store.delete_document(uri, collection)
+
+    gone = _run(run())
+    if not gone:
+        console.print(f"[red]no document[/red] {uri}")
+        raise typer.Exit(1)
+    console.print(f"deleted {gone} document(s): {uri}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,219 @@
+"""The retriever's handlers: ground each rendered prompt in retrieved chunks, once per event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from cairn_bus import EventMeta, RawRecord, derive_event_id, meta_from_headers
+from cairn_bus.dispatcher import TRANSIENT
+from cairn_bus.envelope import EnvelopeError, Origin
+from cairn_events import (
+    ChatMessage,
+    ContextAssembledV1,
+    ContextChunk,
+    DeadLetterKind,
+    PromptRenderedV1,
+    ResponseCompletedV1,
+    ResponseStatus,
+)
+from cairn_events.base import ID_PATTERN
+from cairn_observability import get_logger
+from cairn_retriever.bootstrap import Deps
+from cairn_retriever.domain.context import assemble_context, query_of
+from cairn_retriever.domain.models import SearchHit
+from cairn_retriever.metrics import CONTEXT_CHUNKS, CONTEXT_TOKENS, RETRIEVALS
+
+CONSUMER = "retriever"
+"""The inbox consumer name of `on_prompt_rendered`."""
+log = get_logger("cairn.retriever")
+
+
+def context_chunk(hit: SearchHit) -> ContextChunk:
+    """A hit's provenance as carried by events; `score` is the cosine similarity to the query."""
+    return ContextChunk(
+        document_id=hit.document_id,
+        chunk_id=hit.chunk_id,
+        source_uri=hit.source_uri,
+        content_hash=hit.content_hash,
+        score=hit.similarity,
+        text=hit.text,
+    )
+
+
+def _assembled(
+    event: PromptRenderedV1,
+    messages: Sequence[ChatMessage],
+    hits: Sequence[SearchHit],
+    tokens: int,
+    deps: Deps,
+) -> ContextAssembledV1:
+    return ContextAssembledV1(
+        request_id=event.request_id,
+        tenant=event.tenant,
+        prompt_name=event.prompt_name,
+        prompt_version=event.prompt_version,
+        messages=list(messages),
+        chunks=[context_chunk(h) for h in hits],
+        context_tokens=tokens,
+        params=event.params,
+        model=event.model,
+        assembled_at=deps.clock(),
+    )
+
+
+async def _give_up(
+    event: PromptRenderedV1, meta: EventMeta, deps: Deps, status: ResponseStatus, reason: str
+) -> None:
+    RETRIEVALS.labels("failed").inc()
+    log.warning("request answered without retrieval", status=status.value, reason=reason)
+    await deps.publisher.publish(
+        ResponseCompletedV1(
+            request_id=event.request_id,
+            tenant=event.tenant,
+            status=status,
+            reason=reason,
+            prompt_name=event.prompt_name,
+            prompt_version=event.prompt_version,
+            completed_at=deps.clock(),
+        ),
+        cause=meta,
+    )
+
+
+async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> None:
+    """Publish the prompt with its retrieved context (`cairn.context.assembled.v1`).
+
+    Without `retrieval`, the messages pass through unchanged with no chunks. Otherwise the query
+    (explicit, else the last user message) is embedded, the top_k chunks of the collection are
+    retrieved (hybrid by default) keeping those whose cosine similarity reaches `min_score`, and as
+    many as fit `context_token_budget` go into a numbered-passage system message. A redelivered
+    event is recognised by the inbox and publishes nothing. A vector store outage is retried (the
+    error propagates) until `give_up_after_s` after the prompt was rendered, then the request is
+    answered `failed`; a retrieval with no query to search with is answered `rejected`.
+    """
+    published = False
+    try:
+        async with deps.transaction() as conn:
+            if not await deps.inbox.claim(CONSUMER, meta.id, conn):
+                log.info("prompt already handled; redelivery ignored", event_id=meta.id)
+                return
+            published = await _ground(event, meta, deps)
+    except TRANSIENT as exc:
+        # the retriever's own database is unreachable (no inbox): answer anyway once the request is
+        # old enough (the answer's id is derived from the prompt's, so a later repeat is recognised),
+        # unless a context was already published and only the commit failed
+        if published or _waited(event, deps) < deps.settings.give_up_after_s:
+            raise
+        reason = f"retriever database unavailable for {_waited(event, deps):.0f} s: {exc}"
+        await _give_up(event, meta, deps, ResponseStatus.FAILED, reason[:1000])
+
+
+def _waited(event: PromptRenderedV1, deps: Deps) -> float:
+    return (deps.clock() - event.rendered_at).total_seconds()
+
+
+async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
+    """Publish the request's context or give it up; True once a context was published."""
+    options = event.retrieval
+    if options is None:
+        RETRIEVALS.labels("skipped").inc()
+        await deps.publisher.publish(_assembled(event, event.messages, [], 0, deps), cause=meta)
+        return True
+    query = query_of(event.messages, options.query)
+    if query is None:
+        reason = "retrieval was requested but there is nothing to search with: no query and no user message"
+        await _give_up(event, meta, deps, ResponseStatus.REJECTED, reason)
+        return False
+    try:
+        hits = await deps.retriever.search(
+            query,
+            k=options.top_k,
+            collection=options.collection or deps.settings.default_collection,
+            min_similarity=options.min_score,
+        )
+    except TRANSIENT as exc:
+        waited = _waited(event, deps)
+        if waited < deps.settings.give_up_after_s:
+            raise
+        reason = f"retrieval unavailable for {waited:.0f} s (vector store outage): {exc}"
+        await _give_up(event, meta, deps, ResponseStatus.FAILED, reason[:1000])
+        return False
+    embedder = deps.retriever.embedder
+    context = await asyncio.to_thread(
+        assemble_context, event.messages, hits, deps.settings.context_token_budget, embedder.count_tokens
+    )
+    RETRIEVALS.labels("hit" if context.hits else "miss").inc()
+    CONTEXT_CHUNKS.observe(len(context.hits))
+    CONTEXT_TOKENS.observe(context.context_tokens)
+    await deps.publisher.publish(
+        _assembled(event, context.messages, context.hits, context.context_tokens, deps), cause=meta
+    )
+    return True
+
+
+_ID = re.compile(ID_PATTERN)
+
+
+async def on_prompt_dead_lettered(record: RawRecord, kind: DeadLetterKind, reason: str, deps: Deps) -> None:
+    """A rendered prompt that was dead-lettered (unreadable, or the handler kept failing) is answered
+    `failed`, so upstream never waits forever. Records that are not `cairn.prompt.rendered.v1`, or
+    whose request id cannot be read, get no answer."""
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers}
+    if headers.get("ce_type") != PromptRenderedV1.event_type:
+        return
+    payload: dict[str, object] = {}
+    try:
+        loaded = json.loads(record.value or b"")
+        payload = loaded if isinstance(loaded, dict) else {}
+    except ValueError:
+        pass
+    key = record.key.decode("utf-8", "replace") if record.key else None
+    request_id = next(
+        (
+            r
+            for r in (payload.get("request_id"), headers.get("ce_subject"), key)
+            if isinstance(r, str) and _ID.match(r)
+        ),
+        None,
+    )
+    if request_id is None:
+        return
+    origin = Origin(record.topic, record.partition, record.offset, record.key, record.timestamp_ms)
+    try:
+        cause: EventMeta | None = meta_from_headers(record.headers, origin)
+        event_id = None
+    except EnvelopeError:
+        cause = None
+        event_id = derive_event_id(
+            f"{record.topic}:{record.partition}:{record.offset}", ResponseCompletedV1.event_type
+        )
+    base = {
+        "request_id": request_id,
+        "tenant": payload.get("tenant") or headers.get("ce_tenant") or "default",
+        "status": ResponseStatus.FAILED,
+        "reason": f"the retriever could not handle the rendered prompt ({kind.value}): {reason}"[:1000],
+        "completed_at": deps.clock(),
+    }
+    try:
+        answer = ResponseCompletedV1.model_validate(
+            {
+                **base,
+                "prompt_name": payload.get("prompt_name"),
+                "prompt_version": payload.get("prompt_version"),
+            }
+        )
+    except ValidationError:
+        try:
+            answer = ResponseCompletedV1.model_validate({**base, "tenant": "default"})
+        except ValidationError:
+            log.warning("cannot answer a dead-lettered prompt", request_id=request_id)
+            return
+    RETRIEVALS.labels("failed").inc()
+    await deps.publisher.publish(
+        answer, cause=cause, event_id=event_id, correlation_id=None if cause else request_id
+    )
