@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from cairn_bus.contract import service_routers
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
 from cairn_bus.kafka import KafkaPublisher, record_from_kafka
@@ -35,7 +36,12 @@ class Services:
     modules: dict[str, str]
 
     def start(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
-        env = {**self.env, "CAIRN_SERVICE_NAME": name, "CAIRN_KAFKA_GROUP_ID": self.groups[name], **(extra_env or {})}
+        env = {
+            **self.env,
+            "CAIRN_SERVICE_NAME": name,
+            "CAIRN_KAFKA_GROUP_ID": self.groups[name],
+            **(extra_env or {}),
+        }
         self.pm.start(name, [sys.executable, "-m", self.modules[name]], env=env, cwd=REPO)
 
     def stop(self, name: str) -> None:
@@ -136,7 +142,9 @@ class Upstream:
     async def send_raw(self, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None:
         await self.producer.send_and_wait("cairn.requests", value, key=key, headers=headers)
 
-    async def response(self, request_id: str, timeout: float = 180.0, settle: float = 1.0) -> ResponseCompletedV1:
+    async def response(
+        self, request_id: str, timeout: float = 180.0, settle: float = 1.0
+    ) -> ResponseCompletedV1:
         """The response to `request_id`; waits `settle` more seconds and fails if a second one arrives."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
