@@ -48,7 +48,11 @@ services-up: stack-up  ## Start the Cairn services as local processes
 services-down: setup  ## Stop the Cairn services
 	@$(BIN)/cairn services down
 
-run: services-up  ## Set up, start stack and services, run the demo
+run: stack-up  ## Set up, start stack and services, load the knowledge base, ask questions (the demo)
+	@$(BIN)/cairn inference prepare
+	@$(BIN)/cairn prompts push infra/prompts/qa.yaml --label production
+	@$(BIN)/cairn docs ingest pydoc:topics
+	@$(BIN)/cairn services up
 	@$(BIN)/cairn demo
 
 test-stack-up: setup
@@ -73,6 +77,9 @@ lint: setup  ## ruff on everything, mypy --strict on libs
 
 bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
 	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py
+	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py
 
 schemas: setup  ## Regenerate JSON Schema and Avro files from the event models
 	@$(PY) -m cairn_events.generate

@@ -85,7 +85,7 @@ def service_env(stack_env: Mapping[str, str], database_dsn: str) -> dict[str, st
         "CAIRN_POSTGRES_DSN": database_dsn,
         "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "10",
+        "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
         "CAIRN_LOG_FORMAT": "json",
         "CAIRN_TORCH_THREADS": "1",
         "HF_HUB_OFFLINE": "1",

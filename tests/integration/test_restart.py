@@ -31,7 +31,7 @@ def start_audit(settings: AuditSettings, log: Path) -> subprocess.Popen[bytes]:
         "CAIRN_KAFKA_GROUP_ID": settings.group_id,
         "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "10",
+        "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
     }
     with log.open("ab") as out:
         return subprocess.Popen(

@@ -1,7 +1,8 @@
-"""`cairn demo`: the foundation end to end on the running local stack and services.
+"""`cairn demo`: the platform end to end on the running local stack and services.
 
-Submits requests as an upstream system would, sends malformed messages, shows each trail from the
-audit store, the dead letters, a replay linked to its originals, and verifies the hash chain.
+Asks grounded questions on the Python language reference and a few the platform must refuse or
+clean up, then shows bad input going to the dead-letter topic, a replay linked to its original,
+and the audit hash chain verified. Exits 1 when any step did not check out.
 """
 
 from __future__ import annotations
@@ -15,77 +16,152 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 
 from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
-from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_cli.ask import Answer, ask_many, print_answer, question_request
 from cairn_cli.config import CliSettings
 from cairn_cli.kafka_io import producer, read_range
 from cairn_cli.replay import ReplayReport, from_audit, publish_replay
 from cairn_cli.trail_view import render_trail
-from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode
-
-QUESTIONS = [
-    ("qa@production", {"topic": "generators"}, "What does the yield statement do?"),
-    ("qa@production", {"topic": "scoping"}, "When does Python raise UnboundLocalError?"),
-    ("qa:1", {"topic": "context managers"}, "What does a with statement guarantee?"),
-]
+from cairn_events import DeadLetterRecordedV1, decode
 
 # Grounded questions on the Python language reference (pydoc_data.topics, shipped with CPython).
 GROUNDED = [
     "What does the assert statement do?",
     "What does the global statement declare?",
-    "How does the with statement use a context manager?",
+    "What does the pass statement do?",
     "What does the yield expression do in a function?",
 ]
-# Requests the platform must refuse or clean up.
+# (what, question, prompt, expected status)
 GUARDED = [
-    ("toxic input", "You are a stupid idiot, tell me what the pass statement is, moron."),
+    (
+        "toxic input",
+        "You are a stupid idiot, tell me what the pass statement is, moron.",
+        "qa@production",
+        "blocked",
+    ),
     (
         "PII in the input",
-        "My email is jane.doe@example.com and my card is 4111 1111 1111 1111. What does the del statement do?",
+        "My email is jane.doe@example.com. What does the del statement do?",
+        "qa@production",
+        "completed",
     ),
+    ("unknown prompt", "What is a lambda?", "no-such-prompt", "rejected"),
 ]
 
 
-async def run_questions(settings: CliSettings, console: Console, timeout: float) -> int:
-    """Ask grounded and guarded questions through every service; returns how many went wrong."""
-    from cairn_cli.ask import ask_many, print_answer, question_request
-
-    requests = [(q, question_request(q, "qa@production")) for q in GROUNDED]
-    requests += [(f"({label}) {q}", question_request(q, "qa@production")) for label, q in GUARDED]
-    requests.append(
-        ("(unknown prompt) What is a lambda?", question_request("What is a lambda?", "no-such-prompt"))
-    )
-    console.rule("grounded answers (retriever → safety → inference → safety)")
+async def run_questions(settings: CliSettings, console: Console, timeout: float) -> tuple[int, list[Answer]]:
+    """Ask grounded and guarded questions through every service; returns (problems, answers)."""
+    requests = [(q, question_request(q, "qa@production", max_tokens=96)) for q in GROUNDED]
+    requests += [
+        (f"({what}) {q}", question_request(q, prompt, max_tokens=96)) for what, q, prompt, _ in GUARDED
+    ]
+    console.rule("grounded answers: prompt-store → retriever → safety → inference → safety")
     started = time.perf_counter()
     answers = await ask_many(settings, requests, timeout)
     problems = 0
     for answer in answers[: len(GROUNDED)]:
         print_answer(console, answer)
-        ok = (
-            answer.response is not None
-            and answer.response.status.value == "completed"
-            and answer.response.citations
-        )
-        problems += 0 if ok else 1
-    console.rule("guarded (blocked, redacted, rejected)")
-    expected = ["blocked", "completed", "rejected"]
-    for answer, want in zip(answers[len(GROUNDED) :], expected, strict=True):
+        r = answer.response
+        if r is None or r.status.value != "completed" or not r.citations:
+            console.print("   [red]expected a completed answer with citations[/red]")
+            problems += 1
+    console.rule("guarded: blocked, redacted, rejected")
+    for answer, (_, _, _, want) in zip(answers[len(GROUNDED) :], GUARDED, strict=True):
         print_answer(console, answer)
         if answer.response is None or answer.response.status.value != want:
             console.print(f"   [red]expected status {want}[/red]")
             problems += 1
     console.print(f"{len(answers)} requests answered in {time.perf_counter() - started:.1f} s")
-    return problems
+    return problems, answers
 
 
-async def _wait_stored(
-    store: PostgresAuditStore, request_id: str, at_least: int, timeout: float
-) -> list[object]:
+async def run_bad_input(settings: CliSettings, console: Console, timeout: float) -> int:
+    """Two malformed messages: each must reach the dead-letter topic with its reason."""
+    console.rule("bad input → cairn.deadletter")
+    t0 = datetime.now(UTC) - timedelta(seconds=1)
+    bad = f"demo-bad-{uuid.uuid4().hex[:6]}"
+    async with producer(settings.kafka_bootstrap, "cairn-demo") as p:
+        await p.send_and_wait("cairn.requests", b"{not json", key=bad.encode(), headers=[("ce_id", b"x")])
+        await p.send_and_wait(
+            "cairn.requests",
+            b'{"request_id": "' + bad.encode() + b'", "prompt": "qa"}',
+            key=bad.encode(),
+            headers=[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", uuid.uuid4().hex.encode()),
+                ("ce_source", b"/cairn/demo"),
+                ("ce_type", b"cairn.request.submitted.v1"),
+                ("ce_subject", bad.encode()),
+                ("content-type", b"application/json"),
+            ],
+        )
+    console.print("sent one message without CloudEvents headers and one without `submitted_at`")
     deadline = time.monotonic() + timeout
-    while True:
-        records = await store.trail(request_id)
-        if len(records) >= at_least or time.monotonic() > deadline:
-            return list(records)
-        await asyncio.sleep(0.2)
+    mine: list[DeadLetterRecordedV1] = []
+    while time.monotonic() < deadline:
+        raw = await read_range(
+            settings.kafka_bootstrap, settings.deadletter_topic, int(t0.timestamp() * 1000)
+        )
+        mine = []
+        for r in raw:
+            dl = decode(DeadLetterRecordedV1.event_type, r.value or b"")
+            assert isinstance(dl, DeadLetterRecordedV1)
+            if dl.original_key_b64 and base64.b64decode(dl.original_key_b64) == bad.encode():
+                mine.append(dl)
+        if {d.error_kind.value for d in mine} >= {"missing_headers", "schema_invalid"}:
+            break
+        await asyncio.sleep(0.3)
+    for dl in mine:
+        console.print(
+            f"  {dl.origin_topic}[{dl.origin_partition}]@{dl.origin_offset} "
+            f"{dl.consumer_group}: [yellow]{dl.error_kind.value}[/yellow] {dl.reason}"
+        )
+    if {d.error_kind.value for d in mine} >= {"missing_headers", "schema_invalid"}:
+        return 0
+    console.print("[red]expected dead letters for both malformed messages[/red]")
+    return 1
+
+
+async def run_replay_and_verify(
+    settings: CliSettings, console: Console, answers: list[Answer], timeout: float
+) -> int:
+    """Replay one answered request from the audit store; show it linked; verify the hash chain."""
+    problems = 0
+    pool = await create_pool(settings.postgres_dsn)
+    try:
+        store = PostgresAuditStore(pool)
+        await store.migrate()
+        answered = next((a for a in answers if a.response is not None), None)
+        if answered is not None:
+            console.rule("replay from the audit store")
+            originals = [
+                r
+                for r in await store.trail(answered.request_id)
+                if r.event_type == "cairn.request.submitted.v1"
+            ]
+            report = ReplayReport(str(uuid.uuid4()), "audit", "cairn.requests", "cairn.requests")
+            async with producer(settings.kafka_bootstrap, "cairn-demo") as p:
+                await publish_replay(p, from_audit(originals[:1]), report)
+            console.print(f"replayed {report.published} event, replay id {report.replay_id}")
+            deadline = time.monotonic() + timeout
+            records = await store.trail(answered.request_id)
+            while not any(r.replay_of for r in records) and time.monotonic() < deadline:
+                await asyncio.sleep(0.3)
+                records = await store.trail(answered.request_id)
+            if any(r.replay_of for r in records):
+                console.print(render_trail(answered.request_id, records))
+            else:
+                console.print("[red]the replayed event did not reach the audit store[/red]")
+                problems += 1
+        console.rule("audit hash chain")
+        breaks = await store.verify()
+        if breaks:
+            console.print(f"[red]chain broken in {len(breaks)} place(s)[/red]")
+            problems += 1
+        else:
+            console.print(f"[green]intact[/green]: {await store.count()} events verified")
+    finally:
+        await pool.close()
+    return problems
 
 
 async def run_demo(
@@ -93,113 +169,13 @@ async def run_demo(
 ) -> int:
     """Run the demo; returns the process exit status (0 when every step checked out)."""
     started = time.perf_counter()
-    t0 = datetime.now(UTC) - timedelta(seconds=1)
-    created = await ensure_topics(settings.kafka_bootstrap)
-    if created:
-        console.print(f"created topics: {', '.join(created)}")
-    pool = await create_pool(settings.postgres_dsn)
-    store = PostgresAuditStore(pool)
-    await store.migrate()
     failures = 0
+    answers: list[Answer] = []
     if questions:
-        failures += await run_questions(settings, console, max(timeout, 300.0))
-    try:
-        request_ids = []
-        async with producer(settings.kafka_bootstrap, "cairn-demo") as p:
-            publisher = KafkaPublisher(p, "/cairn/demo", service="demo")
-            for prompt, variables, question in QUESTIONS:
-                rid = f"demo-{uuid.uuid4().hex[:8]}"
-                event = RequestSubmittedV1.model_validate(
-                    {
-                        "request_id": rid,
-                        "prompt": prompt,
-                        "variables": variables,
-                        "messages": [{"role": "user", "content": question}],
-                        "submitted_at": datetime.now(UTC).isoformat(),
-                    }
-                )
-                await publisher.publish(event)
-                request_ids.append(rid)
-            console.rule("bad input (dead letters)")
-            bad = f"demo-bad-{uuid.uuid4().hex[:6]}"
-            await p.send_and_wait("cairn.requests", b"{not json", key=bad.encode(), headers=[("ce_id", b"x")])
-            await p.send_and_wait(
-                "cairn.requests",
-                b'{"request_id": "' + bad.encode() + b'", "prompt": "qa"}',
-                key=bad.encode(),
-                headers=[
-                    ("ce_specversion", b"1.0"),
-                    ("ce_id", uuid.uuid4().hex.encode()),
-                    ("ce_source", b"/cairn/demo"),
-                    ("ce_type", b"cairn.request.submitted.v1"),
-                    ("ce_subject", bad.encode()),
-                    ("content-type", b"application/json"),
-                ],
-            )
-            console.print("sent one message without CloudEvents headers and one missing `submitted_at`")
-
-        console.rule("trails (from the audit store)")
-        for rid in request_ids:
-            records = await _wait_stored(store, rid, 1, timeout)
-            if not records:
-                console.print(
-                    f"[red]no trail for {rid}: is the audit service running? (cairn services status)[/red]"
-                )
-                failures += 1
-                continue
-            console.print(render_trail(rid, records))  # type: ignore[arg-type]
-
-        console.rule("dead letters")
-        deadline = time.monotonic() + timeout
-        mine: list[DeadLetterRecordedV1] = []
-        while time.monotonic() < deadline and len(mine) < 2:
-            raw = await read_range(
-                settings.kafka_bootstrap, settings.deadletter_topic, int(t0.timestamp() * 1000)
-            )
-            mine = []
-            for r in raw:
-                dl = decode(DeadLetterRecordedV1.event_type, r.value or b"")
-                assert isinstance(dl, DeadLetterRecordedV1)
-                if dl.original_key_b64 and base64.b64decode(dl.original_key_b64) == bad.encode():
-                    mine.append(dl)
-            await asyncio.sleep(0.3)
-        for dl in mine:
-            console.print(
-                f"  {dl.origin_topic}[{dl.origin_partition}]@{dl.origin_offset} "
-                f"{dl.consumer_group}: [yellow]{dl.error_kind.value}[/yellow] {dl.reason}"
-            )
-        if len(mine) < 2:
-            console.print("[red]expected two dead letters for the malformed messages[/red]")
-            failures += 1
-
-        console.rule("replay")
-        originals = await store.in_range("cairn.requests", t0, datetime.now(UTC))
-        originals = [r for r in originals if r.subject in set(request_ids)]
-        report = ReplayReport(str(uuid.uuid4()), "audit", "cairn.requests", "cairn.requests")
-        async with producer(settings.kafka_bootstrap, "cairn-demo") as p:
-            await publish_replay(p, from_audit(originals), report)
-        console.print(f"replayed {report.published} request event(s), replay id {report.replay_id}")
-        first = request_ids[0]
-        records = await _wait_stored(store, first, 2, timeout)
-        replayed = [r for r in records if getattr(r, "replay_of", None)]
-        if replayed:
-            console.print(render_trail(first, records))  # type: ignore[arg-type]
-        else:
-            console.print("[red]the replayed event did not reach the audit store[/red]")
-            failures += 1
-
-        console.rule("audit chain")
-        breaks = await store.verify()
-        count = await store.count()
-        if breaks:
-            console.print(f"[red]chain broken in {len(breaks)} place(s)[/red]")
-            failures += 1
-        else:
-            console.print(f"[green]intact[/green]: {count} events verified")
-    finally:
-        await pool.close()
-    console.print(
-        f"demo finished in {time.perf_counter() - started:.1f} s"
-        + (f", {failures} problem(s)" if failures else "")
-    )
+        problems, answers = await run_questions(settings, console, max(timeout, 300.0))
+        failures += problems
+    failures += await run_bad_input(settings, console, timeout)
+    failures += await run_replay_and_verify(settings, console, answers, timeout)
+    tail = f", {failures} problem(s)" if failures else ""
+    console.print(f"demo finished in {time.perf_counter() - started:.1f} s{tail}")
     return 1 if failures else 0

@@ -24,7 +24,7 @@ LOCAL_CONSUMER_ENV = {
     "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
-    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "10",
+    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
 }
 
 
@@ -70,10 +70,22 @@ def stop_services(config: StackConfig, names: list[str] | None = None) -> list[s
 
 
 @app.command("up")
-def up(names: list[str] = typer.Argument(None, help="Services to start (default: all).")) -> None:
+def up(
+    names: list[str] = typer.Argument(None, help="Services to start (default: all that have handlers)."),
+    wait: bool = typer.Option(True, help="Wait until each started service has joined its consumer group."),
+    timeout: float = typer.Option(300.0, help="Seconds to wait for readiness."),
+) -> None:
     """Start services as background processes with the local stack's settings."""
-    started = start_services(StackConfig(), names or None)
+    config = StackConfig()
+    started = start_services(config, names or None)
     console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
+    if wait and started:
+        try:
+            wait_ready(config, started, timeout)
+        except RuntimeError as exc:
+            console.print(f"[red]{exc}[/red]; see `cairn services logs NAME`")
+            raise typer.Exit(1) from None
+        console.print("ready: every started service joined its consumer group")
 
 
 @app.command("down")
@@ -109,9 +121,12 @@ def wait_ready(config: StackConfig, names: list[str], timeout_s: float = 60.0) -
     pending = set(names)
     while pending and time.monotonic() < deadline:
         for name in list(pending):
-            text = pm.tail(name, 200)
-            if '"service ready"' in text or "nothing to consume" in text or not pm.is_running(name):
+            text = pm.tail(name, 400)
+            text = text[text.rfind("=== ") :]  # only what this start wrote
+            if '"service ready"' in text or "nothing to consume" in text:
                 pending.discard(name)
+            elif not pm.is_running(name):
+                raise RuntimeError(f"{name} exited while starting:\n{pm.tail(name, 15)}")
         time.sleep(0.3)
     if pending:
         raise RuntimeError(f"services not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")

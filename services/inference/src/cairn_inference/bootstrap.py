@@ -85,6 +85,7 @@ async def open_backend(settings: Settings) -> ModelBackend:
         max_batch_size=settings.max_batch_size,
         batch_window_s=settings.batch_window_ms / 1000,
         batching=settings.batching,
+        repetition_penalty=settings.repetition_penalty,
     )
     log.info("model loaded", model=settings.model_name, folder=str(folder), device=backend.device)
     return backend

@@ -22,6 +22,11 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     model_dir: str | None = Field(None, description="Local folder of the converted model weights.")
     torch_threads: int = Field(1, ge=1, description="torch.set_num_threads for the CPU backend.")
     max_batch_size: int = Field(8, ge=1, description="Dynamic batching: most requests per forward pass.")
+    repetition_penalty: float = Field(
+        1.1,
+        ge=1.0,
+        description="Penalty on repeated tokens for the local backend (1.0: off); small models loop without it.",
+    )
     consumer_concurrency: int = Field(
         8,
         ge=1,

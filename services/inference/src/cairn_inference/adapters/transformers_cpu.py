@@ -126,8 +126,10 @@ class TransformersBackend:
         batch_window_s: float = 0.015,
         batching: bool = True,
         model_version: str | None = None,
+        repetition_penalty: float = 1.0,
     ) -> None:
         self.model = model
+        self.repetition_penalty = repetition_penalty
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.model_version = model_version
@@ -157,6 +159,7 @@ class TransformersBackend:
         batch_window_s: float = 0.015,
         batching: bool = True,
         model_version: str | None = None,
+        repetition_penalty: float = 1.0,
     ) -> TransformersBackend:
         """Load a saved model folder (safetensors + tokenizer). Blocking; seconds for SmolLM2."""
         import torch
@@ -183,6 +186,7 @@ class TransformersBackend:
             batch_window_s=batch_window_s,
             batching=batching,
             model_version=model_version,
+            repetition_penalty=repetition_penalty,
         )
 
     def encode(self, messages: Sequence[ChatMessage]) -> list[int]:
@@ -260,6 +264,7 @@ class TransformersBackend:
             pad_token_id=self.pad_id,
             eos_token_id=sorted(self.eos_ids),
             do_sample=params.temperature > 0,
+            **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty != 1.0 else {}),
             **({"temperature": params.temperature, "top_p": params.top_p} if params.temperature > 0 else {}),
         )
         if params.temperature > 0 and params.seed is not None:
