@@ -1,6 +1,6 @@
 """The e2e session: every request-path service and the audit service as processes, fed only through topics.
 
-Set-up (once per session, on the test stack): a fresh database; the `qa` prompt pushed; a few
+Set-up (once per module, torn down after it so no service outlives the e2e tests; on the test stack): a fresh database; the `qa` prompt pushed; a few
 Python language reference topics ingested; the real SmolLM2-135M-Instruct prepared (converted
 once, cached under .cairn/models); each service in a fresh consumer group that starts at the
 current end of its topics.
@@ -40,7 +40,7 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 900) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def e2e_database(postgres_dsn: str) -> AsyncIterator[str]:
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(postgres_dsn)
@@ -63,7 +63,7 @@ def knowledge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def services(
     local_stack: dict[str, str],
     e2e_database: str,
@@ -90,7 +90,7 @@ async def services(
             svc.stop(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def upstream(services: Services, kafka_bootstrap: str) -> AsyncIterator[Upstream]:
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
@@ -101,7 +101,7 @@ async def upstream(services: Services, kafka_bootstrap: str) -> AsyncIterator[Up
     await producer.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def audit_store(e2e_database: str) -> AsyncIterator[PostgresAuditStore]:
     pool = await create_pool(e2e_database)
     yield PostgresAuditStore(pool)
