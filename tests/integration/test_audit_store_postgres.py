@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -13,21 +11,15 @@ import pytest
 
 from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 from cairn_audit.ports import AuditStore
+from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration
 SUITE = Path(__file__).parents[2] / "services" / "audit" / "tests" / "store_behaviour.py"
 
 
 def _load_suite() -> ModuleType:
-    name = "cairn_audit_tests_store_behaviour"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SUITE)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The shared behaviour suite (loaded by path: test files cannot import each other)."""
+    return load_suite(SUITE)
 
 
 AuditStoreBehaviour: Any = _load_suite().AuditStoreBehaviour

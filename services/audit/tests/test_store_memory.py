@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -13,19 +11,12 @@ import pytest
 
 from cairn_audit.adapters.memory import InMemoryAuditStore
 from cairn_audit.ports import AuditStore
+from cairn_testing.suites import load_suite
 
 
 def load_store_behaviour() -> ModuleType:
-    """`store_behaviour.py` beside this file (pytest's importlib mode does not import test siblings)."""
-    name = "cairn_audit_tests_store_behaviour"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("store_behaviour.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The shared behaviour suite (loaded by path: test files cannot import each other)."""
+    return load_suite(Path(__file__).with_name("store_behaviour.py"))
 
 
 AuditStoreBehaviour: Any = load_store_behaviour().AuditStoreBehaviour

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -12,22 +10,14 @@ from typing import Any
 import pytest
 
 from cairn_safety.adapters.postgres import PostgresReviewQueue, create_pool
+from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration
 
 
 def load_behaviour() -> ModuleType:
-    name = "cairn_safety_tests_review_queue_behaviour"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("review_queue_behaviour.py")
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The shared behaviour suite (loaded by path: test files cannot import each other)."""
+    return load_suite(Path(__file__).with_name("review_queue_behaviour.py"))
 
 
 ReviewQueueBehaviour: Any = load_behaviour().ReviewQueueBehaviour
