@@ -25,7 +25,7 @@ from cairn_events import (
 )
 from cairn_observability import get_logger
 from cairn_safety.bootstrap import Deps
-from cairn_safety.domain.policy import PolicyError, Stage
+from cairn_safety.domain.policy import Policy, PolicyError, Stage
 from cairn_safety.domain.reviews import ReviewItem, review_id_for
 from cairn_safety.domain.verdicts import Decision
 from cairn_safety.metrics import SAFETY_CHECKS_FIRED, SAFETY_VERDICTS
@@ -105,24 +105,31 @@ def _review(
     return item, event
 
 
+async def _policy_or_fail(
+    deps: Deps, consumer: str, meta: EventMeta, fields: dict[str, Any]
+) -> Policy | None:
+    """The tenant's policy; without a valid one the request is answered `failed` (once) and None returned."""
+    try:
+        return deps.policies.policy_for(fields["tenant"])
+    except PolicyError as exc:
+        log.error("no valid safety policy; request failed", tenant=fields["tenant"], error=str(exc))
+        failed = ResponseCompletedV1(
+            status=ResponseStatus.FAILED,
+            reason=f"no valid safety policy for tenant {fields['tenant']!r}",
+            **fields,
+        )
+        await _publish_once(deps, consumer, meta, [failed])
+        return None
+
+
 async def on_context_assembled(event: ContextAssembledV1, meta: EventMeta, deps: Deps) -> None:
     """Screen the input: allow/redact → InputScreenedV1; block → a blocked response; review → a queued
     review, ReviewRequestedV1 and a blocked response (so upstream is answered)."""
     now = datetime.now(UTC)
     prompt: dict[str, Any] = {"prompt_name": event.prompt_name, "prompt_version": event.prompt_version}
-    try:
-        policy = deps.policies.policy_for(event.tenant)
-    except PolicyError as exc:
-        log.error("no valid safety policy; request failed", tenant=event.tenant, error=str(exc))
-        failed = ResponseCompletedV1(
-            request_id=event.request_id,
-            tenant=event.tenant,
-            status=ResponseStatus.FAILED,
-            reason=f"no valid safety policy for tenant {event.tenant!r}",
-            completed_at=now,
-            **prompt,
-        )
-        await _publish_once(deps, INPUT_CONSUMER, meta, [failed])
+    fields = {"request_id": event.request_id, "tenant": event.tenant, "completed_at": now, **prompt}
+    policy = await _policy_or_fail(deps, INPUT_CONSUMER, meta, fields)
+    if policy is None:
         return
     screening = await deps.screener.screen_input(event, policy)
     decision = screening.decision
@@ -182,16 +189,8 @@ async def on_completion_generated(event: CompletionGeneratedV1, meta: EventMeta,
         "prompt_version": event.prompt_version,
         "completed_at": now,
     }
-    try:
-        policy = deps.policies.policy_for(event.tenant)
-    except PolicyError as exc:
-        log.error("no valid safety policy; request failed", tenant=event.tenant, error=str(exc))
-        failed = ResponseCompletedV1(
-            status=ResponseStatus.FAILED,
-            reason=f"no valid safety policy for tenant {event.tenant!r}",
-            **common,
-        )
-        await _publish_once(deps, OUTPUT_CONSUMER, meta, [failed])
+    policy = await _policy_or_fail(deps, OUTPUT_CONSUMER, meta, common)
+    if policy is None:
         return
     screening = await deps.screener.screen_output(event, policy)
     decision = screening.decision
