@@ -80,6 +80,7 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/audit_bench.py
 
 schemas: setup  ## Regenerate JSON Schema and Avro files from the event models
 	@$(PY) -m cairn_events.generate
