@@ -75,6 +75,11 @@ async def test_a_question_is_answered_with_citations(
     assert response.prompt_version == 1
     types = await trail_types(audit_store, request.request_id, PATH[-1])
     assert types == PATH
+    # one OpenTelemetry trace joins every hop through the traceparent header (the upstream here sent
+    # none, so the trace starts at prompt-store)
+    records = await audit_store.trail(request.request_id)
+    traces = {r.headers["traceparent"].split("-")[1] for r in records if r.event_type != PATH[0]}
+    assert len(traces) == 1
 
 
 async def test_toxic_input_is_blocked_before_inference(
