@@ -97,6 +97,55 @@ async def copy_floor(dsn: str, n: int) -> float:
         await conn.close()
 
 
+async def through_service(bootstrap: str, dsn: str, n: int) -> float:
+    """Events per second stored by the audit service consuming them from the broker."""
+    from aiokafka import AIOKafkaProducer
+
+    from cairn_audit import bootstrap as audit_bootstrap
+    from cairn_audit.app import router
+    from cairn_audit.settings import Settings
+    from cairn_bus.kafka import KafkaPublisher, ensure_topics
+    from cairn_events import RequestSubmittedV1, load_topics
+    from cairn_testing import running_service, start_group_at_end
+
+    await ensure_topics(bootstrap)
+    group = f"bench-audit-{uuid.uuid4().hex[:6]}"
+    await start_group_at_end(bootstrap, group, sorted(load_topics()))
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        postgres_dsn=dsn,
+        kafka_group_id=group,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=500,
+        kafka_fetch_max_wait_ms=25,
+    )
+    now = datetime.now(UTC).isoformat()
+    events = [
+        RequestSubmittedV1.model_validate({"request_id": f"ab-{i}", "prompt": "qa", "submitted_at": now})
+        for i in range(n)
+    ]
+    pool = await create_pool(dsn)
+    store = PostgresAuditStore(pool)
+    await store.migrate()
+    before = await store.count()
+    async with running_service(router, settings, audit_bootstrap.build):
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        await producer.start()
+        publisher = KafkaPublisher(producer, "/bench")
+        futures = []
+        start = time.perf_counter()
+        for e in events:
+            m = publisher.build(e)
+            futures.append(await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers))
+        await asyncio.gather(*futures)
+        await producer.stop()
+        while await store.count() < before + n:  # noqa: ASYNC110 - polling the database is the measurement
+            await asyncio.sleep(0.05)
+        rate = n / (time.perf_counter() - start)
+    await pool.close()
+    return rate
+
+
 async def main(n: int) -> dict[str, Any]:
     config = StackConfig.for_profile(os.environ.get("CAIRN_STACK_PROFILE", "test"))
     LocalStack(config).up()
@@ -104,8 +153,10 @@ async def main(n: int) -> dict[str, Any]:
     per_event = await through_store(dsn, min(n, 2000), 1)
     batched = await through_store(dsn, n, 200)
     floor = await copy_floor(dsn, n)
+    service = await through_service(config.kafka_bootstrap, dsn, min(n, 5000))
     return {
         "events": n,
+        "audit_service_from_bus_events_s": round(service, 1),
         "store_per_event_events_s": round(per_event, 1),
         "store_batch200_events_s": round(batched, 1),
         "copy_floor_events_s": round(floor, 1),

@@ -134,7 +134,12 @@ async def test_dispatch_batch_keeps_order_per_key_and_runs_keys_concurrently() -
     overlap: list[int] = []
     order: list[tuple[bytes, int]] = []
 
+    ended: list[int] = []
+
     class SlowDispatcher:
+        async def end_batch(self) -> None:
+            ended.append(len(order))
+
         async def dispatch(self, record: object) -> None:
             key = record.key  # type: ignore[attr-defined]
             running.add(key)
@@ -151,6 +156,7 @@ async def test_dispatch_batch_keeps_order_per_key_and_runs_keys_concurrently() -
     assert [o for k, o in order if k == b"a"] == [0, 2]
     assert [o for k, o in order if k == b"b"] == [1, 4]
     assert max(overlap) == 3
+    assert ended == [5], "the after-batch hook runs once, after every record"
     order.clear()
     overlap.clear()
     await dispatch_batch(SlowDispatcher(), records, concurrency=1)  # type: ignore[arg-type]
@@ -167,7 +173,12 @@ async def test_dispatch_batch_raises_after_every_key_finished() -> None:
 
     done: list[int] = []
 
+    ended: list[bool] = []
+
     class Flaky:
+        async def end_batch(self) -> None:
+            ended.append(True)
+
         async def dispatch(self, record: object) -> None:
             if record.key == b"bad":  # type: ignore[attr-defined]
                 raise ConnectionError("database down")
@@ -180,3 +191,4 @@ async def test_dispatch_batch_raises_after_every_key_finished() -> None:
     with pytest.raises(ConnectionError):
         await dispatch_batch(Flaky(), records, concurrency=4)  # type: ignore[arg-type]
     assert sorted(done) == [1, 2]
+    assert ended == [True], "buffered work of the handled records is still flushed"

@@ -10,9 +10,9 @@ import pytest
 from cairn_audit.adapters.memory import InMemoryAuditStore
 from cairn_audit.app import router
 from cairn_audit.bootstrap import Deps, build
-from cairn_audit.domain.records import GENESIS_HASH
+from cairn_audit.domain.records import GENESIS_HASH, AuditRecord
 from cairn_audit.domain.trail import causal_order
-from cairn_audit.handlers import on_any_event, record_of
+from cairn_audit.handlers import flush, on_any_event, record_of
 from cairn_audit.settings import Settings
 from cairn_bus import Dispatcher, EventMeta, InMemoryPublisher, Origin, Outcome, RawRecord
 from cairn_bus.publisher import OutgoingMessage
@@ -124,6 +124,9 @@ async def test_the_same_event_handled_twice_is_stored_once(deps: Deps) -> None:
     meta = InMemoryPublisher().build(event).meta.with_origin(Origin("cairn.requests", 0, 5))
     await on_any_event(event, meta, deps)
     await on_any_event(event, meta.with_origin(Origin("cairn.requests", 0, 6)), deps)
+    assert await deps.store.count() == 0, "buffered until the batch ends"
+    await flush(deps)
+    await flush(deps)  # nothing left to store
     assert await deps.store.count() == 1
     stored = await deps.store.get(meta.id)
     assert stored is not None
@@ -151,8 +154,10 @@ async def test_every_schema_example_is_stored_once_even_when_redelivered(
     assert len(messages) >= len(EVENT_TYPES)
     for offset, message in enumerate(messages):
         assert await dispatcher.dispatch(as_record(message, offset)) is Outcome.HANDLED
+    await dispatcher.end_batch()
     for offset, message in enumerate(messages):  # the consumer restarts before committing
         assert await dispatcher.dispatch(as_record(message, offset)) is Outcome.HANDLED
+    await dispatcher.end_batch()
     store = store_of(deps)
     assert await store.count() == len(messages)
     assert [r.event_id for r in store.records] == [m.meta.id for m in messages]
@@ -170,6 +175,7 @@ async def test_a_request_trail_reads_back_in_causal_order(deps: Deps, dispatcher
     # the audit service may read topics in any order
     for offset, message in enumerate([rendered, stray, request]):
         assert await dispatcher.dispatch(as_record(message, offset)) is Outcome.HANDLED
+    await dispatcher.end_batch()
     trail = await deps.store.trail(REQUEST)
     assert [r.event_id for r in trail] == [rendered.meta.id, request.meta.id]
     assert [n.record.event_id for n in causal_order(trail)] == [request.meta.id, rendered.meta.id]
@@ -181,6 +187,7 @@ async def test_a_broken_message_is_dead_lettered_and_not_stored(
     message = InMemoryPublisher().build(example(RequestSubmittedV1.event_type, "v1-minimal.json"))
     broken = RawRecord(message.topic, 0, 3, b'{"request_id": 1}', message.key, list(message.headers))
     assert await dispatcher.dispatch(broken) is Outcome.DEADLETTERED
+    await dispatcher.end_batch()
     assert await deps.store.count() == 0
     [dead] = deps.publisher.messages  # type: ignore[attr-defined]
     assert isinstance(dead.event, DeadLetterRecordedV1)
@@ -190,6 +197,60 @@ async def test_a_broken_message_is_dead_lettered_and_not_stored(
     assert dead.meta.correlation_id == "req-7f3c2a9e"
     # the dead letter is itself an event the audit service records, in the request's trail
     assert await dispatcher.dispatch(as_record(dead, 0)) is Outcome.HANDLED
+    await dispatcher.end_batch()
     [stored] = await deps.store.trail("req-7f3c2a9e")
     assert stored.event_type == "cairn.deadletter.recorded.v1"
     assert stored.topic == "cairn.deadletter"
+
+
+async def test_a_row_the_store_rejects_is_dead_lettered_and_does_not_block_the_batch(deps: Deps) -> None:
+    good = [
+        example(RequestSubmittedV1.event_type, "v1-minimal.json"),
+        example(RequestSubmittedV1.event_type, "v1-full.json"),
+    ]
+    gateway = InMemoryPublisher("/cairn/upstream")
+    metas = [gateway.build(e).meta.with_origin(Origin("cairn.requests", 1, i)) for i, e in enumerate(good)]
+    inner = deps.store
+
+    class RejectsOne:
+        """A store that cannot hold one particular event (like a NUL byte in jsonb)."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(inner, name)
+
+        async def append(self, records: list[AuditRecord]) -> int:
+            if any(r.event_id == metas[0].id for r in records):
+                raise ValueError("unsupported Unicode escape sequence")
+            return await inner.append(records)
+
+    deps.store = RejectsOne()  # type: ignore[assignment]
+    for event, meta in zip(good, metas, strict=True):
+        await on_any_event(event, meta, deps)
+    await flush(deps)
+    assert await inner.get(metas[1].id) is not None
+    assert await inner.get(metas[0].id) is None
+    [dead] = deps.publisher.messages  # type: ignore[attr-defined]
+    assert isinstance(dead.event, DeadLetterRecordedV1)
+    assert dead.event.error_kind is DeadLetterKind.HANDLER_FAILED
+    assert (dead.event.origin_topic, dead.event.origin_partition, dead.event.origin_offset) == (
+        "cairn.requests",
+        1,
+        0,
+    )
+    assert "unsupported Unicode" in dead.event.reason
+
+
+async def test_a_transient_store_failure_propagates_so_the_batch_is_consumed_again(deps: Deps) -> None:
+    event = example(RequestSubmittedV1.event_type, "v1-minimal.json")
+    meta = InMemoryPublisher().build(event).meta.with_origin(Origin("cairn.requests", 0, 1))
+
+    class Down:
+        async def append(self, records: list[AuditRecord]) -> int:
+            raise ConnectionRefusedError("database down")
+
+    deps.store = Down()  # type: ignore[assignment]
+    await on_any_event(event, meta, deps)
+    with pytest.raises(ConnectionRefusedError):
+        await flush(deps)
+    assert deps.pending == []
+    assert deps.publisher.messages == []  # type: ignore[attr-defined]

@@ -89,6 +89,11 @@ class Dispatcher(Generic[D]):
         EVENTS_CONSUMED.labels(self.router.service, record.topic, ce_type, Outcome.DEADLETTERED).inc()
         return Outcome.DEADLETTERED
 
+    async def end_batch(self) -> None:
+        """Run the router's after-batch hook (if any); call once the records of a batch are dispatched."""
+        if self.router.batch_end_hook is not None:
+            await self.router.batch_end_hook(self.deps)
+
     async def dispatch(self, record: RawRecord) -> Outcome:
         """Handle one record; returns what happened. Raises only on transient failure (retry later)."""
         origin = Origin(record.topic, record.partition, record.offset, record.key, record.timestamp_ms)

@@ -28,6 +28,7 @@ class EventRouter(Generic[D]):
         self._catch_all: Handler[D] | None = None
         self._publishes: set[str] = {DeadLetterRecordedV1.event_type}
         self.dead_letter_hook: DeadLetterHook[D] | None = None
+        self.batch_end_hook: Callable[[D], Awaitable[None]] | None = None
 
     def handler(self, *event_classes: type[Event]) -> Callable[[H], H]:
         """Decorator: the function handles these event types."""
@@ -53,6 +54,15 @@ class EventRouter(Generic[D]):
         when the request id can still be read from the bytes.
         """
         self.dead_letter_hook = func
+        return func
+
+    def after_batch(self, func: H) -> H:
+        """Decorator: `func(deps)` runs after every record of a consumed batch, before it is committed.
+
+        Lets a handler buffer work (the audit service's inserts) and do it once per batch; an
+        exception rewinds the batch like a transient handler failure.
+        """
+        self.batch_end_hook = func
         return func
 
     def publishes(self, *event_classes: type[Event]) -> None:

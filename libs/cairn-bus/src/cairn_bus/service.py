@@ -114,11 +114,19 @@ async def serve(
 
 
 async def dispatch_batch(dispatcher: Dispatcher[Any], records: Sequence[Any], concurrency: int) -> None:
-    """Dispatch a batch: records of one key in order, up to `concurrency` keys at a time.
+    """Dispatch a batch: records of one key in order, up to `concurrency` keys at a time, then the
+    router's after-batch hook (always, so buffered work of the records handled is not held back).
 
     With concurrency 1 everything runs in order. The first failure is raised once every key has
     finished, so the caller rewinds the whole batch (handlers are idempotent).
     """
+    try:
+        await _dispatch_records(dispatcher, records, concurrency)
+    finally:
+        await dispatcher.end_batch()
+
+
+async def _dispatch_records(dispatcher: Dispatcher[Any], records: Sequence[Any], concurrency: int) -> None:
     if concurrency <= 1:
         for record in records:
             await dispatcher.dispatch(record_from_kafka(record))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from cairn_audit.bootstrap import Deps, build
-from cairn_audit.handlers import on_any_event
+from cairn_audit.handlers import flush, on_any_event
 from cairn_audit.settings import Settings
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 
 router: EventRouter[Deps] = EventRouter("audit")
 router.all_events(on_any_event)
+router.after_batch(flush)
 
 
 def main() -> None:

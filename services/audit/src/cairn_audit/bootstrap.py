@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from cairn_audit.domain.records import AuditRecord
 from cairn_audit.ports import AuditStore
 from cairn_audit.settings import Settings
 from cairn_bus import Publisher
@@ -17,6 +18,9 @@ class Deps:
 
     store: AuditStore
     publisher: Publisher
+    group_id: str = "cairn-audit"
+    pending: list[AuditRecord] = field(default_factory=list)
+    """Records of the batch being consumed, stored together by `handlers.flush`."""
 
 
 @asynccontextmanager
@@ -25,7 +29,7 @@ async def build(
 ) -> AsyncIterator[Deps]:
     """Deps for the running service: a PostgreSQL store (migrated) unless `store` is given."""
     if store is not None:
-        yield Deps(store=store, publisher=publisher)
+        yield Deps(store=store, publisher=publisher, group_id=settings.group_id)
         return
     from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 
@@ -33,6 +37,6 @@ async def build(
     try:
         pg = PostgresAuditStore(pool)
         await pg.migrate()
-        yield Deps(store=pg, publisher=publisher)
+        yield Deps(store=pg, publisher=publisher, group_id=settings.group_id)
     finally:
         await pool.close()

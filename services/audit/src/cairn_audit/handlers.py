@@ -1,11 +1,17 @@
-"""The audit service's one handler: store every event, once, with where it was read."""
+"""The audit service's handlers: buffer every event of a batch, store the batch once, in order."""
 
 from __future__ import annotations
 
+import json
+
 from cairn_audit.bootstrap import Deps
 from cairn_audit.domain.records import AuditRecord
-from cairn_bus import EventMeta
-from cairn_events import Event
+from cairn_bus import EventMeta, RawRecord, publish_dead_letter
+from cairn_bus.dispatcher import TRANSIENT
+from cairn_events import DeadLetterKind, Event
+from cairn_observability import get_logger
+
+log = get_logger("cairn.audit")
 
 
 def record_of(event: Event, meta: EventMeta) -> AuditRecord:
@@ -33,5 +39,48 @@ def record_of(event: Event, meta: EventMeta) -> AuditRecord:
 
 
 async def on_any_event(event: Event, meta: EventMeta, deps: Deps) -> None:
-    """Store the event; a redelivered event is already stored and changes nothing."""
-    await deps.store.append([record_of(event, meta)])
+    """Buffer the event's record; `flush` stores the batch's records in one transaction."""
+    deps.pending.append(record_of(event, meta))
+
+
+async def flush(deps: Deps) -> None:
+    """Store the buffered records (after the batch, before its offsets are committed).
+
+    A redelivered event is already stored and changes nothing. A transient failure (database
+    down) propagates, so the batch is consumed again. Any other failure is one bad row: the records
+    are stored one by one and the ones that cannot be stored are dead-lettered, so a poison row
+    never blocks the others.
+    """
+    records, deps.pending = deps.pending, []
+    if not records:
+        return
+    try:
+        await deps.store.append(records)
+    except TRANSIENT:
+        raise
+    except Exception:
+        for record in records:
+            try:
+                await deps.store.append([record])
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                log.error("event cannot be stored", event_id=record.event_id, error=repr(exc))
+                await publish_dead_letter(
+                    deps.publisher,
+                    _raw(record),
+                    DeadLetterKind.HANDLER_FAILED,
+                    f"the audit store rejected the event: {exc!r}",
+                    deps.group_id,
+                )
+
+
+def _raw(record: AuditRecord) -> RawRecord:
+    return RawRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        value=json.dumps(record.payload, ensure_ascii=False).encode(),
+        key=record.key.encode() if record.key is not None else None,
+        headers=[(k, v.encode()) for k, v in record.headers.items()],
+    )
