@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -69,6 +70,10 @@ async def test_submit_trail_replay_verify(
         rows = [json.loads(line) for line in trail.stdout.splitlines()]
         assert [r["event_type"] for r in rows] == ["cairn.request.submitted.v1"]
         original = rows[0]
+        # the CLI is the upstream system: its producer span starts the request's trace
+        stored = await audit_store.get(original["event_id"])
+        assert stored is not None
+        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-9a-f]", stored.headers["traceparent"])
         assert original["payload"]["variables"] == {"topic": "generators"}
         tree = await cairn(audit_settings, "trail", rid)
         assert "cairn.request.submitted.v1" in tree.stdout

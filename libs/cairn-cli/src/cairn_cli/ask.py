@@ -15,6 +15,7 @@ from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_cli.config import CliSettings
 from cairn_cli.kafka_io import producer
 from cairn_cli.responses import ResponseWatcher, trail_summary
+from cairn_cli.tracing import publish_traced
 from cairn_events import RequestSubmittedV1, ResponseCompletedV1
 
 
@@ -53,7 +54,7 @@ async def ask_many(
     async with ResponseWatcher(settings.kafka_bootstrap) as watcher, producer(settings.kafka_bootstrap) as p:
         publisher = KafkaPublisher(p, "/cairn/cli", service="cli")
         for _, request in requests:
-            await publisher.publish(request)
+            await publish_traced(publisher, request)
         got = await watcher.wait_for([r.request_id for _, r in requests], timeout)
     answers = [Answer(q, r.request_id, got.get(r.request_id)) for q, r in requests]
     pool = await create_pool(settings.postgres_dsn)

@@ -21,6 +21,7 @@ from cairn_cli.config import load_settings
 from cairn_cli.kafka_io import producer, read_range
 from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay
 from cairn_cli.timeparse import parse_when
+from cairn_cli.tracing import publish_traced
 from cairn_cli.trail_view import render_trail, trail_json
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
 from cairn_inference import cli as inference_cli
@@ -102,7 +103,7 @@ def submit(
     async def go() -> str:
         await ensure_topics(settings.kafka_bootstrap)
         async with producer(settings.kafka_bootstrap) as p:
-            meta = await KafkaPublisher(p, "/cairn/cli", service="cli").publish(event)
+            meta = await publish_traced(KafkaPublisher(p, "/cairn/cli", service="cli"), event)
         return meta.id
 
     event_id = _run(go())
