@@ -65,14 +65,17 @@ async def test_killed_audit_service_resumes_without_loss_or_duplicates(
     try:
         ids: list[str] = []
 
-        async def produce() -> None:
-            for event in events:
+        async def produce(batch: list[RequestSubmittedV1]) -> None:
+            for event in batch:
                 ids.append((await publisher.publish(event)).id)
                 await asyncio.sleep(0.01)
 
-        producing = asyncio.create_task(produce())
-        # kill -9 once the first process is part-way through
-        await wait_for(lambda: _part_way(audit_store, ids), timeout=60)
+        # the service is up and has stored a first part of the stream ...
+        await produce(events[:50])
+        await wait_for(lambda: _all(audit_store, ids), timeout=60)
+        # ... then it is killed -9 while the rest is still being produced and consumed
+        producing = asyncio.create_task(produce(events[50:]))
+        await wait_for(lambda: _more_than(audit_store, ids, 50), timeout=60, interval=0.02)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         stored_at_kill = await _stored(audit_store, ids)
@@ -86,7 +89,7 @@ async def test_killed_audit_service_resumes_without_loss_or_duplicates(
     finally:
         if first.poll() is None:
             first.kill()
-    assert 0 < stored_at_kill < total, "the kill should land mid-stream"
+    assert 50 < stored_at_kill < total, "the kill should land mid-stream"
     assert await _stored(audit_store, ids) == total
     rows = await audit_store.pool.fetch(
         "SELECT event_id, count(*) AS n FROM audit_events GROUP BY event_id HAVING count(*) > 1"
@@ -96,8 +99,8 @@ async def test_killed_audit_service_resumes_without_loss_or_duplicates(
     assert second.returncode == 0, log.read_text()[-2000:]
 
 
-async def _part_way(store: PostgresAuditStore, ids: list[str]) -> bool:
-    return len(ids) > 0 and await _stored(store, list(ids)) >= 20
+async def _more_than(store: PostgresAuditStore, ids: list[str], n: int) -> bool:
+    return await _stored(store, list(ids)) > n
 
 
 async def _all(store: PostgresAuditStore, ids: list[str]) -> bool:
