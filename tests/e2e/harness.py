@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cairn_bus.contract import service_routers
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
-from cairn_bus.kafka import KafkaPublisher, record_from_kafka
+from cairn_bus.kafka import KafkaPublisher, consumer_at_end, record_from_kafka
 from cairn_events import DecodeError, Event, ResponseCompletedV1, decode
 from cairn_localstack.process import ProcessManager
 from cairn_testing import start_group_at_end
@@ -104,14 +104,7 @@ class Upstream:
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        parts = consumer.partitions_for_topic("cairn.responses") or set()
-        tps = [TopicPartition("cairn.responses", p) for p in sorted(parts)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, ends[tp])
+        consumer = await consumer_at_end(self.bootstrap, "cairn.responses")
         self._consumer = consumer
         self._task = asyncio.create_task(self._read())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -91,3 +91,30 @@ def record_from_kafka(msg: Any) -> RawRecord:
         headers=[(k, v) for k, v in (msg.headers or ())],
         timestamp_ms=msg.timestamp,
     )
+
+
+async def consumer_at_end(bootstrap: str, topic: str, **config: Any) -> AIOKafkaConsumer:
+    """A started consumer (no group) assigned every partition of `topic`, positioned at its end.
+
+    It reads what is produced from now on. (Tansu may report an end offset short of the real end
+    after batched writes, so a few earlier records can show up: match on ids, not on position.)
+    Raises LookupError when the topic does not exist. The caller stops it.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **config)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise LookupError(f"topic {topic!r} does not exist")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, ends[tp])
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer

@@ -6,11 +6,12 @@ import asyncio
 import itertools
 from collections.abc import Iterable, Sequence
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.domain.trail import causal_order
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
+from cairn_bus.kafka import consumer_at_end
 from cairn_events import DecodeError, ResponseCompletedV1, decode
 
 RESPONSES_TOPIC = "cairn.responses"
@@ -25,14 +26,7 @@ class ResponseWatcher:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> ResponseWatcher:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        partitions = consumer.partitions_for_topic(RESPONSES_TOPIC) or set()
-        tps = [TopicPartition(RESPONSES_TOPIC, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, ends[tp])
+        consumer = await consumer_at_end(self.bootstrap, RESPONSES_TOPIC)
         self._consumer = consumer
         return self
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cairn_bus.envelope import EnvelopeError, EventMeta, meta_from_headers
-from cairn_bus.kafka import record_from_kafka
+from cairn_bus.kafka import consumer_at_end, record_from_kafka
 from cairn_bus.records import RawRecord
 from cairn_events import DecodeError, Event, decode
 
@@ -44,21 +44,12 @@ async def expect_events(
     Raises AssertionError listing what was seen when fewer arrive within `timeout`. With
     `settle`, keeps reading that many seconds more after the count is reached (to catch extras).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    try:
+        consumer = await consumer_at_end(bootstrap, topic)
+    except LookupError as exc:
+        raise AssertionError(str(exc)) from None
     received = Received()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            raise AssertionError(f"topic {topic} does not exist")
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, ends[tp])
         yield received
 
         def matching() -> int:

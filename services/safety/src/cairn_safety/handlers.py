@@ -122,6 +122,26 @@ async def _policy_or_fail(
         return None
 
 
+def _refusal(
+    decision: Decision, meta: EventMeta, fields: dict[str, Any], review_text: str
+) -> tuple[list[Event], ReviewItem | None]:
+    """What a block or review answers: a blocked response, and for review a queued item announced first."""
+    held = decision.verdict is Verdict.REVIEW
+    blocked = ResponseCompletedV1(
+        status=ResponseStatus.BLOCKED,
+        reason=REVIEW_REASON if held else decision.reason(),
+        verdict=decision.verdict,
+        findings=decision.findings,
+        **fields,
+    )
+    if not held:
+        return [blocked], None
+    review, requested = _review(
+        decision, meta, fields["request_id"], fields["tenant"], review_text, fields["completed_at"]
+    )
+    return [requested, blocked], review
+
+
 async def on_context_assembled(event: ContextAssembledV1, meta: EventMeta, deps: Deps) -> None:
     """Screen the input: allow/redact → InputScreenedV1; block → a blocked response; review → a queued
     review, ReviewRequestedV1 and a blocked response (so upstream is answered)."""
@@ -152,23 +172,8 @@ async def on_context_assembled(event: ContextAssembledV1, meta: EventMeta, deps:
             )
         ]
     else:
-        held = decision.verdict is Verdict.REVIEW
-        blocked = ResponseCompletedV1(
-            request_id=event.request_id,
-            tenant=event.tenant,
-            status=ResponseStatus.BLOCKED,
-            reason=REVIEW_REASON if held else decision.reason(),
-            verdict=decision.verdict,
-            findings=decision.findings,
-            completed_at=now,
-            **prompt,
-        )
-        out = [blocked]
-        if held:
-            review, requested = _review(
-                decision, meta, event.request_id, event.tenant, screening.review_text, now
-            )
-            out = [requested, blocked]
+        fields = {"request_id": event.request_id, "tenant": event.tenant, "completed_at": now, **prompt}
+        out, review = _refusal(decision, meta, fields, screening.review_text)
     if await _publish_once(deps, INPUT_CONSUMER, meta, out, review):
         _count(decision)
         _log_verdict("input screened", decision)
@@ -208,21 +213,7 @@ async def on_completion_generated(event: CompletionGeneratedV1, meta: EventMeta,
             )
         ]
     else:
-        held = decision.verdict is Verdict.REVIEW
-        blocked = ResponseCompletedV1(
-            status=ResponseStatus.BLOCKED,
-            text=None,
-            reason=REVIEW_REASON if held else decision.reason(),
-            verdict=decision.verdict,
-            findings=decision.findings,
-            **common,
-        )
-        out = [blocked]
-        if held:
-            review, requested = _review(
-                decision, meta, event.request_id, event.tenant, screening.review_text, now
-            )
-            out = [requested, blocked]
+        out, review = _refusal(decision, meta, {**common, "text": None}, screening.review_text)
     if await _publish_once(deps, OUTPUT_CONSUMER, meta, out, review):
         _count(decision)
         _log_verdict("output screened", decision)
