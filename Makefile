@@ -73,7 +73,7 @@ test-contract: setup  ## Only the contract tests
 lint: setup  ## ruff on everything, mypy --strict on libs
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check libs services infra/local tests contract-tests
-	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-cli/src infra/local/src
+	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-cli/src libs/cairn-auth/src infra/local/src
 
 bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
 	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py

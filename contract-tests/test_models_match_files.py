@@ -63,11 +63,12 @@ def test_topic_key_is_every_events_key_field(topic_files: dict[str, TopicFile]) 
             assert event_cls.key_field == topic.key.field, f"{entry.type} is keyed by {event_cls.key_field}"
 
 
-def test_the_fourteen_topics(topic_files: dict[str, TopicFile]) -> None:
+def test_the_fifteen_topics(topic_files: dict[str, TopicFile]) -> None:
     assert (
         sorted(topic_files)
         == sorted(load_topics())
         == [
+            "cairn.admin",
             "cairn.alerts",
             "cairn.completions",
             "cairn.contexts",

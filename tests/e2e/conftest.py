@@ -65,6 +65,7 @@ def knowledge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 async def services(
+    request: pytest.FixtureRequest,
     local_stack: dict[str, str],
     e2e_database: str,
     knowledge_dir: Path,
@@ -80,13 +81,15 @@ async def services(
     groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
     pm = ProcessManager(tmp_path_factory.mktemp("e2e-services"))
     svc = Services(pm, env, groups, service_modules())
+    # a module names the services it needs (`E2E_SERVICES`); the request path by default
+    names = list(getattr(request.module, "E2E_SERVICES", REQUEST_PATH))
     try:
-        for name in REQUEST_PATH:
+        for name in names:
             svc.start(name)
-        svc.wait_ready(REQUEST_PATH)
+        svc.wait_ready(names)
         yield svc
     finally:
-        for name in REQUEST_PATH:
+        for name in names:
             svc.stop(name)
 
 

@@ -121,3 +121,28 @@ def image_is_pinned(image: str) -> bool:
         return False
     tag = last.split(":", 1)[1]
     return bool(tag) and tag != "latest" and "$" not in tag
+
+
+# --- PromQL ---------------------------------------------------------------------------------------
+
+_PROMQL_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_PROMQL_MATCHERS = re.compile(r"\{[^{}]*\}")
+_PROMQL_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
+_PROMQL_RANGE = re.compile(r"\[[^\]]*\]")
+_PROMQL_IDENT = re.compile(r"(?<![\w$.:])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
+_PROMQL_WORDS = frozenset(
+    {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool"}
+    | {"inf", "nan", "Inf", "NaN", "le"}
+)
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects: identifiers outside strings, label matchers,
+    grouping clauses and ranges that are neither keywords nor function calls; Grafana variables
+    (`$service`, `$__rate_interval`) are ignored."""
+    text = _PROMQL_STRING.sub('""', expr)
+    text = _PROMQL_MATCHERS.sub(" ", text)
+    text = _PROMQL_GROUPING.sub(" ", text)
+    text = _PROMQL_RANGE.sub(" ", text)
+    text = re.sub(r"\$\{?\w+\}?", " ", text)
+    return {name for name in _PROMQL_IDENT.findall(text) if name not in _PROMQL_WORDS}

@@ -46,7 +46,7 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / "infra" / "compose.env.example"
 POSTGRES_INIT = REPO_ROOT / "infra" / "postgres" / "init"
 MINIO_INIT = REPO_ROOT / "infra" / "minio" / "init.sh"
-PROMETHEUS_DIR = REPO_ROOT / "infra" / "observability" / "prometheus"
+PROMETHEUS_DIR = REPO_ROOT / "infra" / "prometheus"
 
 HEALTH_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 

@@ -174,8 +174,12 @@ async def test_dispatch_batch_raises_after_every_key_finished() -> None:
     done: list[int] = []
 
     ended: list[bool] = []
+    failed: list[bool] = []
 
     class Flaky:
+        def batch_failed(self) -> None:
+            failed.append(True)
+
         async def end_batch(self) -> None:
             ended.append(True)
 
@@ -192,3 +196,4 @@ async def test_dispatch_batch_raises_after_every_key_finished() -> None:
         await dispatch_batch(Flaky(), records, concurrency=4)  # type: ignore[arg-type]
     assert sorted(done) == [1, 2]
     assert ended == [True], "buffered work of the handled records is still flushed"
+    assert failed == [True], "the rewound batch is counted once"

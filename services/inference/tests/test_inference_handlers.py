@@ -11,6 +11,8 @@ from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
     CompletionGeneratedV1,
     InputScreenedV1,
+    ModelPromotedV1,
+    ModelRegisteredV1,
     ResponseCompletedV1,
     ResponseStatus,
     TokenUsage,
@@ -20,6 +22,7 @@ from cairn_inference.adapters.inbox import MemoryInbox
 from cairn_inference.app import router
 from cairn_inference.bootstrap import Deps, build
 from cairn_inference.domain.completion import BackendUnavailableError, ModelError
+from cairn_inference.domain.registry import RegistryView
 from cairn_inference.settings import Settings
 
 from .conftest import FakeBackend, screened
@@ -78,13 +81,19 @@ def backend() -> FakeBackend:
 @pytest.fixture
 async def harness(backend: FakeBackend) -> AsyncIterator[Harness]:
     publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
-    async with build(settings(), publisher, backend=backend, inbox=MemoryInbox()) as deps:
+    async with build(
+        settings(), publisher, backend=backend, inbox=MemoryInbox(), registry=RegistryView()
+    ) as deps:
         yield Harness(deps, InMemoryPublisher("/cairn/safety"))
 
 
-def test_the_router_consumes_screenings_and_publishes_completions_and_responses() -> None:
-    assert router.topics == ["cairn.screenings"]
-    assert router.consumed_types == {InputScreenedV1.event_type}
+def test_the_router_consumes_screenings_and_models_and_publishes_completions_and_responses() -> None:
+    assert sorted(router.topics) == ["cairn.models", "cairn.screenings"]
+    assert router.consumed_types == {
+        InputScreenedV1.event_type,
+        ModelRegisteredV1.event_type,
+        ModelPromotedV1.event_type,
+    }
     assert {CompletionGeneratedV1.event_type, ResponseCompletedV1.event_type} <= router.published_types
 
 
@@ -104,9 +113,10 @@ async def test_allowed_and_redacted_input_gets_a_completion(
     assert completion.text == "Refunds take 5 business days."
     assert completion.usage == TokenUsage(input_tokens=42, output_tokens=7)
     assert (completion.latency_ms, completion.time_to_first_token_ms) == (12.5, 3.25)
-    assert (completion.model, completion.model_version, completion.backend) == (
+    assert (completion.model, completion.model_version, completion.adapter, completion.backend) == (
         "SmolLM2-135M-Instruct",
-        "3",
+        None,  # the base model outside the registry: no version, whatever the backend says
+        None,
         "fake",
     )
     assert completion.chunks == event.chunks
@@ -119,10 +129,28 @@ async def test_allowed_and_redacted_input_gets_a_completion(
     assert harness.responses() == []
 
 
-async def test_the_model_an_input_asks_for_is_used(harness: Harness, backend: FakeBackend) -> None:
+async def test_the_base_model_asked_for_by_name_is_used(harness: Harness, backend: FakeBackend) -> None:
+    await harness.deliver(harness.message(screened(model="SmolLM2-135M-Instruct")))
+    assert backend.calls[0][2:] == ("SmolLM2-135M-Instruct", None)
+    (completion,) = harness.completions()
+    assert (completion.model, completion.model_version, completion.adapter) == (
+        "SmolLM2-135M-Instruct",
+        None,
+        None,
+    )
+
+
+async def test_a_model_reference_that_names_nothing_fails_naming_it(
+    harness: Harness, backend: FakeBackend
+) -> None:
     await harness.deliver(harness.message(screened(model="support-bot")))
-    assert backend.calls[0][2] == "support-bot"
-    assert harness.completions()[0].model == "support-bot"
+    assert backend.calls == []
+    (response,) = harness.responses()
+    assert response.status is ResponseStatus.FAILED
+    assert response.reason is not None
+    assert "'support-bot'" in response.reason
+    assert "SmolLM2-135M-Instruct (base)" in response.reason
+    assert response.model is None
 
 
 @pytest.mark.parametrize("verdict", [Verdict.BLOCK, Verdict.REVIEW])
@@ -137,7 +165,7 @@ async def test_blocked_or_reviewed_input_is_left_to_safety(
 async def test_the_same_input_delivered_twice_gets_one_completion(
     harness: Harness, backend: FakeBackend
 ) -> None:
-    message = harness.message(screened())
+    message = harness.message(screened(model=None))
     await harness.deliver(message)
     await harness.deliver(message)
     assert len(backend.calls) == 1
@@ -159,7 +187,7 @@ async def test_a_failing_backend_answers_with_a_failed_response(
     harness: Harness, backend: FakeBackend, error: Exception, reason: str
 ) -> None:
     backend.error = error
-    event = screened()
+    event = screened(model=None)
     message = harness.message(event)
     assert await harness.deliver(message) is Outcome.HANDLED
     assert harness.completions() == []
@@ -169,7 +197,7 @@ async def test_a_failing_backend_answers_with_a_failed_response(
     assert (response.request_id, response.tenant, response.model) == (
         event.request_id,
         event.tenant,
-        event.model,
+        "SmolLM2-135M-Instruct",
     )
     assert (response.prompt_name, response.prompt_version) == (event.prompt_name, event.prompt_version)
     assert harness.published.messages[0].meta.causation_id == message.meta.id
@@ -182,10 +210,14 @@ async def test_a_generation_past_the_timeout_is_abandoned_and_fails_the_request(
     backend.delay = 30
     publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
     async with build(
-        Settings(generation_timeout_s=0.05), publisher, backend=backend, inbox=MemoryInbox()
+        Settings(generation_timeout_s=0.05),
+        publisher,
+        backend=backend,
+        inbox=MemoryInbox(),
+        registry=RegistryView(),
     ) as deps:
         harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
-        await harness.deliver(harness.message(screened()))
+        await harness.deliver(harness.message(screened(model=None)))
     (response,) = harness.responses()
     assert response.status is ResponseStatus.FAILED
     assert response.reason == "generation timed out after 0.05 s"
@@ -208,15 +240,19 @@ class FlakyPublisher(InMemoryPublisher):
 
 async def test_a_completion_that_could_not_be_published_is_retried_not_lost(backend: FakeBackend) -> None:
     publisher = FlakyPublisher(failures=1)
-    async with build(settings(), publisher, backend=backend, inbox=MemoryInbox()) as deps:
+    async with build(
+        settings(), publisher, backend=backend, inbox=MemoryInbox(), registry=RegistryView()
+    ) as deps:
         harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
-        assert await harness.deliver(harness.message(screened())) is Outcome.HANDLED  # second attempt worked
+        assert (
+            await harness.deliver(harness.message(screened(model=None))) is Outcome.HANDLED
+        )  # second attempt worked
     assert len(backend.calls) == 2
     assert len(harness.completions()) == 1
 
 
 async def test_a_backend_built_by_bootstrap_is_closed_and_one_passed_in_is_not(backend: FakeBackend) -> None:
-    async with build(settings(), InMemoryPublisher(), backend=backend) as deps:
+    async with build(settings(), InMemoryPublisher(), backend=backend, registry=RegistryView()) as deps:
         assert isinstance(deps.inbox, MemoryInbox)
         assert deps.adapters is None
     assert backend.closed is False

@@ -45,6 +45,7 @@ async def service_settings(kafka_bootstrap: str, group: str, model_dir: Path, **
         model_name=TINY_MODEL_NAME,
         model_dir=str(model_dir),
         batch_window_ms=5,
+        served_model=f"test-{uuid.uuid4().hex[:8]}",  # the shared broker's cairn.models names other models
         **changes,
     )
 

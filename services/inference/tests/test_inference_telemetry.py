@@ -18,6 +18,7 @@ from cairn_inference.adapters.telemetry import TracedBackend, provider_of
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
 from cairn_inference.domain.completion import ModelError
+from cairn_inference.domain.registry import RegistryView
 from cairn_inference.handlers import on_input_screened
 from cairn_inference.settings import Settings
 
@@ -106,7 +107,12 @@ async def test_the_handler_records_a_chat_span_per_generation(
 ) -> None:
     publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
     async with build(
-        Settings(), publisher, backend=FakeBackend(), inbox=MemoryInbox(), tracer=provider.get_tracer("test")
+        Settings(model_name="smol"),
+        publisher,
+        backend=FakeBackend(),
+        inbox=MemoryInbox(),
+        tracer=provider.get_tracer("test"),
+        registry=RegistryView(),
     ) as deps:
         message = InMemoryPublisher("/cairn/safety").build(screened(model="smol"))
         event = screened(model="smol")

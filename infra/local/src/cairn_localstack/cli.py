@@ -1,4 +1,4 @@
-"""`python -m cairn_localstack up|down|status|env [--profile P] [--broker-storage memory|s3]`."""
+"""`python -m cairn_localstack up|down|status|env [--profile P] [--broker-storage memory|s3] [--prometheus]`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("command", choices=["up", "down", "status", "env", "restart-broker"])
     parser.add_argument("--profile", help="stack profile (default: $CAIRN_STACK_PROFILE or 'local')")
     parser.add_argument("--broker-storage", choices=["memory", "s3"], help="where the broker keeps messages")
+    parser.add_argument(
+        "--prometheus", action="store_true", help="with up: also run Prometheus scraping the services"
+    )
     parser.add_argument("--root-dir", help="stack folder (default: <repo>/.cairn/<profile>)")
     parser.add_argument("--purge", action="store_true", help="with down: also delete the stack's data")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
@@ -33,6 +36,8 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         overrides["broker_storage"] = args.broker_storage
     if args.root_dir:
         overrides["root_dir"] = args.root_dir
+    if args.prometheus:
+        overrides["prometheus"] = True
     return StackConfig(**overrides)
 
 

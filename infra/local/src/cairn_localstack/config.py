@@ -31,9 +31,28 @@ S3_PORT_OFFSETS: dict[str, int] = {
     "admin.grpc": 8 + 10000,
 }
 
+#: Offset from `metrics_port_base` of each service's /metrics port (CAIRN_METRICS_PORT).
+SERVICE_METRICS_OFFSETS: dict[str, int] = {
+    "prompt-store": 0,
+    "retriever": 1,
+    "safety": 2,
+    "inference": 3,
+    "feedback": 4,
+    "tuner": 5,
+    "evaluator": 6,
+    "audit": 7,
+}
+
 #: Per-profile defaults, applied under environment variables and explicit arguments.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "test": {"kafka_port": 19192, "pg_port": 15532, "s3_port": 18433, "broker_storage": "memory"},
+    "test": {
+        "kafka_port": 19192,
+        "pg_port": 15532,
+        "s3_port": 18433,
+        "broker_storage": "memory",
+        "prometheus_port": 19190,
+        "metrics_port_base": 19560,
+    },
 }
 
 
@@ -70,6 +89,9 @@ class StackConfig(BaseSettings):
     s3_access_key: str = "cairn"
     s3_secret_key: str = "cairn-local-secret"
     broker_bucket: str = "tansu"
+    prometheus: bool = Field(default=False, description="Also run Prometheus, scraping the services.")
+    prometheus_port: int = Field(default=19090, ge=1, le=65535)
+    metrics_port_base: int = Field(default=19460, ge=1, le=65535 - len(SERVICE_METRICS_OFFSETS))
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +143,26 @@ class StackConfig(BaseSettings):
             "CAIRN_S3_SECRET_KEY": self.s3_secret_key,
             "CAIRN_S3_SECURE": "false",
         }
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
+
+    def metrics_port(self, service: str) -> int:
+        """The /metrics port of a service run against this stack (its CAIRN_METRICS_PORT)."""
+        try:
+            return self.metrics_port_base + SERVICE_METRICS_OFFSETS[service]
+        except KeyError:
+            known = ", ".join(SERVICE_METRICS_OFFSETS)
+            raise KeyError(f"no metrics port for service {service!r}; known: {known}") from None
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Every service's /metrics port, by service name."""
+        return {service: self.metrics_port(service) for service in SERVICE_METRICS_OFFSETS}
+
+    def service_metrics_env(self, service: str) -> dict[str, str]:
+        """What one service process needs to expose /metrics where this stack's Prometheus looks."""
+        return {"CAIRN_METRICS_PORT": str(self.metrics_port(service)), "CAIRN_METRICS_HOST": self.host}
 
 
 def setting_env_name(field: str) -> str:

@@ -1,4 +1,5 @@
-"""`LocalStack`: bring the three servers up (S3 → PostgreSQL → broker), report on them, take them down."""
+"""`LocalStack`: bring the servers up (S3 → PostgreSQL → broker, then Prometheus when enabled),
+report on them, take them down."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .components import Component, Postgres, SeaweedFS, StartReport, Tansu
+from .components import Component, Postgres, Prometheus, SeaweedFS, StartReport, Tansu
 from .config import StackConfig
 from .process import ProcessManager
 
@@ -72,10 +73,10 @@ class StackStatus:
             action = f" ({c.action})" if c.action else ""
             steps = ", ".join(f"{k} {v:.0f} ms" for k, v in c.steps_ms.items() if k != "ready")
             lines.append(
-                f"  {c.name:<9}{c.state:<10} port {c.port:<6} pid {c.pid if c.running else '-'!s:<8}"
+                f"  {c.name:<11}{c.state:<10} port {c.port:<6} pid {c.pid if c.running else '-'!s:<8}"
                 f"start {start}{action}{f' [{steps}]' if steps else ''}"
             )
-            lines.append(f"  {'':<9}data {c.data_dir}  log {c.log}")
+            lines.append(f"  {'':<11}data {c.data_dir}  log {c.log}")
         if self.total_ms is not None:
             lines.append(f"  total {self.total_ms:.0f} ms")
         return "\n".join(lines)
@@ -90,7 +91,12 @@ class LocalStack:
         self.s3 = SeaweedFS(self.config, self.processes)
         self.postgres = Postgres(self.config, self.processes)
         self.broker = Tansu(self.config, self.processes)
+        self.prometheus = Prometheus(self.config, self.processes)
         self.components: tuple[Component, ...] = (self.s3, self.postgres, self.broker)
+        # Prometheus is optional: managed when enabled, and still reported and stopped while it
+        # runs from an earlier `up` that enabled it
+        if self.config.prometheus or self.processes.is_running(self.prometheus.name):
+            self.components += (self.prometheus,)
 
     @property
     def stack_dir(self) -> Path:

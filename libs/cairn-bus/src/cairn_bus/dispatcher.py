@@ -22,9 +22,12 @@ from cairn_bus.records import RawRecord
 from cairn_bus.router import EventRouter
 from cairn_events import EVENT_TYPES, DeadLetterKind, DecodeError, decode
 from cairn_observability import (
+    BATCH_FAILURES,
     DEADLETTERS,
     EVENTS_CONSUMED,
+    HANDLER_ERRORS,
     HANDLER_SECONDS,
+    HOP_LATENCY,
     bind_event_context,
     extract_trace_context,
     get_logger,
@@ -50,6 +53,11 @@ class Outcome(StrEnum):
     DEADLETTERED = "deadlettered"
 
 
+def hop_latency_s(record_timestamp_ms: int, now_s: float) -> float:
+    """Seconds from a record's broker timestamp to `now_s` (0 when the clocks disagree)."""
+    return max(0.0, now_s - record_timestamp_ms / 1000)
+
+
 class Dispatcher(Generic[D]):
     """Dispatches records to a router's handlers with dead-letter routing, retries and tracing."""
 
@@ -70,6 +78,11 @@ class Dispatcher(Generic[D]):
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self._tracer = get_tracer(f"cairn.{router.service}")
+        # series that alerts take `increase()` of exist from the start at 0, so that the first
+        # dead letter or failed batch counts as an increase
+        for kind in DeadLetterKind:
+            DEADLETTERS.labels(router.service, kind.value)
+        BATCH_FAILURES.labels(router.service)
 
     async def _dead_letter(
         self, record: RawRecord, kind: DeadLetterKind, reason: str, ce_type: str
@@ -88,6 +101,10 @@ class Dispatcher(Generic[D]):
         DEADLETTERS.labels(self.router.service, kind.value).inc()
         EVENTS_CONSUMED.labels(self.router.service, record.topic, ce_type, Outcome.DEADLETTERED).inc()
         return Outcome.DEADLETTERED
+
+    def batch_failed(self) -> None:
+        """Count a batch that failed transiently (the consumer rewinds it for redelivery)."""
+        BATCH_FAILURES.labels(self.router.service).inc()
 
     async def end_batch(self) -> None:
         """Run the router's after-batch hook (if any); call once the records of a batch are dispatched."""
@@ -137,11 +154,17 @@ class Dispatcher(Generic[D]):
                     span.record_exception(exc)
                     span.set_status(Status(StatusCode.ERROR, str(exc)))
                     last_error = exc
+                    retryable = "true" if isinstance(exc, TRANSIENT) else "false"
+                    HANDLER_ERRORS.labels(self.router.service, meta.type, retryable).inc()
                     log.warning("handler failed", attempt=attempt, error=repr(exc))
                 else:
                     HANDLER_SECONDS.labels(self.router.service, meta.type).observe(
                         time.perf_counter() - started
                     )
+                    if record.timestamp_ms is not None and record.timestamp_ms >= 0:
+                        HOP_LATENCY.labels(self.router.service, record.topic).observe(
+                            hop_latency_s(record.timestamp_ms, time.time())
+                        )
                     EVENTS_CONSUMED.labels(
                         self.router.service, record.topic, meta.type, Outcome.HANDLED
                     ).inc()

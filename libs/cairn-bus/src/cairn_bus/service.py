@@ -7,11 +7,12 @@ signals, `serve` is the same as a coroutine for tests that run a service inside 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -22,12 +23,87 @@ from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record
 from cairn_bus.publisher import Publisher
 from cairn_bus.router import EventRouter
 from cairn_bus.settings import ServiceSettings
-from cairn_observability import configure_logging, configure_tracing, get_logger, serve_metrics
+from cairn_observability import (
+    CONSUMER_LAG,
+    configure_logging,
+    configure_tracing,
+    get_logger,
+    serve_metrics,
+)
 
 D = TypeVar("D")
 S = TypeVar("S", bound=ServiceSettings)
 DepsFactory = Callable[[S, Publisher], AbstractAsyncContextManager[D]]
 log = get_logger("cairn.service")
+
+
+class PartitionLike(Hashable, Protocol):
+    """A topic partition as aiokafka's `TopicPartition` shows it."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+
+class LagSource(Protocol):
+    """What lag is computed from: the subset of `AIOKafkaConsumer` that knows offsets."""
+
+    def assignment(self) -> Iterable[Any]: ...
+
+    def highwater(self, partition: Any) -> int | None: ...
+
+    async def position(self, partition: Any) -> int: ...
+
+
+def consumer_lag(highwater: int, position: int) -> int:
+    """Records of a partition the consumer has not taken yet: highwater - position, never below 0.
+
+    Both are *next* offsets (highwater: of the next record produced; position: of the next record
+    this consumer takes), so a consumer that took everything has lag 0.
+    """
+    return max(0, highwater - position)
+
+
+async def partition_lags(consumer: LagSource, timeout_s: float = 1.0) -> dict[tuple[str, int], int]:
+    """The lag of every assigned partition whose highwater is known (it is after a first fetch)."""
+    lags: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        try:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await asyncio.wait_for(consumer.position(tp), timeout_s)
+        except Exception as exc:  # revoked meanwhile, or no position yet: skip it this time
+            log.debug("no lag for partition", topic=tp.topic, partition=tp.partition, error=repr(exc))
+            continue
+        lags[(tp.topic, tp.partition)] = consumer_lag(highwater, position)
+    return lags
+
+
+class ConsumerLagRecorder:
+    """Keeps `cairn_consumer_lag{service,group,topic,partition}` in step with one consumer.
+
+    `record` is called after each batch; partitions the consumer no longer holds (rebalanced to
+    another member) are removed from the gauge, so the sum over members stays the group's lag.
+    """
+
+    def __init__(self, service: str, group: str, gauge: Any = CONSUMER_LAG) -> None:
+        self.service, self.group, self.gauge = service, group, gauge
+        self._reported: set[tuple[str, int]] = set()
+
+    async def record(self, consumer: LagSource) -> dict[tuple[str, int], int]:
+        """Compute and publish the lag of each assigned partition; returns it."""
+        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        lags = await partition_lags(consumer)
+        for (topic, partition), lag in lags.items():
+            self.gauge.labels(self.service, self.group, topic, str(partition)).set(lag)
+        for topic, partition in self._reported - assigned:
+            with contextlib.suppress(KeyError):
+                self.gauge.remove(self.service, self.group, topic, str(partition))
+        self._reported = (self._reported & assigned) | set(lags)
+        return lags
 
 
 async def _raw_body(message: StreamMessage[Any]) -> bytes:
@@ -96,9 +172,14 @@ async def serve(
                 batch_timeout_ms=settings.consumer_batch_timeout_ms,
             )
 
+            lag = ConsumerLagRecorder(settings.service_name, settings.group_id)
+
             @subscriber
             async def on_batch(msg: KafkaMessage) -> None:
-                await dispatch_batch(dispatcher, msg.raw_message, settings.consumer_concurrency)
+                try:
+                    await dispatch_batch(dispatcher, msg.raw_message, settings.consumer_concurrency)
+                finally:
+                    await _record_lag(lag, msg.consumer)
 
             await broker.start()
             log.info("service ready", topics=router.topics, group=settings.group_id)
@@ -113,6 +194,16 @@ async def serve(
         await producer.stop()
 
 
+async def _record_lag(recorder: ConsumerLagRecorder, consumer: Any) -> None:
+    """Update the lag gauge; a metrics failure never fails the batch."""
+    if not hasattr(consumer, "assignment"):  # faststream's FakeConsumer in tests
+        return
+    try:
+        await recorder.record(consumer)
+    except Exception as exc:
+        log.warning("consumer lag not recorded", error=repr(exc))
+
+
 async def dispatch_batch(dispatcher: Dispatcher[Any], records: Sequence[Any], concurrency: int) -> None:
     """Dispatch a batch: records of one key in order, up to `concurrency` keys at a time, then the
     router's after-batch hook (always, so buffered work of the records handled is not held back).
@@ -122,6 +213,9 @@ async def dispatch_batch(dispatcher: Dispatcher[Any], records: Sequence[Any], co
     """
     try:
         await _dispatch_records(dispatcher, records, concurrency)
+    except Exception:
+        dispatcher.batch_failed()
+        raise
     finally:
         await dispatcher.end_batch()
 

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -15,19 +16,23 @@ from rich.console import Console
 from rich.table import Table
 
 from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_auth import cli as keys_cli
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_cli import services_cmd, stack_cmd
+from cairn_cli import services_cmd, stack_cmd, status_cmd
 from cairn_cli.config import load_settings
 from cairn_cli.kafka_io import producer, read_range
 from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay
 from cairn_cli.timeparse import parse_when
 from cairn_cli.tracing import publish_traced
 from cairn_cli.trail_view import render_trail, trail_json
+from cairn_evaluator import cli as evaluator_cli
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
+from cairn_feedback import cli as datasets_cli
 from cairn_inference import cli as inference_cli
 from cairn_prompt_store import cli as prompts_cli
 from cairn_retriever import cli as docs_cli
 from cairn_safety import cli as safety_cli
+from cairn_tuner import cli as tuner_cli
 
 app = typer.Typer(
     help="Cairn: operate the local stack and services, submit requests, read trails, replay topics.",
@@ -39,10 +44,20 @@ app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(safety_cli.app, name="safety")
 app.add_typer(inference_cli.app, name="inference")
 app.add_typer(docs_cli.app, name="docs")
+app.add_typer(datasets_cli.app, name="datasets")
+app.add_typer(evaluator_cli.models_app, name="models")
+app.add_typer(evaluator_cli.eval_app, name="eval")
+app.add_typer(tuner_cli.app, name="tune")
+app.add_typer(keys_cli.app, name="keys")
 app.add_typer(services_cmd.app, name="services")
 dlq_app = typer.Typer(help="Dead letters: messages no consumer could handle.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit store.", no_args_is_help=True)
 topics_app = typer.Typer(help="Topics of the schema registry.", no_args_is_help=True)
+loop_app = typer.Typer(
+    help="The closed loop: feedback → dataset → tuning → evaluation → promotion.", no_args_is_help=True
+)
+app.add_typer(loop_app, name="loop")
+app.command("status")(status_cmd.status)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(topics_app, name="topics")
@@ -285,6 +300,20 @@ def demo(
     from cairn_cli.demo import run_demo
 
     code = _run(run_demo(load_settings(), console, timeout, questions))
+    raise typer.Exit(code)
+
+
+@loop_app.command("demo")
+def loop_demo(
+    plan: Path = typer.Option(None, help="The demo plan (default: infra/loop/demo.yaml)."),
+    promote: bool = typer.Option(
+        True, help="Promote the candidate to production when its gate passes (the operator's step)."
+    ),
+) -> None:
+    """Requests → feedback → dataset → LoRA tuning → evaluation gate → promotion → served by the adapter."""
+    from cairn_cli.loop_demo import DemoPlan, default_plan_path, run_loop_demo
+
+    code = _run(run_loop_demo(load_settings(), console, DemoPlan.load(plan or default_plan_path()), promote))
     raise typer.Exit(code)
 
 

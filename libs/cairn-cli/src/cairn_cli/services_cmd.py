@@ -58,6 +58,7 @@ def start_services(config: StackConfig, names: list[str] | None = None) -> list[
         if pm.is_running(name):
             continue
         env["CAIRN_SERVICE_NAME"] = name
+        env.update(config.service_metrics_env(name))
         pm.start(name, [sys.executable, "-m", modules[name]], env=env, cwd=Path.cwd())
         started.append(name)
     return started

@@ -24,9 +24,17 @@ def _call(command: str, profile: str | None, storage: str | None = None, *extra:
 
 
 @app.command()
-def up(profile: str | None = _PROFILE, broker_storage: str | None = _STORAGE) -> None:
+def up(
+    profile: str | None = _PROFILE,
+    broker_storage: str | None = _STORAGE,
+    prometheus: bool = typer.Option(
+        False,
+        "--prometheus",
+        help="Also run Prometheus (Debian package, fetched once) scraping the services.",
+    ),
+) -> None:
     """Install-free start: each component started (or health-checked if running), with timings."""
-    _call("up", profile, broker_storage)
+    _call("up", profile, broker_storage, *(["--prometheus"] if prometheus else []))
 
 
 @app.command()

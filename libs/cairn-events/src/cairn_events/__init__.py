@@ -4,6 +4,7 @@ The models are the source of truth; `python -m cairn_events.generate` writes the
 Schema and Avro files under `schemas/` from them, and the contract tests prove the two agree.
 """
 
+from cairn_events.admin import AdminActionRecordedV1
 from cairn_events.base import Event, Identifier, PromptName, PromptRef, RequestId, Timestamp
 from cairn_events.codecs import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, DecodeError, decode, encode
 from cairn_events.common import (
@@ -48,6 +49,7 @@ __all__ = [
     "CONTENT_TYPE_AVRO",
     "CONTENT_TYPE_JSON",
     "EVENT_TYPES",
+    "AdminActionRecordedV1",
     "AlertRaisedV1",
     "ChatMessage",
     "CompletionGeneratedV1",

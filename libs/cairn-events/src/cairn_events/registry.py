@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from cairn_events.admin import AdminActionRecordedV1
 from cairn_events.base import EVENT_TYPE_PATTERN, Event
 from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1
 from cairn_events.model_lifecycle import (
@@ -52,6 +53,7 @@ _ALL: tuple[type[Event], ...] = (
     EvaluationCompletedV1,
     AlertRaisedV1,
     DeadLetterRecordedV1,
+    AdminActionRecordedV1,
 )
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType({cls.event_type: cls for cls in _ALL})

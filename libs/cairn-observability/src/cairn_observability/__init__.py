@@ -1,11 +1,28 @@
 """Cairn observability: structlog JSON logs, OpenTelemetry traces through Kafka headers, metrics."""
 
+from cairn_observability.catalog import CATALOG, MetricKind, MetricSpec
 from cairn_observability.logging import bind_event_context, configure_logging, get_logger
 from cairn_observability.metrics import (
+    BATCH_FAILURES,
+    CONSUMER_LAG,
+    COST_BUDGET_USD,
+    COST_USD,
     DEADLETTERS,
+    DRIFT,
     EVENTS_CONSUMED,
     EVENTS_PUBLISHED,
+    FEEDBACK_SCORE,
+    GEN_AI_OPERATION_DURATION,
+    GEN_AI_TOKEN_USAGE,
+    GROUNDEDNESS,
+    HANDLER_ERRORS,
     HANDLER_SECONDS,
+    HOP_LATENCY,
+    REQUEST_SECONDS,
+    REQUESTS,
+    RETRIEVAL_HITS,
+    SAFETY_VERDICTS,
+    TIME_TO_FIRST_TOKEN,
     serve_metrics,
 )
 from cairn_observability.tracing import (
@@ -16,10 +33,29 @@ from cairn_observability.tracing import (
 )
 
 __all__ = [
+    "BATCH_FAILURES",
+    "CATALOG",
+    "CONSUMER_LAG",
+    "COST_BUDGET_USD",
+    "COST_USD",
     "DEADLETTERS",
+    "DRIFT",
     "EVENTS_CONSUMED",
     "EVENTS_PUBLISHED",
+    "FEEDBACK_SCORE",
+    "GEN_AI_OPERATION_DURATION",
+    "GEN_AI_TOKEN_USAGE",
+    "GROUNDEDNESS",
+    "HANDLER_ERRORS",
     "HANDLER_SECONDS",
+    "HOP_LATENCY",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "RETRIEVAL_HITS",
+    "SAFETY_VERDICTS",
+    "TIME_TO_FIRST_TOKEN",
+    "MetricKind",
+    "MetricSpec",
     "bind_event_context",
     "configure_logging",
     "configure_tracing",

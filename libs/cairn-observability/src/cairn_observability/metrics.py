@@ -1,26 +1,71 @@
-"""Prometheus metrics every Cairn service exports."""
+"""The Prometheus instruments of a Cairn service, built from `catalog` (prometheus_client).
+
+prometheus_client is the exposition library: the OpenTelemetry Prometheus exporter is not a
+pinned dependency, and the catalog already names everything the Prometheus way. The `bus`
+instruments are recorded by cairn-bus for every service; the others by service code.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-EVENTS_CONSUMED = Counter(
-    "cairn_events_consumed_total",
-    "Events taken from the bus, by outcome (handled, skipped, duplicate, deadlettered).",
-    ["service", "topic", "event_type", "outcome"],
-)
-EVENTS_PUBLISHED = Counter(
-    "cairn_events_published_total", "Events published to the bus.", ["service", "topic", "event_type"]
-)
-DEADLETTERS = Counter(
-    "cairn_deadletters_total", "Messages sent to the dead-letter topic, by kind.", ["service", "kind"]
-)
-HANDLER_SECONDS = Histogram(
-    "cairn_handler_duration_seconds",
-    "Time spent in one event handler.",
-    ["service", "event_type"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
+from cairn_observability import catalog
+from cairn_observability.catalog import MetricKind, MetricSpec
+
+Instrument = Counter | Gauge | Histogram
+
+
+def instrument(spec: MetricSpec, registry: CollectorRegistry | None = REGISTRY) -> Instrument:
+    """A prometheus_client instrument for `spec`, registered in `registry` (None: unregistered)."""
+    if spec.kind is MetricKind.COUNTER:
+        return Counter(spec.name, spec.help, spec.labels, registry=registry)
+    if spec.kind is MetricKind.GAUGE:
+        return Gauge(spec.name, spec.help, spec.labels, registry=registry)
+    return Histogram(spec.name, spec.help, spec.labels, buckets=spec.buckets, registry=registry)
+
+
+def _counter(spec: MetricSpec) -> Counter:
+    made = instrument(spec)
+    assert isinstance(made, Counter)
+    return made
+
+
+def _gauge(spec: MetricSpec) -> Gauge:
+    made = instrument(spec)
+    assert isinstance(made, Gauge)
+    return made
+
+
+def _histogram(spec: MetricSpec) -> Histogram:
+    made = instrument(spec)
+    assert isinstance(made, Histogram)
+    return made
+
+
+# recorded by cairn-bus
+EVENTS_CONSUMED = _counter(catalog.EVENTS_CONSUMED)
+EVENTS_PUBLISHED = _counter(catalog.EVENTS_PUBLISHED)
+DEADLETTERS = _counter(catalog.DEADLETTERS)
+HANDLER_SECONDS = _histogram(catalog.HANDLER_DURATION)
+HANDLER_ERRORS = _counter(catalog.HANDLER_ERRORS)
+BATCH_FAILURES = _counter(catalog.BATCH_FAILURES)
+HOP_LATENCY = _histogram(catalog.HOP_LATENCY)
+CONSUMER_LAG = _gauge(catalog.CONSUMER_LAG)
+
+# recorded by the services
+GEN_AI_TOKEN_USAGE = _histogram(catalog.GEN_AI_TOKEN_USAGE)
+GEN_AI_OPERATION_DURATION = _histogram(catalog.GEN_AI_OPERATION_DURATION)
+TIME_TO_FIRST_TOKEN = _histogram(catalog.TIME_TO_FIRST_TOKEN)
+COST_USD = _counter(catalog.COST)
+COST_BUDGET_USD = _gauge(catalog.COST_BUDGET)
+REQUESTS = _counter(catalog.REQUESTS)
+REQUEST_SECONDS = _histogram(catalog.REQUEST_DURATION)
+RETRIEVAL_HITS = _counter(catalog.RETRIEVAL_HITS)
+SAFETY_VERDICTS = _counter(catalog.SAFETY_VERDICTS)
+SAFETY_CHECKS_FIRED = _counter(catalog.SAFETY_CHECKS_FIRED)
+FEEDBACK_SCORE = _histogram(catalog.FEEDBACK_SCORE)
+GROUNDEDNESS = _histogram(catalog.GROUNDEDNESS)
+DRIFT = _gauge(catalog.DRIFT)
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:

@@ -1,15 +1,37 @@
-"""The feedback service's event wiring. Its handlers arrive with the issue that builds the service;
-until then it subscribes to nothing and only its settings and contract exist."""
+"""The feedback service: keeps requests, screened inputs, responses and feedback as seen on the bus.
+
+Dataset versions are built from them by `cairn datasets build` (see `datasets.build_dataset`), which
+publishes `cairn.dataset.published.v1` under this service's name.
+"""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
+from cairn_events import (
+    DatasetPublishedV1,
+    FeedbackSubmittedV1,
+    InputScreenedV1,
+    RequestSubmittedV1,
+    ResponseCompletedV1,
+)
+from cairn_feedback.bootstrap import Deps, build
+from cairn_feedback.handlers import (
+    on_feedback_submitted,
+    on_input_screened,
+    on_request_submitted,
+    on_response_completed,
+)
 from cairn_feedback.settings import Settings
 
-router: EventRouter[None] = EventRouter("feedback")
+router: EventRouter[Deps] = EventRouter("feedback")
+router.handler(RequestSubmittedV1)(on_request_submitted)
+router.handler(InputScreenedV1)(on_input_screened)
+router.handler(ResponseCompletedV1)(on_response_completed)
+router.handler(FeedbackSubmittedV1)(on_feedback_submitted)
+router.publishes(DatasetPublishedV1)
 
 
 def main() -> None:
     """Entry point of `python -m cairn_feedback`."""
-    run_service(router, Settings(), None)
+    run_service(router, Settings(), build)

@@ -1,8 +1,8 @@
 """Cairn inference service: screened inputs in, completions (or failed responses) out.
 
-Public API: the `ModelBackend`/`AdapterManager`/`InboxClaims` ports, the `Completion` a backend
-returns and the errors it raises, the settings, `build` (the service's dependencies) and the
-tiny test model. Adapters are imported from `cairn_inference.adapters.<name>` (they pull in
+Public API: the `ModelBackend`/`AdapterManager`/`AdapterFiles`/`InboxClaims` ports, the `Completion`
+a backend returns and the errors it raises, the registry view and model-reference resolution, the
+settings and the tiny test model. Adapters are imported from `cairn_inference.adapters.<name>` (they pull in
 torch or httpx).
 """
 
@@ -16,12 +16,15 @@ from cairn_inference.domain.completion import (
     ModelError,
     ModelNotServedError,
 )
-from cairn_inference.ports import AdapterManager, InboxClaims, ModelBackend
+from cairn_inference.domain.references import ResolvedModel, UnknownModelError, resolve
+from cairn_inference.domain.registry import ModelVersion, RegistryView
+from cairn_inference.ports import AdapterFiles, AdapterManager, InboxClaims, ModelBackend
 from cairn_inference.settings import Settings
 from cairn_inference.tiny import TINY_MODEL_NAME, build_tiny_model
 
 __all__ = [
     "TINY_MODEL_NAME",
+    "AdapterFiles",
     "AdapterManager",
     "AdapterNotFoundError",
     "BackendUnavailableError",
@@ -33,6 +36,11 @@ __all__ = [
     "ModelBackend",
     "ModelError",
     "ModelNotServedError",
+    "ModelVersion",
+    "RegistryView",
+    "ResolvedModel",
     "Settings",
+    "UnknownModelError",
     "build_tiny_model",
+    "resolve",
 ]

@@ -1,17 +1,26 @@
 """The inference service: screened inputs in (`cairn.screenings`), completions out (`cairn.completions`),
-and a `failed` response (`cairn.responses`) when generation fails."""
+and a `failed` response (`cairn.responses`) when generation fails; the registry's changes
+(`cairn.models`) decide which adapter answers."""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
-from cairn_events import CompletionGeneratedV1, InputScreenedV1, ResponseCompletedV1
+from cairn_events import (
+    CompletionGeneratedV1,
+    InputScreenedV1,
+    ModelPromotedV1,
+    ModelRegisteredV1,
+    ResponseCompletedV1,
+)
 from cairn_inference.bootstrap import Deps, build
-from cairn_inference.handlers import on_input_screened
+from cairn_inference.handlers import on_input_screened, on_model_promoted, on_model_registered
 from cairn_inference.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("inference")
 router.handler(InputScreenedV1)(on_input_screened)
+router.handler(ModelRegisteredV1)(on_model_registered)
+router.handler(ModelPromotedV1)(on_model_promoted)
 router.publishes(CompletionGeneratedV1, ResponseCompletedV1)
 
 

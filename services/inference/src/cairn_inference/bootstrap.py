@@ -11,10 +11,15 @@ from pathlib import Path
 from opentelemetry import trace
 
 from cairn_bus import Publisher
+from cairn_bus.objects import ObjectStore, S3ObjectStore
+from cairn_inference.adapters.adapter_files import S3AdapterFiles
 from cairn_inference.adapters.conversion import MANIFEST, ConversionResult, ensure_converted
 from cairn_inference.adapters.inbox import MemoryInbox, PostgresInboxClaims
+from cairn_inference.adapters.registry_loader import read_registry
 from cairn_inference.adapters.telemetry import TracedBackend
-from cairn_inference.ports import AdapterManager, InboxClaims, ModelBackend
+from cairn_inference.domain.registry import RegistryView
+from cairn_inference.ports import AdapterFiles, AdapterManager, InboxClaims, ModelBackend
+from cairn_inference.served_adapters import ServedAdapters
 from cairn_inference.settings import Settings
 from cairn_observability import get_logger
 
@@ -34,6 +39,14 @@ class Deps:
     default_model: str
     """The model asked for when an input names none."""
     generation_timeout_s: float
+    registry: RegistryView
+    """Versions and stages per model, from `cairn.models`."""
+    served: ServedAdapters
+    """The adapters loaded on the backend."""
+    served_model: str = "cairn-qa"
+    """The registry model that answers requests naming none."""
+    canary_share: float = 0.0
+    """Share of the served model's implicit requests sent to its staging version."""
     adapters: AdapterManager | None = None
     """The backend's LoRA management, when it has one."""
 
@@ -99,9 +112,15 @@ async def build(
     backend: ModelBackend | None = None,
     inbox: InboxClaims | None = None,
     tracer: trace.Tracer | None = None,
+    registry: RegistryView | None = None,
+    objects: ObjectStore | None = None,
+    adapter_files: AdapterFiles | None = None,
 ) -> AsyncIterator[Deps]:
-    """Deps for the running service; `backend` and `inbox` override what the settings select.
+    """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store) and `adapter_files`
+    override what the settings select.
 
+    Without `registry`, the view is rebuilt from `cairn.models` (read to its end) before the
+    service is ready; either way the adapters of production and staging versions are then loaded.
     A backend passed in stays the caller's (not closed here); one built here is closed on exit.
     """
     async with AsyncExitStack() as stack:
@@ -113,12 +132,29 @@ async def build(
         traced = TracedBackend(backend, tracer=tracer, server_address=address[0], server_port=address[1])
         if inbox is None:
             inbox = await _open_inbox(settings, stack)
+        if registry is None:
+            registry = RegistryView()
+            await read_registry(
+                settings.kafka_bootstrap, registry, timeout_s=settings.registry_rebuild_timeout_s
+            )
+        if adapter_files is None:
+            adapter_files = S3AdapterFiles(
+                objects or S3ObjectStore.from_settings(settings),
+                settings.resolved_adapter_cache_dir(),
+                backend_root=settings.sglang_adapter_root if settings.inference_backend == "sglang" else None,
+            )
+        served = ServedAdapters(adapters, adapter_files)
+        await served.sync_all(registry)
         yield Deps(
             backend=traced,
             publisher=publisher,
             inbox=inbox,
             default_model=settings.model_name,
             generation_timeout_s=settings.generation_timeout_s,
+            registry=registry,
+            served=served,
+            served_model=settings.served_model,
+            canary_share=settings.canary_share,
             adapters=adapters,
         )
 

@@ -1,4 +1,4 @@
-"""The inference service's handler: generate for screened inputs that may go on."""
+"""The inference service's handlers: generate for screened inputs that may go on; follow the registry."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ import asyncio
 from datetime import UTC, datetime
 
 from cairn_bus import EventMeta
-from cairn_events import InputScreenedV1
+from cairn_events import InputScreenedV1, ModelPromotedV1, ModelRegisteredV1
 from cairn_inference.bootstrap import Deps
-from cairn_inference.domain.completion import Completion, failure_reason
+from cairn_inference.domain.completion import AdapterNotFoundError, Completion, failure_reason
 from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response
+from cairn_inference.domain.references import ResolvedModel, UnknownModelError, resolve
 from cairn_observability import get_logger
 
 log = get_logger("cairn.inference")
 
 
 async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> None:
-    """Allowed or redacted input → a `CompletionGeneratedV1`; a generation that fails, times out or finds
-    no backend → a `failed` `ResponseCompletedV1` saying why. Other verdicts are safety's to answer.
-    A redelivered input (same event id) publishes nothing more.
+    """Allowed or redacted input → a `CompletionGeneratedV1` naming the registry model, version and
+    adapter that answered; a model reference that resolves to nothing, an adapter that cannot be
+    loaded, or a generation that fails, times out or finds no backend → a `failed`
+    `ResponseCompletedV1` saying why. Other verdicts are safety's to answer. A redelivered input
+    (same event id) publishes nothing more.
     """
     if event.verdict not in GENERATE_ON:
         return
@@ -26,16 +29,77 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
         if not first:
             log.info("input already handled; redelivery ignored", event_id=meta.id)
             return
-        model = event.model or deps.default_model
         try:
-            completion: Completion = await asyncio.wait_for(
-                deps.backend.generate(event.messages, event.params, model=model),
-                timeout=deps.generation_timeout_s,
+            served = resolve(
+                event.model,
+                deps.registry,
+                served_model=deps.served_model,
+                base_model=deps.default_model,
+                request_id=event.request_id,
+                canary_share=deps.canary_share,
             )
-        except Exception as exc:  # every failure becomes a failed response: never silence
-            reason = failure_reason(exc, deps.generation_timeout_s)
-            log.warning("generation failed", reason=reason, model=model)
-            failed = failed_response(event, model=model, adapter=None, reason=reason, now=datetime.now(UTC))
+        except UnknownModelError as exc:
+            log.warning("unknown model reference", model=event.model, reason=str(exc))
+            failed = failed_response(event, model=None, adapter=None, reason=failure_reason(exc), now=_now())
             await deps.publisher.publish(failed, cause=meta)
             return
-        await deps.publisher.publish(completion_event(event, completion, datetime.now(UTC)), cause=meta)
+        try:
+            completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
+        except Exception as exc:  # every failure becomes a failed response: never silence
+            reason = failure_reason(exc, deps.generation_timeout_s)
+            log.warning("generation failed", reason=reason, model=served.model, adapter=served.adapter)
+            failed = failed_response(
+                event,
+                model=served.model,
+                model_version=served.model_version,
+                adapter=served.adapter,
+                reason=reason,
+                now=_now(),
+            )
+            await deps.publisher.publish(failed, cause=meta)
+            return
+        await deps.publisher.publish(completion_event(event, completion, _now(), served), cause=meta)
+
+
+async def _generate(event: InputScreenedV1, served: ResolvedModel, deps: Deps) -> Completion:
+    """Generate with the adapter of `served` loaded first; an adapter the backend lost (a restarted
+    server) is loaded once more and the generation retried once."""
+    await deps.served.ensure(served)
+    try:
+        return await deps.backend.generate(
+            event.messages, event.params, model=deps.default_model, adapter=served.adapter
+        )
+    except AdapterNotFoundError:
+        if served.adapter is None:
+            raise
+        deps.served.forget(served.adapter)
+        await deps.served.ensure(served)
+        return await deps.backend.generate(
+            event.messages, event.params, model=deps.default_model, adapter=served.adapter
+        )
+
+
+async def on_model_registered(event: ModelRegisteredV1, meta: EventMeta, deps: Deps) -> None:
+    """Record the new version in the registry view; its adapter loads when promoted or first named."""
+    if deps.registry.apply_registered(event, meta.id) is not None:
+        log.info("model version registered", model=event.model_name, version=event.version)
+
+
+async def on_model_promoted(event: ModelPromotedV1, meta: EventMeta, deps: Deps) -> None:
+    """Move the version to its new stage in the view, then load the model's production and staging
+    adapters and unload its archived ones (no restart). A promotion seen before changes nothing."""
+    change = deps.registry.apply_promoted(event, meta.id)
+    if change is None:
+        return
+    log.info(
+        "model version promoted",
+        model=event.model_name,
+        version=event.version,
+        stage=change.stage.value,
+        archived=[v.version for v in change.archived],
+    )
+    await deps.served.sync(deps.registry, event.model_name)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 from cairn_events import ChatMessage, GenerationParams
 from cairn_inference.domain.completion import Completion
 
-__all__ = ["AdapterManager", "InboxClaims", "ModelBackend"]
+__all__ = ["AdapterFiles", "AdapterManager", "InboxClaims", "ModelBackend"]
 
 
 @runtime_checkable
@@ -54,6 +54,19 @@ class AdapterManager(Protocol):
 
     async def unload_adapter(self, name: str) -> None:
         """Forget adapter `name`; later requests naming it fail with AdapterNotFoundError."""
+        ...
+
+
+class AdapterFiles(Protocol):
+    """Brings a registered adapter's files (an `s3://.../adapters/<job>/` folder) where the backend reads them."""
+
+    async def fetch(self, name: str, uri: str) -> str:
+        """Make the PEFT files under `uri` available as adapter `name`; returns the folder as the
+        backend sees it (what `AdapterManager.load_adapter` takes).
+
+        Raises ModelError when the files are missing or do not match their manifest; OSError
+        when the object store is unreachable.
+        """
         ...
 
 

@@ -71,6 +71,37 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         "(the `cairn_inbox` table at postgres_dsn, shared by every replica).",
     )
     inbox_capacity: int = Field(100_000, ge=1, description="Event ids the memory inbox remembers.")
+    served_model: str = Field(
+        "cairn-qa",
+        description="Registry model whose production version answers requests naming no model (the base "
+        "model `model_name` answers while it has none).",
+    )
+    canary_share: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the requests for the served model (no model, or its bare name) sent to its "
+        "staging version, chosen by a stable hash of the request id.",
+    )
+    adapter_cache_dir: str | None = Field(
+        None, description="Where adapters are downloaded from S3; `<repo>/.cairn/adapters` when unset."
+    )
+    sglang_adapter_root: str | None = Field(
+        None,
+        description="The adapter cache as the SGLang server sees it (a shared volume mounted elsewhere): "
+        "adapter paths sent to /load_lora_adapter are `<root>/<adapter folder>`; unset: the local path.",
+    )
+    registry_rebuild_timeout_s: float = Field(
+        60.0, gt=0, description="Longest the start-up read of `cairn.models` may take."
+    )
+
+    def resolved_adapter_cache_dir(self) -> Path:
+        """`adapter_cache_dir`, or `<repo>/.cairn/adapters` when it is not set."""
+        if self.adapter_cache_dir:
+            return Path(self.adapter_cache_dir).expanduser()
+        from cairn_inference.adapters.adapter_files import default_adapter_cache
+
+        return default_adapter_cache()
 
     def resolved_model_dir(self) -> Path:
         """`model_dir`, or `<repo>/.cairn/models/<model_name>` when it is not set."""

@@ -14,22 +14,14 @@ from prometheus_client import Histogram
 from cairn_events import ChatMessage, GenerationParams
 from cairn_inference.domain.completion import Completion
 from cairn_inference.ports import ModelBackend
+from cairn_observability import GEN_AI_OPERATION_DURATION, GEN_AI_TOKEN_USAGE, TIME_TO_FIRST_TOKEN
 
 __all__ = ["OPERATION_SECONDS", "TOKEN_USAGE", "TTFT_SECONDS", "TracedBackend", "provider_of"]
 
 _LABELS = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
-TOKEN_USAGE = Histogram(
-    "gen_ai_client_token_usage",
-    "Tokens used per generation (GenAI semantic conventions), by token type.",
-    [*_LABELS, "gen_ai_token_type"],
-    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536),
-)
-OPERATION_SECONDS = Histogram(
-    "gen_ai_client_operation_duration_seconds",
-    "Duration of one generation as the client sees it (GenAI semantic conventions).",
-    [*_LABELS, "error_type"],
-    buckets=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
-)
+# the GenAI client metrics are cairn-observability's (its metric catalog), shared with other services
+TOKEN_USAGE = GEN_AI_TOKEN_USAGE
+OPERATION_SECONDS = GEN_AI_OPERATION_DURATION
 TTFT_SECONDS = Histogram(
     "gen_ai_server_time_to_first_token_seconds",
     "Time to the first generated token (GenAI semantic conventions).",
@@ -116,6 +108,7 @@ class TracedBackend:
             if completion.ttft_ms is not None:
                 span.set_attribute("cairn.inference.time_to_first_token_ms", completion.ttft_ms)
                 TTFT_SECONDS.labels(**labels).observe(completion.ttft_ms / 1000)
+                TIME_TO_FIRST_TOKEN.labels(gen_ai_request_model=model).observe(completion.ttft_ms / 1000)
             if completion.model_version is not None:
                 span.set_attribute("cairn.inference.model_version", completion.model_version)
         TOKEN_USAGE.labels(**labels, gen_ai_token_type="input").observe(completion.usage.input_tokens)

@@ -6,21 +6,26 @@ from datetime import datetime
 
 from cairn_events import CompletionGeneratedV1, InputScreenedV1, ResponseCompletedV1, ResponseStatus, Verdict
 from cairn_inference.domain.completion import Completion
+from cairn_inference.domain.references import ResolvedModel
 
 GENERATE_ON = frozenset({Verdict.ALLOW, Verdict.REDACT})
 """Verdicts that go on to inference; safety itself answers the others (block, review)."""
 
 
 def completion_event(
-    screened: InputScreenedV1, completion: Completion, now: datetime
+    screened: InputScreenedV1, completion: Completion, now: datetime, served: ResolvedModel | None = None
 ) -> CompletionGeneratedV1:
-    """The completion of a screened input, carrying its chunks and prompt over."""
+    """The completion of a screened input, carrying its chunks and prompt over.
+
+    `served` names what answered (registry model, version, adapter); without it, the backend's own
+    names on the completion are used.
+    """
     return CompletionGeneratedV1(
         request_id=screened.request_id,
         tenant=screened.tenant,
-        model=completion.model,
-        model_version=completion.model_version,
-        adapter=completion.adapter,
+        model=served.model if served else completion.model,
+        model_version=served.model_version if served else completion.model_version,
+        adapter=served.adapter if served else completion.adapter,
         backend=completion.backend,
         text=completion.text,
         finish_reason=completion.finish_reason,
@@ -35,15 +40,23 @@ def completion_event(
 
 
 def failed_response(
-    screened: InputScreenedV1, *, model: str, adapter: str | None, reason: str, now: datetime
+    screened: InputScreenedV1,
+    *,
+    model: str | None,
+    adapter: str | None,
+    reason: str,
+    now: datetime,
+    model_version: str | None = None,
 ) -> ResponseCompletedV1:
-    """The final answer to a request whose generation failed: status `failed` and why."""
+    """The final answer to a request whose generation failed: status `failed` and why (the model,
+    version and adapter that were to answer; no model when the reference named none that exists)."""
     return ResponseCompletedV1(
         request_id=screened.request_id,
         tenant=screened.tenant,
         status=ResponseStatus.FAILED,
         reason=reason,
         model=model,
+        model_version=model_version,
         adapter=adapter,
         prompt_name=screened.prompt_name,
         prompt_version=screened.prompt_version,

@@ -1,0 +1,1 @@
+"""Key stores: in memory (tests, single-process tools) and PostgreSQL."""

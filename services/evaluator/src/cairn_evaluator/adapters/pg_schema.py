@@ -1,0 +1,148 @@
+"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`), the pool, and transient errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+
+from cairn_bus import TransientError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MIGRATION_LOCK = 0x0CA1_E7A1  # pg_advisory_xact_lock key: replicas starting together migrate one by one
+
+DDL = """
+CREATE TABLE IF NOT EXISTS registry_versions (
+    name             text        NOT NULL,
+    version          integer     NOT NULL CHECK (version >= 1),
+    base_model       text        NOT NULL,
+    adapter_uri      text,
+    dataset_id       text,
+    dataset_version  integer,
+    job_id           text,
+    config           jsonb       NOT NULL,
+    metrics          jsonb       NOT NULL,
+    code_version     text        NOT NULL,
+    registered_at    timestamptz NOT NULL,
+    stage            text        NOT NULL CHECK (stage IN ('dev', 'staging', 'production', 'archived')),
+    PRIMARY KEY (name, version)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS registry_one_production
+    ON registry_versions (name) WHERE stage = 'production';
+CREATE TABLE IF NOT EXISTS registry_promotions (
+    id               bigserial   PRIMARY KEY,
+    event_id         text        NOT NULL UNIQUE,
+    cause_event_id   text        NOT NULL,
+    name             text        NOT NULL,
+    version          integer     NOT NULL,
+    from_stage       text,
+    to_stage         text        NOT NULL,
+    promoted_by      text        NOT NULL,
+    reason           text        NOT NULL,
+    evidence_run_id  text,
+    promoted_at      timestamptz NOT NULL,
+    FOREIGN KEY (name, version) REFERENCES registry_versions (name, version)
+);
+CREATE INDEX IF NOT EXISTS registry_promotions_cause ON registry_promotions (cause_event_id);
+CREATE INDEX IF NOT EXISTS registry_promotions_name ON registry_promotions (name, id);
+CREATE TABLE IF NOT EXISTS registry_aliases (
+    name     text        NOT NULL,
+    alias    text        NOT NULL,
+    version  integer     NOT NULL,
+    set_by   text        NOT NULL,
+    set_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES registry_versions (name, version)
+);
+CREATE TABLE IF NOT EXISTS eval_runs (
+    run_id             text        PRIMARY KEY,
+    model_name         text        NOT NULL,
+    candidate_version  integer     NOT NULL,
+    baseline_version   integer,
+    status             text        NOT NULL CHECK (status IN ('running', 'passed', 'failed')),
+    started_at         timestamptz NOT NULL,
+    deadline           timestamptz NOT NULL,
+    cause_event_id     text        NOT NULL,
+    suites             jsonb       NOT NULL,
+    sent               boolean     NOT NULL DEFAULT false,
+    scores             jsonb       NOT NULL DEFAULT '[]'::jsonb,
+    passed             boolean,
+    verdict            text,
+    report_uri         text,
+    completed_at       timestamptz
+);
+CREATE INDEX IF NOT EXISTS eval_runs_running ON eval_runs (deadline) WHERE status = 'running';
+CREATE TABLE IF NOT EXISTS eval_requests (
+    request_id   text        PRIMARY KEY,
+    run_id       text        NOT NULL REFERENCES eval_runs (run_id),
+    case_index   integer     NOT NULL,
+    side         text        NOT NULL CHECK (side IN ('c', 'b')),
+    suite        text        NOT NULL,
+    case_data    jsonb       NOT NULL,
+    status       text,
+    text         text,
+    reason       text,
+    answered_at  timestamptz,
+    UNIQUE (run_id, case_index, side)
+);
+"""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may pass by itself: lost or refused connections, shutdowns, overload,
+    serialization conflicts."""
+    return (
+        isinstance(
+            exc,
+            asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.InsufficientResourcesError
+            | asyncpg.exceptions.TransactionRollbackError,
+        )
+        or type(exc) is asyncpg.InterfaceError
+    )
+
+
+@contextmanager
+def transient_errors() -> Iterator[None]:
+    """Re-raise transient database errors as TransientError (the consumer retries, never dead-letters)."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise TransientError(f"database unavailable: {exc!r}") from exc
+        raise
+
+
+def guarded(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Decorator: the coroutine's transient database errors become TransientError."""
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transient_errors():
+            return await func(*args, **kwargs)
+
+    return wrapper
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
+    """An asyncpg pool whose connections read and write jsonb as Python objects."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+
+
+async def migrate(pool: Any) -> None:
+    """Create the evaluator's tables and indexes (idempotent; one replica at a time)."""
+    with transient_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute(DDL)

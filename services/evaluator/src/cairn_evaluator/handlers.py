@@ -1,0 +1,55 @@
+"""The evaluator's handlers: the registry follows `cairn.models`; runs follow `cairn.responses`."""
+
+from __future__ import annotations
+
+from cairn_bus import EventMeta
+from cairn_evaluator.bootstrap import Deps, log
+from cairn_evaluator.completion import check_runs, record_response
+from cairn_evaluator.domain.registry import ModelVersion, PromotionRequest
+from cairn_evaluator.evaluation import start_run
+from cairn_evaluator.promotion import publish_promotions
+from cairn_events import ModelPromotedV1, ModelRegisteredV1, ResponseCompletedV1
+
+
+async def on_model_registered(event: ModelRegisteredV1, meta: EventMeta, deps: Deps) -> None:
+    """Record the version at stage dev (once); a tuned candidate (with a job) starts an evaluation run,
+    whose id derives from this event, so a redelivery starts nothing new."""
+    version = ModelVersion.from_event(event)
+    if await deps.registry.register(version):
+        log.info("model version registered", model=version.ref, job_id=event.job_id)
+    if event.job_id is None:
+        return
+    stored = await deps.registry.get(event.model_name, event.version)
+    await start_run(deps, stored or version, cause_event_id=meta.id, cause=meta)
+
+
+async def on_model_promoted(event: ModelPromotedV1, meta: EventMeta, deps: Deps) -> None:
+    """Apply a stage change made elsewhere (the CLI, another instance) once per event id; the
+    evaluator's own promotions are known by their ids and change nothing. When it archives the
+    previous production version, that archival is announced too (with the id every applier derives)."""
+    request = PromotionRequest(
+        name=event.model_name,
+        version=event.version,
+        to_stage=event.to_stage,
+        by=event.promoted_by,
+        reason=event.reason,
+        event_id=meta.id,
+        at=event.promoted_at,
+        evidence_run_id=event.evidence_run_id,
+    )
+    if await deps.registry.get(event.model_name, event.version) is None:
+        log.warning("promotion of an unknown version ignored", model=event.model_name, version=event.version)
+        return
+    outcome = await deps.registry.promote(request)
+    if outcome.applied:
+        await publish_promotions(deps, outcome.promotions, cause=meta, skip=meta.id)
+
+
+async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, deps: Deps) -> None:
+    """Record the answer to an evaluation request (others are ignored); the last answer ends its run."""
+    await record_response(deps, event, meta)
+
+
+async def after_batch(deps: Deps) -> None:
+    """End overdue runs (failed) after every consumed batch."""
+    await check_runs(deps)

@@ -1,0 +1,116 @@
+"""The evaluator's ports: the model registry, the store of runs, and where suites come from.
+
+Storage failures that may pass (database unreachable) raise `cairn_bus.TransientError` or an
+`OSError`; `EvaluatorError`s are the caller's mistake.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
+from cairn_evaluator.domain.runs import Answer, Run, RunCase
+from cairn_evaluator.domain.suites import Suite
+from cairn_events import SuiteScore
+
+
+class Registry(Protocol):
+    """Model versions with stages, aliases and the history of every stage change.
+
+    Promises: one production version per model (promoting to production archives the one there, in
+    the same transaction); a promotion is applied once per `event_id`.
+    """
+
+    async def register(self, version: ModelVersion) -> bool:
+        """Record a new version at its stage; False (nothing changed) when it is known already."""
+        ...
+
+    async def get(self, name: str, version: int) -> ModelVersion | None:
+        """One version, or None."""
+        ...
+
+    async def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of the model, oldest first (empty for an unknown model)."""
+        ...
+
+    async def model_names(self) -> list[str]:
+        """Every model with at least one version, sorted."""
+        ...
+
+    async def promote(self, request: PromotionRequest) -> PromotionOutcome:
+        """Move the version to the stage (archiving the production version it replaces) and record
+        every change in the history under `request.event_id`.
+
+        An event id applied before changes nothing and returns what was recorded then; a version
+        already at the stage changes nothing and returns no promotions. Raises VersionNotFoundError.
+        """
+        ...
+
+    async def history(self, name: str) -> list[Promotion]:
+        """Every stage change of the model, oldest first."""
+        ...
+
+    async def set_alias(self, name: str, alias: str, version: int, by: str) -> int | None:
+        """Point `alias` at an existing version; returns the version it pointed at before, if any.
+
+        Raises VersionNotFoundError.
+        """
+        ...
+
+    async def aliases(self, name: str) -> dict[str, int]:
+        """The model's aliases and their versions."""
+        ...
+
+
+class RunStore(Protocol):
+    """Evaluation runs, the requests they sent (one per case and side) and their answers."""
+
+    async def create(self, run: Run, cases: list[RunCase]) -> bool:
+        """Store a new run with its cases; False (nothing changed) when the run id exists."""
+        ...
+
+    async def mark_sent(self, run_id: str) -> None:
+        """Note that every request of the run was published (a redelivery then sends nothing)."""
+        ...
+
+    async def get(self, run_id: str) -> Run | None:
+        """One run, or None."""
+        ...
+
+    async def runs(self, limit: int = 50) -> list[Run]:
+        """The latest runs, newest first."""
+        ...
+
+    async def cases(self, run_id: str) -> list[RunCase]:
+        """The run's requests, by case index then side (`b` before `c`)."""
+        ...
+
+    async def record_answer(self, request_id: str, answer: Answer) -> str | None:
+        """Keep the first answer to an evaluation request; the run id of the request (also when it was
+        answered before), or None for a request no run sent."""
+        ...
+
+    async def running(self) -> list[Run]:
+        """Every run still running."""
+        ...
+
+    async def complete(
+        self,
+        run_id: str,
+        scores: list[SuiteScore],
+        passed: bool,
+        verdict: str,
+        report_uri: str | None,
+        at: datetime,
+    ) -> bool:
+        """End a running run with its scores; False when it had ended already (nothing changes)."""
+        ...
+
+
+class SuiteSource(Protocol):
+    """The configured suites (scenario, adversarial, ...)."""
+
+    def load(self) -> list[Suite]:
+        """Every suite, by name. Raises SuiteError for an invalid suite."""
+        ...

@@ -1,0 +1,77 @@
+"""The self-contained HTML report of a run: verdict, chart, score table with gates, every case."""
+
+from __future__ import annotations
+
+from html import escape
+
+from cairn_evaluator.domain.runs import Answer, Run
+from cairn_evaluator.domain.scoring import RunScores
+from cairn_evaluator.reports.svg import bar_chart
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left;font-size:13px}
+.pass{color:#1b7f3b;font-weight:600}.fail{color:#c62828;font-weight:600}pre{white-space:pre-wrap;margin:0}
+"""
+
+
+def fmt(value: float | None) -> str:
+    """A score with three decimals; `-` for none."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+def delta(candidate: float, baseline: float | None) -> str:
+    """Candidate minus baseline, signed; `-` without a baseline."""
+    return "-" if baseline is None else f"{candidate - baseline:+.3f}"
+
+
+def _answer(answer: Answer | None) -> str:
+    if answer is None:
+        return "<em>no answer</em>"
+    body = escape(answer.text or answer.reason or "")
+    return f"<b>{escape(answer.status.value)}</b><pre>{body}</pre>"
+
+
+def _metrics(values: dict[str, float] | None) -> str:
+    return "" if values is None else escape(", ".join(f"{k} {v:.2f}" for k, v in values.items()))
+
+
+def render_html(run: Run, scores: RunScores, verdict: str) -> str:
+    """The report as one HTML document (no external files, scripts or styles)."""
+    gates = {s.name: s.gate.explain() for s in run.suites}
+    verdict_class = "pass" if scores.passed else "fail"
+    rows = []
+    for s in scores.scores:
+        note = scores.notes.get((s.suite, s.metric), "")
+        status = '<span class="pass">pass</span>' if s.passed else '<span class="fail">fail</span>'
+        rows.append(
+            f"<tr><td>{escape(s.suite)}</td><td>{escape(s.metric)}</td><td>{fmt(s.candidate)}</td>"
+            f"<td>{fmt(s.baseline)}</td><td>{delta(s.candidate, s.baseline)}</td>"
+            f"<td>{escape(gates.get(s.suite, 'every request answered'))}</td><td>{status} {escape(note)}</td></tr>"
+        )
+    cases = [
+        f"<tr><td>{escape(c.suite)}</td><td>{escape(c.case_id)}</td><td>{_answer(c.candidate)}"
+        f"<br><small>{_metrics(c.candidate_metrics)}</small></td>"
+        f"<td>{_answer(c.baseline) if c.baseline_metrics is not None else '-'}"
+        f"<br><small>{_metrics(c.baseline_metrics)}</small></td></tr>"
+        for c in scores.cases
+    ]
+    gate_items = "".join(
+        f"<li><b>{escape(s.name)}</b> ({escape(s.kind)}): {escape(s.gate.explain())}. {escape(s.description)}</li>"
+        for s in run.suites
+    )
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f"<title>Evaluation {escape(run.run_id)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>Evaluation run {escape(run.run_id)}</h1>"
+        f"<p>Candidate <b>{escape(run.candidate_ref)}</b> vs baseline <b>{escape(run.baseline_ref or 'none')}</b>; "
+        f"started {run.started_at.isoformat()}; status {escape(run.status)}</p>"
+        f'<p class="{verdict_class}">{escape(verdict)}</p>'
+        f"{bar_chart(scores.scores)}"
+        "<h2>Scores</h2><table><tr><th>suite</th><th>metric</th><th>candidate</th><th>baseline</th>"
+        f"<th>delta</th><th>gate</th><th>result</th></tr>{''.join(rows)}</table>"
+        f"<h2>Gates</h2><ul>{gate_items}<li><b>completeness</b>: every request must be answered "
+        "before the run timeout.</li></ul>"
+        "<h2>Cases</h2><table><tr><th>suite</th><th>case</th><th>candidate</th><th>baseline</th></tr>"
+        f"{''.join(cases)}</table></body></html>"
+    )

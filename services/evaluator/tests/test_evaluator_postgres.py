@@ -1,0 +1,55 @@
+"""The PostgreSQL registry and run store: the behaviour suites, and invariants the database enforces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from cairn_evaluator.adapters.pg_registry import PostgresRegistry
+from cairn_evaluator.adapters.pg_runs import PostgresRunStore
+from cairn_evaluator.adapters.pg_schema import create_pool, migrate
+from cairn_events import ModelStage
+
+from .conftest import version
+from .evaluator_behaviour import RegistryBehaviour, RunStoreBehaviour
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Any]:
+    p = await create_pool(fresh_database)
+    await migrate(p)
+    await migrate(p)  # idempotent
+    yield p
+    await p.close()
+
+
+class TestPostgresRegistry(RegistryBehaviour):
+    @pytest.fixture
+    def registry(self, pool: Any) -> PostgresRegistry:
+        return PostgresRegistry(pool)
+
+
+class TestPostgresRunStore(RunStoreBehaviour):
+    @pytest.fixture
+    def run_store(self, pool: Any) -> PostgresRunStore:
+        return PostgresRunStore(pool)
+
+
+async def test_the_database_allows_one_production_version(pool: Any) -> None:
+    registry = PostgresRegistry(pool)
+    await registry.register(version(1, ModelStage.PRODUCTION))
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await registry.register(version(2, ModelStage.PRODUCTION))
+    tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    assert [t["tablename"] for t in tables] == [
+        "eval_requests",
+        "eval_runs",
+        "registry_aliases",
+        "registry_promotions",
+        "registry_versions",
+    ]

@@ -1,0 +1,60 @@
+"""Builds the feedback service's dependencies from settings; tests pass fakes as overrides."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cairn_bus import Publisher
+from cairn_bus.objects import ObjectStore
+from cairn_feedback.ports import Repository
+from cairn_feedback.settings import Settings
+
+
+def utc_now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """What the feedback service's handlers and dataset builds need."""
+
+    repository: Repository
+    objects: ObjectStore
+    publisher: Publisher
+    bucket: str = "cairn"
+    clock: Callable[[], datetime] = utc_now
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    publisher: Publisher,
+    *,
+    repository: Repository | None = None,
+    objects: ObjectStore | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[Deps]:
+    """Deps for the running service: with `repository` given (tests) that one, otherwise a PostgreSQL
+    pool with the tables migrated, closed when the block exits; the S3 store of the settings unless
+    `objects` is given."""
+    if objects is None:
+        from cairn_bus.objects import S3ObjectStore
+
+        objects = S3ObjectStore.from_settings(settings)
+    now = clock or utc_now
+    if repository is not None:
+        yield Deps(repository, objects, publisher, settings.s3_bucket, now)
+        return
+    from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+
+    pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
+    try:
+        pg = PostgresRepository(pool)
+        await pg.migrate()
+        yield Deps(pg, objects, publisher, settings.s3_bucket, now)
+    finally:
+        await pool.close()

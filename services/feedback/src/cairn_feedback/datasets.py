@@ -1,0 +1,137 @@
+"""Building and publishing dataset versions: curate, write the files to S3, record, announce.
+
+Used by `cairn datasets` (and tests) with any Repository, ObjectStore and Publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cairn_bus import EventMeta, Publisher, derive_event_id
+from cairn_bus.objects import ObjectStore, join_uri
+from cairn_events import DatasetPublishedV1
+from cairn_events.artifacts import DATASET_MANIFEST
+from cairn_events.base import ID_PATTERN
+from cairn_feedback.domain.curation import DEFAULT_HELDOUT, Curation, curate
+from cairn_feedback.domain.errors import DatasetNotFoundError, EmptySelectionError, InvalidRuleError
+from cairn_feedback.domain.manifest import (
+    build_manifest,
+    manifest_bytes,
+    provenance,
+    published_event,
+    split_files,
+    version_uri,
+)
+from cairn_feedback.domain.records import DatasetVersion
+from cairn_feedback.domain.rules import Rules
+from cairn_feedback.ports import Repository
+
+__all__ = ["Built", "build_dataset", "find_version", "republish"]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A published dataset version, the curation it came from and the event that announced it."""
+
+    version: DatasetVersion
+    curation: Curation
+    event: DatasetPublishedV1
+    meta: EventMeta
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _announce(publisher: Publisher, made: DatasetVersion) -> tuple[DatasetPublishedV1, EventMeta]:
+    event = published_event(made)
+    origin = f"dataset:{made.dataset_id}/v{made.version}"
+    meta = await publisher.publish(event, event_id=derive_event_id(origin, event.event_type, ""))
+    return event, meta
+
+
+async def build_dataset(
+    repository: Repository,
+    objects: ObjectStore,
+    publisher: Publisher,
+    *,
+    dataset_id: str,
+    rules: Rules,
+    bucket: str,
+    code_version: str,
+    heldout: float = DEFAULT_HELDOUT,
+    seed: int = 0,
+    min_rows: int = 1,
+    clock: Callable[[], datetime] = _utc_now,
+) -> Built:
+    """Curate the stored feedback into the dataset's next version, write its files, record it, then
+    publish `dataset.published`.
+
+    Raises InvalidRuleError for a bad dataset id, fraction or rule set, and EmptySelectionError when
+    fewer than `min_rows` rows are selected (no version is made). The event's id derives from the dataset and version,
+    so `republish` of the same version sends the same event.
+    """
+    if not re.fullmatch(ID_PATTERN, dataset_id):
+        raise InvalidRuleError(f"dataset id {dataset_id!r} must be 1-128 of A-Za-z0-9._:-")
+    if not rules.names():
+        raise InvalidRuleError("give at least one rule: corrected, min_rating:N or thumbs_up")
+    if not 0 <= heldout < 1:
+        raise InvalidRuleError(f"the held-out fraction must be in [0, 1), got {heldout}")
+    curation = curate(await repository.trails_with_feedback(), rules, heldout=heldout, seed=seed)
+    if not curation.rows:
+        dropped = ", ".join(f"{k}={v}" for k, v in curation.dropped.items()) or "none"
+        raise EmptySelectionError(
+            f"rules {', '.join(rules.names())} select no rows for {dataset_id} (dropped: {dropped}); "
+            "no version was made"
+        )
+    if len(curation.rows) < min_rows:
+        raise EmptySelectionError(
+            f"rules {', '.join(rules.names())} select {len(curation.rows)} rows for {dataset_id}, "
+            f"fewer than the {min_rows} asked for; no version was made"
+        )
+
+    async def make(version: int) -> DatasetVersion:
+        uri = version_uri(bucket, dataset_id, version)
+        files = split_files(curation)
+        manifest = build_manifest(
+            dataset_id=dataset_id,
+            version=version,
+            created_at=clock().isoformat(),
+            rules=rules.names(),
+            curation=curation,
+            files=files,
+            code_version=code_version,
+        )
+        manifest_uri = join_uri(uri, DATASET_MANIFEST)
+        for name, data in files.items():
+            await asyncio.to_thread(objects.put, join_uri(uri, name), data, "application/jsonl")
+        await asyncio.to_thread(objects.put, manifest_uri, manifest_bytes(manifest), "application/json")
+        return DatasetVersion(dataset_id, version, uri, manifest_uri, manifest, tuple(provenance(curation)))
+
+    made = await repository.add_version(dataset_id, make)
+    event, meta = await _announce(publisher, made)
+    return Built(made, curation, event, meta)
+
+
+async def republish(
+    repository: Repository, publisher: Publisher, dataset_id: str, version: int | None
+) -> EventMeta:
+    """Send a recorded version's `dataset.published` again (the same event id): for a build whose
+    announcement failed after the version was recorded. Raises DatasetNotFoundError."""
+    made = await find_version(repository, dataset_id, version)
+    _, meta = await _announce(publisher, made)
+    return meta
+
+
+async def find_version(repository: Repository, dataset_id: str, version: int | None) -> DatasetVersion:
+    """A recorded version (the latest without `version`); raises DatasetNotFoundError."""
+    made = await repository.version(dataset_id, version)
+    if made is None:
+        if version is not None and await repository.version(dataset_id) is not None:
+            raise DatasetNotFoundError(f"dataset {dataset_id!r} has no version {version}")
+        raise DatasetNotFoundError(f"no dataset {dataset_id!r}")
+    return made

@@ -1,0 +1,76 @@
+"""The Repository behaviour suite against PostgreSQL; tables prefixed, versions immutable, outages transient."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from cairn_bus import TransientError
+from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+from cairn_testing.suites import load_suite
+
+pytestmark = pytest.mark.integration
+suite = load_suite(Path(__file__).with_name("repository_behaviour.py"))
+RepositoryBehaviour: Any = suite.RepositoryBehaviour
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Any]:
+    p = await create_pool(fresh_database, 1, 4)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def pg(pool: Any) -> PostgresRepository:
+    repository = PostgresRepository(pool)
+    await repository.migrate()
+    await repository.migrate()  # idempotent
+    return repository
+
+
+class TestPostgresRepository(RepositoryBehaviour):  # type: ignore[misc]
+    @pytest.fixture
+    def repository(self, pg: PostgresRepository) -> PostgresRepository:
+        return pg
+
+
+async def test_tables_are_prefixed_and_versions_immutable(pg: PostgresRepository, pool: Any) -> None:
+    async def make(n: int) -> Any:
+        return suite.version("qa", n, rows=2)
+
+    await pg.add_version("qa", make)
+    tables = [
+        r["tablename"]
+        for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    ]
+    assert tables == [
+        "feedback_dataset_rows",
+        "feedback_dataset_versions",
+        "feedback_records",
+        "feedback_requests",
+        "feedback_responses",
+        "feedback_screenings",
+    ]
+    for statement in (
+        "UPDATE feedback_dataset_versions SET uri = 's3://x/'",
+        "DELETE FROM feedback_dataset_versions",
+        "UPDATE feedback_dataset_rows SET request_id = 'forged'",
+        "DELETE FROM feedback_dataset_rows",
+    ):
+        with pytest.raises(asyncpg.RaiseError, match="dataset versions are immutable"):
+            await pool.execute(statement)
+    assert await pg.version("qa", 1) == suite.version("qa", 1, rows=2)
+
+
+async def test_a_closed_pool_is_a_transient_error(fresh_database: str) -> None:
+    pool = await create_pool(fresh_database)
+    repository = PostgresRepository(pool)
+    await repository.migrate()
+    await pool.close()
+    with pytest.raises(TransientError, match="database unavailable"):
+        await repository.trail("req-1")

@@ -1,0 +1,96 @@
+"""Builds the tuner's dependencies from settings and runs its job runner; tests pass fakes as overrides."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cairn_bus import Publisher
+from cairn_bus.objects import ObjectStore
+from cairn_tuner.ports import JobRepository, Trainer
+from cairn_tuner.settings import Settings
+
+
+def utc_now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """What the tuner's handlers and runner need."""
+
+    settings: Settings
+    repo: JobRepository
+    publisher: Publisher
+    trainer: Trainer
+    code_version: str
+    clock: Callable[[], datetime] = utc_now
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a job was queued, so the runner looks at once instead of at its next poll."""
+
+
+@asynccontextmanager
+async def build(
+    settings: Settings,
+    publisher: Publisher,
+    *,
+    repo: JobRepository | None = None,
+    store: ObjectStore | None = None,
+    trainer: Trainer | None = None,
+    clock: Callable[[], datetime] | None = None,
+    run_jobs: bool = True,
+) -> AsyncIterator[Deps]:
+    """Deps for the running service, with the job runner running in the background until the block exits
+    (`run_jobs=False`: no runner).
+
+    Without `repo`, a PostgreSQL pool (tables migrated); without `store`, S3 from the settings; without
+    `trainer`, the PEFT trainer on the base model folders under `settings.resolved_models_dir()`.
+    """
+    from cairn_tuner.adapters.code_version import detect_code_version
+    from cairn_tuner.runner import JobRunner
+
+    now = clock or utc_now
+    code_version = settings.code_version
+    if not code_version:
+        code_version = await asyncio.to_thread(detect_code_version)
+    async with AsyncExitStack() as stack:
+        if repo is None:
+            from cairn_tuner.adapters.postgres import PostgresJobRepository, create_pool
+
+            pool = await create_pool(
+                settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
+            )
+            stack.push_async_callback(pool.close)
+            pg = PostgresJobRepository(pool)
+            await pg.migrate()
+            repo = pg
+        if trainer is None:
+            from cairn_bus.objects import S3ObjectStore
+            from cairn_tuner.adapters.peft_trainer import PeftTrainer
+
+            trainer = PeftTrainer(
+                store or S3ObjectStore.from_settings(settings),
+                bucket=settings.s3_bucket,
+                models_dir=settings.resolved_models_dir(),
+                code_version=code_version,
+                max_seq_len=settings.max_seq_len,
+                torch_threads=settings.torch_threads,
+                clock=now,
+            )
+        deps = Deps(
+            settings=settings,
+            repo=repo,
+            publisher=publisher,
+            trainer=trainer,
+            code_version=code_version,
+            clock=now,
+        )
+        if run_jobs:
+            runner = JobRunner(deps)
+            runner.start()
+            stack.push_async_callback(runner.stop)
+        yield deps

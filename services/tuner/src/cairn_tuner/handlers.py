@@ -1,0 +1,45 @@
+"""The tuner's event handlers: record requested jobs, request jobs for large enough datasets.
+
+Handlers never train: the runner (`runner.py`) claims queued jobs in the background.
+"""
+
+from __future__ import annotations
+
+from cairn_bus import EventMeta
+from cairn_events import DatasetPublishedV1, TuningProgressedV1, TuningRequestedV1
+from cairn_observability import get_logger
+from cairn_tuner.bootstrap import Deps
+from cairn_tuner.domain.jobs import Job, JobState
+from cairn_tuner.domain.naming import POLICY_REQUESTER, policy_job_id
+
+log = get_logger("cairn.tuner")
+
+
+async def on_tuning_requested(event: TuningRequestedV1, meta: EventMeta, deps: Deps) -> None:
+    """Record the job as queued (once per `job_id`) and announce it; a repeated request changes nothing."""
+    job, created = await deps.repo.create(Job.from_request(event))
+    if not created:
+        log.info("tuning request for a known job ignored", job_id=job.job_id, state=job.state.value)
+        if job.state is not JobState.QUEUED:
+            return
+    progress = TuningProgressedV1(job_id=job.job_id, state="queued", step=0, progressed_at=deps.clock())
+    await deps.publisher.publish(progress, cause=meta)
+    deps.wakeup.set()
+
+
+async def on_dataset_published(event: DatasetPublishedV1, meta: EventMeta, deps: Deps) -> None:
+    """With `tune_min_rows` > 0, request a job (settings' defaults) for a dataset version with at least
+    that many training rows; the job id is fixed by the dataset version, so it is requested once."""
+    min_rows = deps.settings.tune_min_rows
+    if min_rows <= 0 or event.train_rows < min_rows:
+        return
+    request = TuningRequestedV1(
+        job_id=policy_job_id(event.dataset_id, event.version),
+        base_model=deps.settings.base_model,
+        dataset_id=event.dataset_id,
+        dataset_version=event.version,
+        config=deps.settings.default_lora_config(),
+        requested_by=POLICY_REQUESTER,
+        requested_at=deps.clock(),
+    )
+    await deps.publisher.publish(request, cause=meta)

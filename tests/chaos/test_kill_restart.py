@@ -1,0 +1,95 @@
+"""kill -9 services while requests flow: every request still gets exactly one response and a clean trail."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from cairn_audit.adapters.postgres import PostgresAuditStore
+from cairn_events import RequestSubmittedV1
+from tests.e2e.harness import Services, Upstream, new_request_id
+
+pytestmark = pytest.mark.integration
+
+REQUESTS = 36
+KILLS = 4
+QUESTIONS = ["What does assert do?", "What does global declare?", "What does pass do?", "What does del do?"]
+TERMINAL = "cairn.response.completed.v1"
+
+
+def request(i: int) -> RequestSubmittedV1:
+    return RequestSubmittedV1.model_validate(
+        {
+            "request_id": new_request_id(f"chaos{i}"),
+            "prompt": "qa@production",
+            "variables": {"question": QUESTIONS[i % len(QUESTIONS)]},
+            "params": {"max_tokens": 8, "temperature": 0.0},
+            "submitted_at": datetime.now(UTC).isoformat(),
+        }
+    )
+
+
+async def kill_and_restart(services: Services, name: str) -> None:
+    pid = services.pm.pid(name)
+    assert pid is not None, f"{name} is not running before its kill"
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(50):
+        if not services.pm.is_running(name):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    services.start(name)
+
+
+async def test_requests_survive_kill_9_of_random_services(
+    services: Services, upstream: Upstream, audit_store: PostgresAuditStore
+) -> None:
+    rng = random.Random(20261129)
+    victims = [
+        rng.choice(["prompt-store", "retriever", "safety", "inference", "audit"]) for _ in range(KILLS)
+    ]
+    requests = [request(i) for i in range(REQUESTS)]
+
+    async def send() -> None:
+        for r in requests:
+            await upstream.submit(r)
+            await asyncio.sleep(0.25)
+
+    async def chaos() -> None:
+        for name in victims:
+            await asyncio.sleep(1.8)
+            await kill_and_restart(services, name)
+
+    await asyncio.gather(send(), chaos())
+    # every request answered exactly once (upstream.response fails on a second distinct response)
+    statuses = Counter()
+    for r in requests:
+        response = await upstream.response(r.request_id, timeout=240, settle=0.0)
+        statuses[response.status.value] += 1
+    assert sum(statuses.values()) == REQUESTS, statuses
+    await asyncio.sleep(2.0)  # a second response, if any, would have arrived by now
+    for r in requests:
+        ids = {meta.id for meta, _ in upstream.responses[r.request_id]}
+        assert len(ids) == 1, f"{r.request_id}: {len(ids)} distinct responses"
+    # each trail complete, no event stored twice
+    for r in requests:
+        for _ in range(120):
+            records = await audit_store.trail(r.request_id)
+            if any(rec.event_type == TERMINAL for rec in records):
+                break
+            await asyncio.sleep(0.5)
+        types = Counter(rec.event_type for rec in records)
+        assert types["cairn.request.submitted.v1"] == 1, (r.request_id, types)
+        assert types[TERMINAL] == 1, (r.request_id, types)
+        assert all(n == 1 for n in types.values()), (
+            f"duplicate events in the trail of {r.request_id}: {types}"
+        )
+        assert len({rec.event_id for rec in records}) == len(records)
+    for name in set(victims):
+        assert services.pm.is_running(name), f"{name} did not come back:\n{services.log(name, 40)}"
