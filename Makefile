@@ -77,9 +77,10 @@ lint: setup  ## ruff on everything, mypy --strict on libs
 
 bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
 	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py
+	@$(TEST_ENV) $(PY) benchmarks/pipeline_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
-	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py
-	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
+	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000
 	@$(TEST_ENV) $(PY) benchmarks/audit_bench.py
 
 schemas: setup  ## Regenerate JSON Schema and Avro files from the event models

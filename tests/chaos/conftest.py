@@ -7,10 +7,15 @@ here sends a fixed number of messages and waits with a deadline.
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -49,9 +54,35 @@ async def chaos_database(postgres_dsn: str) -> AsyncIterator[str]:
     await admin.close()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def metrics_ports() -> dict[str, int]:
+    """Each service's /metrics and /healthz port (as first started; a restarted service has none)."""
+    return {name: free_port() for name in REQUEST_PATH}
+
+
+def healthz(port: int) -> dict[str, Any]:
+    """The JSON of GET /healthz (either status code); `{"status": "unreachable"}` when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        return dict(json.loads(exc.read()))
+    except OSError:
+        return {"status": "unreachable"}
+
+
 @pytest.fixture(scope="module")
 async def services(
-    local_stack: dict[str, str], chaos_database: str, tmp_path_factory: pytest.TempPathFactory
+    local_stack: dict[str, str],
+    chaos_database: str,
+    metrics_ports: dict[str, int],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Services]:
     from pydoc_data.topics import topics
 
@@ -67,6 +98,9 @@ async def services(
             "CAIRN_MODEL_DIR": str(model_dir),
             # inference remembers handled inputs in PostgreSQL, so a restart does not generate again
             "CAIRN_INBOX": "postgres",
+            # the tiny model's context is 1024 of its own tokens: a 1024-token context (counted with
+            # the embedding tokenizer) would not fit it, and every answer would be `failed`
+            "CAIRN_CONTEXT_TOKEN_BUDGET": "200",
         }
     )
     bootstrap = local_stack["CAIRN_KAFKA_BOOTSTRAP"]
@@ -78,7 +112,7 @@ async def services(
     svc = Services(pm, env, groups, service_modules())
     try:
         for name in REQUEST_PATH:
-            svc.start(name)
+            svc.start(name, {"CAIRN_METRICS_PORT": str(metrics_ports[name])})
         svc.wait_ready(REQUEST_PATH)
         yield svc
     finally:

@@ -21,6 +21,14 @@ REQUESTS = 36
 KILLS = 4
 QUESTIONS = ["What does assert do?", "What does global declare?", "What does pass do?", "What does del do?"]
 TERMINAL = "cairn.response.completed.v1"
+FULL_TRAIL = {
+    "cairn.request.submitted.v1",
+    "cairn.prompt.rendered.v1",
+    "cairn.context.assembled.v1",
+    "cairn.input.screened.v1",
+    "cairn.completion.generated.v1",
+    TERMINAL,
+}
 
 
 def request(i: int) -> RequestSubmittedV1:
@@ -72,7 +80,7 @@ async def test_requests_survive_kill_9_of_random_services(
     for r in requests:
         response = await upstream.response(r.request_id, timeout=240, settle=0.0)
         statuses[response.status.value] += 1
-    assert sum(statuses.values()) == REQUESTS, statuses
+    assert statuses == {"completed": REQUESTS}, statuses
     await asyncio.sleep(2.0)  # a second response, if any, would have arrived by now
     for r in requests:
         ids = {meta.id for meta, _ in upstream.responses[r.request_id]}
@@ -81,12 +89,11 @@ async def test_requests_survive_kill_9_of_random_services(
     for r in requests:
         for _ in range(120):
             records = await audit_store.trail(r.request_id)
-            if any(rec.event_type == TERMINAL for rec in records):
+            if {rec.event_type for rec in records} >= FULL_TRAIL:
                 break
             await asyncio.sleep(0.5)
         types = Counter(rec.event_type for rec in records)
-        assert types["cairn.request.submitted.v1"] == 1, (r.request_id, types)
-        assert types[TERMINAL] == 1, (r.request_id, types)
+        assert set(types) == FULL_TRAIL, (r.request_id, types)
         assert all(n == 1 for n in types.values()), (
             f"duplicate events in the trail of {r.request_id}: {types}"
         )

@@ -144,3 +144,43 @@ def test_standard_library_warnings_reach_stderr(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert "rebalancing" in err
     assert "noise" not in err
+
+
+def test_a_line_inside_a_handler_has_every_id_and_never_a_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    from cairn_observability import register_secret
+    from cairn_observability.redaction import forget_secrets
+
+    secret = "pg-pass-8c1f2e"
+    register_secret(secret)
+    try:
+        configure_logging("retriever")
+        tracer = TracerProvider().get_tracer("test")
+        with (
+            bind_event_context(request_id="req-9", event_id="evt-9"),
+            tracer.start_as_current_span("cairn.prompts process") as span,
+        ):
+            get_logger("cairn.retriever").warning(
+                "store unreachable",
+                dsn=f"postgresql://cairn:{secret}@db/cairn",
+                error=f"auth failed for {secret}",
+                password="other-value",
+            )
+        [line] = lines(capsys.readouterr().err)
+    finally:
+        forget_secrets()
+    ctx = span.get_span_context()
+    assert line["service"] == "retriever"
+    assert line["request_id"] == "req-9"
+    assert line["trace_id"] == f"{ctx.trace_id:032x}"
+    assert line["span_id"] == f"{ctx.span_id:016x}"
+    assert secret not in json.dumps(line)
+    assert line["password"] == "[REDACTED]"
+    assert line["error"] == "auth failed for [REDACTED]"
+
+
+def test_standard_library_lines_are_redacted_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("audit")
+    logging.getLogger("asyncpg").warning("connect to postgresql://u:hunter22@db/x failed")
+    err = capsys.readouterr().err
+    assert "hunter22" not in err
+    assert "[REDACTED]" in err

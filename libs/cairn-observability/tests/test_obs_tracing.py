@@ -106,3 +106,49 @@ def test_configure_tracing_without_exporters_still_traces(global_provider_slot: 
         assert inject_trace_headers()["traceparent"].startswith("00-")
     assert provider.resource.attributes["service.name"] == "cairn-audit"
     provider.shutdown()
+
+
+def test_a_configured_endpoint_turns_otlp_export_on(global_provider_slot: None) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = configure_tracing("inference", "none", "http://collector:4318", environ={})
+    [processor] = provider._active_span_processor._span_processors
+    assert isinstance(processor, BatchSpanProcessor)
+    exporter = processor._batch_processor._exporter
+    assert isinstance(exporter, OTLPSpanExporter)
+    assert exporter._endpoint == "http://collector:4318/v1/traces"
+    provider.shutdown()
+
+
+def test_the_standard_variable_also_turns_otlp_export_on(global_provider_slot: None) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = configure_tracing("safety", environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    [processor] = provider._active_span_processor._span_processors
+    assert isinstance(processor, BatchSpanProcessor)
+    assert isinstance(processor._batch_processor._exporter, OTLPSpanExporter)
+    provider.shutdown()
+
+
+def test_no_endpoint_exports_nothing_and_an_unknown_exporter_is_refused(global_provider_slot: None) -> None:
+    provider = configure_tracing("audit", environ={})
+    assert provider._active_span_processor._span_processors == ()
+    provider.shutdown()
+    with pytest.raises(ValueError, match="unknown traces exporter"):
+        configure_tracing("audit", "zipkin", environ={})
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "url"),
+    [
+        ("http://c:4318", "http://c:4318/v1/traces"),
+        ("http://c:4318/", "http://c:4318/v1/traces"),
+        ("https://c/otlp/v1/traces", "https://c/otlp/v1/traces"),
+    ],
+)
+def test_otlp_traces_url(endpoint: str, url: str) -> None:
+    from cairn_observability.tracing import otlp_traces_url
+
+    assert otlp_traces_url(endpoint) == url

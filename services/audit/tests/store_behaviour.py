@@ -216,6 +216,53 @@ class AuditStoreBehaviour:
         assert [r.event_id for r in await store.trail("corr-x")] == ["evt-5"]
         assert await store.trail("req-none") == []
 
+    async def test_a_trail_can_be_limited_to_one_tenant(self, store: AuditStore) -> None:
+        await self.append_all(
+            store,
+            [
+                audit_record(1),
+                audit_record(2, tenant="beta"),  # another tenant reusing the request id
+                audit_record(3, tenant=None),
+                audit_record(4),
+            ],
+        )
+        assert [r.event_id for r in await store.trail("req-a", tenant="acme")] == ["evt-1", "evt-4"]
+        assert [r.event_id for r in await store.trail("req-a", tenant="beta")] == ["evt-2"]
+        assert await store.trail("req-a", tenant="gamma") == []
+        assert len(await store.trail("req-a")) == 4
+
+    async def test_events_filter_by_type_tenant_and_time_and_page_by_seq(self, store: AuditStore) -> None:
+        other_type = "cairn.prompt.rendered.v1"
+        await self.append_all(
+            store,
+            [
+                audit_record(1),
+                audit_record(2, event_type=other_type),
+                audit_record(3, tenant="beta"),
+                audit_record(4, tenant=None),
+                audit_record(5),
+                audit_record(6),
+            ],
+        )
+
+        def ids(records: Sequence[AuditRecord]) -> list[str]:
+            return [r.event_id for r in records]
+
+        assert ids(await store.events()) == [f"evt-{n}" for n in range(1, 7)]
+        assert ids(await store.events(tenant="acme")) == ["evt-1", "evt-2", "evt-5", "evt-6"]
+        assert ids(await store.events(event_type=other_type)) == ["evt-2"]
+        assert ids(await store.events(tenant="acme", since=T0 + timedelta(seconds=2))) == [
+            "evt-2",
+            "evt-5",
+            "evt-6",
+        ]
+        assert ids(await store.events(until=T0 + timedelta(seconds=3))) == ["evt-1", "evt-2"]
+        first = await store.events(tenant="acme", limit=2)
+        assert ids(first) == ["evt-1", "evt-2"]
+        rest = await store.events(tenant="acme", after_seq=first[-1].seq, limit=2)
+        assert ids(rest) == ["evt-5", "evt-6"]
+        assert await store.events(tenant="acme", after_seq=rest[-1].seq) == []
+
     async def test_in_range_is_by_topic_and_half_open_time(self, store: AuditStore) -> None:
         await self.append_all(
             store,

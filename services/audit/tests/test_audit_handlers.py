@@ -18,6 +18,7 @@ from cairn_bus import Dispatcher, EventMeta, InMemoryPublisher, Origin, Outcome,
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
     EVENT_TYPES,
+    AdminActionRecordedV1,
     DeadLetterKind,
     DeadLetterRecordedV1,
     Event,
@@ -141,7 +142,8 @@ async def test_the_same_event_handled_twice_is_stored_once(deps: Deps) -> None:
 def test_the_audit_router_consumes_every_event_type_and_publishes_only_dead_letters() -> None:
     assert router.consumed_types == frozenset(EVENT_TYPES)
     assert router.topics == sorted({cls.topic for cls in EVENT_TYPES.values()})
-    assert router.published_types == {DeadLetterRecordedV1.event_type}
+    # besides dead letters, only the creation of the bootstrap admin key (CAIRN_AUTH_BOOTSTRAP_KEY_FILE)
+    assert router.published_types == {DeadLetterRecordedV1.event_type, AdminActionRecordedV1.event_type}
     for event_type in EVENT_TYPES:
         assert router.handler_for(event_type) is on_any_event
 

@@ -49,6 +49,12 @@ async def test_the_database_allows_one_production_version(pool: Any) -> None:
     assert [t["tablename"] for t in tables] == [
         "eval_requests",
         "eval_runs",
+        "online_alert_state",
+        "online_alerts",
+        "online_attributions",
+        "online_feedback",
+        "online_requests",
+        "online_responses",
         "registry_aliases",
         "registry_promotions",
         "registry_versions",

@@ -131,3 +131,41 @@ class PromptStoreBehaviour:
         assert sum(r.created for r in results) == 6
         by_hash = {r.version.content_hash: r.version.version for r in results}
         assert len(by_hash) == 6
+
+    async def test_tenants_are_kept_apart(self, store: PromptStore) -> None:
+        await store.push(spec(description="shared"), "ana")
+        mine = await store.push(spec(description="acme's"), "ben", tenant="acme")
+        await store.push(spec(description="acme's v2"), "ben", tenant="acme")
+        assert (mine.version.version, mine.created) == (1, True)  # numbered per tenant
+        assert [v.spec.description for v in await store.versions("greet", tenant="acme")] == [
+            "acme's",
+            "acme's v2",
+        ]
+        assert [v.spec.description for v in await store.versions("greet")] == ["shared"]
+        assert await store.versions("greet", tenant="globex") == []
+        assert await store.get("greet", 2, tenant="acme") is not None
+        assert await store.get("greet", 2) is None
+        assert await store.has_prompt("greet", tenant="acme") is True
+        assert await store.has_prompt("greet", tenant="globex") is False
+
+        await store.move_label("greet", "production", 2, "ben", tenant="acme")
+        with pytest.raises(VersionNotFoundError):  # version 2 exists in acme only
+            await store.move_label("greet", "production", 2, "ana")
+        assert await store.labels("greet", tenant="acme") == {"production": 2}
+        assert await store.labels("greet") == {}
+        assert len(await store.label_history("greet", tenant="acme")) == 1
+        assert await store.label_history("greet") == []
+
+        exp = Experiment(name="e", prompt="greet", variants=[Variant(name="x", version=1)])
+        await store.set_experiment(exp, "ben", tenant="acme")
+        assert await store.experiment("greet") is None
+        assert await store.experiments(tenant="acme") == [exp]
+        assert await store.experiments() == []
+        assert await store.clear_experiment("greet") is False
+        assert await store.experiment("greet", tenant="acme") == exp
+
+        assert [(s.tenant, s.latest_version, s.experiment) for s in await store.prompts()] == [
+            ("default", 1, None)
+        ]
+        assert [(s.tenant, s.latest_version) for s in await store.prompts(tenant="acme")] == [("acme", 2)]
+        assert [s.tenant for s in await store.prompts(tenant=None)] == ["acme", "default"]

@@ -8,8 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from cairn_auth import AuthSettings
+from cairn_bus import InMemoryPublisher
 from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
 from cairn_prompt_store.api import create_app
+from cairn_prompt_store.app import router
 from cairn_prompt_store.domain.prompt_file import dump_prompt
 from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.settings import Settings
@@ -17,6 +20,7 @@ from cairn_prompt_store.settings import Settings
 from .conftest import QA_FILE
 
 pytestmark = pytest.mark.integration
+AUTH_OFF = AuthSettings(enabled=False)  # access control has its own tests (test_prompt_store_auth_*)
 
 
 @pytest.fixture
@@ -24,7 +28,8 @@ async def client(fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
     pool = await create_pool(fresh_database)
     store = PostgresPromptStore(pool)
     await store.migrate()
-    app = create_app(Settings(postgres_dsn=fresh_database), store=store)
+    publisher = InMemoryPublisher("/cairn/prompt-store", allowed_types=router.published_types)
+    app = create_app(Settings(postgres_dsn=fresh_database), store=store, publisher=publisher, auth=AUTH_OFF)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
     await pool.close()
@@ -178,7 +183,8 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
 
 
 async def test_without_a_store_the_app_opens_its_own_pool(fresh_database: str) -> None:
-    app = create_app(Settings(postgres_dsn=fresh_database))
+    publisher = InMemoryPublisher("/cairn/prompt-store", allowed_types=router.published_types)
+    app = create_app(Settings(postgres_dsn=fresh_database), publisher=publisher, auth=AUTH_OFF)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

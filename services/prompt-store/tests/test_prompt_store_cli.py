@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from cairn_bus import InMemoryPublisher
+from cairn_prompt_store import cli as cli_module
+from cairn_prompt_store.app import router
 from cairn_prompt_store.cli import app, load_settings, parse_variant
 from cairn_prompt_store.domain.experiments import Variant
 
@@ -17,7 +22,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cli(fresh_database: str) -> CliRunner:
+def audit(monkeypatch: pytest.MonkeyPatch) -> InMemoryPublisher:
+    """What the CLI records on `cairn.admin` (instead of the broker)."""
+    publisher = InMemoryPublisher("/cairn/cli", allowed_types=router.published_types)
+
+    @asynccontextmanager
+    async def fake(settings: object) -> AsyncIterator[InMemoryPublisher]:
+        yield publisher
+
+    monkeypatch.setattr(cli_module, "open_audit_publisher", fake)
+    return publisher
+
+
+@pytest.fixture
+def cli(fresh_database: str, audit: InMemoryPublisher) -> CliRunner:
     return CliRunner(env={"CAIRN_POSTGRES_DSN": fresh_database, "COLUMNS": "200"})
 
 

@@ -11,6 +11,7 @@ from cairn_bus import Dispatcher, InMemoryPublisher, Outcome, RawRecord, Transie
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
     CONTENT_TYPE_JSON,
+    AdminActionRecordedV1,
     ChatMessage,
     DeadLetterKind,
     DeadLetterRecordedV1,
@@ -443,6 +444,7 @@ def test_the_router_consumes_requests_and_declares_what_it_publishes() -> None:
         ("cairn.prompts", PromptRenderedV1.event_type),
         ("cairn.responses", ResponseCompletedV1.event_type),
         ("cairn.deadletter", DeadLetterRecordedV1.event_type),
+        ("cairn.admin", AdminActionRecordedV1.event_type),  # the management API's label moves, experiments
     }
     assert router.dead_letter_hook is not None
     assert CONTENT_TYPE_JSON == "application/json"

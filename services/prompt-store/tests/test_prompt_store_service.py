@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from cairn_auth import AuthSettings, new_key
 from cairn_bus import EventMeta, Publisher
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_events import (
+    AdminActionRecordedV1,
     Event,
     PromptRenderedV1,
     ResponseCompletedV1,
@@ -83,12 +86,13 @@ def rid() -> str:
 class Capture:
     """A deps factory that keeps the deps the service built (to reach its HTTP API)."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth: AuthSettings | None = None) -> None:
         self.deps: Deps | None = None
+        self.auth = auth
 
     @asynccontextmanager
     async def __call__(self, settings: Settings, publisher: Publisher) -> AsyncIterator[Deps]:
-        async with build(settings, publisher) as deps:
+        async with build(settings, publisher, auth=self.auth) as deps:
             self.deps = deps
             yield deps
 
@@ -164,23 +168,44 @@ async def test_an_unreadable_request_is_rejected_with_the_dead_letter_reason(
 
 
 async def test_the_service_serves_its_api_and_stops_it(
-    settings: Settings, qa_spec: PromptSpec, upstream: KafkaPublisher, kafka_bootstrap: str
+    settings: Settings,
+    qa_spec: PromptSpec,
+    upstream: KafkaPublisher,
+    kafka_bootstrap: str,
+    tmp_path: Path,
 ) -> None:
-    capture = Capture()
+    bootstrap = new_key()
+    key_file = tmp_path / "bootstrap.key"
+    key_file.write_text(bootstrap.token + "\n")
+    capture = Capture(AuthSettings(bootstrap_key_file=key_file))
     fresh = rid()
     async with running_service(router, settings, capture):
         assert capture.deps is not None
         assert capture.deps.http is not None
         url = capture.deps.http.url
+        body = {"spec": qa_spec.canonical(), "labels": ["production"]}
         async with httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/health")).json() == {"status": "ok"}
-            pushed = await client.post(
-                "/prompts", json={"spec": qa_spec.canonical(), "labels": ["production"]}
-            )
+            assert (await client.post("/prompts", json=body)).status_code == 401
+            async with expect_events(
+                kafka_bootstrap,
+                "cairn.admin",
+                where=lambda m, e: getattr(e, "actor", None) == bootstrap.key_id,
+            ) as admin:
+                pushed = await client.post(
+                    "/prompts", json=body, headers={"Authorization": f"Bearer {bootstrap.token}"}
+                )
             assert pushed.json()["version"] == 1
         async with expect_events(kafka_bootstrap, "cairn.prompts", where=about(fresh)) as prompts:
             await upstream.publish(request("qa", fresh, messages=QUESTION))
     assert len(prompts.events) == 1
+    [(_, moved)] = admin.events
+    assert isinstance(moved, AdminActionRecordedV1)
+    assert (moved.action, moved.target, moved.details) == (
+        "prompt.label.moved",
+        "prompt:qa@production",
+        {"label": "production", "to_version": 1},
+    )
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(base_url=url) as client:
             await client.get("/health")

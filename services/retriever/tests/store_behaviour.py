@@ -81,7 +81,7 @@ def query(
     embedding: list[float],
     k: int = 3,
     mode: SearchMode = SearchMode.HYBRID,
-    collection: str | None = "docs",
+    collection: str | tuple[str, ...] | None = "docs",
     min_similarity: float | None = None,
 ) -> SearchQuery:
     return SearchQuery(text, embedding, k, mode, collection, min_similarity, depth=20)
@@ -213,6 +213,29 @@ class VectorStoreBehaviour:
             assert sorted(h.text for h in everywhere) == ["text in docs", "text in other"]
         assert [d.collection for d in await store.list_documents()] == ["docs", "other"]
         assert [d.collection for d in await store.list_documents("other")] == ["other"]
+
+    async def test_several_collections_are_searched_as_one_and_no_others(self, store: VectorStore) -> None:
+        await put(store, "file:///same.txt", [("text in acme", E0)], collection="acme/kb")
+        await put(store, "file:///same.txt", [("text in shared", E1)], collection="kb")
+        await put(store, "file:///same.txt", [("text in globex", E0)], collection="globex/kb")
+        for mode in SearchMode:
+            hits = await store.search(query("text", E0, k=5, mode=mode, collection=("acme/kb", "kb")))
+            assert sorted(h.collection for h in hits) == ["acme/kb", "kb"], mode
+            assert hits[0].collection == "acme/kb"  # E0: the nearer one
+            only = await store.search(query("text", E0, k=5, mode=mode, collection=("kb",)))
+            assert [h.collection for h in only] == ["kb"]
+
+    async def test_a_document_is_found_by_its_id(self, store: VectorStore) -> None:
+        stored = await put(store, "file:///a.txt", [("one", E0)], collection="acme/kb")
+        found = await store.get_document(stored.document_id)
+        assert found is not None
+        assert (found.document_id, found.collection, found.source_uri, found.chunk_count) == (
+            stored.document_id,
+            "acme/kb",
+            "file:///a.txt",
+            1,
+        )
+        assert await store.get_document("doc_nothing") is None
 
     async def test_document_state_is_what_was_stored(self, store: VectorStore) -> None:
         assert await store.document_state("docs", "file:///a.txt") is None

@@ -58,6 +58,7 @@ async def test_a_question_is_grounded_in_the_right_python_topic(
         kafka_heartbeat_interval_ms=500,
         consumer_retry_backoff_ms=10,
         context_token_budget=600,
+        http_port=0,  # the ingestion API beside the consumer, on any free port
     )
     async with bootstrap.open_store(settings) as store:
         report = await bootstrap.make_ingestor(settings, minilm, store).ingest(

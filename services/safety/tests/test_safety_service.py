@@ -46,6 +46,7 @@ async def settings(kafka_bootstrap: str, fresh_database: str, unique_group: str)
         kafka_session_timeout_ms=2000,
         kafka_heartbeat_interval_ms=500,
         consumer_retry_backoff_ms=10,
+        http_port=0,
     )
 
 

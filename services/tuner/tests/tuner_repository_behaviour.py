@@ -120,6 +120,16 @@ class JobRepositoryBehaviour:
         assert fresh is not None
         assert fresh.state is JobState.RUNNING
 
+    async def test_a_lost_job_whose_cancel_was_asked_ends_cancelled(self, repo: JobRepository) -> None:
+        await repo.create(job("j1"))
+        await repo.claim_next(T0)
+        await repo.request_cancel("j1", T0 + timedelta(seconds=1))
+        [cancelled] = await repo.expire_leases(T0 + timedelta(seconds=61), 60, 2)
+        assert (cancelled.job_id, cancelled.state) == ("j1", JobState.CANCELLED)
+        assert cancelled.message
+        assert "cancel" in cancelled.message
+        assert await repo.claim_next(T0 + timedelta(seconds=62)) is None
+
     async def test_versions_are_dense_per_model_and_idempotent(self, repo: JobRepository) -> None:
         base, new = await repo.allocate_version("cairn-qa", "SmolLM2", T0)
         tuned, _ = await repo.allocate_version("cairn-qa", "SmolLM2", T0, job_id="j1", adapter_uri="s3://a/")

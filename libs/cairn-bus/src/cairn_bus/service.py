@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
-from collections.abc import Callable, Hashable, Iterable, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -22,13 +24,12 @@ from cairn_bus.dispatcher import Dispatcher
 from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record_from_kafka
 from cairn_bus.publisher import Publisher
 from cairn_bus.router import EventRouter
-from cairn_bus.settings import ServiceSettings
+from cairn_bus.settings import PostgresSettings, ServiceSettings
 from cairn_observability import (
     CONSUMER_LAG,
     configure_logging,
     configure_tracing,
     get_logger,
-    serve_metrics,
 )
 
 D = TypeVar("D")
@@ -106,6 +107,107 @@ class ConsumerLagRecorder:
         return lags
 
 
+HealthCheck = Callable[[], Awaitable[None]]
+"""One dependency's probe: returns when it is reachable, raises (any exception) when it is not."""
+
+
+class Health:
+    """What `GET /healthz` reports: `ok`, `degraded` (a dependency failed its last probe; the service
+    keeps running and retries its work), or `starting` before the first round of probes.
+
+    `run` probes every check every `interval_s` (each within `timeout_s`) until cancelled; `report`
+    is safe to call from another thread (the HTTP server's).
+    """
+
+    def __init__(
+        self, checks: Mapping[str, HealthCheck], *, interval_s: float = 2.0, timeout_s: float = 5.0
+    ) -> None:
+        self.checks = dict(checks)
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._state: dict[str, Any] = {"status": "starting", "checks": {}}
+
+    async def probe(self) -> dict[str, Any]:
+        """Run every check once; the new state (also what `report` returns from now on)."""
+        results: dict[str, str] = {}
+        for name, check in self.checks.items():
+            try:
+                await asyncio.wait_for(check(), self.timeout_s)
+            except Exception as exc:
+                results[name] = f"unreachable: {exc!r}"
+            else:
+                results[name] = "ok"
+        status = "ok" if all(r == "ok" for r in results.values()) else "degraded"
+        if status != self._state["status"]:
+            log_call = log.info if status == "ok" else log.warning
+            log_call("health changed", status=status, checks=results)
+        self._state = {"status": status, "checks": results}
+        return self._state
+
+    async def run(self) -> None:
+        """Probe forever, every `interval_s`."""
+        while True:
+            await self.probe()
+            await asyncio.sleep(self.interval_s)
+
+    def report(self) -> tuple[int, bytes]:
+        """HTTP status (200 when ok, else 503) and the JSON body."""
+        state = self._state
+        return (200 if state["status"] == "ok" else 503), json.dumps(state).encode()
+
+
+def postgres_check(dsn: str) -> HealthCheck:
+    """A check that opens a connection to `dsn` and runs `SELECT 1`."""
+
+    async def check() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close(timeout=1)
+
+    return check
+
+
+def default_health_checks(settings: ServiceSettings) -> dict[str, HealthCheck]:
+    """The checks a service gets unless it passes its own: its database when it has one."""
+    if isinstance(settings, PostgresSettings):
+        return {"postgres": postgres_check(settings.postgres_dsn)}
+    return {}
+
+
+def serve_metrics_and_health(port: int, host: str, health: Health) -> Any:
+    """Serve `/healthz` (JSON from `health`) and Prometheus metrics on every other path, on host:port
+    (a daemon thread). Returns the HTTP server (its `server_address` has the bound port)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    metrics = make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            code, body = health.report()
+            reason = "OK" if code == 200 else "Service Unavailable"
+            start_response(f"{code} {reason}", [("Content-Type", "application/json")])
+            return [body]
+        return metrics(environ, start_response)  # type: ignore[no-any-return]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = make_server(host, port, app, Server, handler_class=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="cairn-metrics", daemon=True).start()
+    return server
+
+
 async def _raw_body(message: StreamMessage[Any]) -> bytes:
     return message.body
 
@@ -118,16 +220,44 @@ async def serve(
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
     configure: bool = True,
+    health_checks: Mapping[str, HealthCheck] | None = None,
 ) -> None:
-    """Consume the router's topics until `stop` is set; commit each record after it is dispatched."""
+    """Consume the router's topics until `stop` is set; commit each record after it is dispatched.
+
+    With `metrics_port` set, `/metrics` and `/healthz` are served there; `/healthz` probes
+    `health_checks` (default: the service's database, when it has one) every two seconds.
+    """
     stop = stop or asyncio.Event()
+    health = Health(default_health_checks(settings) if health_checks is None else health_checks)
+    http_server: Any = None
     if configure:
         configure_logging(settings.service_name, settings.log_level, settings.log_format)
         configure_tracing(
             settings.service_name, settings.otel_traces_exporter, settings.otel_exporter_otlp_endpoint
         )
         if settings.metrics_port:
-            serve_metrics(settings.metrics_port, settings.metrics_host)
+            http_server = serve_metrics_and_health(settings.metrics_port, settings.metrics_host, health)
+    # probing costs a database connection a round: only when /healthz is served
+    prober = asyncio.create_task(health.run(), name="cairn-health") if http_server is not None else None
+    try:
+        await _serve(router, settings, deps_factory, stop, ready)
+    finally:
+        if prober is not None:
+            prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prober
+        if http_server is not None:
+            http_server.shutdown()
+            http_server.server_close()
+
+
+async def _serve(
+    router: EventRouter[D],
+    settings: S,
+    deps_factory: DepsFactory[S, D],
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+) -> None:
     await ensure_topics(settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor)
     producer = make_producer(settings)
     await producer.start()

@@ -26,6 +26,7 @@ from cairn_cli.timeparse import parse_when
 from cairn_cli.tracing import publish_traced
 from cairn_cli.trail_view import render_trail, trail_json
 from cairn_evaluator import cli as evaluator_cli
+from cairn_evaluator.cli_quality import quality_app
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
 from cairn_feedback import cli as datasets_cli
 from cairn_inference import cli as inference_cli
@@ -47,6 +48,7 @@ app.add_typer(docs_cli.app, name="docs")
 app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(evaluator_cli.models_app, name="models")
 app.add_typer(evaluator_cli.eval_app, name="eval")
+app.add_typer(quality_app, name="quality")
 app.add_typer(tuner_cli.app, name="tune")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(services_cmd.app, name="services")

@@ -21,15 +21,21 @@ from cairn_observability.metrics import (
     REQUEST_SECONDS,
     REQUESTS,
     RETRIEVAL_HITS,
+    RETRIEVAL_SOURCE_FEEDBACK,
+    SAFETY_CHECKS_FIRED,
     SAFETY_VERDICTS,
     TIME_TO_FIRST_TOKEN,
     serve_metrics,
 )
+from cairn_observability.redaction import redact, redact_secrets, register_secret
+from cairn_observability.request_metrics import record_request_outcome
 from cairn_observability.tracing import (
     configure_tracing,
     extract_trace_context,
     get_tracer,
     inject_trace_headers,
+    request_started,
+    request_started_at,
 )
 
 __all__ = [
@@ -52,6 +58,8 @@ __all__ = [
     "REQUESTS",
     "REQUEST_SECONDS",
     "RETRIEVAL_HITS",
+    "RETRIEVAL_SOURCE_FEEDBACK",
+    "SAFETY_CHECKS_FIRED",
     "SAFETY_VERDICTS",
     "TIME_TO_FIRST_TOKEN",
     "MetricKind",
@@ -63,5 +71,11 @@ __all__ = [
     "get_logger",
     "get_tracer",
     "inject_trace_headers",
+    "record_request_outcome",
+    "redact",
+    "redact_secrets",
+    "register_secret",
+    "request_started",
+    "request_started_at",
     "serve_metrics",
 ]

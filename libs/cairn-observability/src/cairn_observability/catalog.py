@@ -187,6 +187,13 @@ RETRIEVAL_HITS = MetricSpec(
     ("tenant", "outcome"),
     "Retrievals by outcome: hit (at least one chunk above min_score) or miss.",
 )
+RETRIEVAL_SOURCE_FEEDBACK = MetricSpec(
+    "cairn_retrieval_source_feedback_total",
+    MetricKind.COUNTER,
+    ("tenant", "outcome"),
+    "Feedback naming the right source (tag `source:<uri>`), by whether the request retrieved it: "
+    "retrieved, missed, or unknown (the request's context not seen yet).",
+)
 SAFETY_VERDICTS = MetricSpec(
     "cairn_safety_verdicts_total",
     MetricKind.COUNTER,
@@ -237,6 +244,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     REQUESTS,
     REQUEST_DURATION,
     RETRIEVAL_HITS,
+    RETRIEVAL_SOURCE_FEEDBACK,
     SAFETY_VERDICTS,
     SAFETY_CHECKS_FIRED,
     FEEDBACK_SCORE,

@@ -12,6 +12,8 @@ from typing import Any, TextIO
 import structlog
 from opentelemetry import trace
 
+from cairn_observability.redaction import RedactingFilter, redact_secrets
+
 
 def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     span = trace.get_current_span()
@@ -45,7 +47,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     """Route structlog and the standard library's logging to stderr as JSON (or console) lines.
 
     Every line carries `service`, a timestamp, the log level, the ids bound with
-    `bind_event_context` and, inside a span, `trace_id`/`span_id`.
+    `bind_event_context` and, inside a span, `trace_id`/`span_id`. Registered secrets, API keys,
+    URL passwords and bearer tokens are redacted from every value (`redaction.redact_secrets`).
     """
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor = (
@@ -60,6 +63,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
             _add_trace_ids,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -69,6 +73,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -7,10 +7,12 @@ from cairn_audit.handlers import flush, on_any_event
 from cairn_audit.settings import Settings
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
+from cairn_events import AdminActionRecordedV1
 
 router: EventRouter[Deps] = EventRouter("audit")
 router.all_events(on_any_event)
 router.after_batch(flush)
+router.publishes(AdminActionRecordedV1)  # the bootstrap admin key's creation (CAIRN_AUTH_BOOTSTRAP_KEY_FILE)
 
 
 def main() -> None:

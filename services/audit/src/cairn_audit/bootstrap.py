@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.ports import AuditStore
 from cairn_audit.settings import Settings
 from cairn_bus import Publisher
+
+if TYPE_CHECKING:
+    from cairn_audit.adapters.http import HttpServer
 
 
 @dataclass
@@ -21,22 +25,38 @@ class Deps:
     group_id: str = "cairn-audit"
     pending: list[AuditRecord] = field(default_factory=list)
     """Records of the batch being consumed, stored together by `handlers.flush`."""
+    http: HttpServer | None = None
+    """Where the audit query API listens, when the service serves it."""
 
 
 @asynccontextmanager
 async def build(
     settings: Settings, publisher: Publisher, store: AuditStore | None = None
 ) -> AsyncIterator[Deps]:
-    """Deps for the running service: a PostgreSQL store (migrated) unless `store` is given."""
+    """Deps for the running service: a PostgreSQL store (migrated) unless `store` is given; with
+    it, the query API on `http_host:http_port` when `http_enabled` (API keys in the same database),
+    stopped when the block exits."""
     if store is not None:
         yield Deps(store=store, publisher=publisher, group_id=settings.group_id)
         return
     from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 
-    pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
-    try:
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(
+            settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
+        )
+        stack.push_async_callback(pool.close)
         pg = PostgresAuditStore(pool)
         await pg.migrate()
-        yield Deps(store=pg, publisher=publisher, group_id=settings.group_id)
-    finally:
-        await pool.close()
+        http = None
+        if settings.http_enabled:
+            from cairn_audit.adapters.http import key_authenticator, serving
+            from cairn_audit.api import create_app
+            from cairn_auth import AuthSettings
+
+            auth = AuthSettings()
+            app = create_app(
+                store=pg, authenticator=await key_authenticator(pool, publisher, auth), auth=auth
+            )
+            http = await stack.enter_async_context(serving(app, settings.http_host, settings.http_port))
+        yield Deps(store=pg, publisher=publisher, group_id=settings.group_id, http=http)

@@ -16,8 +16,24 @@ class AuditStore(Protocol):
         """Store records not stored before (by event id), chained in the given order; returns how many were new."""
         ...
 
-    async def trail(self, request_id: str) -> list[AuditRecord]:
-        """Every stored event of the request (subject or correlation id), in storage order."""
+    async def trail(self, request_id: str, tenant: str | None = None) -> list[AuditRecord]:
+        """Every stored event of the request (subject or correlation id), in storage order; with
+        `tenant`, only the events of that tenant."""
+        ...
+
+    async def events(
+        self,
+        *,
+        event_type: str | None = None,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Stored events in storage order, at most `limit`: of one type, of one tenant (None: any,
+        events without a tenant included), with event time in [since, until), stored after
+        `after_seq` (a cursor: the last seq of the previous page)."""
         ...
 
     async def in_range(

@@ -9,11 +9,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
-from cairn_evaluator.ports import Registry, RunStore, SuiteSource
+from cairn_evaluator.adapters.memory_online import InMemoryOnlineStore
+from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, SuiteSource
 from cairn_evaluator.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn_evaluator.adapters.http import HttpServer
 from cairn_observability import get_logger
 
 log = get_logger("cairn.evaluator")
@@ -45,6 +50,12 @@ class Deps:
     clock: Callable[[], datetime] = utc_now
     finishing: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while a run is being finished, so the periodic check and a handler never race in-process."""
+    online: OnlineStore = field(default_factory=InMemoryOnlineStore)
+    """Live traffic records and alert firings (the online part)."""
+    embedder: Embedder | None = None
+    """Embeds answers, chunks and questions; None: lexical groundedness and no request embeddings."""
+    http: HttpServer | None = None
+    """Where the registry API listens, when the service serves it (`build(..., serve_http=True)`)."""
 
 
 @asynccontextmanager
@@ -58,13 +69,17 @@ async def build(
     objects: ObjectStore | None = None,
     clock: Callable[[], datetime] | None = None,
     periodic_check_s: float | None = 30.0,
+    online: OnlineStore | None = None,
+    embedder: Embedder | None = None,
+    serve_http: bool = False,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service (or the CLI).
 
     With `registry` and `runs` given (tests): those, in-memory objects unless given, no periodic
     task. Otherwise a PostgreSQL pool (tables migrated), S3 through `minio`, suites from
     `suites_dir`, and, with `periodic_check_s`, a task that ends overdue runs even when no
-    responses arrive.
+    responses arrive, and one that checks drift every `drift_interval_s`. The embedder (unless given)
+    follows `groundedness_embedder` and loads on first use.
     """
     from cairn_evaluator.adapters.suite_files import SuiteFiles
 
@@ -73,9 +88,20 @@ async def build(
     if registry is not None and runs is not None:
         from cairn_bus.objects import InMemoryObjectStore
 
-        yield Deps(registry, runs, suite_source, objects or InMemoryObjectStore(), publisher, settings, now)
+        yield Deps(
+            registry,
+            runs,
+            suite_source,
+            objects or InMemoryObjectStore(),
+            publisher,
+            settings,
+            now,
+            online=online or InMemoryOnlineStore(),
+            embedder=embedder,
+        )
         return
     from cairn_bus.objects import S3ObjectStore
+    from cairn_evaluator.adapters.pg_online import PostgresOnlineStore
     from cairn_evaluator.adapters.pg_registry import PostgresRegistry
     from cairn_evaluator.adapters.pg_runs import PostgresRunStore
     from cairn_evaluator.adapters.pg_schema import create_pool, migrate
@@ -94,11 +120,31 @@ async def build(
             publisher,
             settings,
             now,
+            online=online or PostgresOnlineStore(pool),
+            embedder=embedder or make_embedder(settings),
         )
         if periodic_check_s:
             task = asyncio.create_task(_check_periodically(deps, periodic_check_s))
             stack.push_async_callback(_cancel, task)
+        if periodic_check_s and settings.drift_interval_s:
+            drift = asyncio.create_task(_check_drift_periodically(deps, settings.drift_interval_s))
+            stack.push_async_callback(_cancel, drift)
+        if serve_http and settings.http_enabled:  # the service, not the CLI, serves the registry API
+            from cairn_evaluator.api import serve_api
+
+            deps.http = await stack.enter_async_context(serve_api(deps, pool))
         yield deps
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """all-MiniLM-L6-v2 (loaded on first use) or, with `groundedness_embedder=lexical`, hashed words."""
+    if settings.groundedness_embedder == "lexical":
+        from cairn_evaluator.adapters.hashing import HashingEmbedder
+
+        return HashingEmbedder()
+    from cairn_evaluator.adapters.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -116,3 +162,14 @@ async def _check_periodically(deps: Deps, every_s: float) -> None:
             await check_runs(deps)
         except Exception as exc:  # keep checking; the next batch or tick tries again
             log.warning("run check failed", error=repr(exc))
+
+
+async def _check_drift_periodically(deps: Deps, every_s: float) -> None:
+    from cairn_evaluator.quality import check_drift
+
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await check_drift(deps)
+        except Exception as exc:  # keep checking; the next tick tries again
+            log.warning("drift check failed", error=repr(exc))

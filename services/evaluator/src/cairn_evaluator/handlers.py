@@ -1,4 +1,5 @@
-"""The evaluator's handlers: the registry follows `cairn.models`; runs follow `cairn.responses`."""
+"""The evaluator's handlers: the registry follows `cairn.models`; runs follow `cairn.responses`; the
+online part observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from cairn_evaluator.completion import check_runs, record_response
 from cairn_evaluator.domain.registry import ModelVersion, PromotionRequest
 from cairn_evaluator.evaluation import start_run
 from cairn_evaluator.promotion import publish_promotions
-from cairn_events import ModelPromotedV1, ModelRegisteredV1, ResponseCompletedV1
+from cairn_evaluator.quality import observe_feedback, observe_prompt, observe_request, observe_response
+from cairn_events import (
+    FeedbackSubmittedV1,
+    ModelPromotedV1,
+    ModelRegisteredV1,
+    PromptRenderedV1,
+    RequestSubmittedV1,
+    ResponseCompletedV1,
+)
 
 
 async def on_model_registered(event: ModelRegisteredV1, meta: EventMeta, deps: Deps) -> None:
@@ -46,8 +55,25 @@ async def on_model_promoted(event: ModelPromotedV1, meta: EventMeta, deps: Deps)
 
 
 async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, deps: Deps) -> None:
-    """Record the answer to an evaluation request (others are ignored); the last answer ends its run."""
+    """Record the answer to an evaluation request (the last answer ends its run); any other response
+    is live traffic, observed for quality (groundedness, tokens, refusals)."""
     await record_response(deps, event, meta)
+    await observe_response(deps, event, meta)
+
+
+async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:
+    """Observe a live request for drift (prompt length, the question's embedding); not the evaluator's."""
+    await observe_request(deps, event, meta)
+
+
+async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:
+    """Keep a feedback for the satisfaction summaries and feedback drift."""
+    await observe_feedback(deps, event, meta)
+
+
+async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> None:
+    """Keep the experiment variant the prompt store chose, when it chose one."""
+    await observe_prompt(deps, event, meta)
 
 
 async def after_batch(deps: Deps) -> None:

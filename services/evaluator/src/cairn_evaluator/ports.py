@@ -6,12 +6,20 @@ Storage failures that may pass (database unreachable) raise `cairn_bus.Transient
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
 from cairn_evaluator.domain.runs import Answer, Run, RunCase
 from cairn_evaluator.domain.suites import Suite
+from cairn_evaluator.online.records import (
+    AlertFiring,
+    FeedbackRecord,
+    PromptAttribution,
+    RequestRecord,
+    ResponseRecord,
+)
 from cairn_events import SuiteScore
 
 
@@ -113,4 +121,75 @@ class SuiteSource(Protocol):
 
     def load(self) -> list[Suite]:
         """Every suite, by name. Raises SuiteError for an invalid suite."""
+        ...
+
+
+class Embedder(Protocol):
+    """Texts to vectors (the online part's groundedness and request drift)."""
+
+    name: str
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order (blocking: call it off the event loop)."""
+        ...
+
+
+class OnlineStore(Protocol):
+    """What the evaluator keeps of live traffic, and the alerts it raised.
+
+    Promises: every record is kept once per event id (a redelivery changes nothing and returns False);
+    reads return records ordered by their time, oldest first, at most `limit` of the newest.
+    """
+
+    async def record_response(self, record: ResponseRecord) -> bool:
+        """Keep a response; False when its event id is known."""
+        ...
+
+    async def record_request(self, record: RequestRecord) -> bool:
+        """Keep a request; False when its event id is known."""
+        ...
+
+    async def record_feedback(self, record: FeedbackRecord) -> bool:
+        """Keep a feedback; False when its event id is known."""
+        ...
+
+    async def record_attribution(self, record: PromptAttribution) -> bool:
+        """Keep the experiment and variant of a request; False when its event id is known."""
+        ...
+
+    async def responses(self, since: datetime | None, until: datetime, limit: int) -> list[ResponseRecord]:
+        """Responses completed in (since, until]."""
+        ...
+
+    async def responses_for(self, request_ids: Sequence[str]) -> list[ResponseRecord]:
+        """The responses to these requests (any time)."""
+        ...
+
+    async def requests(self, since: datetime | None, until: datetime, limit: int) -> list[RequestRecord]:
+        """Requests submitted in (since, until]."""
+        ...
+
+    async def feedback(self, since: datetime | None, until: datetime, limit: int) -> list[FeedbackRecord]:
+        """Feedback submitted in (since, until]."""
+        ...
+
+    async def attributions(self, request_ids: Sequence[str]) -> list[PromptAttribution]:
+        """The experiment attributions of these requests."""
+        ...
+
+    async def fire(self, firing: AlertFiring, cooldown: timedelta) -> bool:
+        """Record a firing unless its key fired less than `cooldown` before `firing.raised_at` (or its
+        alert id is known); whether it was recorded. Atomic: two checkers never both fire a key."""
+        ...
+
+    async def mark_published(self, alert_id: str) -> None:
+        """Note that the firing was published."""
+        ...
+
+    async def unpublished(self) -> list[AlertFiring]:
+        """Firings recorded but not yet published, oldest first."""
+        ...
+
+    async def alerts(self, since: datetime | None, limit: int = 100) -> list[AlertFiring]:
+        """Firings raised after `since`, newest first."""
         ...

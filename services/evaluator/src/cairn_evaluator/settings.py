@@ -1,8 +1,11 @@
 """Settings of the evaluator service (env prefix CAIRN_)."""
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings
+from cairn_evaluator.online.windows import Window
 
 
 class Settings(ServiceSettings, PostgresSettings, S3Settings):
@@ -31,3 +34,59 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     heldout_max_cases: int = Field(8, ge=0, description="Most held-out rows re-asked per run.")
     heldout_max_tokens: int = Field(48, ge=1, le=8192, description="max_tokens of held-out requests.")
     eval_tenant: str = Field("default", description="Tenant of the evaluation requests.")
+    http_host: str = Field("127.0.0.1", description="Bind address of the registry HTTP API.")
+    http_port: int = Field(
+        8084, ge=0, le=65535, description="Port of the registry HTTP API (0: any free port)."
+    )
+    http_enabled: bool = Field(True, description="Serve the registry HTTP API in the service process.")
+
+    # the online part: quality signals on live traffic
+    groundedness_sample_rate: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of live answers with citations scored for groundedness."
+    )
+    groundedness_embedder: Literal["minilm", "lexical"] = Field(
+        "minilm",
+        description="minilm: all-MiniLM-L6-v2 similarity plus lexical overlap; lexical: overlap only "
+        "(request drift then embeds hashed words).",
+    )
+    groundedness_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Blend a sentence needs to count as supported by the chunks."
+    )
+    hallucination_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="A scored answer below this groundedness counts as a hallucination."
+    )
+    request_sample_rate: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of live requests whose question is embedded for drift."
+    )
+    drift_interval_s: float = Field(300.0, ge=0.0, description="Seconds between drift checks (0: never).")
+    drift_recent_window: str = Field(
+        "1h", description="The recent window: a duration (`1h`) or a count of the latest samples (`200`)."
+    )
+    drift_reference_window: str = Field(
+        "7d", description="The reference window before the recent one: a duration (`7d`) or a count."
+    )
+    drift_min_samples: int = Field(30, ge=2, description="Fewest samples per window a signal needs.")
+    drift_fetch_limit: int = Field(
+        50_000, ge=100, description="Most records of each kind read per drift check (the newest)."
+    )
+    drift_centroid_threshold: float = Field(
+        0.1, gt=0.0, description="Request embeddings: centroid cosine distance that is drift."
+    )
+    drift_psi_threshold: float = Field(
+        0.25, gt=0.0, description="PSI that is drift (request similarity, prompt length, tokens, feedback)."
+    )
+    drift_refusal_rate_threshold: float = Field(
+        0.1, gt=0.0, description="Absolute change of the refusal rate that is drift."
+    )
+    groundedness_drop_threshold: float = Field(
+        0.15, gt=0.0, description="Drop of mean groundedness (reference minus recent) that raises an alert."
+    )
+    alert_cooldown_s: float = Field(
+        3600.0, ge=0.0, description="The same alert for the same scope fires again only after this."
+    )
+
+    @field_validator("drift_recent_window", "drift_reference_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        Window.parse(value)
+        return value

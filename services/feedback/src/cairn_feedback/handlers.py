@@ -9,9 +9,13 @@ from __future__ import annotations
 from cairn_bus import EventMeta
 from cairn_events import FeedbackSubmittedV1, InputScreenedV1, RequestSubmittedV1, ResponseCompletedV1
 from cairn_feedback.bootstrap import Deps
-from cairn_observability import get_logger
+from cairn_feedback.domain.records import RequestTrail
+from cairn_observability import RETRIEVAL_SOURCE_FEEDBACK, get_logger
 
 log = get_logger("cairn.feedback")
+
+SOURCE_TAG = "source:"
+"""Feedback tag naming the source that should have grounded the answer: `source:<uri>`."""
 
 
 async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:
@@ -31,10 +35,37 @@ async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, dep
 
 async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:
     """Keep the feedback, even before (or without) the request it is about; a seen feedback id is a
-    duplicate and changes nothing."""
+    duplicate and changes nothing. New feedback naming the right source (`source:<uri>` tags) counts
+    in `cairn_retrieval_source_feedback_total` whether the request retrieved it."""
     stored = await deps.repository.save_feedback(event, meta.id)
     log.info(
         "feedback stored" if stored else "feedback already stored",
         feedback_id=event.feedback_id,
         request_id=event.request_id,
     )
+    named = named_sources(event.tags)
+    if stored and named:
+        trail = await deps.repository.trail(event.request_id)
+        for uri in named:
+            RETRIEVAL_SOURCE_FEEDBACK.labels(event.tenant, source_outcome(uri, trail)).inc()
+
+
+def named_sources(tags: list[str]) -> list[str]:
+    """The source URIs feedback names as right (`source:<uri>` tags), in order, without repeats."""
+    uris = (t[len(SOURCE_TAG) :].strip() for t in tags if t.startswith(SOURCE_TAG))
+    return list(dict.fromkeys(u for u in uris if u))
+
+
+def source_outcome(uri: str, trail: RequestTrail) -> str:
+    """Whether the request retrieved the source the feedback names: `retrieved` when a chunk from
+    `uri` was in its context (the response's citations, else the screened input's chunks),
+    `missed` when not, `unknown` while neither has been seen."""
+    if trail.response is not None and trail.response.citations:
+        chunks = trail.response.citations
+    elif trail.screening is not None:
+        chunks = trail.screening.chunks
+    elif trail.response is not None:
+        chunks = []
+    else:
+        return "unknown"
+    return "retrieved" if any(c.source_uri == uri for c in chunks) else "missed"

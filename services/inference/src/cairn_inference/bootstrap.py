@@ -16,12 +16,13 @@ from cairn_inference.adapters.adapter_files import S3AdapterFiles
 from cairn_inference.adapters.conversion import MANIFEST, ConversionResult, ensure_converted
 from cairn_inference.adapters.inbox import MemoryInbox, PostgresInboxClaims
 from cairn_inference.adapters.registry_loader import read_registry
-from cairn_inference.adapters.telemetry import TracedBackend
+from cairn_inference.adapters.telemetry import TracedBackend, publish_budgets
 from cairn_inference.domain.registry import RegistryView
 from cairn_inference.ports import AdapterFiles, AdapterManager, InboxClaims, ModelBackend
 from cairn_inference.served_adapters import ServedAdapters
 from cairn_inference.settings import Settings
 from cairn_observability import get_logger
+from cairn_observability.pricing import PriceTable, load_price_table
 
 __all__ = ["Deps", "build", "open_backend", "prepare_model_dir"]
 
@@ -49,6 +50,8 @@ class Deps:
     """Share of the served model's implicit requests sent to its staging version."""
     adapters: AdapterManager | None = None
     """The backend's LoRA management, when it has one."""
+    prices: PriceTable | None = None
+    """Model prices and tenant budgets (`cairn_cost_usd_total`); None records no cost."""
 
 
 def prepare_model_dir(
@@ -68,7 +71,20 @@ def prepare_model_dir(
 
 
 async def open_backend(settings: Settings) -> ModelBackend:
-    """The backend the settings select, ready to generate (the local model converted and loaded)."""
+    """The backend the settings select, ready to generate (the local model converted and loaded).
+
+    The `instant` backend (benchmarks) is refused unless `benchmark_mode` is on.
+    """
+    if settings.inference_backend == "instant":
+        if not settings.benchmark_mode:
+            raise ValueError(
+                "CAIRN_INFERENCE_BACKEND=instant is a benchmark instrument (a fixed answer, no model) "
+                "and is refused outside benchmarks: set CAIRN_BENCHMARK_MODE=1 to use it"
+            )
+        from cairn_inference.adapters.instant import InstantBackend
+
+        log.warning("instant backend: every answer is a fixed text (benchmark mode)")
+        return InstantBackend()
     if settings.inference_backend == "sglang":
         if not settings.sglang_url:
             raise ValueError("CAIRN_SGLANG_URL must be set when CAIRN_INFERENCE_BACKEND=sglang")
@@ -115,6 +131,7 @@ async def build(
     registry: RegistryView | None = None,
     objects: ObjectStore | None = None,
     adapter_files: AdapterFiles | None = None,
+    prices: PriceTable | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store) and `adapter_files`
     override what the settings select.
@@ -145,6 +162,8 @@ async def build(
             )
         served = ServedAdapters(adapters, adapter_files)
         await served.sync_all(registry)
+        if prices is None:
+            prices = _load_prices(settings)
         yield Deps(
             backend=traced,
             publisher=publisher,
@@ -156,7 +175,20 @@ async def build(
             served_model=settings.served_model,
             canary_share=settings.canary_share,
             adapters=adapters,
+            prices=prices,
         )
+
+
+def _load_prices(settings: Settings) -> PriceTable | None:
+    """The configured price table (its budgets published as `cairn_cost_budget_usd`), or None."""
+    path = settings.resolved_price_table()
+    if path is None:
+        log.warning("no price table: cost is not recorded (set CAIRN_PRICE_TABLE)")
+        return None
+    table = load_price_table(path)
+    publish_budgets(table)
+    log.info("price table loaded", path=str(path), models=sorted(table.models))
+    return table
 
 
 async def _open_inbox(settings: Settings, stack: AsyncExitStack) -> InboxClaims:

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 from cairn_bus import EventMeta
 from cairn_events import InputScreenedV1, ModelPromotedV1, ModelRegisteredV1
+from cairn_inference.adapters.telemetry import record_cost
 from cairn_inference.bootstrap import Deps
 from cairn_inference.domain.completion import AdapterNotFoundError, Completion, failure_reason
 from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response
 from cairn_inference.domain.references import ResolvedModel, UnknownModelError, resolve
-from cairn_observability import get_logger
+from cairn_observability import get_logger, record_request_outcome
 
 log = get_logger("cairn.inference")
 
@@ -42,6 +43,7 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             log.warning("unknown model reference", model=event.model, reason=str(exc))
             failed = failed_response(event, model=None, adapter=None, reason=failure_reason(exc), now=_now())
             await deps.publisher.publish(failed, cause=meta)
+            _count(failed.status.value, event, failed.completed_at)
             return
         try:
             completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
@@ -57,8 +59,23 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
                 now=_now(),
             )
             await deps.publisher.publish(failed, cause=meta)
+            _count(failed.status.value, event, failed.completed_at)
             return
-        await deps.publisher.publish(completion_event(event, completion, _now(), served), cause=meta)
+        generated = completion_event(event, completion, _now(), served)
+        await deps.publisher.publish(generated, cause=meta)
+        if deps.prices is not None:
+            record_cost(
+                deps.prices,
+                tenant=event.tenant,
+                model=generated.model,
+                usage=generated.usage,
+                base_model=deps.default_model,
+            )
+
+
+def _count(status: str, event: InputScreenedV1, completed_at: datetime) -> None:
+    """A request this service ended (failed): `cairn_requests_total`, and its duration when known."""
+    record_request_outcome(status, event.tenant, event.prompt_name, completed_at)
 
 
 async def _generate(event: InputScreenedV1, served: ResolvedModel, deps: Deps) -> Completion:

@@ -12,8 +12,14 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     """Generation through SGLang (production) or in-process transformers (local)."""
 
     service_name: str = Field("inference", description="Service name.")
-    inference_backend: Literal["transformers", "sglang"] = Field(
-        "transformers", description="Model backend adapter."
+    inference_backend: Literal["transformers", "sglang", "instant"] = Field(
+        "transformers",
+        description="Model backend adapter; `instant` (a fixed answer at zero cost) is a benchmark "
+        "instrument, refused unless `benchmark_mode` is on.",
+    )
+    benchmark_mode: bool = Field(
+        False,
+        description="Allows the `instant` backend (CAIRN_BENCHMARK_MODE=1); never set outside benchmarks.",
     )
     sglang_url: str | None = Field(
         None, description="Base URL of the SGLang server, e.g. http://sglang:30000."
@@ -50,7 +56,10 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         15.0, ge=0, le=1000, description="How long the first request of a batch waits for others to join it."
     )
     generation_timeout_s: float = Field(
-        120.0, gt=0, description="A generation taking longer fails the request with a `failed` response."
+        300.0,
+        gt=0,
+        description="A generation taking longer (waiting for its batch included) fails the request with a "
+        "`failed` response; CPU batches of long prompts take a minute or more on two cores.",
     )
     sglang_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout to the SGLang server.")
     sglang_stream: bool = Field(
@@ -94,6 +103,12 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     registry_rebuild_timeout_s: float = Field(
         60.0, gt=0, description="Longest the start-up read of `cairn.models` may take."
     )
+    price_table: str | None = Field(
+        None,
+        description="YAML price table (USD per 1M input/output tokens by model, tenant budgets) that "
+        "`cairn_cost_usd_total` is computed from; unset: `<repo>/infra/prices.yaml` if present, "
+        "else no cost is recorded.",
+    )
 
     def resolved_adapter_cache_dir(self) -> Path:
         """`adapter_cache_dir`, or `<repo>/.cairn/adapters` when it is not set."""
@@ -102,6 +117,15 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         from cairn_inference.adapters.adapter_files import default_adapter_cache
 
         return default_adapter_cache()
+
+    def resolved_price_table(self) -> Path | None:
+        """`price_table`, or `<repo>/infra/prices.yaml` when unset and present; None: no prices."""
+        if self.price_table:
+            return Path(self.price_table).expanduser()
+        from cairn_inference.adapters.conversion import find_repo_root
+
+        default = find_repo_root() / "infra" / "prices.yaml"
+        return default if default.is_file() else None
 
     def resolved_model_dir(self) -> Path:
         """`model_dir`, or `<repo>/.cairn/models/<model_name>` when it is not set."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -11,9 +11,13 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cairn_bus import TransientError
-from cairn_events import ChatMessage, GenerationParams, JsonScalar, RetrievalOptions
+from cairn_auth import Authenticator, AuthSettings, KeyRecord, KeyStore, Principal
+from cairn_auth.domain.principals import TENANT_PATTERN
+from cairn_auth.fastapi import ANONYMOUS_ADMIN, Admin, Operator, Viewer, install_auth
+from cairn_bus import Publisher, TransientError
+from cairn_events import AdminActionRecordedV1, ChatMessage, GenerationParams, JsonScalar, RetrievalOptions
 from cairn_prompt_store import management
+from cairn_prompt_store.adapters.access import install_bootstrap, kafka_publisher
 from cairn_prompt_store.domain.errors import (
     InvalidPromptError,
     InvalidReferenceError,
@@ -25,7 +29,9 @@ from cairn_prompt_store.domain.prompt_file import dump_prompt, load_prompt
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion
 from cairn_prompt_store.domain.refs import PRODUCTION
 from cairn_prompt_store.domain.spec import PromptSpec
+from cairn_prompt_store.domain.tenants import SHARED_TENANT, lookup_order
 from cairn_prompt_store.ports import PromptStore
+from cairn_prompt_store.resolution import home_tenant
 from cairn_prompt_store.settings import Settings
 
 
@@ -37,6 +43,7 @@ class PromptOut(_Out):
     """A prompt in the listing."""
 
     name: str = Field(description="Prompt name.")
+    tenant: str = Field(description="The prompt's tenant (`default`: shared with every tenant).")
     latest_version: int = Field(description="Highest version number.")
     description: str = Field(description="Description of the latest version.")
     labels: dict[str, int] = Field(description="Labels and the versions they point at.")
@@ -46,6 +53,7 @@ class PromptOut(_Out):
     def of(cls, s: PromptSummary) -> PromptOut:
         return cls(
             name=s.name,
+            tenant=s.tenant,
             latest_version=s.latest_version,
             description=s.description,
             labels=s.labels,
@@ -57,6 +65,7 @@ class VersionOut(_Out):
     """One immutable version."""
 
     name: str = Field(description="Prompt name.")
+    tenant: str = Field(description="The prompt's tenant (`default`: shared with every tenant).")
     version: int = Field(description="Version number.")
     label: str | None = Field(None, description="The label the reference resolved through, if any.")
     content_hash: str = Field(description="`sha256:` of the canonical spec.")
@@ -66,9 +75,10 @@ class VersionOut(_Out):
     source: str = Field(description="The canonical YAML source (what diffs compare).")
 
     @classmethod
-    def of(cls, v: PromptVersion, label: str | None = None) -> VersionOut:
+    def of(cls, v: PromptVersion, label: str | None = None, *, tenant: str) -> VersionOut:
         return cls(
             name=v.name,
+            tenant=tenant,
             version=v.version,
             label=label,
             content_hash=v.content_hash,
@@ -107,7 +117,11 @@ class PushIn(BaseModel):
     spec: PromptSpec | None = Field(None, description="The prompt spec.")
     yaml: str | None = Field(None, description="Or the YAML prompt file's text.")
     labels: list[str] = Field([], description="Labels to point at the pushed version.")
-    by: str = Field("api", min_length=1, description="Who pushes (recorded with the version and moves).")
+    by: str = Field(
+        "api",
+        min_length=1,
+        description="Who pushes, when access control is off; otherwise the API key's id is recorded.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PushIn:
@@ -120,6 +134,7 @@ class PushOut(_Out):
     """What a push did."""
 
     name: str = Field(description="Prompt name.")
+    tenant: str = Field(description="The tenant the prompt was pushed to.")
     version: int = Field(description="The version holding the pushed content.")
     created: bool = Field(description="False when identical content already was that version.")
     content_hash: str = Field(description="`sha256:` of the canonical spec.")
@@ -130,7 +145,9 @@ class LabelIn(BaseModel):
     """Where to point a label."""
 
     version: int = Field(ge=1, description="The version the label should point at.")
-    by: str = Field("api", min_length=1, description="Who moves it.")
+    by: str = Field(
+        "api", min_length=1, description="Who moves it, when access control is off (else the key id)."
+    )
 
 
 class RenderIn(BaseModel):
@@ -149,6 +166,7 @@ class RenderOut(_Out):
     """A rendered prompt."""
 
     prompt_name: str = Field(description="Prompt name.")
+    prompt_tenant: str = Field(description="The tenant the prompt was found in (own, else `default`).")
     prompt_version: int = Field(description="Version rendered.")
     prompt_label: str | None = Field(description="Label resolved through.")
     experiment: str | None = Field(description="Experiment that chose the version.")
@@ -165,7 +183,19 @@ class ExperimentIn(BaseModel):
     name: str = Field(description="Experiment id.")
     label: str = Field(PRODUCTION, description="Requests resolving through this label join.")
     variants: list[Variant] = Field(min_length=1, description="The arms.")
-    by: str = Field("api", min_length=1, description="Who sets it.")
+    by: str = Field(
+        "api", min_length=1, description="Who sets it, when access control is off (else the key id)."
+    )
+
+
+class ExperimentOut(Experiment):
+    """A running experiment and the tenant of its prompt."""
+
+    tenant: str = Field(description="The tenant whose prompt the experiment splits (`default`: shared).")
+
+    @classmethod
+    def of(cls, e: Experiment, tenant: str) -> ExperimentOut:
+        return cls(**e.model_dump(), tenant=tenant)
 
 
 def _store(request: Request) -> PromptStore:
@@ -173,34 +203,135 @@ def _store(request: Request) -> PromptStore:
     return store
 
 
-def create_app(settings: Settings, store: PromptStore | None = None) -> FastAPI:
-    """The API on `store`; without one, on a PostgreSQL pool opened and closed by the app's lifespan."""
+async def _record(request: Request, event: AdminActionRecordedV1 | None) -> None:
+    publisher: Publisher | None = request.app.state.publisher
+    if event is None:
+        return
+    if publisher is None:  # never reached with the service's wiring: refuse rather than lose the record
+        raise TransientError("the audit trail is not reachable: administrative action not recorded")
+    await management.record(publisher, event)
+
+
+def _own_tenant(principal: Principal) -> str:
+    """Where a caller acts when it names no tenant: its own; the shared tenant for platform-wide keys."""
+    return SHARED_TENANT if principal.platform_wide else principal.tenant
+
+
+def _reading(principal: Principal, tenant: str | None) -> str:
+    """The tenant a read acts for: the one asked for (its own or the shared one), else its own."""
+    if tenant is None:
+        return _own_tenant(principal)
+    if tenant != SHARED_TENANT:
+        principal.check_tenant(tenant)  # another tenant: 404, as if nothing were there
+    return tenant
+
+
+def _writing(principal: Principal, tenant: str | None) -> str:
+    """The tenant a change acts on: the caller's own (or, for platform-wide keys, the one named).
+
+    Shared prompts are read-only to tenant-bound keys: naming `default` is answered like another
+    tenant (404).
+    """
+    target = _own_tenant(principal) if tenant is None else tenant
+    principal.check_tenant(target)
+    return target
+
+
+def _by(principal: Principal, claimed: str) -> str:
+    """Who a change is recorded under: the API key's id (the claimed name only when auth is off)."""
+    return claimed if principal is ANONYMOUS_ADMIN else principal.key_id
+
+
+TenantQuery = Annotated[
+    str | None,
+    Query(
+        pattern=TENANT_PATTERN,
+        description="The tenant to act on (default: the API key's own; `default` holds shared prompts).",
+    ),
+]
+
+
+class _DeferredKeyStore:
+    """The key store opened by the app's lifespan (the authenticator exists before it does)."""
+
+    def __init__(self) -> None:
+        self.store: KeyStore | None = None
+
+    def _open(self) -> KeyStore:
+        if self.store is None:
+            raise TransientError("the key store is not open yet")
+        return self.store
+
+    async def add(self, record: KeyRecord) -> None:
+        await self._open().add(record)
+
+    async def get(self, key_id: str) -> KeyRecord | None:
+        return await self._open().get(key_id)
+
+    async def keys(self, tenant: str | None = None) -> list[KeyRecord]:
+        return await self._open().keys(tenant)
+
+    async def revoke(self, key_id: str, at: datetime) -> KeyRecord:
+        return await self._open().revoke(key_id, at)
+
+
+def create_app(
+    settings: Settings,
+    store: PromptStore | None = None,
+    *,
+    publisher: Publisher | None = None,
+    authenticator: Authenticator | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
+    """The API on `store`; without one, on a PostgreSQL pool opened and closed by the app's lifespan.
+
+    Every route but `/health` needs an API key (`auth`, default from `CAIRN_AUTH_*`): viewers read
+    their tenant's prompts and the shared ones, operators push versions and move labels, admins also
+    run experiments; a platform-wide (`*`) admin reaches every tenant. Label moves and experiment
+    changes are published on `cairn.admin` through `publisher`. With a `store`, `authenticator` must
+    be given unless access control is off; without one, the lifespan opens the key store (table
+    `auth_api_keys` in the same database), installs the bootstrap key and opens a Kafka publisher
+    when `publisher` is None.
+    """
+    auth = auth or AuthSettings()
+    deferred = _DeferredKeyStore()
+    if store is None and authenticator is None:
+        authenticator = Authenticator(deferred, cache_ttl_s=auth.cache_ttl_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if store is not None:
             yield
             return
+        from cairn_auth.adapters.postgres import PostgresKeyStore
         from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
 
-        pool = await create_pool(
-            settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
-        )
-        try:
+        async with AsyncExitStack() as stack:
+            pool = await create_pool(
+                settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
+            )
+            stack.push_async_callback(pool.close)
             pg = PostgresPromptStore(pool)
             await pg.migrate()
+            keys = PostgresKeyStore(pool)
+            await keys.migrate()
+            deferred.store = keys
             app.state.store = pg
+            if app.state.publisher is None:
+                app.state.publisher = await stack.enter_async_context(kafka_publisher(settings))
+            await install_bootstrap(keys, auth, app.state.publisher)
             yield
-        finally:
-            await pool.close()
 
     app = FastAPI(
         title="Cairn prompt store",
-        description="Prompt templates with immutable versions, movable labels and sticky A/B experiments.",
+        description="Prompt templates with immutable versions, movable labels and sticky A/B experiments. "
+        "Every route but /health needs an API key (Authorization: Bearer <key> or X-API-Key).",
         version="1",
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.publisher = publisher
+    install_auth(app, authenticator, auth)
 
     @app.exception_handler(ResolutionError)
     async def not_found(_: Request, exc: ResolutionError) -> JSONResponse:
@@ -218,22 +349,42 @@ def create_app(settings: Settings, store: PromptStore | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, str]:
-        """Liveness."""
+        """Liveness (no key needed)."""
         return {"status": "ok"}
 
     @app.get("/prompts")
-    async def list_prompts(request: Request) -> list[PromptOut]:
-        """Every prompt with its latest version, labels and experiment."""
-        return [PromptOut.of(s) for s in await _store(request).prompts()]
+    async def list_prompts(
+        request: Request, principal: Viewer, tenant: TenantQuery = None
+    ) -> list[PromptOut]:
+        """Prompts with their latest version, labels and experiment.
+
+        Without `tenant`: the caller's tenant's and the shared ones (every tenant's for a
+        platform-wide key); with it, that tenant's.
+        """
+        store = _store(request)
+        if tenant is None and principal.platform_wide:
+            return [PromptOut.of(s) for s in await store.prompts(tenant=None)]
+        scope = (tenant,) if tenant is not None else lookup_order(_own_tenant(principal))
+        found = []
+        for t in scope:
+            found.extend(await store.prompts(tenant=_reading(principal, t)))
+        return [PromptOut.of(s) for s in sorted(found, key=lambda s: (s.name, s.tenant))]
 
     @app.post("/prompts", status_code=200)
-    async def push_prompt(request: Request, body: PushIn) -> PushOut:
+    async def push_prompt(
+        request: Request, body: PushIn, principal: Operator, tenant: TenantQuery = None
+    ) -> PushOut:
         """Push a version; identical content returns the existing version (`created: false`)."""
+        target = _writing(principal, tenant)
         spec = body.spec if body.spec is not None else load_prompt(body.yaml or "", "yaml")
-        pushed = await management.push(_store(request), spec, body.labels, body.by)
+        by = _by(principal, body.by)
+        pushed = await management.push(_store(request), spec, body.labels, by, tenant=target)
+        for move in pushed.moves:
+            await _record(request, management.label_moved(principal, move, tenant=target))
         v = pushed.result.version
         return PushOut(
             name=v.name,
+            tenant=target,
             version=v.version,
             created=pushed.result.created,
             content_hash=v.content_hash,
@@ -241,39 +392,55 @@ def create_app(settings: Settings, store: PromptStore | None = None) -> FastAPI:
         )
 
     @app.get("/prompts/{name:path}/versions/{version}")
-    async def get_version(request: Request, name: str, version: int) -> VersionOut:
+    async def get_version(
+        request: Request, name: str, version: int, principal: Viewer, tenant: TenantQuery = None
+    ) -> VersionOut:
         """One version."""
-        found = await management.show(_store(request), f"{name}:{version}")
-        return VersionOut.of(found.version)
+        found = await management.show(
+            _store(request), f"{name}:{version}", tenant=_reading(principal, tenant)
+        )
+        return VersionOut.of(found.version, tenant=found.tenant)
 
     @app.get("/prompts/{name:path}/versions")
-    async def list_versions(request: Request, name: str) -> list[VersionOut]:
+    async def list_versions(
+        request: Request, name: str, principal: Viewer, tenant: TenantQuery = None
+    ) -> list[VersionOut]:
         """Every version, oldest first."""
-        versions = await _store(request).versions(name)
-        if not versions:
-            raise HTTPException(404, f"unknown prompt {name!r}")
-        return [VersionOut.of(v) for v in versions]
+        home = await home_tenant(_store(request), name, _reading(principal, tenant))
+        return [VersionOut.of(v, tenant=home) for v in await _store(request).versions(name, tenant=home)]
 
     @app.get("/prompts/{name:path}/labels")
-    async def get_labels(request: Request, name: str) -> dict[str, int]:
+    async def get_labels(
+        request: Request, name: str, principal: Viewer, tenant: TenantQuery = None
+    ) -> dict[str, int]:
         """The prompt's labels."""
-        if not await _store(request).versions(name):
-            raise HTTPException(404, f"unknown prompt {name!r}")
-        return await _store(request).labels(name)
+        home = await home_tenant(_store(request), name, _reading(principal, tenant))
+        return await _store(request).labels(name, tenant=home)
 
     @app.put("/prompts/{name:path}/labels/{label}")
-    async def put_label(request: Request, name: str, label: str, body: LabelIn) -> LabelMoveOut:
-        """Point a label at a version (recorded in the history)."""
-        return LabelMoveOut.of(
-            await management.move_label(_store(request), name, body.version, label, body.by)
+    async def put_label(
+        request: Request,
+        name: str,
+        label: str,
+        body: LabelIn,
+        principal: Operator,
+        tenant: TenantQuery = None,
+    ) -> LabelMoveOut:
+        """Point a label at a version (recorded in the history and, as an admin action, on `cairn.admin`)."""
+        target = _writing(principal, tenant)
+        move = await management.move_label(
+            _store(request), name, body.version, label, _by(principal, body.by), tenant=target
         )
+        await _record(request, management.label_moved(principal, move, tenant=target))
+        return LabelMoveOut.of(move)
 
     @app.get("/prompts/{name:path}/history")
-    async def label_history(request: Request, name: str) -> list[LabelMoveOut]:
+    async def label_history(
+        request: Request, name: str, principal: Viewer, tenant: TenantQuery = None
+    ) -> list[LabelMoveOut]:
         """Every label move, oldest first."""
-        if not await _store(request).versions(name):
-            raise HTTPException(404, f"unknown prompt {name!r}")
-        return [LabelMoveOut.of(m) for m in await _store(request).label_history(name)]
+        home = await home_tenant(_store(request), name, _reading(principal, tenant))
+        return [LabelMoveOut.of(m) for m in await _store(request).label_history(name, tenant=home)]
 
     @app.get("/prompts/{name:path}/diff", response_class=PlainTextResponse)
     async def diff(
@@ -281,19 +448,26 @@ def create_app(settings: Settings, store: PromptStore | None = None) -> FastAPI:
         name: str,
         old: Annotated[int, Query(alias="from", ge=1)],
         new: Annotated[int, Query(alias="to", ge=1)],
+        principal: Viewer,
+        tenant: TenantQuery = None,
     ) -> str:
         """Unified diff of two versions' canonical YAML sources."""
-        return await management.diff(_store(request), name, old, new)
+        return await management.diff(_store(request), name, old, new, tenant=_reading(principal, tenant))
 
     @app.get("/prompts/{ref:path}")
-    async def show(request: Request, ref: str) -> VersionOut:
-        """The version a reference names: NAME (production label), NAME@LABEL or NAME:VERSION."""
-        found = await management.show(_store(request), ref)
-        return VersionOut.of(found.version, found.label)
+    async def show(request: Request, ref: str, principal: Viewer, tenant: TenantQuery = None) -> VersionOut:
+        """The version a reference names: NAME (production label), NAME@LABEL or NAME:VERSION.
+
+        The name is looked up in the tenant, then among the shared prompts.
+        """
+        found = await management.show(_store(request), ref, tenant=_reading(principal, tenant))
+        return VersionOut.of(found.version, found.label, tenant=found.tenant)
 
     @app.post("/render")
-    async def render_prompt(request: Request, body: RenderIn) -> RenderOut:
-        """Render as a request would (422 with the rejection reason when a request would be rejected)."""
+    async def render_prompt(
+        request: Request, body: RenderIn, principal: Viewer, tenant: TenantQuery = None
+    ) -> RenderOut:
+        """Render as a request of the tenant would (422 with the rejection reason when it would be rejected)."""
         p = await management.preview(
             _store(request),
             body.prompt,
@@ -303,9 +477,11 @@ def create_app(settings: Settings, store: PromptStore | None = None) -> FastAPI:
             params=body.params,
             retrieval=body.retrieval,
             model=body.model,
+            tenant=_reading(principal, tenant),
         )
         return RenderOut(
             prompt_name=p.version.name,
+            prompt_tenant=p.resolution.tenant,
             prompt_version=p.version.version,
             prompt_label=p.resolution.label,
             experiment=p.resolution.experiment,
@@ -317,32 +493,60 @@ def create_app(settings: Settings, store: PromptStore | None = None) -> FastAPI:
         )
 
     @app.get("/experiments")
-    async def list_experiments(request: Request) -> list[Experiment]:
-        """Every running experiment."""
-        return await _store(request).experiments()
+    async def list_experiments(
+        request: Request, principal: Viewer, tenant: TenantQuery = None
+    ) -> list[ExperimentOut]:
+        """Running experiments: of the caller's tenant and the shared prompts (every tenant's for a
+        platform-wide key), or of `tenant`."""
+        store = _store(request)
+        if tenant is not None:
+            scope: tuple[str, ...] = (_reading(principal, tenant),)
+        elif principal.platform_wide:
+            scope = tuple(sorted({s.tenant for s in await store.prompts(tenant=None)}))
+        else:
+            scope = lookup_order(principal.tenant)
+        return [ExperimentOut.of(e, t) for t in scope for e in await store.experiments(tenant=t)]
 
     @app.get("/experiments/{prompt:path}")
-    async def get_experiment(request: Request, prompt: str) -> Experiment:
-        """The experiment on a prompt."""
-        found = await _store(request).experiment(prompt)
+    async def get_experiment(
+        request: Request, prompt: str, principal: Viewer, tenant: TenantQuery = None
+    ) -> ExperimentOut:
+        """The experiment on a prompt (the tenant's, else the shared prompt's)."""
+        home = await home_tenant(_store(request), prompt, _reading(principal, tenant))
+        found = await _store(request).experiment(prompt, tenant=home)
         if found is None:
             raise HTTPException(404, f"no experiment runs on prompt {prompt!r}")
-        return found
+        return ExperimentOut.of(found, home)
 
     @app.put("/experiments/{prompt:path}")
     async def put_experiment(
-        request: Request, prompt: str, body: Annotated[ExperimentIn, Body()]
-    ) -> Experiment:
-        """Start or replace the prompt's experiment; every arm must resolve."""
+        request: Request,
+        prompt: str,
+        body: Annotated[ExperimentIn, Body()],
+        principal: Admin,
+        tenant: TenantQuery = None,
+    ) -> ExperimentOut:
+        """Start or replace the prompt's experiment; every arm must resolve (an admin action)."""
+        target = _writing(principal, tenant)
         try:
             experiment = Experiment(name=body.name, prompt=prompt, label=body.label, variants=body.variants)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return await management.set_experiment(_store(request), experiment, body.by)
+        await management.set_experiment(_store(request), experiment, _by(principal, body.by), tenant=target)
+        event = management.experiment_changed(
+            principal, management.EXPERIMENT_SET, prompt, tenant=target, experiment=experiment
+        )
+        await _record(request, event)
+        return ExperimentOut.of(experiment, target)
 
     @app.delete("/experiments/{prompt:path}", status_code=204)
-    async def delete_experiment(request: Request, prompt: str) -> None:
-        """Stop the prompt's experiment."""
-        await management.clear_experiment(_store(request), prompt)
+    async def delete_experiment(
+        request: Request, prompt: str, principal: Admin, tenant: TenantQuery = None
+    ) -> None:
+        """Stop the prompt's experiment (an admin action)."""
+        target = _writing(principal, tenant)
+        await management.clear_experiment(_store(request), prompt, tenant=target)
+        event = management.experiment_changed(principal, management.EXPERIMENT_CLEARED, prompt, tenant=target)
+        await _record(request, event)
 
     return app

@@ -2,14 +2,15 @@
 
 It publishes `cairn.prompt.rendered.v1`, or ends the request with `cairn.response.completed.v1`
 (`rejected`) when the prompt cannot be resolved or rendered, or the request could not be read.
-The management API runs in the same process (see `bootstrap.build`).
+The management API runs in the same process (see `bootstrap.build`); its label moves and experiment
+changes are published as `cairn.admin_action.recorded.v1` on `cairn.admin`.
 """
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
-from cairn_events import PromptRenderedV1, RequestSubmittedV1, ResponseCompletedV1
+from cairn_events import AdminActionRecordedV1, PromptRenderedV1, RequestSubmittedV1, ResponseCompletedV1
 from cairn_prompt_store.bootstrap import Deps, build
 from cairn_prompt_store.handlers import on_dead_letter, on_request_submitted
 from cairn_prompt_store.settings import Settings
@@ -17,7 +18,9 @@ from cairn_prompt_store.settings import Settings
 router: EventRouter[Deps] = EventRouter("prompt-store")
 router.handler(RequestSubmittedV1)(on_request_submitted)
 router.on_dead_letter(on_dead_letter)
-router.publishes(PromptRenderedV1, ResponseCompletedV1)
+router.publishes(
+    PromptRenderedV1, ResponseCompletedV1, AdminActionRecordedV1
+)  # admin: label moves, experiments
 
 
 def main() -> None:

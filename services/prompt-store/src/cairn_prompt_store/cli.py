@@ -6,7 +6,8 @@ import asyncio
 import getpass
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,13 +15,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cairn_bus import TransientError
-from cairn_events import ChatMessage, JsonScalar
+from cairn_auth.domain.principals import check_tenant_id
+from cairn_bus import Publisher, TransientError
+from cairn_events import AdminActionRecordedV1, ChatMessage, JsonScalar
 from cairn_prompt_store import management
 from cairn_prompt_store.domain.errors import ExperimentNotFoundError, PromptStoreError
 from cairn_prompt_store.domain.experiments import Experiment, Variant
 from cairn_prompt_store.domain.prompt_file import dump_prompt, load_prompt
 from cairn_prompt_store.domain.refs import PRODUCTION
+from cairn_prompt_store.domain.tenants import SHARED_TENANT
 from cairn_prompt_store.ports import PromptStore
 from cairn_prompt_store.settings import Settings
 
@@ -37,13 +40,67 @@ console = Console()
 
 
 def load_settings() -> Settings:
-    """CAIRN_* variables; without CAIRN_POSTGRES_DSN, the local stack's database."""
-    if "CAIRN_POSTGRES_DSN" in os.environ:
+    """CAIRN_* variables; the database and broker not set there are the local stack's."""
+    wanted = {"CAIRN_POSTGRES_DSN": "postgres_dsn", "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap"}
+    missing = [var for var in wanted if var not in os.environ]
+    if not missing:
         return Settings()
     from cairn_cli.config import stack_env
 
-    dsn = stack_env().get("CAIRN_POSTGRES_DSN")
-    return Settings(postgres_dsn=dsn) if dsn else Settings()
+    env = stack_env()
+    overrides: dict[str, Any] = {wanted[var]: env[var] for var in missing if env.get(var)}
+    return Settings(**overrides)
+
+
+def _check_tenant(tenant: str) -> str:
+    try:
+        return check_tenant_id(tenant, allow_platform=False)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+TENANT_HELP = "The prompts' tenant (`default`: the platform's shared prompts, readable by every tenant)."
+
+
+def _tenant_option() -> Any:
+    return typer.Option(SHARED_TENANT, "--tenant", "-t", help=TENANT_HELP, callback=_check_tenant)
+
+
+@asynccontextmanager
+async def open_audit_publisher(settings: Settings) -> AsyncIterator[Publisher]:
+    """Where the CLI records administrative actions: `cairn.admin` on the configured broker."""
+    from cairn_bus.kafka import ensure_topics
+    from cairn_events import load_topics
+    from cairn_prompt_store.adapters.access import kafka_publisher
+
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        [load_topics()[AdminActionRecordedV1.topic]],
+        replication_factor=settings.kafka_replication_factor,
+    )
+    async with kafka_publisher(settings.model_copy(update={"service_name": "cli"})) as publisher:
+        yield publisher
+
+
+def _record(*events: AdminActionRecordedV1 | None) -> None:
+    """Publish the CLI's administrative actions on `cairn.admin`; exit 1 when they cannot be."""
+    pending = [e for e in events if e is not None]
+    if not pending:
+        return
+
+    async def main() -> None:
+        async with open_audit_publisher(load_settings()) as publisher:
+            for event in pending:
+                await management.record(publisher, event)
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # the change is made: say loudly that its record is missing
+        console.print(
+            f"[red]error:[/red] done, but not recorded in the audit trail (cairn.admin): {exc}",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
 
 
 def _actor() -> str:
@@ -116,12 +173,17 @@ def push(
         [], "--label", "-l", help="Point this label at the version (repeatable)."
     ),
     by: str | None = typer.Option(None, help="Who pushes (default: the OS user)."),
+    tenant: str = _tenant_option(),
 ) -> None:
-    """Push a prompt file as a new version; identical content returns the existing version."""
+    """Push a prompt file as a new version; identical content returns the existing version.
+
+    Label moves are recorded on `cairn.admin` (actor: the OS user).
+    """
     spec_text = file.read_text(encoding="utf-8")
 
     async def action(store: PromptStore) -> management.Pushed:
-        return await management.push(store, load_prompt(spec_text, str(file)), label, by or _actor())
+        spec = load_prompt(spec_text, str(file))
+        return await management.push(store, spec, label, by or _actor(), tenant=tenant)
 
     pushed = _with_store(action)
     v = pushed.result.version
@@ -130,16 +192,23 @@ def push(
     for move in pushed.moves:
         was = f" (was {move.previous})" if move.previous not in (None, move.version) else ""
         _print(f"  @{move.label} -> {move.version}{was}")
+    _record(*(management.label_moved(by or _actor(), m, tenant=tenant) for m in pushed.moves))
 
 
 @app.command("list")
-def list_prompts() -> None:
+def list_prompts(
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="Only this tenant's prompts (default: every tenant's)."
+    ),
+) -> None:
     """Every prompt with its latest version, labels and experiment."""
-    rows = _with_store(lambda store: store.prompts())
-    table = Table("prompt", "latest", "labels", "experiment", "description")
+    if tenant is not None:
+        _check_tenant(tenant)
+    rows = _with_store(lambda store: store.prompts(tenant=tenant))
+    table = Table("prompt", "tenant", "latest", "labels", "experiment", "description")
     for s in rows:
         labels = ", ".join(f"{k}={v}" for k, v in s.labels.items())
-        table.add_row(s.name, str(s.latest_version), labels, s.experiment or "", s.description)
+        table.add_row(s.name, s.tenant, str(s.latest_version), labels, s.experiment or "", s.description)
     console.print(table)
 
 
@@ -147,12 +216,13 @@ def list_prompts() -> None:
 def show(
     ref: str = typer.Argument(..., help="NAME (its production label), NAME@LABEL or NAME:VERSION."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    tenant: str = _tenant_option(),
 ) -> None:
-    """The version a reference names, with its canonical source."""
+    """The version a reference names (in the tenant, else among the shared prompts), with its source."""
 
     async def action(store: PromptStore) -> tuple[Any, dict[str, int]]:
-        found = await management.show(store, ref)
-        return found, await store.labels(found.version.name)
+        found = await management.show(store, ref, tenant=tenant)
+        return found, await store.labels(found.version.name, tenant=found.tenant)
 
     found, labels = _with_store(action)
     v = found.version
@@ -160,6 +230,7 @@ def show(
     if as_json:
         data = {
             "name": v.name,
+            "tenant": found.tenant,
             "version": v.version,
             "label": found.label,
             "labels": here,
@@ -181,17 +252,22 @@ def label(
     version: int = typer.Argument(..., min=1, help="The version the label should point at."),
     label_name: str = typer.Argument(..., metavar="LABEL", help="The label (dev, staging, production, ...)."),
     by: str | None = typer.Option(None, help="Who moves it (default: the OS user)."),
+    tenant: str = _tenant_option(),
 ) -> None:
-    """Point a label at a version (recorded with who and when)."""
-    move = _with_store(lambda store: management.move_label(store, name, version, label_name, by or _actor()))
+    """Point a label at a version (recorded with who and when, and on `cairn.admin`)."""
+    actor = by or _actor()
+    move = _with_store(
+        lambda store: management.move_label(store, name, version, label_name, actor, tenant=tenant)
+    )
     was = "new label" if move.previous is None else f"was {move.previous}"
     _print(f"{name}@{move.label} -> {move.version} ({was})")
+    _record(management.label_moved(actor, move, tenant=tenant))
 
 
 @app.command()
-def history(name: str = typer.Argument(..., help="Prompt name.")) -> None:
+def history(name: str = typer.Argument(..., help="Prompt name."), tenant: str = _tenant_option()) -> None:
     """Every label move of a prompt: when, who, from and to."""
-    moves = _with_store(lambda store: store.label_history(name))
+    moves = _with_store(lambda store: store.label_history(name, tenant=tenant))
     table = Table("when", "label", "from", "to", "by")
     for m in moves:
         table.add_row(m.moved_at.isoformat(), m.label, str(m.previous or "-"), str(m.version), m.moved_by)
@@ -203,9 +279,10 @@ def diff(
     name: str = typer.Argument(..., help="Prompt name."),
     old: int = typer.Argument(..., min=1, help="The older version."),
     new: int = typer.Argument(..., min=1, help="The newer version."),
+    tenant: str = _tenant_option(),
 ) -> None:
     """Unified diff of two versions' canonical sources."""
-    text = _with_store(lambda store: management.diff(store, name, old, new))
+    text = _with_store(lambda store: management.diff(store, name, old, new, tenant=tenant))
     _print(text.rstrip("\n") if text else f"{name}:{old} and {name}:{new} are identical")
 
 
@@ -216,11 +293,14 @@ def render(
     message: list[str] = typer.Option([], "--message", "-m", help="A user turn appended (repeatable)."),
     user: str | None = typer.Option(None, "--user", help="Apply experiments as for this user id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    tenant: str = _tenant_option(),
 ) -> None:
-    """Preview what a request would get (nothing is published)."""
+    """Preview what a request of the tenant would get (nothing is published)."""
     turns = [ChatMessage(role="user", content=m) for m in message]
     variables = parse_vars(var)
-    p = _with_store(lambda store: management.preview(store, ref, variables, turns, subject=user))
+    p = _with_store(
+        lambda store: management.preview(store, ref, variables, turns, subject=user, tenant=tenant)
+    )
     r = p.rendered
     if as_json:
         data = {
@@ -260,6 +340,7 @@ def experiments_set(
         PRODUCTION, "--label", help="Requests resolving through this label join the experiment."
     ),
     by: str | None = typer.Option(None, help="Who sets it (default: the OS user)."),
+    tenant: str = _tenant_option(),
 ) -> None:
     """Start or replace the experiment on a prompt (sticky per user id, else request id)."""
     try:
@@ -268,8 +349,14 @@ def experiments_set(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    _with_store(lambda store: management.set_experiment(store, experiment, by or _actor()))
+    actor = by or _actor()
+    _with_store(lambda store: management.set_experiment(store, experiment, actor, tenant=tenant))
     _print(_describe(experiment))
+    _record(
+        management.experiment_changed(
+            actor, management.EXPERIMENT_SET, prompt, tenant=tenant, experiment=experiment
+        )
+    )
 
 
 def _describe(e: Experiment) -> str:
@@ -279,13 +366,16 @@ def _describe(e: Experiment) -> str:
 
 
 @experiments_app.command("show")
-def experiments_show(prompt: str | None = typer.Argument(None, help="One prompt (default: all).")) -> None:
-    """Running experiments."""
+def experiments_show(
+    prompt: str | None = typer.Argument(None, help="One prompt (default: all)."),
+    tenant: str = _tenant_option(),
+) -> None:
+    """Running experiments of the tenant."""
 
     async def action(store: PromptStore) -> list[Experiment]:
         if prompt is None:
-            return await store.experiments()
-        found = await store.experiment(prompt)
+            return await store.experiments(tenant=tenant)
+        found = await store.experiment(prompt, tenant=tenant)
         if found is None:
             raise ExperimentNotFoundError(f"no experiment runs on prompt {prompt!r}")
         return [found]
@@ -295,7 +385,14 @@ def experiments_show(prompt: str | None = typer.Argument(None, help="One prompt 
 
 
 @experiments_app.command("clear")
-def experiments_clear(prompt: str = typer.Argument(..., help="The prompt.")) -> None:
-    """Stop the experiment on a prompt."""
-    _with_store(lambda store: management.clear_experiment(store, prompt))
+def experiments_clear(
+    prompt: str = typer.Argument(..., help="The prompt."),
+    by: str | None = typer.Option(None, help="Who stops it (default: the OS user)."),
+    tenant: str = _tenant_option(),
+) -> None:
+    """Stop the experiment on a prompt (recorded on `cairn.admin`)."""
+    _with_store(lambda store: management.clear_experiment(store, prompt, tenant=tenant))
     _print(f"{prompt}: experiment stopped")
+    _record(
+        management.experiment_changed(by or _actor(), management.EXPERIMENT_CLEARED, prompt, tenant=tenant)
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cairn_bus import EventMeta, RawRecord, derive_event_id
 from cairn_events import DeadLetterKind, RequestSubmittedV1, ResponseCompletedV1, ResponseStatus
-from cairn_observability import get_logger
+from cairn_observability import get_logger, record_request_outcome, request_started
 from cairn_prompt_store.bootstrap import Deps
 from cairn_prompt_store.domain.deadletter import salvage_request
 from cairn_prompt_store.rendering import answer
@@ -29,7 +31,23 @@ async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps:
         outcome = await answer(deps.store, event, deps.clock())
         if isinstance(outcome, ResponseCompletedV1):
             log.info("request rejected", request_id=event.request_id, reason=outcome.reason)
-        await deps.publisher.publish(outcome, cause=meta)
+        # the trace context of what is published says when the request was submitted, so the
+        # service answering it last can observe its whole duration
+        with request_started(event.submitted_at):
+            await deps.publisher.publish(outcome, cause=meta)
+    if isinstance(outcome, ResponseCompletedV1):
+        _count(outcome, event.submitted_at)
+
+
+def _count(response: ResponseCompletedV1, submitted_at: datetime | None) -> None:
+    """`cairn_requests_total` and `cairn_request_duration_seconds` for a request ended here."""
+    record_request_outcome(
+        response.status.value,
+        response.tenant,
+        response.prompt_name,
+        response.completed_at,
+        started_at=submitted_at,
+    )
 
 
 async def on_dead_letter(record: RawRecord, kind: DeadLetterKind, reason: str, deps: Deps) -> None:
@@ -54,3 +72,4 @@ async def on_dead_letter(record: RawRecord, kind: DeadLetterKind, reason: str, d
     )
     origin = f"{record.topic}/{record.partition}/{record.offset}"
     await deps.publisher.publish(response, event_id=derive_event_id(origin, response.event_type, CONSUMER))
+    _count(response, None)  # unreadable: its submitted_at is not known

@@ -8,33 +8,40 @@ from typing import Protocol
 from cairn_prompt_store.domain.experiments import Experiment
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
 from cairn_prompt_store.domain.spec import PromptSpec
+from cairn_prompt_store.domain.tenants import SHARED_TENANT
 
 
 class PromptStore(Protocol):
     """Prompts with immutable, numbered versions, movable labels (with history) and experiments.
 
+    Every prompt belongs to a tenant (keyword `tenant`, default the shared tenant `default`): the same
+    name in two tenants is two unrelated prompts, and no method ever reads or changes another
+    tenant's rows.
+
     Storage failures that may pass (database unreachable) raise `cairn_bus.TransientError` or an
     `OSError`; everything else is the caller's mistake or a bug.
     """
 
-    async def push(self, spec: PromptSpec, by: str) -> PushResult:
+    async def push(self, spec: PromptSpec, by: str, *, tenant: str = SHARED_TENANT) -> PushResult:
         """Store `spec` as the prompt's next version, unless a version with identical content exists:
         then that version is returned with `created=False`. Versions number 1, 2, 3 per prompt."""
         ...
 
-    async def get(self, name: str, version: int) -> PromptVersion | None:
+    async def get(self, name: str, version: int, *, tenant: str = SHARED_TENANT) -> PromptVersion | None:
         """One version, or None."""
         ...
 
-    async def versions(self, name: str) -> list[PromptVersion]:
+    async def versions(self, name: str, *, tenant: str = SHARED_TENANT) -> list[PromptVersion]:
         """Every version of the prompt, oldest first (empty for an unknown prompt)."""
         ...
 
-    async def labels(self, name: str) -> dict[str, int]:
+    async def labels(self, name: str, *, tenant: str = SHARED_TENANT) -> dict[str, int]:
         """The prompt's labels and the version each points at."""
         ...
 
-    async def move_label(self, name: str, label: str, version: int, by: str) -> LabelMove:
+    async def move_label(
+        self, name: str, label: str, version: int, by: str, *, tenant: str = SHARED_TENANT
+    ) -> LabelMove:
         """Point `label` at an existing `version` (creating the label) and record the move.
 
         Raises VersionNotFoundError when the version does not exist. Moving a label where it already
@@ -42,27 +49,31 @@ class PromptStore(Protocol):
         """
         ...
 
-    async def label_history(self, name: str) -> list[LabelMove]:
+    async def label_history(self, name: str, *, tenant: str = SHARED_TENANT) -> list[LabelMove]:
         """Every label move of the prompt, oldest first."""
         ...
 
-    async def prompts(self) -> list[PromptSummary]:
-        """Every prompt, by name."""
+    async def has_prompt(self, name: str, *, tenant: str = SHARED_TENANT) -> bool:
+        """Whether the tenant has a prompt of that name (at least one version)."""
         ...
 
-    async def set_experiment(self, experiment: Experiment, by: str) -> None:
+    async def prompts(self, *, tenant: str | None = SHARED_TENANT) -> list[PromptSummary]:
+        """Every prompt of the tenant (of every tenant when None), by name then tenant."""
+        ...
+
+    async def set_experiment(self, experiment: Experiment, by: str, *, tenant: str = SHARED_TENANT) -> None:
         """Start or replace the experiment on `experiment.prompt` (one per prompt)."""
         ...
 
-    async def experiment(self, prompt: str) -> Experiment | None:
+    async def experiment(self, prompt: str, *, tenant: str = SHARED_TENANT) -> Experiment | None:
         """The experiment running on a prompt, if any."""
         ...
 
-    async def clear_experiment(self, prompt: str) -> bool:
+    async def clear_experiment(self, prompt: str, *, tenant: str = SHARED_TENANT) -> bool:
         """Stop the prompt's experiment; False when none ran."""
         ...
 
-    async def experiments(self) -> list[Experiment]:
+    async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         """Every running experiment, by prompt name."""
         ...
 

@@ -41,11 +41,14 @@ async def answer(
 ) -> PromptRenderedV1 | ResponseCompletedV1:
     """The prompt rendered for `request`, or a rejection saying clearly why it cannot be.
 
+    The prompt is looked up in the request's tenant, then in the shared tenant `default`; another
+    tenant's prompt is unknown to it.
+
     Storage errors propagate (they are transient: the request is retried, not rejected).
     """
     ref = parse_ref(request.prompt)  # the event's pattern already guarantees a valid reference
     try:
-        resolution = await resolve(store, ref, subject_of(request))
+        resolution = await resolve(store, ref, subject_of(request), tenant=request.tenant)
     except PromptNotFoundError as exc:
         return rejection(request, str(exc), now)
     except PromptStoreError as exc:

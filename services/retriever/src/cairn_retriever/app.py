@@ -1,11 +1,14 @@
 """The retriever service: grounds rendered prompts in retrieved documents (`cairn.prompts` →
-`cairn.contexts`), and answers `failed` on `cairn.responses` when it has to give a request up."""
+`cairn.contexts`), and answers `failed` on `cairn.responses` when it has to give a request up.
+
+Beside the consumer it serves the ingestion and search HTTP API (`api.py`, per tenant, behind API
+keys); installing the bootstrap admin key is published on `cairn.admin`."""
 
 from __future__ import annotations
 
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
-from cairn_events import ContextAssembledV1, PromptRenderedV1, ResponseCompletedV1
+from cairn_events import AdminActionRecordedV1, ContextAssembledV1, PromptRenderedV1, ResponseCompletedV1
 from cairn_retriever.bootstrap import Deps, build
 from cairn_retriever.handlers import on_prompt_dead_lettered, on_prompt_rendered
 from cairn_retriever.settings import Settings
@@ -13,7 +16,7 @@ from cairn_retriever.settings import Settings
 router: EventRouter[Deps] = EventRouter("retriever")
 router.handler(PromptRenderedV1)(on_prompt_rendered)
 router.on_dead_letter(on_prompt_dead_lettered)
-router.publishes(ContextAssembledV1, ResponseCompletedV1)
+router.publishes(ContextAssembledV1, ResponseCompletedV1, AdminActionRecordedV1)  # admin: the bootstrap key
 
 
 def main() -> None:

@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cairn_auth import AuthSettings
 from cairn_bus import Inbox, Publisher
 from cairn_retriever.domain.models import SearchMode
 from cairn_retriever.ingest import ChunkingConfig, Ingestor
 from cairn_retriever.ports import Embedder, VectorStore
 from cairn_retriever.retrieval import Retriever, SearchConfig
 from cairn_retriever.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn_retriever.adapters.http import HttpServer
 
 Transaction = Callable[[], AbstractAsyncContextManager[Any]]
 
@@ -35,6 +39,8 @@ class Deps:
     """Opens a unit of work; yields the connection `inbox.claim` joins (None without a database)."""
     settings: Settings
     clock: Callable[[], datetime] = field(default=utc_now)
+    http: HttpServer | None = None
+    """Where the ingestion and search API listens, when the service serves it."""
 
 
 def memory_transaction(inbox: Inbox) -> Transaction:
@@ -136,9 +142,14 @@ async def build(
     inbox: Inbox | None = None,
     transaction: Transaction | None = None,
     clock: Callable[[], datetime] | None = None,
+    auth: AuthSettings | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service. Without overrides: a PostgreSQL pool (the inbox, and the pgvector
-    store unless Weaviate is configured), the model loaded once in a worker thread."""
+    store unless Weaviate is configured), the model loaded once in a worker thread, and, when
+    `http_enabled`, the ingestion and search API on `http_host:http_port` (API keys from
+    `auth_api_keys` in the same database, `auth` default from `CAIRN_AUTH_*`), stopped when the
+    block exits. With an `inbox` given (tests), no API is served."""
+    serve_http = settings.http_enabled and inbox is None
     async with AsyncExitStack() as stack:
         pool = None
         if inbox is None or (store is None and settings.vector_store == "pgvector"):
@@ -165,11 +176,52 @@ async def build(
             store = await stack.enter_async_context(open_store(settings, pool))
         if embedder is None:
             embedder = await asyncio.to_thread(load_embedder, settings)
+        retriever = Retriever(embedder, store, search_config(settings))
+        http = None
+        if serve_http:
+            http = await stack.enter_async_context(
+                serve_api(
+                    settings, retriever, make_ingestor(settings, embedder, store), pool, publisher, auth
+                )
+            )
         yield Deps(
             publisher=publisher,
-            retriever=Retriever(embedder, store, search_config(settings)),
+            retriever=retriever,
             inbox=inbox,
             transaction=transaction or memory_transaction(inbox),
             settings=settings,
             clock=clock or utc_now,
+            http=http,
         )
+
+
+@asynccontextmanager
+async def serve_api(
+    settings: Settings,
+    retriever: Retriever,
+    ingestor: Ingestor,
+    pool: Any,
+    publisher: Publisher,
+    auth: AuthSettings | None = None,
+) -> AsyncIterator[HttpServer]:
+    """The ingestion and search API, keys checked against `auth_api_keys` on `pool` (or a pool of its
+    own when None); the bootstrap key's creation is published through `publisher`."""
+    from cairn_auth import Authenticator
+    from cairn_auth.adapters.postgres import PostgresKeyStore
+    from cairn_retriever.adapters.access import install_bootstrap
+    from cairn_retriever.adapters.http import serving
+    from cairn_retriever.api import create_app
+
+    auth = auth or AuthSettings()
+    async with AsyncExitStack() as stack:
+        if pool is None:
+            from cairn_retriever.adapters.postgres import create_pool
+
+            pool = await create_pool(settings.postgres_dsn, 1, 2)
+            stack.push_async_callback(pool.close)
+        keys = PostgresKeyStore(pool)
+        await keys.migrate()
+        await install_bootstrap(keys, auth, publisher)
+        authenticator = Authenticator(keys, cache_ttl_s=auth.cache_ttl_s)
+        app = create_app(settings, retriever, ingestor, authenticator=authenticator, auth=auth)
+        yield await stack.enter_async_context(serving(app, settings.http_host, settings.http_port))

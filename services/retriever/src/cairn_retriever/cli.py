@@ -28,6 +28,7 @@ from rich.table import Table
 
 from cairn_retriever.bootstrap import load_embedder, make_ingestor, open_store, search_config
 from cairn_retriever.domain.models import SearchMode
+from cairn_retriever.domain.tenancy import SHARED_TENANT, owner_of, readable_collections, stored_collection
 from cairn_retriever.ingest import DocumentOutcome, DocumentStatus, IngestReport
 from cairn_retriever.retrieval import Retriever
 from cairn_retriever.settings import Settings
@@ -153,10 +154,20 @@ def ingest(
     collection: str | None = typer.Option(
         None, "--collection", "-c", help="Collection (default: the settings')."
     ),
+    tenant: str = typer.Option(
+        SHARED_TENANT,
+        "--tenant",
+        "-t",
+        help="The documents' tenant (`default`: shared, searchable by every tenant).",
+    ),
 ) -> None:
     """Read, chunk, embed and store documents; unchanged ones are skipped, changed ones replaced."""
     settings = load_settings()
-    report = _run(ingest_source(settings, source, collection or settings.default_collection))
+    try:
+        stored = stored_collection(tenant, collection or settings.default_collection)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    report = _run(ingest_source(settings, source, stored))
     console.print(_summary(report))
     if report.count(DocumentStatus.FAILED):
         raise typer.Exit(1)
@@ -175,11 +186,11 @@ def list_documents(
 
     docs = _run(fetch())
     table = Table(title=f"{len(docs)} document(s)")
-    for name in ("collection", "source", "title", "chunks", "content hash", "ingested at"):
+    for name in ("tenant", "collection", "source", "title", "chunks", "content hash", "ingested at"):
         table.add_column(name, overflow="fold")
     for d in docs:
         table.add_row(
-            d.collection,
+            *owner_of(d.collection),
             d.source_uri,
             d.title or "",
             str(d.chunk_count),
@@ -198,16 +209,25 @@ def search(
     ),
     collection: str | None = typer.Option(None, "--collection", "-c", help="Collection (default: all)."),
     min_score: float | None = typer.Option(None, help="Drop chunks whose cosine similarity is below this."),
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="Search as this tenant: its collection and the shared one (needs -c)."
+    ),
 ) -> None:
     """Search the stored chunks; shows each hit's cosine similarity, its fused rank score and source."""
     settings = load_settings()
+    searched: str | tuple[str, ...] | None = collection
+    if tenant is not None:
+        try:
+            searched = readable_collections(tenant, collection or settings.default_collection)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
 
     async def run() -> Any:
         embedder = await asyncio.to_thread(load_embedder, settings)
         async with open_store(settings) as store:
             retriever = Retriever(embedder, store, search_config(settings))
             return await retriever.search(
-                query, k=k, collection=collection, min_similarity=min_score, mode=mode
+                query, k=k, collection=searched, min_similarity=min_score, mode=mode
             )
 
     hits = _run(run())
@@ -237,9 +257,17 @@ def delete(
         ..., help="The document's source URI as listed (a local path is accepted too)."
     ),
     collection: str | None = typer.Option(None, "--collection", "-c", help="Only in this collection."),
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="Only in this tenant's collection (-c, default: the settings')."
+    ),
 ) -> None:
-    """Delete a document and its chunks (from every collection unless one is named)."""
+    """Delete a document and its chunks (from every collection and tenant unless one is named)."""
     settings = load_settings()
+    if tenant is not None:
+        try:
+            collection = stored_collection(tenant, collection or settings.default_collection)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     path = Path(uri).expanduser()
     if "://" not in uri and not uri.startswith("pydoc:") and path.exists():
         uri = path.resolve().as_uri()

@@ -22,10 +22,11 @@ from cairn_events import (
     ResponseStatus,
 )
 from cairn_events.base import ID_PATTERN
-from cairn_observability import get_logger
+from cairn_observability import RETRIEVAL_HITS, get_logger, record_request_outcome
 from cairn_retriever.bootstrap import Deps
 from cairn_retriever.domain.context import assemble_context, query_of
 from cairn_retriever.domain.models import SearchHit
+from cairn_retriever.domain.tenancy import readable_collections
 from cairn_retriever.metrics import CONTEXT_CHUNKS, CONTEXT_TOKENS, RETRIEVALS
 
 CONSUMER = "retriever"
@@ -43,6 +44,11 @@ def context_chunk(hit: SearchHit) -> ContextChunk:
         score=hit.similarity,
         text=hit.text,
     )
+
+
+def retrieval_outcome(hits: Sequence[SearchHit], threshold: float) -> str:
+    """`hit` when a chunk placed in the context reaches `threshold` cosine similarity, else `miss`."""
+    return "hit" if any(h.similarity >= threshold for h in hits) else "miss"
 
 
 def _assembled(
@@ -71,26 +77,25 @@ async def _give_up(
 ) -> None:
     RETRIEVALS.labels("failed").inc()
     log.warning("request answered without retrieval", status=status.value, reason=reason)
-    await deps.publisher.publish(
-        ResponseCompletedV1(
-            request_id=event.request_id,
-            tenant=event.tenant,
-            status=status,
-            reason=reason,
-            prompt_name=event.prompt_name,
-            prompt_version=event.prompt_version,
-            completed_at=deps.clock(),
-        ),
-        cause=meta,
+    response = ResponseCompletedV1(
+        request_id=event.request_id,
+        tenant=event.tenant,
+        status=status,
+        reason=reason,
+        prompt_name=event.prompt_name,
+        prompt_version=event.prompt_version,
+        completed_at=deps.clock(),
     )
+    await deps.publisher.publish(response, cause=meta)
+    record_request_outcome(status.value, event.tenant, event.prompt_name, response.completed_at)
 
 
 async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> None:
     """Publish the prompt with its retrieved context (`cairn.context.assembled.v1`).
 
     Without `retrieval`, the messages pass through unchanged with no chunks. Otherwise the query
-    (explicit, else the last user message) is embedded, the top_k chunks of the collection are
-    retrieved (hybrid by default) keeping those whose cosine similarity reaches `min_score`, and as
+    (explicit, else the last user message) is embedded, the top_k chunks of the collection (the
+    request's tenant's and the shared tenant's of that name, never another tenant's) are retrieved (hybrid by default) keeping those whose cosine similarity reaches `min_score`, and as
     many as fit `context_token_budget` go into a numbered-passage system message. A redelivered
     event is recognised by the inbox and publishes nothing. A vector store outage is retried (the
     error propagates) until `give_up_after_s` after the prompt was rendered, then the request is
@@ -129,11 +134,18 @@ async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
         reason = "retrieval was requested but there is nothing to search with: no query and no user message"
         await _give_up(event, meta, deps, ResponseStatus.REJECTED, reason)
         return False
+    try:  # the request's tenant's collection and the shared one; never another tenant's
+        collections = readable_collections(
+            event.tenant, options.collection or deps.settings.default_collection
+        )
+    except ValueError as exc:
+        await _give_up(event, meta, deps, ResponseStatus.REJECTED, f"retrieval refused: {exc}"[:1000])
+        return False
     try:
         hits = await deps.retriever.search(
             query,
             k=options.top_k,
-            collection=options.collection or deps.settings.default_collection,
+            collection=collections,
             min_similarity=options.min_score,
         )
     except TRANSIENT as exc:
@@ -148,6 +160,9 @@ async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
         assemble_context, event.messages, hits, deps.settings.context_token_budget, embedder.count_tokens
     )
     RETRIEVALS.labels("hit" if context.hits else "miss").inc()
+    RETRIEVAL_HITS.labels(
+        event.tenant, retrieval_outcome(context.hits, deps.settings.retrieval_hit_threshold)
+    ).inc()
     CONTEXT_CHUNKS.observe(len(context.hits))
     CONTEXT_TOKENS.observe(context.context_tokens)
     await deps.publisher.publish(
@@ -217,3 +232,4 @@ async def on_prompt_dead_lettered(record: RawRecord, kind: DeadLetterKind, reaso
     await deps.publisher.publish(
         answer, cause=cause, event_id=event_id, correlation_id=None if cause else request_id
     )
+    record_request_outcome(answer.status.value, answer.tenant, answer.prompt_name, answer.completed_at)

@@ -43,7 +43,8 @@ class VectorStore(Protocol):
     up to `depth` full-text matches (chunks holding every query term; when none does, chunks holding
     any), and returns the `k` best by fusing the two rankings (reciprocal rank fusion; Weaviate: its
     hybrid query with alpha, BM25 over any term). `collection`
-    restricts the search; None searches all collections. Outages raise OSError or TransientError.
+    restricts the search to one collection or several (one ranking over all of them); None searches
+    all collections. Outages raise OSError or TransientError.
     """
 
     async def document_state(self, collection: str, source_uri: str) -> DocumentState | None:
@@ -61,6 +62,10 @@ class VectorStore(Protocol):
     async def delete_document(self, source_uri: str, collection: str | None = None) -> int:
         """Delete the document read from `source_uri` (in one collection or all) with its chunks;
         returns how many documents went."""
+        ...
+
+    async def get_document(self, document_id: str) -> Document | None:
+        """The stored document with this id, or None."""
         ...
 
     async def list_documents(self, collection: str | None = None) -> list[Document]:

@@ -1,5 +1,6 @@
 """Settings of the retriever service (env prefix CAIRN_)."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -85,4 +86,29 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         gt=0,
         description="A request whose retrieval keeps failing transiently (vector store down) for this long "
         "after it was rendered is answered `failed` instead of retried again.",
+    )
+    retrieval_hit_threshold: float = Field(
+        0.3,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity a context chunk must reach for the request to count as a retrieval "
+        "hit in `cairn_retrieval_hits_total` (monitoring only: what goes into the context is unchanged).",
+    )
+
+    # --- ingestion HTTP API ---
+    http_host: str = Field("127.0.0.1", description="Bind address of the ingestion and search HTTP API.")
+    http_port: int = Field(
+        8082, ge=0, le=65535, description="Port of the ingestion and search HTTP API (0: any free port)."
+    )
+    http_enabled: bool = Field(
+        True,
+        description="Serve the ingestion and search HTTP API in the service process, beside the consumer.",
+    )
+    ingest_roots: list[Path] = Field(
+        [],
+        description="Folders whose files `POST /v1/ingest` may read (a path outside every root is refused; "
+        "none: no local files over HTTP). s3:// and pydoc: sources need no root.",
+    )
+    max_upload_chars: int = Field(
+        2_000_000, ge=1, description="Largest document text `POST /v1/documents` accepts, in characters."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import (
+    AdminActionRecordedV1,
     CompletionGeneratedV1,
     ContextAssembledV1,
     InputScreenedV1,
@@ -18,7 +19,7 @@ from cairn_safety.settings import Settings
 router: EventRouter[Deps] = EventRouter("safety")
 router.handler(ContextAssembledV1)(on_context_assembled)
 router.handler(CompletionGeneratedV1)(on_completion_generated)
-router.publishes(InputScreenedV1, ResponseCompletedV1, ReviewRequestedV1)
+router.publishes(InputScreenedV1, ResponseCompletedV1, ReviewRequestedV1, AdminActionRecordedV1)
 
 
 def main() -> None:

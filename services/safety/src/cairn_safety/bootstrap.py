@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cairn_bus import Publisher
 from cairn_observability import get_logger
-from cairn_safety.ports import PolicySource, ReviewQueue, ToxicityClassifier
+from cairn_safety.ports import PolicySource, PolicyStore, ReviewQueue, ToxicityClassifier
 from cairn_safety.screening import Screener
 from cairn_safety.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn_safety.adapters.http import HttpServer
 
 log = get_logger("cairn.safety")
 
@@ -23,6 +27,8 @@ class Deps:
     reviews: ReviewQueue
     policies: PolicySource
     screener: Screener
+    http: HttpServer | None = None
+    """Where the review and policy API listens, when the service serves it."""
 
 
 def make_classifier(settings: Settings) -> ToxicityClassifier:
@@ -41,7 +47,7 @@ def make_classifier(settings: Settings) -> ToxicityClassifier:
     return ProfanityCheckClassifier()
 
 
-def make_policies(settings: Settings) -> PolicySource:
+def make_policies(settings: Settings) -> PolicyStore:
     """The policy files of `settings.policy_dir`, every one validated (PolicyError names file and field)."""
     from cairn_safety.adapters.policy_files import PolicyFiles, resolve_policy_dir
 
@@ -58,10 +64,12 @@ async def build(
     *,
     classifier: ToxicityClassifier | None = None,
     reviews: ReviewQueue | None = None,
-    policies: PolicySource | None = None,
+    policies: PolicyStore | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service: policy files, the configured classifier and a PostgreSQL review
-    queue (migrated), each unless given."""
+    queue (migrated), each unless given. With the queue not given, also the review and policy API
+    on `http_host:http_port` when `http_enabled` (API keys in the same database), stopped when the
+    block exits."""
     policies = policies if policies is not None else make_policies(settings)
     screener = Screener(classifier if classifier is not None else make_classifier(settings))
     if reviews is not None:
@@ -69,10 +77,27 @@ async def build(
         return
     from cairn_safety.adapters.postgres import PostgresReviewQueue, create_pool
 
-    pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
-    try:
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(
+            settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
+        )
+        stack.push_async_callback(pool.close)
         queue = PostgresReviewQueue(pool)
         await queue.migrate()
-        yield Deps(publisher=publisher, reviews=queue, policies=policies, screener=screener)
-    finally:
-        await pool.close()
+        http = None
+        if settings.http_enabled:
+            from cairn_auth import AuthSettings
+            from cairn_safety.adapters.http import key_authenticator, serving
+            from cairn_safety.api import create_app
+
+            auth = AuthSettings()
+            app = create_app(
+                reviews=queue,
+                policies=policies,
+                publisher=publisher,
+                authenticator=await key_authenticator(pool, publisher, auth),
+                auth=auth,
+            )
+            http = await stack.enter_async_context(serving(app, settings.http_host, settings.http_port))
+            log.info("review and policy API listening", url=http.url)
+        yield Deps(publisher=publisher, reviews=queue, policies=policies, screener=screener, http=http)

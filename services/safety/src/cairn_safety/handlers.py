@@ -23,7 +23,7 @@ from cairn_events import (
     ReviewRequestedV1,
     Verdict,
 )
-from cairn_observability import get_logger
+from cairn_observability import get_logger, record_request_outcome
 from cairn_safety.bootstrap import Deps
 from cairn_safety.domain.policy import Policy, PolicyError, Stage
 from cairn_safety.domain.reviews import ReviewItem, review_id_for
@@ -60,6 +60,9 @@ async def _publish_once(
             await tx.add(review)
         for event in events:
             await deps.publisher.publish(event, cause=meta)
+    for event in events:
+        if isinstance(event, ResponseCompletedV1):  # the request ends here
+            record_request_outcome(event.status.value, event.tenant, event.prompt_name, event.completed_at)
     return True
 
 

@@ -79,3 +79,25 @@ class PolicySource(Protocol):
     def policy_for(self, tenant: str) -> Policy:
         """The tenant's policy, or the default policy when the tenant has none."""
         ...
+
+
+class PolicyStore(PolicySource, Protocol):
+    """A policy source that lists its policies and takes changed ones (the admin API's)."""
+
+    @property
+    def default(self) -> str:
+        """The name of the policy of tenants without their own (`default`)."""
+        ...
+
+    def policies(self) -> list[Policy]:
+        """Every policy, by name; raises PolicyError when one cannot be loaded."""
+        ...
+
+    def put(self, policy: Policy) -> Policy | None:
+        """Store `policy` under its name (it applies from the next screening on); the policy it
+        replaced, if any. Raises OSError when the policies cannot be written."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Delete the policy `name` (its tenant falls back to the default); nothing when absent."""
+        ...

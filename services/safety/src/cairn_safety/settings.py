@@ -30,3 +30,10 @@ class Settings(ServiceSettings, PostgresSettings):
         description="Local folder with the Hugging Face config and tokenizer of the checkpoint's base model, "
         "so detoxify loads without network access.",
     )
+    http_host: str = Field("127.0.0.1", description="Bind address of the review and policy HTTP API.")
+    http_port: int = Field(
+        8083, ge=0, le=65535, description="Port of the review and policy HTTP API (0: any free port)."
+    )
+    http_enabled: bool = Field(
+        True, description="Serve the review and policy HTTP API in the service process, beside the consumer."
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 
 from cairn_bus import derive_event_id
 from cairn_events import TuningProgressedV1
@@ -83,22 +82,36 @@ class JobRunner:
                 await self._task
 
     async def run(self) -> None:
-        """Check leases now and then, run queued jobs, wait for work; never raises (failures are logged)."""
-        lease_check_every = max(1.0, min(self.settings.job_lease_s / 2, 30.0))
-        next_lease_check = 0.0
+        """Run queued jobs and wait for work, while a watcher checks leases (also during a long job);
+        never raises (failures are logged)."""
+        watcher = asyncio.create_task(self._watch_leases(), name="cairn-tuner-leases")
+        try:
+            while not self._stop.is_set():
+                self.deps.wakeup.clear()
+                ran = False
+                try:
+                    ran = await self.run_next()
+                except Exception as exc:
+                    log.error("job runner error", error=repr(exc))
+                if not ran:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.deps.wakeup.wait(), self.settings.poll_interval_s)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch_leases(self) -> None:
+        """Expire lost leases now and every half lease (at most 30 s), until the runner stops."""
+        every = max(1.0, min(self.settings.job_lease_s / 2, 30.0))
         while not self._stop.is_set():
-            self.deps.wakeup.clear()
-            ran = False
             try:
-                if time.monotonic() >= next_lease_check:
-                    await self.expire_leases()
-                    next_lease_check = time.monotonic() + lease_check_every
-                ran = await self.run_next()
+                if await self.expire_leases():
+                    self.deps.wakeup.set()  # a re-queued job may be waiting
             except Exception as exc:
-                log.error("job runner error", error=repr(exc))
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.deps.wakeup.wait(), self.settings.poll_interval_s)
+                log.error("lease check failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), every)
 
     async def expire_leases(self) -> list[Job]:
         """Re-queue (or fail) the jobs whose worker stopped renewing their heartbeat; announce each."""
@@ -106,7 +119,11 @@ class JobRunner:
             self.deps.clock(), self.settings.job_lease_s, self.settings.max_attempts
         )
         for job in changed:
-            if job.state is JobState.QUEUED:
+            if job.state is JobState.CANCELLED:
+                log.warning("job cancelled: worker lost after the cancel", job_id=job.job_id)
+                event_id = progress_event_id(job, job.state.value, per_attempt=False)
+                await self._publish(job, job.state, event_id, message=job.message)
+            elif job.state is JobState.QUEUED:
                 log.warning("job re-queued: worker lost", job_id=job.job_id, attempt=job.attempt)
                 message = f"re-queued: worker lost heartbeat on attempt {job.attempt} of {self.settings.max_attempts}"
                 await self._publish(job, job.state, progress_event_id(job, "requeued"), message=message)

@@ -28,8 +28,33 @@ class InMemoryAuditStore:
             self.records.append(replace(linked, seq=len(self.records) + 1))
         return len(fresh)
 
-    async def trail(self, request_id: str) -> list[AuditRecord]:
-        return [r for r in self.records if request_id in (r.subject, r.correlation_id)]
+    async def trail(self, request_id: str, tenant: str | None = None) -> list[AuditRecord]:
+        return [
+            r
+            for r in self.records
+            if request_id in (r.subject, r.correlation_id) and (tenant is None or r.tenant == tenant)
+        ]
+
+    async def events(
+        self,
+        *,
+        event_type: str | None = None,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        found = [
+            r
+            for r in self.records
+            if (event_type is None or r.event_type == event_type)
+            and (tenant is None or r.tenant == tenant)
+            and (since is None or r.event_time >= since)
+            and (until is None or r.event_time < until)
+            and (after_seq is None or (r.seq or 0) > after_seq)
+        ]
+        return found[:limit]
 
     async def in_range(
         self, topic: str, start: datetime | None, end: datetime | None, limit: int | None = None

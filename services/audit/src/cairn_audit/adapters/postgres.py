@@ -42,6 +42,8 @@ CREATE INDEX IF NOT EXISTS audit_events_subject ON audit_events (subject);
 CREATE INDEX IF NOT EXISTS audit_events_correlation ON audit_events (correlation_id);
 CREATE INDEX IF NOT EXISTS audit_events_topic_time ON audit_events (topic, event_time);
 CREATE INDEX IF NOT EXISTS audit_events_replay_of ON audit_events (replay_of);
+CREATE INDEX IF NOT EXISTS audit_events_tenant_seq ON audit_events (tenant, seq);
+CREATE INDEX IF NOT EXISTS audit_events_type_seq ON audit_events (event_type, seq);
 """
 
 _COLUMNS = (
@@ -146,10 +148,37 @@ class PostgresAuditStore:
             await conn.executemany(_INSERT, [_record_to_row(r) for r in numbered])
             return len(numbered)
 
-    async def trail(self, request_id: str) -> list[AuditRecord]:
+    async def trail(self, request_id: str, tenant: str | None = None) -> list[AuditRecord]:
         rows = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM audit_events WHERE subject = $1 OR correlation_id = $1 ORDER BY seq",
+            f"SELECT {_COLUMNS} FROM audit_events WHERE (subject = $1 OR correlation_id = $1) "
+            "AND ($2::text IS NULL OR tenant = $2) ORDER BY seq",
             request_id,
+            tenant,
+        )
+        return [_row_to_record(r) for r in rows]
+
+    async def events(
+        self,
+        *,
+        event_type: str | None = None,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE ($1::text IS NULL OR event_type = $1) "
+            "AND ($2::text IS NULL OR tenant = $2) "
+            "AND ($3::timestamptz IS NULL OR event_time >= $3) "
+            "AND ($4::timestamptz IS NULL OR event_time < $4) "
+            "AND ($5::bigint IS NULL OR seq > $5) ORDER BY seq LIMIT $6",
+            event_type,
+            tenant,
+            since,
+            until,
+            after_seq,
+            limit,
         )
         return [_row_to_record(r) for r in rows]
 

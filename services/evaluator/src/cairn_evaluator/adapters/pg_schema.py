@@ -1,4 +1,4 @@
-"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`), the pool, and transient errors."""
+"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`, `online_*`), the pool, and transient errors."""
 
 from __future__ import annotations
 
@@ -94,6 +94,76 @@ CREATE TABLE IF NOT EXISTS eval_requests (
 """
 
 
+ONLINE_DDL = """
+CREATE TABLE IF NOT EXISTS online_responses (
+    event_id        text             PRIMARY KEY,
+    request_id      text             NOT NULL,
+    tenant          text             NOT NULL,
+    prompt_name     text,
+    prompt_version  integer,
+    model           text,
+    model_version   text,
+    status          text             NOT NULL,
+    refused         boolean          NOT NULL,
+    input_tokens    integer,
+    output_tokens   integer,
+    groundedness    double precision,
+    completed_at    timestamptz      NOT NULL
+);
+CREATE INDEX IF NOT EXISTS online_responses_time ON online_responses (completed_at);
+CREATE INDEX IF NOT EXISTS online_responses_request ON online_responses (request_id);
+CREATE TABLE IF NOT EXISTS online_requests (
+    event_id       text         PRIMARY KEY,
+    request_id     text         NOT NULL,
+    tenant         text         NOT NULL,
+    prompt_name    text         NOT NULL,
+    prompt_length  integer      NOT NULL,
+    embedding      real[],
+    submitted_at   timestamptz  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS online_requests_time ON online_requests (submitted_at);
+CREATE TABLE IF NOT EXISTS online_feedback (
+    event_id      text         PRIMARY KEY,
+    feedback_id   text         NOT NULL,
+    request_id    text         NOT NULL,
+    tenant        text         NOT NULL,
+    rating        smallint,
+    thumbs        text CHECK (thumbs IN ('up', 'down')),
+    submitted_at  timestamptz  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS online_feedback_time ON online_feedback (submitted_at);
+CREATE TABLE IF NOT EXISTS online_attributions (
+    event_id        text         PRIMARY KEY,
+    request_id      text         NOT NULL,
+    tenant          text         NOT NULL,
+    prompt_name     text         NOT NULL,
+    prompt_version  integer      NOT NULL,
+    experiment      text,
+    variant         text,
+    rendered_at     timestamptz  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS online_attributions_request ON online_attributions (request_id);
+CREATE TABLE IF NOT EXISTS online_alert_state (
+    key            text         PRIMARY KEY,
+    last_fired_at  timestamptz  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS online_alerts (
+    alert_id    text              PRIMARY KEY,
+    key         text              NOT NULL,
+    alert_name  text              NOT NULL,
+    severity    text              NOT NULL,
+    summary     text              NOT NULL,
+    labels      jsonb             NOT NULL,
+    value       double precision,
+    raised_at   timestamptz       NOT NULL,
+    published   boolean           NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS online_alerts_time ON online_alerts (raised_at);
+CREATE INDEX IF NOT EXISTS online_alerts_unpublished ON online_alerts (raised_at) WHERE NOT published;
+"""
+"""The online part's tables (`online_*`): live responses, requests, feedback, attributions, alerts."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error may pass by itself: lost or refused connections, shutdowns, overload,
     serialization conflicts."""
@@ -146,3 +216,4 @@ async def migrate(pool: Any) -> None:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             await conn.execute(DDL)
+            await conn.execute(ONLINE_DDL)

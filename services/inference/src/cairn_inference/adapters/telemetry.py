@@ -1,5 +1,6 @@
 """GenAI telemetry around any `ModelBackend`: a `chat <model>` span with the OpenTelemetry GenAI
-semantic-convention attributes, and the GenAI client metrics for Prometheus."""
+semantic-convention attributes, the GenAI client metrics for Prometheus, and the cost of each
+completion priced with the price table (`cairn_cost_usd_total`, `cairn_cost_budget_usd`)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,51 @@ from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from prometheus_client import Histogram
 
-from cairn_events import ChatMessage, GenerationParams
+from cairn_events import ChatMessage, GenerationParams, TokenUsage
 from cairn_inference.domain.completion import Completion
 from cairn_inference.ports import ModelBackend
-from cairn_observability import GEN_AI_OPERATION_DURATION, GEN_AI_TOKEN_USAGE, TIME_TO_FIRST_TOKEN
+from cairn_observability import (
+    COST_BUDGET_USD,
+    COST_USD,
+    GEN_AI_OPERATION_DURATION,
+    GEN_AI_TOKEN_USAGE,
+    TIME_TO_FIRST_TOKEN,
+)
+from cairn_observability.pricing import PriceTable
 
-__all__ = ["OPERATION_SECONDS", "TOKEN_USAGE", "TTFT_SECONDS", "TracedBackend", "provider_of"]
+__all__ = [
+    "OPERATION_SECONDS",
+    "TOKEN_USAGE",
+    "TracedBackend",
+    "provider_of",
+    "publish_budgets",
+    "record_cost",
+]
 
-_LABELS = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
-# the GenAI client metrics are cairn-observability's (its metric catalog), shared with other services
+# the GenAI client metrics are cairn-observability's (its metric catalog), shared with other services;
+# time to first token is the catalog's `cairn_time_to_first_token_seconds` (what the dashboards plot)
 TOKEN_USAGE = GEN_AI_TOKEN_USAGE
 OPERATION_SECONDS = GEN_AI_OPERATION_DURATION
-TTFT_SECONDS = Histogram(
-    "gen_ai_server_time_to_first_token_seconds",
-    "Time to the first generated token (GenAI semantic conventions).",
-    _LABELS,
-    buckets=(0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
-)
+
+
+def publish_budgets(prices: PriceTable) -> None:
+    """`cairn_cost_budget_usd` for every tenant the table names (others get theirs on first use)."""
+    for tenant, budget in prices.budgets.tenants.items():
+        COST_BUDGET_USD.labels(tenant).set(budget)
+
+
+def record_cost(
+    prices: PriceTable, *, tenant: str, model: str, usage: TokenUsage, base_model: str | None = None
+) -> float:
+    """Add one completion's cost to `cairn_cost_usd_total{tenant,model}` (and make sure the tenant's
+    budget is published); returns the cost in US dollars."""
+    cost = prices.cost(model, usage.input_tokens, usage.output_tokens, base_model=base_model)
+    COST_USD.labels(tenant, model).inc(cost)
+    budget = prices.budgets.for_tenant(tenant)
+    if budget is not None:
+        COST_BUDGET_USD.labels(tenant).set(budget)
+    return cost
 
 
 def provider_of(backend: str) -> str:
@@ -107,7 +134,6 @@ class TracedBackend:
             span.set_attribute("cairn.inference.latency_ms", completion.latency_ms)
             if completion.ttft_ms is not None:
                 span.set_attribute("cairn.inference.time_to_first_token_ms", completion.ttft_ms)
-                TTFT_SECONDS.labels(**labels).observe(completion.ttft_ms / 1000)
                 TIME_TO_FIRST_TOKEN.labels(gen_ai_request_model=model).observe(completion.ttft_ms / 1000)
             if completion.model_version is not None:
                 span.set_attribute("cairn.inference.model_version", completion.model_version)

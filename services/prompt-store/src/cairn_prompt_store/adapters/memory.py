@@ -11,6 +11,7 @@ from cairn_prompt_store.domain.errors import VersionNotFoundError
 from cairn_prompt_store.domain.experiments import Experiment
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
 from cairn_prompt_store.domain.spec import PromptSpec
+from cairn_prompt_store.domain.tenants import SHARED_TENANT
 
 
 def _now() -> datetime:
@@ -18,14 +19,14 @@ def _now() -> datetime:
 
 
 class InMemoryPromptStore:
-    """PromptStore in dictionaries."""
+    """PromptStore in dictionaries keyed by (tenant, prompt name)."""
 
     def __init__(self, clock: Callable[[], datetime] = _now) -> None:
         self.clock = clock
-        self._versions: dict[str, list[PromptVersion]] = {}
-        self._labels: dict[str, dict[str, int]] = {}
-        self._history: dict[str, list[LabelMove]] = {}
-        self._experiments: dict[str, Experiment] = {}
+        self._versions: dict[tuple[str, str], list[PromptVersion]] = {}
+        self._labels: dict[tuple[str, str], dict[str, int]] = {}
+        self._history: dict[tuple[str, str], list[LabelMove]] = {}
+        self._experiments: dict[tuple[str, str], Experiment] = {}
         self.fail_with: Exception | None = None
         """Raised by every call while set (to simulate an outage)."""
 
@@ -33,9 +34,9 @@ class InMemoryPromptStore:
         if self.fail_with is not None:
             raise self.fail_with
 
-    async def push(self, spec: PromptSpec, by: str) -> PushResult:
+    async def push(self, spec: PromptSpec, by: str, *, tenant: str = SHARED_TENANT) -> PushResult:
         self._check()
-        versions = self._versions.setdefault(spec.name, [])
+        versions = self._versions.setdefault((tenant, spec.name), [])
         digest = spec.content_hash()
         for existing in versions:
             if existing.content_hash == digest:
@@ -44,68 +45,78 @@ class InMemoryPromptStore:
         versions.append(created)
         return PushResult(created, created=True)
 
-    async def get(self, name: str, version: int) -> PromptVersion | None:
+    async def get(self, name: str, version: int, *, tenant: str = SHARED_TENANT) -> PromptVersion | None:
         self._check()
-        versions = self._versions.get(name, [])
+        versions = self._versions.get((tenant, name), [])
         return versions[version - 1] if 1 <= version <= len(versions) else None
 
-    async def versions(self, name: str) -> list[PromptVersion]:
+    async def versions(self, name: str, *, tenant: str = SHARED_TENANT) -> list[PromptVersion]:
         self._check()
-        return list(self._versions.get(name, []))
+        return list(self._versions.get((tenant, name), []))
 
-    async def labels(self, name: str) -> dict[str, int]:
+    async def labels(self, name: str, *, tenant: str = SHARED_TENANT) -> dict[str, int]:
         self._check()
-        return dict(sorted(self._labels.get(name, {}).items()))
+        return dict(sorted(self._labels.get((tenant, name), {}).items()))
 
-    async def move_label(self, name: str, label: str, version: int, by: str) -> LabelMove:
+    async def move_label(
+        self, name: str, label: str, version: int, by: str, *, tenant: str = SHARED_TENANT
+    ) -> LabelMove:
         self._check()
-        if await self.get(name, version) is None:
+        if await self.get(name, version, tenant=tenant) is None:
             raise VersionNotFoundError(f"prompt {name!r} has no version {version}")
-        labels = self._labels.setdefault(name, {})
+        labels = self._labels.setdefault((tenant, name), {})
         previous = labels.get(label)
         move = LabelMove(name, label, version, previous, by, self.clock())
         if previous != version:
             labels[label] = version
-            self._history.setdefault(name, []).append(move)
+            self._history.setdefault((tenant, name), []).append(move)
         return move
 
-    async def label_history(self, name: str) -> list[LabelMove]:
+    async def label_history(self, name: str, *, tenant: str = SHARED_TENANT) -> list[LabelMove]:
         self._check()
-        return list(self._history.get(name, []))
+        return list(self._history.get((tenant, name), []))
 
-    async def prompts(self) -> list[PromptSummary]:
+    async def has_prompt(self, name: str, *, tenant: str = SHARED_TENANT) -> bool:
+        self._check()
+        return bool(self._versions.get((tenant, name)))
+
+    async def prompts(self, *, tenant: str | None = SHARED_TENANT) -> list[PromptSummary]:
         self._check()
         out = []
-        for name in sorted(self._versions):
-            latest = self._versions[name][-1]
-            exp = self._experiments.get(name)
+        for key in sorted(self._versions, key=lambda k: (k[1], k[0])):
+            owner, name = key
+            if tenant is not None and owner != tenant:
+                continue
+            latest = self._versions[key][-1]
+            exp = self._experiments.get(key)
             out.append(
                 PromptSummary(
                     name,
                     latest.version,
                     latest.spec.description,
-                    dict(sorted(self._labels.get(name, {}).items())),
+                    dict(sorted(self._labels.get(key, {}).items())),
                     exp.name if exp else None,
                     latest.created_at,
+                    owner,
                 )
             )
         return out
 
-    async def set_experiment(self, experiment: Experiment, by: str) -> None:
+    async def set_experiment(self, experiment: Experiment, by: str, *, tenant: str = SHARED_TENANT) -> None:
         self._check()
-        self._experiments[experiment.prompt] = experiment
+        self._experiments[(tenant, experiment.prompt)] = experiment
 
-    async def experiment(self, prompt: str) -> Experiment | None:
+    async def experiment(self, prompt: str, *, tenant: str = SHARED_TENANT) -> Experiment | None:
         self._check()
-        return self._experiments.get(prompt)
+        return self._experiments.get((tenant, prompt))
 
-    async def clear_experiment(self, prompt: str) -> bool:
+    async def clear_experiment(self, prompt: str, *, tenant: str = SHARED_TENANT) -> bool:
         self._check()
-        return self._experiments.pop(prompt, None) is not None
+        return self._experiments.pop((tenant, prompt), None) is not None
 
-    async def experiments(self) -> list[Experiment]:
+    async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         self._check()
-        return [self._experiments[k] for k in sorted(self._experiments)]
+        return [self._experiments[k] for k in sorted(self._experiments) if k[0] == tenant]
 
 
 class InMemoryClaims:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cairn_prompt_store.domain.spec import PromptSpec
+from cairn_prompt_store.domain.tenants import SHARED_TENANT
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,4 @@ class PromptSummary:
     labels: dict[str, int] = field(default_factory=dict)
     experiment: str | None = None
     updated_at: datetime | None = None
+    tenant: str = SHARED_TENANT

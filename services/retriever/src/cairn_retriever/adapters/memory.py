@@ -125,6 +125,10 @@ class InMemoryVectorStore:
             self.chunks.pop(doc_id, None)
         return len(gone)
 
+    async def get_document(self, document_id: str) -> Document | None:
+        self._check()
+        return self.documents.get(document_id)
+
     async def list_documents(self, collection: str | None = None) -> list[Document]:
         self._check()
         docs = [d for d in self.documents.values() if collection is None or d.collection == collection]
@@ -136,8 +140,9 @@ class InMemoryVectorStore:
         text_scores: dict[str, float] = {}
         every_term: set[str] = set()
         wanted = Counter(terms(query.text))
+        collections = query.collections
         for doc in self.documents.values():
-            if query.collection is not None and doc.collection != query.collection:
+            if collections is not None and doc.collection not in collections:
                 continue
             for ch in self.chunks.get(doc.document_id, []):
                 sim = cosine(query.embedding, ch.embedding)

@@ -93,7 +93,7 @@ def _vector_sql() -> str:
 SELECT {_HIT_COLUMNS}
 FROM (
     SELECT chunk_id, embedding <=> $1::vector AS distance FROM retriever_chunks
-    WHERE $2::text IS NULL OR collection = $2
+    WHERE $2::text[] IS NULL OR collection = ANY($2::text[])
     ORDER BY embedding <=> $1::vector LIMIT $3
 ) nearest
 JOIN retriever_chunks c ON c.chunk_id = nearest.chunk_id
@@ -109,7 +109,7 @@ def _text_candidates(name: str, tsquery: str, only_if_empty: str | None = None) 
     SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank FROM (
         SELECT chunk_id, ts_rank_cd(tsv, {tsquery}) AS score FROM (
             SELECT chunk_id, tsv FROM retriever_chunks
-            WHERE {guard}tsv @@ {tsquery} AND ($2::text IS NULL OR collection = $2)
+            WHERE {guard}tsv @@ {tsquery} AND ($2::text[] IS NULL OR collection = ANY($2::text[]))
             LIMIT $5
         ) matching
         ORDER BY score DESC, chunk_id LIMIT $3
@@ -125,7 +125,7 @@ def _hybrid_sql(language: str) -> str:
 WITH vec AS (
     SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id) AS rank FROM (
         SELECT chunk_id, embedding <=> $1::vector AS distance FROM retriever_chunks
-        WHERE $2::text IS NULL OR collection = $2
+        WHERE $2::text[] IS NULL OR collection = ANY($2::text[])
         ORDER BY embedding <=> $1::vector LIMIT $3
     ) nearest
 ), {_text_candidates("every_term", every_term)}, {_text_candidates("any_term", any_term, "every_term")},
@@ -259,6 +259,13 @@ class PgVectorStore:
             )
         return int(status.split()[-1])
 
+    async def get_document(self, document_id: str) -> Document | None:
+        with transient_errors("read document"):
+            row = await self.pool.fetchrow(
+                "SELECT * FROM retriever_documents WHERE document_id = $1", document_id
+            )
+        return _document(row) if row else None
+
     async def list_documents(self, collection: str | None = None) -> list[Document]:
         with transient_errors("list documents"):
             rows = await self.pool.fetch(
@@ -273,6 +280,7 @@ class PgVectorStore:
         for measuring recall."""
         depth = query.k if query.mode is SearchMode.VECTOR else max(query.depth, query.k)
         ef = max(self.ef_search, depth)
+        collections = list(query.collections) if query.collections is not None else None
         with transient_errors("search"):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(
@@ -283,12 +291,12 @@ class PgVectorStore:
                     "off" if exact else "on",
                 )
                 if query.mode is SearchMode.VECTOR:
-                    rows = await conn.fetch(self._vector_sql, query.embedding, query.collection, depth)
+                    rows = await conn.fetch(self._vector_sql, query.embedding, collections, depth)
                 else:
                     rows = await conn.fetch(
                         self._hybrid_sql,
                         query.embedding,
-                        query.collection,
+                        collections,
                         depth,
                         query.text,
                         max(self.fulltext_rank_limit, depth),

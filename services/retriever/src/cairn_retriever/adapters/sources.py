@@ -206,3 +206,22 @@ def extract_text(ref: DocumentRef, data: bytes) -> ExtractedText:
     else:
         raise ValueError(f"cannot extract text from {ref.media_type}")
     return ExtractedText(found.text, found.title or ref.title)
+
+
+class InlineSource:
+    """One document uploaded with its text (the HTTP API's `POST /v1/documents`), under the URI given."""
+
+    def __init__(self, uri: str, text: str, media_type: str, title: str | None = None) -> None:
+        self.ref = DocumentRef(uri, media_type, title)
+        self.data = text.encode("utf-8")
+
+    def describe(self) -> str:
+        return self.ref.uri
+
+    def refs(self) -> list[DocumentRef]:
+        return [self.ref]
+
+    def read(self, ref: DocumentRef) -> bytes:
+        if ref != self.ref:
+            raise KeyError(ref.uri)
+        return self.data

@@ -66,6 +66,24 @@ def _version(chunk_id: str) -> str:
     return chunk_id.rsplit(".", 2)[-2] if chunk_id.count(".") >= 2 else chunk_id
 
 
+def _document(p: Any) -> Document:
+    ingested = p["ingested_at"]
+    if isinstance(ingested, str):
+        ingested = datetime.fromisoformat(ingested.replace("Z", "+00:00"))
+    return Document(
+        document_id=str(p["document_id"]),
+        collection=str(p["collection"]),
+        source_uri=str(p["source_uri"]),
+        content_hash=str(p["content_hash"]),
+        chunking=str(p["chunking"]),
+        media_type=str(p["media_type"]),
+        title=str(p["title"]) or None,
+        char_count=int(p["char_count"]),
+        chunk_count=int(p["chunk_count"]),
+        ingested_at=ingested if ingested.tzinfo else ingested.replace(tzinfo=UTC),
+    )
+
+
 class WeaviateStore:
     """VectorStore on a connected `WeaviateAsyncClient`."""
 
@@ -245,6 +263,15 @@ class WeaviateStore:
                 await self._documents.data.delete_by_id(obj.uuid)
         return len(found)
 
+    async def get_document(self, document_id: str) -> Document | None:
+        from weaviate.classes.query import Filter
+
+        with _transient("read document"):
+            found = await self._documents.query.fetch_objects(
+                filters=Filter.by_property("document_id").equal(document_id), limit=1
+            )
+        return _document(found.objects[0].properties) if found.objects else None
+
     async def list_documents(self, collection: str | None = None) -> list[Document]:
         out = []
         with _transient("list documents"):
@@ -252,29 +279,14 @@ class WeaviateStore:
                 p = obj.properties
                 if collection is not None and p["collection"] != collection:
                     continue
-                ingested = p["ingested_at"]
-                if isinstance(ingested, str):
-                    ingested = datetime.fromisoformat(ingested.replace("Z", "+00:00"))
-                out.append(
-                    Document(
-                        document_id=str(p["document_id"]),
-                        collection=str(p["collection"]),
-                        source_uri=str(p["source_uri"]),
-                        content_hash=str(p["content_hash"]),
-                        chunking=str(p["chunking"]),
-                        media_type=str(p["media_type"]),
-                        title=str(p["title"]) or None,
-                        char_count=int(p["char_count"]),
-                        chunk_count=int(p["chunk_count"]),
-                        ingested_at=ingested if ingested.tzinfo else ingested.replace(tzinfo=UTC),
-                    )
-                )
+                out.append(_document(p))
         return sorted(out, key=lambda d: (d.collection, d.source_uri))
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 
-        where = Filter.by_property("collection").equal(query.collection) if query.collection else None
+        collections = query.collections
+        where = Filter.by_property("collection").contains_any(list(collections)) if collections else None
         with _transient("search"):
             if query.mode is SearchMode.VECTOR:
                 found = await self._chunks.query.near_vector(

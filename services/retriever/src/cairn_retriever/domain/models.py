@@ -86,13 +86,20 @@ class SearchQuery:
     embedding: Sequence[float]
     k: int
     mode: SearchMode = SearchMode.HYBRID
-    collection: str | None = None
-    """None searches every collection."""
+    collection: str | tuple[str, ...] | None = None
+    """A stored collection name, or several (searched as one); None searches every collection."""
     min_similarity: float | None = None
     """Drop chunks whose cosine similarity to the query is below this (before fusion)."""
     depth: int = 40
     """Candidates taken from each ranked list before fusion (at least k)."""
     rrf_k: int = 60
+
+    @property
+    def collections(self) -> tuple[str, ...] | None:
+        """The collections searched, as a tuple; None for all."""
+        if self.collection is None:
+            return None
+        return (self.collection,) if isinstance(self.collection, str) else tuple(self.collection)
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,33 @@ class PolicyFiles:
             raise PolicyError(self._path(self.default), ["the default policy file is missing"])
         return default
 
+    def policies(self) -> list[Policy]:
+        """Every policy of the folder, by name (validated; see `validate_all`)."""
+        return sorted(self.validate_all(), key=lambda p: p.name)
+
+    def put(self, policy: Policy) -> Policy | None:
+        """Write `policy` to `<name>.yaml` (a temporary file renamed over it, so a screening never
+        reads half a file); the policy it replaced, if any. Comments of the old file are not kept."""
+        path = self._path(policy.name)
+        try:
+            previous = self._load(policy.name)
+        except PolicyError:
+            previous = None
+        body = yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(body, encoding="utf-8")
+        os.replace(partial, path)
+        self._cache[policy.name] = _Cached(self._stamp(policy.name), load_policy(path))
+        log.info("policy written", policy=policy.ref, file=str(path))
+        return previous
+
+    def remove(self, name: str) -> None:
+        """Delete `<name>.yaml` (never the default policy's file)."""
+        if name == self.default:
+            raise ValueError("the default policy cannot be removed")
+        self._path(name).unlink(missing_ok=True)
+        self._cache.pop(name, None)
+
     def validate_all(self) -> list[Policy]:
         """Load every `*.yaml` in the folder (the default one must be there); raises PolicyError listing
         every problem of every file."""

@@ -6,7 +6,14 @@ import builtins
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from cairn_tuner.domain.jobs import Job, JobState, Registration, TrainedAdapter, lease_lost_message
+from cairn_tuner.domain.jobs import (
+    LEASE_LOST_CANCELLED,
+    Job,
+    JobState,
+    Registration,
+    TrainedAdapter,
+    lease_lost_message,
+)
 
 
 class InMemoryJobRepository:
@@ -98,7 +105,9 @@ class InMemoryJobRepository:
             stale = job.heartbeat_at is None or job.heartbeat_at < now - timedelta(seconds=lease_s)
             if job.state is not JobState.RUNNING or not stale:
                 continue
-            if job.attempt < max_attempts:
+            if job.cancel_requested:
+                job = replace(job, state=JobState.CANCELLED, message=LEASE_LOST_CANCELLED, updated_at=now)
+            elif job.attempt < max_attempts:
                 job = replace(job, state=JobState.QUEUED, updated_at=now)
             else:
                 job = replace(

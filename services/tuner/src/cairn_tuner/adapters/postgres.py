@@ -13,7 +13,14 @@ import asyncpg
 
 from cairn_bus import TransientError
 from cairn_events import LoraConfig
-from cairn_tuner.domain.jobs import Job, JobState, Registration, TrainedAdapter, lease_lost_message
+from cairn_tuner.domain.jobs import (
+    LEASE_LOST_CANCELLED,
+    Job,
+    JobState,
+    Registration,
+    TrainedAdapter,
+    lease_lost_message,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -252,18 +259,24 @@ class PostgresJobRepository:
         changed = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT job_id, attempt FROM tuner_jobs WHERE state = 'running' "
+                "SELECT job_id, attempt, cancel_requested FROM tuner_jobs WHERE state = 'running' "
                 "AND (heartbeat_at IS NULL OR heartbeat_at < $1) FOR UPDATE SKIP LOCKED",
                 now - timedelta(seconds=lease_s),
             )
             for row in rows:
                 requeue = row["attempt"] < max_attempts
+                if row["cancel_requested"]:  # asked to stop, and its worker is gone: it stopped
+                    state, message = "cancelled", LEASE_LOST_CANCELLED
+                elif requeue:
+                    state, message = "queued", None
+                else:
+                    state, message = "failed", lease_lost_message(row["attempt"])
                 updated = await conn.fetchrow(
                     "UPDATE tuner_jobs SET state = $2, message = $3, updated_at = $4 WHERE job_id = $1 "
                     "RETURNING *",
                     row["job_id"],
-                    "queued" if requeue else "failed",
-                    None if requeue else lease_lost_message(row["attempt"]),
+                    state,
+                    message,
                     now,
                 )
                 changed.append(_job(updated))

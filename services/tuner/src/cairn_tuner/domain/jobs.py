@@ -100,6 +100,10 @@ class Registration:
     """Whether its `model.registered` event went out."""
 
 
+LEASE_LOST_CANCELLED = "cancelled: its worker stopped after the cancel was asked for"
+"""Why a job whose cancel was asked for and whose worker died ends `cancelled`."""
+
+
 def lease_lost_message(attempts: int) -> str:
     """Why a job failed when its worker was lost on its last attempt."""
     return f"worker lost heartbeat after {attempts} attempts"
