@@ -12,7 +12,7 @@ PYPROJECTS := $(shell find libs services infra/local -name pyproject.toml -not -
 TEST_ENV   := CAIRN_STACK_PROFILE=test
 PYTEST     := $(BIN)/pytest
 
-.PHONY: help setup run demo test test-unit test-contract test-integration stack-up stack-down stack-status \
+.PHONY: help setup run demo loop-demo test test-unit test-contract test-integration stack-up stack-down stack-status \
         test-stack-up test-stack-down services-up services-down lint schemas lock bench clean
 
 help:  ## List the targets
@@ -54,6 +54,13 @@ run: stack-up  ## Set up, start stack and services, load the knowledge base, ask
 	@$(BIN)/cairn docs ingest pydoc:topics
 	@$(BIN)/cairn services up
 	@$(BIN)/cairn demo
+
+loop-demo: stack-up  ## The closed loop: feedback → dataset → LoRA tuning → evaluation gate → promotion
+	@$(BIN)/cairn inference prepare
+	@$(BIN)/cairn prompts push infra/prompts/qa.yaml --label production
+	@$(BIN)/cairn docs ingest pydoc:topics
+	@$(BIN)/cairn services up
+	@$(BIN)/cairn loop demo
 
 test-stack-up: setup
 	@$(TEST_ENV) $(BIN)/cairn stack up

@@ -17,7 +17,7 @@ model. Then:
 3. a closed loop (`--clients` upstreams, each sending its next request when its last is answered):
    the most requests per second the pipeline answers.
 
-A load is *sustained* when every request is answered, the answered rate keeps up with the offered
+A load is *sustained* when every request is answered `completed`, the answered rate keeps up with the offered
 rate within 5 % (answers per second over the span of the answers, against requests per second over
 the span of the sends), and p99 stays within 5x the p99 of the lowest load (latency not growing
 without bound). Ratios: overhead = pipeline p50 / (hops x hop p50), the cost of the platform's work
@@ -42,6 +42,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,8 @@ class Upstream:
     prompt: str
     answered: dict[str, float] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    """A reason seen per status other than `completed` (there should be none)."""
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
 
     def request(self, run: str, i: int) -> RequestSubmittedV1:
@@ -124,6 +127,8 @@ class Upstream:
                             continue
                         self.answered[event.request_id] = now
                         self.statuses[event.request_id] = event.status.value
+                        if event.status.value != "completed" and event.reason:
+                            self.reasons.setdefault(event.status.value, event.reason[:200])
                         waiter = self.waiters.pop(event.request_id, None)
                         if waiter is not None and not waiter.done():
                             waiter.set_result(now)
@@ -160,7 +165,9 @@ async def open_loop(up: Upstream, rate: float, seconds: float, drain_s: float) -
     deadline = time.perf_counter() + drain_s
     while time.perf_counter() < deadline and not all(r in up.answered for r in sent):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-    done = [r for r in sent if r in up.answered]
+    answered = [r for r in sent if r in up.answered]
+    done = [r for r in answered if up.statuses[r] == "completed"]
+    others = Counter(up.statuses[r] for r in answered if up.statuses[r] != "completed")
     latencies = [(up.answered[r] - sent[r]) * 1000 for r in done]
     send_span = max(sent.values()) - min(sent.values())
     answer_times = [up.answered[r] for r in done]
@@ -172,7 +179,7 @@ async def open_loop(up: Upstream, rate: float, seconds: float, drain_s: float) -
         "answered_req_s": round(answered_rate, 1),
         "requests": n,
         "answered": len(done),
-        "completed": sum(1 for r in done if up.statuses[r] == "completed"),
+        "not_completed": dict(others),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
     }
@@ -187,8 +194,10 @@ async def closed_loop(up: Upstream, clients: int, seconds: float) -> dict[str, A
 
     async def client() -> None:
         while time.perf_counter() < stop_at:
-            sent, answered = await up.ask(up.request(run, next(counter)), timeout=120)
-            latencies.append((answered - sent) * 1000)
+            event = up.request(run, next(counter))
+            sent, answered = await up.ask(event, timeout=120)
+            if up.statuses[event.request_id] == "completed":
+                latencies.append((answered - sent) * 1000)
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -197,8 +206,8 @@ async def closed_loop(up: Upstream, clients: int, seconds: float) -> dict[str, A
         "clients": clients,
         "answered_req_s": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
     }
 
 
@@ -299,6 +308,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "CAIRN_HTTP_PORT": "0",
             "CAIRN_INFERENCE_BACKEND": "instant",
             "CAIRN_BENCHMARK_MODE": "1",
+            # requests naming no model go to the base model, whatever other runs on the shared broker
+            # registered or promoted (an adapter would need a backend that loads adapters)
+            "CAIRN_SERVED_MODEL": f"bench-{prompt}",
         }
     )
     from pydoc_data.topics import topics
@@ -332,6 +344,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  closed loop, {args.clients} clients: {closed}", flush=True)
         reader.cancel()
         handlers = handler_means(ports)
+        up_reasons = dict(up.reasons)
     finally:
         await producer.stop()
         for name in REQUEST_PATH:
@@ -355,6 +368,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "closed_loop_max_req_s": closed["answered_req_s"],
         "overhead_p50_over_hops": round(pipeline_p50 / (HOPS * hop_p50), 1) if hop_p50 else None,
         "handler_mean_ms": handlers,
+        "not_completed_reasons": up_reasons,
         "throughput_ratio": round(max(best, closed["answered_req_s"]) / floor_msg_s, 4),
     }
 

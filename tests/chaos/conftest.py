@@ -7,6 +7,7 @@ here sends a fixed number of messages and waits with a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_cli.services_cmd import service_modules
+from cairn_events import ResponseCompletedV1
 from cairn_inference.tiny import TINY_MODEL_NAME, build_tiny_model
 from cairn_localstack.process import ProcessManager
 from tests.e2e.harness import CAIRN, REPO, Services, Upstream, prepare_groups, service_env
@@ -33,6 +35,91 @@ pytestmark = pytest.mark.integration
 
 REQUEST_PATH = ["audit", "prompt-store", "retriever", "safety", "inference"]
 TOPICS = ["assert", "global", "pass", "del"]
+# The `qa` prompt under a name of this session's own. Other pipelines on a shared broker (a developer's
+# `cairn services up`, another test run) also consume `cairn.requests`; they cannot resolve this
+# name, so the only thing they publish for these requests is a `rejected` response naming no prompt,
+# which `ours` and `own_trail` leave out.
+PROMPT = f"chaosqa{uuid.uuid4().hex[:8]}"
+FULL_TRAIL = {
+    "cairn.request.submitted.v1",
+    "cairn.prompt.rendered.v1",
+    "cairn.context.assembled.v1",
+    "cairn.input.screened.v1",
+    "cairn.completion.generated.v1",
+    "cairn.response.completed.v1",
+}
+
+
+def ours(upstream: Upstream, request_id: str) -> list[tuple[Any, ResponseCompletedV1]]:
+    """The responses to `request_id` published by this session's pipeline."""
+    return [(m, e) for m, e in upstream.responses.get(request_id, []) if e.prompt_name == PROMPT]
+
+
+async def answer(upstream: Upstream, request_id: str, timeout: float = 180.0) -> ResponseCompletedV1:
+    """This pipeline's response to `request_id`, once there is one (fails after `timeout` s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not ours(upstream, request_id):
+        if loop.time() > deadline:
+            raise AssertionError(f"no response.completed for {request_id} within {timeout}s")
+        await asyncio.sleep(0.1)
+    return ours(upstream, request_id)[0][1]
+
+
+def distinct_responses(upstream: Upstream, request_id: str) -> int:
+    return len({meta.id for meta, _ in ours(upstream, request_id)})
+
+
+def own_trail(records: list[Any]) -> list[Any]:
+    """Audit records of this pipeline: without another pipeline's responses (which name no prompt of ours)."""
+    return [
+        r
+        for r in records
+        if r.event_type != "cairn.response.completed.v1" or r.payload.get("prompt_name") == PROMPT
+    ]
+
+
+async def complete_trail(store: PostgresAuditStore, request_id: str, attempts: int = 120) -> list[Any]:
+    """The request's own audit records once they hold every stage (or after `attempts` half-seconds)."""
+    records: list[Any] = []
+    for _ in range(attempts):
+        try:  # a store whose database restarted reconnects on a later try
+            records = own_trail(await store.trail(request_id))
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            records = []
+        if {r.event_type for r in records} >= FULL_TRAIL:
+            break
+        await asyncio.sleep(0.5)
+    return records
+
+
+PROMPT_YAML = """\
+name: {name}
+description: The chaos tests' question answering prompt, short enough for the tiny model's context.
+variables:
+  - name: question
+    description: The user's question.
+    required: true
+messages:
+  - role: system
+    content: Answer from the passages.
+  - role: user
+    content: "{{{{ question }}}}"
+retrieval:
+  top_k: 2
+params:
+  max_tokens: 8
+  temperature: 0.0
+"""
+
+
+def prompt_file(folder: Path) -> Path:
+    """The session's prompt. The tiny model's tokenizer, trained on a few sentences, takes about a
+    token per character of other text, and its context is 1024 tokens: the `qa` prompt's system
+    message alone is ~650 characters, so its requests would all fail as too long."""
+    path = folder / f"{PROMPT}.yaml"
+    path.write_text(PROMPT_YAML.format(name=PROMPT))
+    return path
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -98,14 +185,24 @@ async def services(
             "CAIRN_MODEL_DIR": str(model_dir),
             # inference remembers handled inputs in PostgreSQL, so a restart does not generate again
             "CAIRN_INBOX": "postgres",
-            # the tiny model's context is 1024 of its own tokens: a 1024-token context (counted with
-            # the embedding tokenizer) would not fit it, and every answer would be `failed`
-            "CAIRN_CONTEXT_TOKEN_BUDGET": "200",
+            # the tiny model's context is 1024 of its own tokens (about a character each): retrieved
+            # passages of up to 150 embedding-tokens (~600 characters) fit beside the prompt
+            "CAIRN_CONTEXT_TOKEN_BUDGET": "150",
+            # requests naming no model go to the tiny base model, whatever other runs on a shared
+            # broker registered or promoted on `cairn.models`
+            "CAIRN_SERVED_MODEL": f"{PROMPT}-model",
         }
     )
     bootstrap = local_stack["CAIRN_KAFKA_BOOTSTRAP"]
     await ensure_topics(bootstrap)
-    _cli(env, "prompts", "push", str(REPO / "infra" / "prompts" / "qa.yaml"), "--label", "production")
+    _cli(
+        env,
+        "prompts",
+        "push",
+        str(prompt_file(tmp_path_factory.mktemp("chaos-prompt"))),
+        "--label",
+        "production",
+    )
     _cli(env, "docs", "ingest", str(knowledge))
     groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
     pm = ProcessManager(tmp_path_factory.mktemp("chaos-services"))

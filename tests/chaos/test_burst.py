@@ -20,7 +20,7 @@ import pytest
 from cairn_events import RequestSubmittedV1
 from tests.e2e.harness import Services, Upstream, new_request_id
 
-from .conftest import REQUEST_PATH
+from .conftest import PROMPT, REQUEST_PATH, answer, distinct_responses, ours
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def request(i: int) -> RequestSubmittedV1:
     return RequestSubmittedV1.model_validate(
         {
             "request_id": new_request_id(f"burst{i}"),
-            "prompt": "qa@production",
+            "prompt": f"{PROMPT}@production",
             "variables": {"question": QUESTIONS[i % len(QUESTIONS)]},
             "params": {"max_tokens": 4, "temperature": 0.0},
             "submitted_at": datetime.now(UTC).isoformat(),
@@ -56,7 +56,7 @@ async def test_a_burst_is_answered_with_bounded_memory(services: Services, upstr
     for r in warm:
         await upstream.submit(r)
     for r in warm:
-        await upstream.response(r.request_id, timeout=180, settle=0.0)
+        await answer(upstream, r.request_id, timeout=180)
     baseline = rss(services)
     peak = dict(baseline)
     burst = [request(i) for i in range(BURST)]
@@ -72,17 +72,16 @@ async def test_a_burst_is_answered_with_bounded_memory(services: Services, upstr
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 300
-        while loop.time() < deadline and not all(upstream.responses.get(r.request_id) for r in burst):  # noqa: ASYNC110
+        while loop.time() < deadline and not all(ours(upstream, r.request_id) for r in burst):  # noqa: ASYNC110
             await asyncio.sleep(0.5)
     finally:
         sampler.cancel()
-    missing = [r.request_id for r in burst if not upstream.responses.get(r.request_id)]
+    missing = [r.request_id for r in burst if not ours(upstream, r.request_id)]
     assert not missing, f"{len(missing)} of {BURST} requests unanswered, e.g. {missing[:3]}"
     for r in burst:
-        ids = {meta.id for meta, _ in upstream.responses[r.request_id]}
-        assert len(ids) == 1, f"{r.request_id}: {len(ids)} distinct responses"
-        status = upstream.responses[r.request_id][0][1].status.value
-        assert status == "completed", (r.request_id, status, upstream.responses[r.request_id][0][1].reason)
+        assert distinct_responses(upstream, r.request_id) == 1, f"{r.request_id}: a second response"
+        response = ours(upstream, r.request_id)[0][1]
+        assert response.status.value == "completed", (r.request_id, response.status, response.reason)
     mib = {n: (round(baseline[n] / 2**20), round(peak[n] / 2**20)) for n in REQUEST_PATH}
     print(f"RSS MiB (after warm-up, peak during the burst): {mib}")
     for name in REQUEST_PATH:

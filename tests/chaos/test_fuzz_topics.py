@@ -18,6 +18,8 @@ from cairn_bus.kafka import consumer_at_end
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode
 from tests.e2e.harness import Services, Upstream, new_request_id
 
+from .conftest import PROMPT, answer, distinct_responses
+
 pytestmark = pytest.mark.integration
 
 # consumed topic → (consuming service, an event type it carries)
@@ -153,12 +155,14 @@ async def test_malformed_messages_are_dead_lettered_and_services_keep_serving(
     valid = RequestSubmittedV1.model_validate(
         {
             "request_id": new_request_id("after-fuzz"),
-            "prompt": "qa@production",
+            "prompt": f"{PROMPT}@production",
             "variables": {"question": "What does pass do?"},
             "params": {"max_tokens": 8, "temperature": 0.0},
             "submitted_at": datetime.now(UTC).isoformat(),
         }
     )
     await upstream.submit(valid)
-    response = await upstream.response(valid.request_id, timeout=120)
+    response = await answer(upstream, valid.request_id, timeout=120)
+    await asyncio.sleep(1.0)
+    assert distinct_responses(upstream, valid.request_id) == 1
     assert response.status.value in {"completed", "blocked"}, response.reason

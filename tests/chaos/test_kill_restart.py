@@ -15,27 +15,20 @@ from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_events import RequestSubmittedV1
 from tests.e2e.harness import Services, Upstream, new_request_id
 
+from .conftest import FULL_TRAIL, PROMPT, answer, complete_trail, distinct_responses
+
 pytestmark = pytest.mark.integration
 
 REQUESTS = 36
 KILLS = 4
 QUESTIONS = ["What does assert do?", "What does global declare?", "What does pass do?", "What does del do?"]
-TERMINAL = "cairn.response.completed.v1"
-FULL_TRAIL = {
-    "cairn.request.submitted.v1",
-    "cairn.prompt.rendered.v1",
-    "cairn.context.assembled.v1",
-    "cairn.input.screened.v1",
-    "cairn.completion.generated.v1",
-    TERMINAL,
-}
 
 
 def request(i: int) -> RequestSubmittedV1:
     return RequestSubmittedV1.model_validate(
         {
             "request_id": new_request_id(f"chaos{i}"),
-            "prompt": "qa@production",
+            "prompt": f"{PROMPT}@production",
             "variables": {"question": QUESTIONS[i % len(QUESTIONS)]},
             "params": {"max_tokens": 8, "temperature": 0.0},
             "submitted_at": datetime.now(UTC).isoformat(),
@@ -75,23 +68,18 @@ async def test_requests_survive_kill_9_of_random_services(
             await kill_and_restart(services, name)
 
     await asyncio.gather(send(), chaos())
-    # every request answered exactly once (upstream.response fails on a second distinct response)
+    # every request answered exactly once
     statuses = Counter()
     for r in requests:
-        response = await upstream.response(r.request_id, timeout=240, settle=0.0)
+        response = await answer(upstream, r.request_id, timeout=240)
         statuses[response.status.value] += 1
     assert statuses == {"completed": REQUESTS}, statuses
     await asyncio.sleep(2.0)  # a second response, if any, would have arrived by now
     for r in requests:
-        ids = {meta.id for meta, _ in upstream.responses[r.request_id]}
-        assert len(ids) == 1, f"{r.request_id}: {len(ids)} distinct responses"
+        assert distinct_responses(upstream, r.request_id) == 1, f"{r.request_id}: a second response"
     # each trail complete, no event stored twice
     for r in requests:
-        for _ in range(120):
-            records = await audit_store.trail(r.request_id)
-            if {rec.event_type for rec in records} >= FULL_TRAIL:
-                break
-            await asyncio.sleep(0.5)
+        records = await complete_trail(audit_store, r.request_id)
         types = Counter(rec.event_type for rec in records)
         assert set(types) == FULL_TRAIL, (r.request_id, types)
         assert all(n == 1 for n in types.values()), (

@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
@@ -22,21 +21,22 @@ from cairn_localstack.config import StackConfig
 from cairn_localstack.process import ProcessManager
 from tests.e2e.harness import Services, Upstream, new_request_id
 
-from .conftest import REQUEST_PATH, free_port, healthz
+from .conftest import (
+    FULL_TRAIL,
+    PROMPT,
+    REQUEST_PATH,
+    answer,
+    complete_trail,
+    distinct_responses,
+    free_port,
+    healthz,
+)
 
 pytestmark = pytest.mark.integration
 
 REQUESTS = 16
 DOWN_AFTER = 5  # requests sent before PostgreSQL stops
 DOWN_S = 6.0
-FULL_TRAIL = (
-    "cairn.request.submitted.v1",
-    "cairn.prompt.rendered.v1",
-    "cairn.context.assembled.v1",
-    "cairn.input.screened.v1",
-    "cairn.completion.generated.v1",
-    "cairn.response.completed.v1",
-)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def request(i: int) -> RequestSubmittedV1:
     return RequestSubmittedV1.model_validate(
         {
             "request_id": new_request_id(f"pgdown{i}"),
-            "prompt": "qa@production",
+            "prompt": f"{PROMPT}@production",
             "variables": {"question": "What does pass do?"},
             "params": {"max_tokens": 8, "temperature": 0.0},
             "submitted_at": datetime.now(UTC).isoformat(),
@@ -107,24 +107,14 @@ async def test_a_database_restart_degrades_health_and_loses_nothing(
     assert await wait_health(metrics_ports, "ok", 30) == dict.fromkeys(REQUEST_PATH, "ok")
     # every request answered exactly once, and answered (not failed) now the database is back
     for r in requests:
-        response = await upstream.response(r.request_id, timeout=180, settle=0.0)
+        response = await answer(upstream, r.request_id, timeout=180)
         assert response.status.value == "completed", (r.request_id, response.reason)
     await asyncio.sleep(2.0)  # a second response, if any, would have arrived by now
     for r in requests:
-        ids = {meta.id for meta, _ in upstream.responses[r.request_id]}
-        assert len(ids) == 1, f"{r.request_id}: {len(ids)} distinct responses"
+        assert distinct_responses(upstream, r.request_id) == 1, f"{r.request_id}: a second response"
     for r in requests:
-        records = []
-        for _ in range(120):
-            try:  # the test's own pool reconnects after the restart
-                records = await audit_store.trail(r.request_id)
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-                records = []
-            if set(FULL_TRAIL) <= {rec.event_type for rec in records}:
-                break
-            await asyncio.sleep(0.5)
-        types = Counter(rec.event_type for rec in records)
-        assert set(types) == set(FULL_TRAIL), (r.request_id, types)
+        types = Counter(rec.event_type for rec in await complete_trail(audit_store, r.request_id))
+        assert set(types) == FULL_TRAIL, (r.request_id, types)
         assert all(n == 1 for n in types.values()), (
             f"duplicate events in the trail of {r.request_id}: {types}"
         )

@@ -260,6 +260,7 @@ async def ensure_production_base(console: Console, watcher: EventWatcher, plan: 
     registered = await watcher.wait_for(
         ModelRegisteredV1, lambda e: e.model_name == plan.model and e.adapter_uri is None, 60
     )
+    await wait_registry(console, plan.model, registered.version)
     cairn(
         console,
         "models",
@@ -273,6 +274,27 @@ async def ensure_production_base(console: Console, watcher: EventWatcher, plan: 
     )
     await wait_promotion(watcher, plan.model, registered.version, "production", 60)
     return registered.version
+
+
+async def wait_registry(console: Console, model: str, version: int, timeout: float = 180) -> None:
+    """Until the evaluator has recorded the version it consumed from `cairn.models` (the registry)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [CAIRN, "models", "show", model, str(version)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"the registry has no {model}:{version} after {timeout:.0f} s: {done.stdout.strip()}"
+            )
+        await asyncio.sleep(1)
 
 
 async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan, promote: bool) -> int:

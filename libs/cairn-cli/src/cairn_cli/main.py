@@ -18,6 +18,7 @@ from rich.table import Table
 from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 from cairn_auth import cli as keys_cli
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_cli import report as report_cmd
 from cairn_cli import services_cmd, stack_cmd, status_cmd
 from cairn_cli.config import load_settings
 from cairn_cli.kafka_io import producer, read_range
@@ -60,6 +61,7 @@ loop_app = typer.Typer(
 )
 app.add_typer(loop_app, name="loop")
 app.command("status")(status_cmd.status)
+app.command("report")(report_cmd.report)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(topics_app, name="topics")

@@ -123,6 +123,11 @@ async def build(
             online=online or PostgresOnlineStore(pool),
             embedder=embedder or make_embedder(settings),
         )
+        load = getattr(deps.embedder, "load", None)
+        if periodic_check_s and callable(load):
+            # the service loads the embedder before it is ready, so the first live request does not stall
+            # the consumer (and with it registrations and evaluation answers) for the model's load time
+            await asyncio.to_thread(load)
         if periodic_check_s:
             task = asyncio.create_task(_check_periodically(deps, periodic_check_s))
             stack.push_async_callback(_cancel, task)

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from cairn_audit.domain.records import GENESIS_HASH, AuditRecord, ChainBreak, chain, verify_chain
+from cairn_bus import TransientError
 
 CHAIN_LOCK = 0x0CA1_A0D1  # pg_advisory_xact_lock key serialising appends to the chain
 
@@ -115,6 +116,21 @@ def _record_to_row(r: AuditRecord) -> tuple[Any, ...]:
     )
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether a database error is an outage that passes by itself (not a row the store rejects):
+    lost or refused connections, shutdown and start-up, overload, serialization conflicts."""
+    return (
+        isinstance(
+            exc,
+            asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.InsufficientResourcesError
+            | asyncpg.exceptions.TransactionRollbackError,
+        )
+        or type(exc) is asyncpg.InterfaceError  # "connection is closed", "pool is closing"
+    )
+
+
 class PostgresAuditStore:
     """AuditStore on an asyncpg pool (see `create_pool`)."""
 
@@ -126,8 +142,21 @@ class PostgresAuditStore:
         await self.pool.execute(DDL)
 
     async def append(self, records: Sequence[AuditRecord]) -> int:
+        """Store `records` (those not stored before), chained, in one transaction.
+
+        A database outage (refused or lost connection, shutdown, start-up) raises TransientError,
+        so the consumer retries the batch instead of dead-lettering its events as bad rows.
+        """
         if not records:
             return 0
+        try:
+            return await self._append(records)
+        except Exception as exc:
+            if is_outage(exc):
+                raise TransientError(f"audit database unavailable: {exc!r}") from exc
+            raise
+
+    async def _append(self, records: Sequence[AuditRecord]) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             ids = [r.event_id for r in records]
