@@ -160,6 +160,7 @@ async def main(n: int) -> dict[str, Any]:
         "store_per_event_events_s": round(per_event, 1),
         "store_batch200_events_s": round(batched, 1),
         "copy_floor_events_s": round(floor, 1),
+        "service_over_copy": round(service / floor, 4),
         "per_event_over_copy": round(per_event / floor, 4),
         "batch200_over_copy": round(batched / floor, 4),
     }

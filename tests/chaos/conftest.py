@@ -186,8 +186,8 @@ async def services(
             # inference remembers handled inputs in PostgreSQL, so a restart does not generate again
             "CAIRN_INBOX": "postgres",
             # the tiny model's context is 1024 of its own tokens (about a character each): retrieved
-            # passages of up to 150 embedding-tokens (~600 characters) fit beside the prompt
-            "CAIRN_CONTEXT_TOKEN_BUDGET": "150",
+            # passages of up to 80 embedding-tokens (~350 characters) fit beside the prompt
+            "CAIRN_CONTEXT_TOKEN_BUDGET": "80",
             # requests naming no model go to the tiny base model, whatever other runs on a shared
             # broker registered or promoted on `cairn.models`
             "CAIRN_SERVED_MODEL": f"{PROMPT}-model",

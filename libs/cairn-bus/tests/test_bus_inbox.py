@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+import pytest
+
 from cairn_bus import InMemoryInbox, PostgresInbox
-from cairn_bus.inbox import INBOX_DDL
+from cairn_bus.dispatcher import TRANSIENT
+from cairn_bus.inbox import INBOX_DDL, is_database_outage
 
 
 async def test_the_first_claim_wins_and_every_later_one_fails() -> None:
@@ -62,3 +66,34 @@ async def test_postgres_inbox_uses_the_pool_without_a_connection() -> None:
     assert await inbox.claim("safety", "evt-1") is True
     assert await inbox.claim("safety", "evt-1") is False
     assert pool.rows == {("safety", "evt-1")}
+
+
+class DownConnection:
+    """A connection to a server that is shutting down or was lost."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.InterfaceError("connection is closed"),
+        ConnectionRefusedError(111, "Connect call failed"),
+    ],
+)
+async def test_a_database_outage_is_transient(error: Exception) -> None:
+    with pytest.raises(TRANSIENT):
+        await PostgresInbox(DownConnection(error)).claim("safety", "evt-1")
+
+
+async def test_an_error_of_the_claim_itself_is_not_an_outage() -> None:
+    error = asyncpg.exceptions.UndefinedTableError('relation "cairn_inbox" does not exist')
+    assert not is_database_outage(error)
+    with pytest.raises(asyncpg.exceptions.UndefinedTableError):
+        await PostgresInbox(DownConnection(error)).claim("safety", "evt-1")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
+from cairn_bus import TransientError
 from cairn_inference.adapters.inbox import MemoryInbox, PostgresInboxClaims
 from cairn_inference.ports import InboxClaims
 
@@ -98,3 +100,17 @@ class TestPostgresInbox(InboxBehaviour):
             assert mine
         async with other.claim("shared") as theirs:
             assert theirs
+
+
+class _DownPool:
+    """A pool whose server is shutting down: every connection attempt fails."""
+
+    def acquire(self) -> object:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+
+async def test_a_postgres_inbox_outage_is_transient_not_a_dead_letter() -> None:
+    claims = PostgresInboxClaims(_DownPool())
+    with pytest.raises(TransientError):
+        async with claims.claim("evt-1"):
+            pass

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from cairn_bus.dispatcher import TransientError
+
 INBOX_DDL = """
 CREATE TABLE IF NOT EXISTS cairn_inbox (
     consumer    text        NOT NULL,
@@ -16,6 +18,24 @@ CREATE TABLE IF NOT EXISTS cairn_inbox (
     PRIMARY KEY (consumer, event_id)
 )
 """
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether an asyncpg error is an outage that passes by itself (refused or lost connection, the
+    server shutting down or starting up, out of connections), not a fault of the event handled."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - every PostgreSQL user of the inbox has asyncpg
+        return False
+    return (
+        isinstance(
+            exc,
+            asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.InsufficientResourcesError,
+        )
+        or type(exc) is asyncpg.InterfaceError  # "connection is closed", "pool is closing"
+    )
 
 
 class Inbox(Protocol):
@@ -54,10 +74,16 @@ class PostgresInbox:
         await self.pool.execute(INBOX_DDL)
 
     async def claim(self, consumer: str, event_id: str, conn: Any = None) -> bool:
+        """As `Inbox.claim`; a database outage raises TransientError (retried, never dead-lettered)."""
         target = conn if conn is not None else self.pool
-        row = await target.fetchval(
-            "INSERT INTO cairn_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-            consumer,
-            event_id,
-        )
+        try:
+            row = await target.fetchval(
+                "INSERT INTO cairn_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                consumer,
+                event_id,
+            )
+        except Exception as exc:
+            if is_database_outage(exc):
+                raise TransientError(f"inbox database unavailable: {exc!r}") from exc
+            raise
         return row is not None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
 from cairn_evaluator.adapters.memory_online import InMemoryOnlineStore
+from cairn_evaluator.observer import OnlineObserver
 from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, SuiteSource
 from cairn_evaluator.settings import Settings
 
@@ -54,6 +55,8 @@ class Deps:
     """Live traffic records and alert firings (the online part)."""
     embedder: Embedder | None = None
     """Embeds answers, chunks and questions; None: lexical groundedness and no request embeddings."""
+    observer: OnlineObserver | None = None
+    """Runs live-traffic observations off the consumer's path (the service); none: inline (tests, CLI)."""
     http: HttpServer | None = None
     """Where the registry API listens, when the service serves it (`build(..., serve_http=True)`)."""
 
@@ -129,6 +132,9 @@ async def build(
             # the consumer (and with it registrations and evaluation answers) for the model's load time
             await asyncio.to_thread(load)
         if periodic_check_s:
+            deps.observer = OnlineObserver()
+            deps.observer.start()
+            stack.push_async_callback(deps.observer.stop)
             task = asyncio.create_task(_check_periodically(deps, periodic_check_s))
             stack.push_async_callback(_cancel, task)
         if periodic_check_s and settings.drift_interval_s:

@@ -3,6 +3,8 @@ online part observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from cairn_bus import EventMeta
 from cairn_evaluator.bootstrap import Deps, log
 from cairn_evaluator.completion import check_runs, record_response
@@ -54,16 +56,24 @@ async def on_model_promoted(event: ModelPromotedV1, meta: EventMeta, deps: Deps)
         await publish_promotions(deps, outcome.promotions, cause=meta, skip=meta.id)
 
 
+async def _observe(deps: Deps, observation: Callable[[], Awaitable[object]]) -> None:
+    """Observe live traffic in the background when the service runs an observer, else now (tests, CLI)."""
+    if deps.observer is not None:
+        deps.observer.submit(observation)
+    else:
+        await observation()
+
+
 async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, deps: Deps) -> None:
     """Record the answer to an evaluation request (the last answer ends its run); any other response
-    is live traffic, observed for quality (groundedness, tokens, refusals)."""
+    is live traffic, observed for quality (groundedness, tokens, refusals) off the consumer's path."""
     await record_response(deps, event, meta)
-    await observe_response(deps, event, meta)
+    await _observe(deps, lambda: observe_response(deps, event, meta))
 
 
 async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:
     """Observe a live request for drift (prompt length, the question's embedding); not the evaluator's."""
-    await observe_request(deps, event, meta)
+    await _observe(deps, lambda: observe_request(deps, event, meta))
 
 
 async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from cairn_bus import PostgresInbox
+from cairn_bus import PostgresInbox, TransientError
+from cairn_bus.inbox import is_database_outage
 
 __all__ = ["MemoryInbox", "PostgresInboxClaims"]
 
@@ -67,5 +68,12 @@ class PostgresInboxClaims:
 
     @asynccontextmanager
     async def claim(self, event_id: str) -> AsyncIterator[bool]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield await self._inbox.claim(self.consumer, event_id, conn)
+        """As `InboxClaims.claim`; a database outage (also while connecting or committing) raises
+        TransientError, so the input is retried rather than dead-lettered and lost."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield await self._inbox.claim(self.consumer, event_id, conn)
+        except Exception as exc:
+            if is_database_outage(exc):
+                raise TransientError(f"inference inbox database unavailable: {exc!r}") from exc
+            raise
