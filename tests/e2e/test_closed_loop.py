@@ -7,8 +7,10 @@ trail of the lifecycle events and the responses themselves.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -50,10 +52,15 @@ def ask(question: str) -> RequestSubmittedV1:
     )
 
 
+GATE_FAILED = "the gate did not pass"
+
+
 @pytest.fixture(scope="module")
 def loop_run(services: Services) -> subprocess.CompletedProcess[str]:
     done = cairn(services, "loop", "demo", "--plan", str(PLAN), timeout=1800)
-    if done.returncode != 0:
+    # a candidate that loses its gate is a legitimate outcome of the loop (exit 1, said in words);
+    # anything else that ends the demo early is a failure
+    if done.returncode != 0 and GATE_FAILED not in done.stdout:
         logs = "\n".join(f"--- {n}\n{services.log(n, 30)}" for n in ("tuner", "evaluator", "inference"))
         pytest.fail(
             f"cairn loop demo failed ({done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}\n{logs}"
@@ -61,14 +68,55 @@ def loop_run(services: Services) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def test_the_loop_promotes_a_tuned_adapter_that_won_its_gate(
+async def served(upstream: Upstream, version: str, attempts: int = 30) -> Any:
+    """A fresh answer (model unset: production), once inference serves `version` (it follows cairn.models)."""
+    for _ in range(attempts):
+        request = ask("What does the pass statement do?")
+        await upstream.submit(request)
+        response = await upstream.response(request.request_id, timeout=180, settle=0.0)
+        if response.model_version == version:
+            return response
+        await asyncio.sleep(1)
+    raise AssertionError(f"answers never came from version {version}: {response}")
+
+
+def test_the_loop_reaches_a_gate_decision_through_every_step(
     loop_run: subprocess.CompletedProcess[str],
 ) -> None:
     out = loop_run.stdout
-    for step in ("dataset", "tuning job", "model version", "evaluation", "served"):
-        assert step in out
-    assert "passed" in out
-    assert "adapter cairn-qa:2" in out, out[-3000:]
+    for step in (
+        "requests through the platform",
+        "corrections submitted",
+        "e2e-python-qa v1",
+        "tuning succeeded",
+        "registered cairn-qa v2",
+        "evaluation gate",
+    ):
+        assert step in out, f"missing {step!r} in:\n{out[-4000:]}"
+    if loop_run.returncode == 0:  # the candidate won: promoted, and the demo saw it served
+        assert "cairn-qa v2 adapter cairn-qa:2" in out, out[-3000:]
+        assert "the chain" in out
+
+
+async def test_the_candidate_is_in_production_only_if_it_won(
+    loop_run: subprocess.CompletedProcess[str], services: Services, upstream: Upstream
+) -> None:
+    shown = cairn(services, "models", "show", "cairn-qa", "2")
+    assert shown.returncode == 0, shown.stderr
+    stage = shown.stdout.split("stage:")[1].split()[0]
+    if loop_run.returncode == 0:
+        assert stage == "production", shown.stdout
+    else:  # a failing gate blocks promotion: v2 stays out of production and v1 keeps serving
+        assert stage == "dev", shown.stdout
+        response = await served(upstream, "1")
+        assert response.adapter is None
+        promoted = cairn(
+            services, "models", "promote", "cairn-qa", "2", "--to", "production", "--reason", "e2e"
+        )
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    response = await served(upstream, "2")
+    assert response.adapter == "cairn-qa:2"
+    assert response.model == "cairn-qa"
 
 
 async def test_the_registry_and_the_audit_trail_show_the_chain(
@@ -77,7 +125,6 @@ async def test_the_registry_and_the_audit_trail_show_the_chain(
     history = cairn(services, "models", "history", "cairn-qa")
     assert history.returncode == 0, history.stderr
     assert "production" in history.stdout
-    assert "staging" in history.stdout
     conn = await asyncpg.connect(services.env["CAIRN_POSTGRES_DSN"])
     try:
         rows = await conn.fetch(
@@ -94,14 +141,9 @@ async def test_the_registry_and_the_audit_trail_show_the_chain(
 async def test_rollback_restores_the_previous_version(
     loop_run: subprocess.CompletedProcess[str], services: Services, upstream: Upstream
 ) -> None:
+    # runs after the candidate was put in production (by the gate or by the previous test)
     done = cairn(services, "models", "rollback", "cairn-qa", "--reason", "e2e: roll back")
     assert done.returncode == 0, done.stdout + done.stderr
     # inference follows cairn.models: answers come from version 1 (the base model, no adapter) again
-    for _ in range(30):
-        request = ask("What does the pass statement do?")
-        await upstream.submit(request)
-        response = await upstream.response(request.request_id, timeout=120, settle=0.0)
-        if response.model_version == "1":
-            break
-    assert response.model_version == "1", response
+    response = await served(upstream, "1")
     assert response.adapter is None

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class DemoPlan:
     rating: int
     tuning: dict[str, Any]
     feedback: list[dict[str, str]]
+    heldout: float = 0.2
+    """Share of the dataset's rows held out for the evaluation gate."""
 
     @classmethod
     def load(cls, path: Path) -> DemoPlan:
@@ -318,8 +321,12 @@ async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan,
                 console.print(
                     f"{len(done)}/{len(answers)} answered; served by {served_by(done[0].response if done else None)}"
                 )
+                statuses = Counter(a.response.status.value if a.response else "no response" for a in answers)
+                console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
                 for a in answers[:2]:
                     text = a.response.text if a.response and a.response.text else "(none)"
+                    if a.response is not None and a.response.reason:
+                        text += f" [{a.response.status.value}: {a.response.reason}]"
                     console.print(f"  Q: {a.question}\n  A: {text.strip()[:200]}")
                 if len(done) < 8:
                     raise DemoError("too few answered requests to learn from")
@@ -397,7 +404,7 @@ async def build_dataset(
             "--rule",
             "corrected",
             "--heldout",
-            "0.2",
+            str(plan.heldout),
             "--min-rows",
             str(expected),
             check=False,
