@@ -176,7 +176,13 @@ async def build(
             store = await stack.enter_async_context(open_store(settings, pool))
         if embedder is None:
             embedder = await asyncio.to_thread(load_embedder, settings)
-        retriever = Retriever(embedder, store, search_config(settings))
+        retriever = Retriever(
+            embedder,
+            store,
+            search_config(settings),
+            batch_window_ms=settings.query_batch_window_ms,
+            batch_max=settings.query_batch_max,
+        )
         http = None
         if serve_http:
             http = await stack.enter_async_context(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opentelemetry.trace import SpanKind
@@ -10,6 +11,7 @@ from opentelemetry.trace import SpanKind
 from cairn_observability import get_tracer
 from cairn_retriever.domain.models import SearchHit, SearchMode, SearchQuery
 from cairn_retriever.ports import Embedder, VectorStore
+from cairn_retriever.query_batching import QueryBatcher
 
 tracer = get_tracer("cairn.retriever")
 EMBEDDINGS_PROVIDER = "sentence_transformers"
@@ -30,10 +32,31 @@ class SearchConfig:
 class Retriever:
     """Embeds queries (in a worker thread: the model is CPU-bound) and searches the vector store."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, config: SearchConfig | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        config: SearchConfig | None = None,
+        *,
+        batch_window_ms: float | None = None,
+        batch_max: int = 32,
+    ) -> None:
         self.embedder = embedder
         self.store = store
         self.config = config or SearchConfig()
+        self.batcher = (
+            QueryBatcher(self._embed_queries, window_ms=batch_window_ms, max_batch=batch_max)
+            if batch_window_ms is not None
+            else None
+        )
+        """Embeds concurrent queries in one model call (the service); none: one by one."""
+
+    def _embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Several queries at once: one call when the embedder can (`embed_queries`), else one by one."""
+        many = getattr(self.embedder, "embed_queries", None)
+        if callable(many):
+            return list(many(texts))
+        return [self.embedder.embed_query(text) for text in texts]
 
     async def embed_query(self, text: str) -> list[float]:
         """The query's vector, computed in a worker thread."""
@@ -41,7 +64,10 @@ class Retriever:
             span.set_attribute("gen_ai.operation.name", "embeddings")
             span.set_attribute("gen_ai.provider.name", EMBEDDINGS_PROVIDER)
             span.set_attribute("gen_ai.request.model", self.embedder.name)
-            embedding = await asyncio.to_thread(self.embedder.embed_query, text)
+            if self.batcher is not None:
+                embedding = await self.batcher.embed(text)
+            else:
+                embedding = await asyncio.to_thread(self.embedder.embed_query, text)
             span.set_attribute("gen_ai.embeddings.dimension.count", len(embedding))
             return embedding
 

@@ -12,6 +12,16 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     """Document ingestion, embeddings and hybrid search."""
 
     service_name: str = Field("retriever", description="Service name.")
+    consumer_concurrency: int = Field(
+        8,
+        ge=1,
+        description="Requests of a consumed batch handled at once (order kept per request), so their "
+        "query embeddings share one model call.",
+    )
+    query_batch_window_ms: float = Field(
+        5.0, ge=0, le=1000, description="How long a query waits for others to share its embedding call."
+    )
+    query_batch_max: int = Field(32, ge=1, description="Most queries embedded in one model call.")
     vector_store: Literal["pgvector", "weaviate"] = Field("pgvector", description="Vector store adapter.")
     weaviate_url: str | None = Field(None, description="Weaviate HTTP URL when vector_store=weaviate.")
     weaviate_grpc_port: int = Field(50051, description="Weaviate gRPC port.")

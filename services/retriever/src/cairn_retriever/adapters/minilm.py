@@ -96,5 +96,9 @@ class MiniLMEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
 
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Several queries in one batched forward pass (all-MiniLM embeds queries like documents)."""
+        return self.embed_documents(texts)
+
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
