@@ -19,7 +19,7 @@ from cairn_events import RequestSubmittedV1
 
 from .harness import CAIRN, REPO, Services, Upstream, new_request_id
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]  # the loop trains and evaluates a model
 
 E2E_SERVICES = ["audit", "prompt-store", "retriever", "safety", "inference", "feedback", "tuner", "evaluator"]
 PLAN = REPO / "tests" / "e2e" / "loop-plan.yaml"

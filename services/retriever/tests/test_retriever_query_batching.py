@@ -82,3 +82,12 @@ async def test_the_retriever_embeds_concurrent_queries_together() -> None:
     retriever = Retriever(plain, store=None, batch_window_ms=20)  # type: ignore[arg-type]
     await asyncio.gather(*(retriever.embed_query(f"q{i}") for i in range(3)))
     assert plain.calls == [["q0"], ["q1"], ["q2"]]
+
+
+def test_a_pool_too_small_for_the_concurrency_is_refused_with_the_reason() -> None:
+    from cairn_retriever.settings import Settings
+
+    with pytest.raises(ValueError, match="at least 17"):
+        Settings(consumer_concurrency=8, postgres_pool_max=5)
+    assert Settings(consumer_concurrency=8).postgres_pool_max >= 17
+    assert Settings(consumer_concurrency=1, postgres_pool_max=3).postgres_pool_max == 3

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings
 
@@ -22,6 +22,23 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         5.0, ge=0, le=1000, description="How long a query waits for others to share its embedding call."
     )
     query_batch_max: int = Field(32, ge=1, description="Most queries embedded in one model call.")
+    postgres_pool_max: int = Field(
+        20,
+        ge=1,
+        description="Maximum pooled connections: each request in flight holds one for its inbox claim "
+        "and takes another to search, so at least 2 x consumer_concurrency + 1.",
+    )
+
+    @model_validator(mode="after")
+    def _pool_fits_the_concurrency(self) -> "Settings":
+        needed = 2 * self.consumer_concurrency + 1
+        if self.postgres_pool_max < needed:
+            raise ValueError(
+                f"CAIRN_POSTGRES_POOL_MAX={self.postgres_pool_max} is too small for "
+                f"CAIRN_CONSUMER_CONCURRENCY={self.consumer_concurrency}: each request in flight holds one "
+                f"connection for its inbox claim and needs another to search; give at least {needed}"
+            )
+        return self
     vector_store: Literal["pgvector", "weaviate"] = Field("pgvector", description="Vector store adapter.")
     weaviate_url: str | None = Field(None, description="Weaviate HTTP URL when vector_store=weaviate.")
     weaviate_grpc_port: int = Field(50051, description="Weaviate gRPC port.")
