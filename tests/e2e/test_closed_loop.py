@@ -34,9 +34,8 @@ LIFECYCLE = [
 
 
 def cairn(services: Services, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CAIRN, *args], env=services.env, cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+    env = {**services.env, "COLUMNS": "250"}  # rich tables at full width: no cell cut short
+    return subprocess.run([CAIRN, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def ask(question: str) -> RequestSubmittedV1:
@@ -58,6 +57,10 @@ GATE_FAILED = "the gate did not pass"
 @pytest.fixture(scope="module")
 def loop_run(services: Services) -> subprocess.CompletedProcess[str]:
     done = cairn(services, "loop", "demo", "--plan", str(PLAN), timeout=1800)
+    # kept for reading after the run (stage times, the chain): .cairn/test/loop-demo.log
+    log = REPO / ".cairn" / "test" / "loop-demo.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(done.stdout + "\n--- stderr\n" + done.stderr, encoding="utf-8")
     # a candidate that loses its gate is a legitimate outcome of the loop (exit 1, said in words);
     # anything else that ends the demo early is a failure
     if done.returncode != 0 and GATE_FAILED not in done.stdout:
