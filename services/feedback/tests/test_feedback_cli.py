@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cairn_bus.kafka import ensure_topics
 from cairn_bus.objects import S3ObjectStore
 from cairn_events import DatasetPublishedV1
 from cairn_events.artifacts import DatasetManifest
@@ -76,6 +77,7 @@ async def test_build_list_show_and_provenance(
         "--seed",
         "3",
     )
+    await ensure_topics(kafka_bootstrap)  # a fresh broker has no topics until a service or the CLI makes them
     async with expect_events(
         kafka_bootstrap, "cairn.datasets", where=lambda m, e: getattr(e, "dataset_id", None) == dataset_id
     ) as published:
