@@ -39,6 +39,7 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
                 f"connection for its inbox claim and needs another to search; give at least {needed}"
             )
         return self
+
     vector_store: Literal["pgvector", "weaviate"] = Field("pgvector", description="Vector store adapter.")
     weaviate_url: str | None = Field(None, description="Weaviate HTTP URL when vector_store=weaviate.")
     weaviate_grpc_port: int = Field(50051, description="Weaviate gRPC port.")

@@ -1,106 +1,18 @@
-"""The HTTP API's I/O: serving an ASGI app with uvicorn inside the service's event loop, beside the
-consumer, and the API keys it checks callers against (PostgreSQL, the bootstrap admin key)."""
+"""The evaluator HTTP API's I/O: served inside the service's event loop by `cairn_auth.serving`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import uvicorn
-
-from cairn_auth import Authenticator, AuthSettings, install_bootstrap_key
-from cairn_auth.adapters.postgres import PostgresKeyStore
-from cairn_bus import Publisher
+from cairn_auth.serving import HttpServer, key_authenticator
+from cairn_auth.serving import serving as _serving
 
 __all__ = ["HttpServer", "key_authenticator", "serving"]
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the service (`run_service` owns SIGTERM)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@dataclass(frozen=True)
-class HttpServer:
-    """Where the API listens."""
-
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        """Base URL of the API."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
-async def key_authenticator(pool: Any, publisher: Publisher, auth: AuthSettings) -> Authenticator | None:
-    """An Authenticator on the `auth_api_keys` table of `pool` (migrated), or None when auth is off.
-
-    With `CAIRN_AUTH_BOOTSTRAP_KEY_FILE` set, the key in that file is installed as a platform-wide
-    admin key first (once: replicas and services sharing the table agree), and its creation is
-    published on `cairn.admin`.
-    """
-    if not auth.enabled:
-        return None
-    keys = PostgresKeyStore(pool)
-    await keys.migrate()
-    if auth.bootstrap_key_file is not None:
-        _, created = await install_bootstrap_key(keys, auth.bootstrap_key_file)
-        if created is not None:
-            await publisher.publish(created)
-    return Authenticator(keys, cache_ttl_s=auth.cache_ttl_s)
-
-
-@contextlib.asynccontextmanager
-async def serving(
+def serving(
     app: Any, host: str, port: int, shutdown_timeout_s: float = 5.0
-) -> AsyncIterator[HttpServer]:
-    """Listen on host:port (0 picks a free port) until the block exits, then stop gracefully.
-
-    The socket is bound here, so a port in use raises OSError at once instead of uvicorn exiting the
-    process.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family)
-    config = uvicorn.Config(
-        app,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(shutdown_timeout_s),
-    )
-    server = _Server(config)
-
-    async def run() -> None:
-        try:
-            await server.serve(sockets=[sock])
-        except SystemExit as exc:  # uvicorn exits on start-up failures; keep the loop alive
-            raise RuntimeError(f"the HTTP API on {host}:{port} failed to start") from exc
-
-    task = asyncio.create_task(run(), name="evaluator-http")
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-                raise RuntimeError(f"the HTTP API on {host}:{port} stopped during start-up")
-            await asyncio.sleep(0.01)
-    except BaseException:
-        server.should_exit = True
-        sock.close()
-        raise
-    try:
-        yield HttpServer(host, sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, timeout=shutdown_timeout_s + 5)
-        finally:
-            sock.close()
+) -> AbstractAsyncContextManager[HttpServer]:
+    """Listen on host:port (0 picks a free port) until the block exits (see `cairn_auth.serving`)."""
+    return _serving(app, host, port, shutdown_timeout_s, name="evaluator")
