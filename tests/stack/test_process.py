@@ -199,9 +199,11 @@ def test_stop_kills_descendants_that_left_the_group(pm: ProcessManager) -> None:
 
 def test_custom_stop_signal(pm: ProcessManager, tmp_path: Path) -> None:
     marker = tmp_path / "got-int"
-    script = f'trap "touch {marker}; exit 0" INT; trap "" TERM; while true; do sleep 0.1; done'
+    ready = tmp_path / "traps-set"
+    script = f'trap "touch {marker}; exit 0" INT; trap "" TERM; touch {ready}; while true; do sleep 0.1; done'
     pm.start("intish", ["sh", "-c", script], stop_signal=signal.SIGINT)
     assert pm.meta("intish")["stop_signal"] == signal.SIGINT
+    assert _wait_for(ready.exists)  # a signal sent before the shell set its traps would just kill it
     assert pm.stop("intish", timeout=5)
     assert marker.exists()  # the INT trap ran: stopped by its own signal, TERM (ignored) was not needed
 
