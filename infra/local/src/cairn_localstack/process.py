@@ -133,6 +133,17 @@ def _resolve_user(user: str | int | None) -> pwd.struct_passwd | None:
     return entry
 
 
+def _default_signal_handling() -> None:
+    """In the child before exec: default dispositions for the stop signals.
+
+    A process started from a background job of a non-interactive shell (CI runners, `nohup ... &`)
+    inherits SIGINT and SIGQUIT as ignored, and an ignored signal cannot even be trapped by a child
+    shell; a managed process must get the signal it is stopped with.
+    """
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class ProcessManager:
     """Background processes recorded under `run_dir`."""
 
@@ -261,6 +272,7 @@ class ProcessManager:
                     env=child_env,
                     cwd=cwd,
                     start_new_session=True,
+                    preexec_fn=_default_signal_handling,
                     close_fds=True,
                     user=account.pw_uid if account else None,
                     group=account.pw_gid if account else None,
