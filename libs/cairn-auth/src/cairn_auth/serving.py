@@ -17,11 +17,13 @@ import uvicorn
 
 from cairn_auth.adapters.postgres import PostgresKeyStore
 from cairn_auth.authenticator import Authenticator
-from cairn_auth.management import install_bootstrap_key
+from cairn_auth.management import action_event_id, install_bootstrap_key
+from cairn_auth.ports import KeyStore
 from cairn_auth.settings import AuthSettings
 from cairn_bus import Publisher
+from cairn_bus.settings import ServiceSettings
 
-__all__ = ["HttpServer", "key_authenticator", "serving"]
+__all__ = ["HttpServer", "install_bootstrap", "kafka_publisher", "key_authenticator", "serving"]
 
 
 class _Server(uvicorn.Server):
@@ -57,10 +59,7 @@ async def key_authenticator(pool: Any, publisher: Publisher, auth: AuthSettings)
         return None
     keys = PostgresKeyStore(pool)
     await keys.migrate()
-    if auth.bootstrap_key_file is not None:
-        _, created = await install_bootstrap_key(keys, auth.bootstrap_key_file)
-        if created is not None:
-            await publisher.publish(created)
+    await install_bootstrap(keys, auth, publisher)
     return Authenticator(keys, cache_ttl_s=auth.cache_ttl_s)
 
 
@@ -109,3 +108,28 @@ async def serving(
             await asyncio.wait_for(task, timeout=shutdown_timeout_s + 5)
         finally:
             sock.close()
+
+
+async def install_bootstrap(keys: KeyStore, auth: AuthSettings, publisher: Publisher) -> None:
+    """Install the key in `CAIRN_AUTH_BOOTSTRAP_KEY_FILE` (when set and access control is on) as a
+    platform-wide admin key, and publish its creation on `cairn.admin` the first time."""
+    if not auth.enabled or auth.bootstrap_key_file is None:
+        return
+    _, event = await install_bootstrap_key(keys, auth.bootstrap_key_file)
+    if event is not None:
+        await publisher.publish(
+            event, event_id=action_event_id(event.action, event.target, event.recorded_at)
+        )
+
+
+@contextlib.asynccontextmanager
+async def kafka_publisher(settings: ServiceSettings) -> AsyncIterator[Publisher]:
+    """A publisher of its own, for an API served without the service (its admin actions)."""
+    from cairn_bus.kafka import KafkaPublisher, make_producer
+
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        yield KafkaPublisher(producer, f"/cairn/{settings.service_name}", service=settings.service_name)
+    finally:
+        await producer.stop()

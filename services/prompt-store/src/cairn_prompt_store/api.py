@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cairn_auth import Authenticator, AuthSettings, KeyRecord, KeyStore, Principal
 from cairn_auth.domain.principals import TENANT_PATTERN
 from cairn_auth.fastapi import ANONYMOUS_ADMIN, Admin, Operator, Viewer, install_auth
+from cairn_auth.serving import install_bootstrap, kafka_publisher
 from cairn_bus import Publisher, TransientError
 from cairn_events import AdminActionRecordedV1, ChatMessage, GenerationParams, JsonScalar, RetrievalOptions
 from cairn_prompt_store import management
-from cairn_prompt_store.adapters.access import install_bootstrap, kafka_publisher
 from cairn_prompt_store.domain.errors import (
     InvalidPromptError,
     InvalidReferenceError,

@@ -60,7 +60,7 @@ async def build(
         return
     from cairn_auth import Authenticator
     from cairn_auth.adapters.postgres import PostgresKeyStore
-    from cairn_prompt_store.adapters.access import install_bootstrap
+    from cairn_auth.serving import install_bootstrap
     from cairn_prompt_store.adapters.http import serving
     from cairn_prompt_store.adapters.postgres import PostgresClaims, PostgresPromptStore, create_pool
     from cairn_prompt_store.api import create_app

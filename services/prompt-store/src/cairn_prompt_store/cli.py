@@ -69,9 +69,9 @@ def _tenant_option() -> Any:
 @asynccontextmanager
 async def open_audit_publisher(settings: Settings) -> AsyncIterator[Publisher]:
     """Where the CLI records administrative actions: `cairn.admin` on the configured broker."""
+    from cairn_auth.serving import kafka_publisher
     from cairn_bus.kafka import ensure_topics
     from cairn_events import load_topics
-    from cairn_prompt_store.adapters.access import kafka_publisher
 
     await ensure_topics(
         settings.kafka_bootstrap,

@@ -214,7 +214,7 @@ async def serve_api(
     own when None); the bootstrap key's creation is published through `publisher`."""
     from cairn_auth import Authenticator
     from cairn_auth.adapters.postgres import PostgresKeyStore
-    from cairn_retriever.adapters.access import install_bootstrap
+    from cairn_auth.serving import install_bootstrap
     from cairn_retriever.adapters.http import serving
     from cairn_retriever.api import create_app
 
