@@ -25,7 +25,7 @@ from typing import Any
 from cairn_events import ChatMessage, GenerationParams
 from cairn_inference.adapters.conversion import MANIFEST, default_model_dir, ensure_converted, read_manifest
 from cairn_inference.adapters.transformers_cpu import TransformersBackend
-from cairn_inference.tiny import TINY_MODEL_NAME, build_tiny_model
+from cairn_testing.tiny import TINY_MODEL_NAME, build_tiny_model
 
 RESULTS = Path(__file__).parent / "results"
 SMOLLM2 = "SmolLM2-135M-Instruct"

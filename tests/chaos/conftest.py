@@ -27,7 +27,7 @@ from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_cli.services_cmd import service_modules
 from cairn_events import ResponseCompletedV1
-from cairn_inference.tiny import TINY_MODEL_NAME, build_tiny_model
+from cairn_testing.tiny import TINY_MODEL_NAME, build_tiny_model
 from cairn_localstack.process import ProcessManager
 from tests.e2e.harness import CAIRN, REPO, Services, Upstream, prepare_groups, service_env
 

@@ -33,7 +33,7 @@ def _one_torch_thread() -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny chat model, built once per session."""
-    from cairn_inference.tiny import build_tiny_model
+    from cairn_testing.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 

@@ -20,7 +20,7 @@ from cairn_inference.bootstrap import build
 from cairn_inference.domain.registry import RegistryView
 from cairn_inference.handlers import on_input_screened
 from cairn_inference.settings import Settings
-from cairn_inference.tiny import TINY_MODEL_NAME
+from cairn_testing.tiny import TINY_MODEL_NAME
 
 from .conftest import screened
 from .test_inference_handlers import Harness

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cairn_inference.cli import app
-from cairn_inference.tiny import TINY_MODEL_NAME
+from cairn_testing.tiny import TINY_MODEL_NAME
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from cairn_events import ChatMessage, GenerationParams
 from cairn_inference.adapters.transformers_cpu import TransformersBackend
 from cairn_inference.domain.completion import AdapterNotFoundError, ModelError, ModelNotServedError
 from cairn_inference.ports import AdapterManager, ModelBackend
-from cairn_inference.tiny import TINY_MODEL_NAME
+from cairn_testing.tiny import TINY_MODEL_NAME
 
 QUESTIONS = [
     "What does yield do?",

@@ -208,7 +208,7 @@ def cancel_in_memory(repo: InMemoryJobRepository, at_step: int) -> Callable[[Job
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding the tiny chat model as `cairn-tiny-chat`."""
-    from cairn_inference.tiny import build_tiny_model
+    from cairn_testing.tiny import build_tiny_model
 
     folder = tmp_path_factory.mktemp("models")
     build_tiny_model(folder / TINY)

@@ -4,7 +4,7 @@ from cairn_bus.deadletter import dead_letter_event, publish_dead_letter
 from cairn_bus.dispatcher import Dispatcher, Outcome, TransientError
 from cairn_bus.envelope import EnvelopeError, EventMeta, Origin, meta_from_headers
 from cairn_bus.ids import derive_event_id, new_event_id
-from cairn_bus.inbox import Inbox, InMemoryInbox, PostgresInbox
+from cairn_bus.inbox import Claim, Inbox, InMemoryInbox, PostgresInbox
 from cairn_bus.publisher import (
     BasePublisher,
     InMemoryPublisher,
@@ -18,6 +18,7 @@ from cairn_bus.router import EventRouter
 
 __all__ = [
     "BasePublisher",
+    "Claim",
     "Dispatcher",
     "EnvelopeError",
     "EventMeta",

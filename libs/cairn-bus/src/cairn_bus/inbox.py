@@ -6,6 +6,11 @@ claim fails the event was applied before and the handler returns without side ef
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cairn_bus.dispatcher import TransientError
@@ -21,21 +26,27 @@ CREATE TABLE IF NOT EXISTS cairn_inbox (
 
 
 def is_database_outage(exc: BaseException) -> bool:
-    """Whether an asyncpg error is an outage that passes by itself (refused or lost connection, the
-    server shutting down or starting up, out of connections), not a fault of the event handled."""
+    """Whether an asyncpg error is an outage that passes by itself (see `cairn_bus.postgres.is_transient`)."""
     try:
-        import asyncpg
+        from cairn_bus.postgres import is_transient
     except ImportError:  # pragma: no cover - every PostgreSQL user of the inbox has asyncpg
         return False
-    return (
-        isinstance(
-            exc,
-            asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InsufficientResourcesError,
-        )
-        or type(exc) is asyncpg.InterfaceError  # "connection is closed", "pool is closing"
-    )
+    return is_transient(exc)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `Inbox.once` yields: whether this is the first time the event is applied, and the open
+    transaction's connection (None in memory) for the handler's own writes.
+
+    Truthy exactly when `first`, so `async with inbox.once(...) as claim: if not claim: return`.
+    """
+
+    first: bool
+    conn: Any = None
+
+    def __bool__(self) -> bool:
+        return self.first
 
 
 class Inbox(Protocol):
@@ -48,19 +59,68 @@ class Inbox(Protocol):
         """
         ...
 
+    def once(self, consumer: str, event_id: str) -> AbstractAsyncContextManager[Claim]:
+        """A transaction that first claims (consumer, event_id): enter with a `Claim` whose `first`
+        is True the first time and False once the event was applied.
+
+        The claim, and every write the block makes through `claim.conn`, commit together when the
+        block exits normally; when it raises (a failed publish, a database outage) nothing is kept
+        and a redelivery runs the block again. The same event handled twice at once waits for the
+        first attempt to end.
+        """
+        ...
+
 
 class InMemoryInbox:
-    """An inbox in a set; for unit tests."""
+    """An inbox in memory: for unit tests, and for services that keep no database (then `capacity`
+    bounds how many applied ids it remembers, oldest forgotten first)."""
 
-    def __init__(self) -> None:
-        self.claimed: set[tuple[str, str]] = set()
+    def __init__(self, capacity: int | None = None) -> None:
+        self.capacity = capacity
+        self._done: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._working: dict[tuple[str, str], asyncio.Event] = {}
+
+    @property
+    def claimed(self) -> set[tuple[str, str]]:
+        """The (consumer, event_id) pairs applied."""
+        return set(self._done)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._done
+
+    def forget(self, consumer: str, event_id: str) -> None:
+        """Drop a claim (a test simulating a lost inbox row)."""
+        self._done.pop((consumer, event_id), None)
 
     async def claim(self, consumer: str, event_id: str, conn: Any = None) -> bool:
         key = (consumer, event_id)
-        if key in self.claimed:
+        if key in self._done:
             return False
-        self.claimed.add(key)
+        self._remember(key)
         return True
+
+    def _remember(self, key: tuple[str, str]) -> None:
+        self._done[key] = None
+        if self.capacity is not None:
+            while len(self._done) > self.capacity:
+                self._done.popitem(last=False)
+
+    @asynccontextmanager
+    async def once(self, consumer: str, event_id: str) -> AsyncIterator[Claim]:
+        key = (consumer, event_id)
+        while (busy := self._working.get(key)) is not None:
+            await busy.wait()
+        if key in self._done:
+            self._done.move_to_end(key)
+            yield Claim(False)
+            return
+        finished = self._working[key] = asyncio.Event()
+        try:
+            yield Claim(True)
+            self._remember(key)
+        finally:
+            del self._working[key]
+            finished.set()
 
 
 class PostgresInbox:
@@ -71,7 +131,10 @@ class PostgresInbox:
 
     async def migrate(self) -> None:
         """Create the inbox table if it does not exist."""
-        await self.pool.execute(INBOX_DDL)
+        from cairn_bus.postgres import transient_errors
+
+        with transient_errors("create the inbox table"):
+            await self.pool.execute(INBOX_DDL)
 
     async def claim(self, consumer: str, event_id: str, conn: Any = None) -> bool:
         """As `Inbox.claim`; a database outage raises TransientError (retried, never dead-lettered)."""
@@ -87,3 +150,13 @@ class PostgresInbox:
                 raise TransientError(f"inbox database unavailable: {exc!r}") from exc
             raise
         return row is not None
+
+    @asynccontextmanager
+    async def once(self, consumer: str, event_id: str) -> AsyncIterator[Claim]:
+        """As `Inbox.once`: the claim's row and the block's writes share one transaction; a database
+        outage (also while connecting or committing) raises TransientError. A replica handling the
+        same event at the same time waits on the row until the first transaction ends."""
+        from cairn_bus.postgres import transaction
+
+        async with transaction(self.pool, f"{consumer} inbox") as conn:
+            yield Claim(await self.claim(consumer, event_id, conn), conn)

@@ -13,6 +13,8 @@ Handler = Callable[[Any, EventMeta, D], Awaitable[None]]
 # called after a record was dead-lettered: (record, kind, reason, deps)
 DeadLetterHook = Callable[[Any, Any, str, D], Awaitable[None]]
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+# builds the answer to a salvaged request: (found, kind, reason, deps) -> event or None
+AnswerBuilder = Callable[[Any, Any, str, D], "Event | None"]
 
 
 class EventRouter(Generic[D]):
@@ -55,6 +57,42 @@ class EventRouter(Generic[D]):
         """
         self.dead_letter_hook = func
         return func
+
+    def answer_dead_lettered(
+        self, event_class: type[Event]
+    ) -> Callable[[AnswerBuilder[D]], AnswerBuilder[D]]:
+        """Decorator: when a record of `event_class` is dead-lettered and a request id can still be
+        read from it (`cairn_bus.salvage.salvage_request`), `build(found, kind, reason, deps)` makes the
+        request's answer (or None for no answer) and the router publishes it through
+        `deps.publisher`: under the record's envelope when its headers can be read, else with an id
+        derived from the record's origin, so a redelivered record yields the same answer.
+        """
+
+        def register(build: AnswerBuilder[D]) -> AnswerBuilder[D]:
+            from cairn_bus.salvage import salvage_request
+
+            async def hook(record: Any, kind: Any, reason: str, deps: D) -> None:
+                ce_type = dict(record.headers).get("ce_type")
+                if record.topic != event_class.topic or (ce_type and ce_type.decode("utf-8", "replace") != event_class.event_type):
+                    return
+                found = salvage_request(record)
+                if found is None:
+                    return
+                answer = build(found, kind, reason, deps)
+                if answer is None:
+                    return
+                self._publishes.add(answer.event_type)
+                await deps.publisher.publish(  # type: ignore[attr-defined]
+                    answer,
+                    cause=found.cause,
+                    event_id=found.answer_id(answer.event_type, self.service),
+                    correlation_id=None if found.cause else found.request_id,
+                )
+
+            self.dead_letter_hook = hook
+            return build
+
+        return register
 
     def after_batch(self, func: H) -> H:
         """Decorator: `func(deps)` runs after every record of a consumed batch, before it is committed.

@@ -6,12 +6,14 @@ one environment file configures the bus, logging and tracing the same way in eve
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CAIRN_"
+S = TypeVar("S", bound=BaseSettings)
 
 
 class ServiceSettings(BaseSettings):
@@ -100,3 +102,50 @@ class S3Settings(BaseSettings):
     s3_secure: bool = Field(False, description="Use HTTPS for S3.")
     s3_region: str = Field("us-east-1", description="S3 region.")
     s3_bucket: str = Field("cairn", description="Bucket holding this service's objects.")
+
+
+def http_api_settings(default_port: int, api: str) -> type[BaseSettings]:
+    """A settings mixin for a service that serves an HTTP API beside its consumer: `http_host`,
+    `http_port` (default `default_port`) and `http_enabled`; `api` names it in the descriptions.
+
+    `class Settings(ServiceSettings, PostgresSettings, http_api_settings(8085, "audit query")): ...`
+    """
+
+    class HttpApiSettings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+        http_host: str = Field("127.0.0.1", description=f"Bind address of the {api} HTTP API.")
+        http_port: int = Field(
+            default_port, ge=0, le=65535, description=f"Port of the {api} HTTP API (0: any free port)."
+        )
+        http_enabled: bool = Field(
+            True, description=f"Serve the {api} HTTP API in the service process, beside the consumer."
+        )
+
+    HttpApiSettings.__doc__ = f"Where the {api} HTTP API listens, and whether it is served."
+    return HttpApiSettings
+
+
+def local_stack_env(profile: str | None = None) -> dict[str, str]:
+    """The `CAIRN_*` variables the embedded local stack gives the services (broker, database, S3), or
+    nothing where the local stack package is not installed (a production image). Starts nothing."""
+    try:
+        from cairn_localstack.config import StackConfig
+    except ImportError:
+        return {}
+    config = StackConfig.for_profile(profile) if profile else StackConfig()
+    return config.service_env()
+
+
+def settings_or_local_stack(cls: type[S], profile: str | None = None, **overrides: object) -> S:
+    """`cls()` where the `CAIRN_*` variables that are set win and any the local stack knows (broker,
+    database, S3) fill in the rest: what a command run beside the local stack needs. `overrides`
+    win over both."""
+    env = local_stack_env(profile)
+    values: dict[str, object] = {}
+    for field in cls.model_fields:
+        name = f"{ENV_PREFIX}{field.upper()}"
+        if name in env and name not in os.environ:
+            values[field] = env[name]
+    values.update(overrides)
+    return cls(**values)

@@ -2,7 +2,7 @@
 
 Public API: the `ModelBackend`/`AdapterManager`/`AdapterFiles`/`InboxClaims` ports, the `Completion`
 a backend returns and the errors it raises, the registry view and model-reference resolution, the
-settings and the tiny test model. Adapters are imported from `cairn_inference.adapters.<name>` (they pull in
+settings. Adapters are imported from `cairn_inference.adapters.<name>` (they pull in
 torch or httpx).
 """
 
@@ -20,10 +20,8 @@ from cairn_inference.domain.references import ResolvedModel, UnknownModelError, 
 from cairn_inference.domain.registry import ModelVersion, RegistryView
 from cairn_inference.ports import AdapterFiles, AdapterManager, InboxClaims, ModelBackend
 from cairn_inference.settings import Settings
-from cairn_inference.tiny import TINY_MODEL_NAME, build_tiny_model
 
 __all__ = [
-    "TINY_MODEL_NAME",
     "AdapterFiles",
     "AdapterManager",
     "AdapterNotFoundError",
@@ -41,6 +39,5 @@ __all__ = [
     "ResolvedModel",
     "Settings",
     "UnknownModelError",
-    "build_tiny_model",
     "resolve",
 ]

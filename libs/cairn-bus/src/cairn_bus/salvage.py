@@ -1,0 +1,72 @@
+"""What can still be read from a request-carrying record that was dead-lettered, so the service can
+answer the request instead of leaving upstream waiting for ever."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn_bus.envelope import EnvelopeError, EventMeta, Origin, meta_from_headers
+from cairn_bus.ids import derive_event_id
+from cairn_bus.records import RawRecord
+from cairn_events.base import ID_PATTERN
+
+_ID = re.compile(ID_PATTERN)
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class SalvagedRequest:
+    """The request a dead-lettered record belonged to.
+
+    `cause` is the record's envelope when its headers could still be read (an answer then joins
+    the request's trail); otherwise None, and the answer's id derives from `origin`.
+    """
+
+    request_id: str
+    tenant: str
+    origin: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    cause: EventMeta | None = None
+
+    def answer_id(self, event_type: str, discriminator: str = "") -> str | None:
+        """The id of the answer when there is no readable cause (None: derive it from the cause)."""
+        return None if self.cause is not None else derive_event_id(self.origin, event_type, discriminator)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def salvage_request(record: RawRecord) -> SalvagedRequest | None:
+    """The request id and tenant of a dead-lettered record, when its bytes or headers still name one.
+
+    The request id is the first of the payload's `request_id`, the `ce_subject` header and the
+    record key that matches the id pattern in full; the tenant is the payload's non-empty string
+    `tenant`, else the `ce_tenant` header, else `default`. None when no id can be read.
+    """
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers}
+    payload: dict[str, Any] = {}
+    try:
+        loaded = json.loads(record.value or b"")
+        payload = loaded if isinstance(loaded, dict) else {}
+    except (ValueError, UnicodeDecodeError):
+        pass
+    key = record.key.decode("utf-8", "replace") if record.key else None
+    request_id = next(
+        (r for r in (payload.get("request_id"), headers.get("ce_subject"), key) if isinstance(r, str) and _ID.fullmatch(r)),
+        None,
+    )
+    if request_id is None:
+        return None
+    tenant = _text(payload.get("tenant")) or _text(headers.get("ce_tenant")) or DEFAULT_TENANT
+    origin = Origin(record.topic, record.partition, record.offset, record.key, record.timestamp_ms)
+    try:
+        cause: EventMeta | None = meta_from_headers(record.headers, origin)
+    except EnvelopeError:
+        cause = None
+    return SalvagedRequest(
+        request_id, tenant, f"{record.topic}/{record.partition}/{record.offset}", payload, cause
+    )

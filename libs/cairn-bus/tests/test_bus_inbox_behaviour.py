@@ -1,0 +1,48 @@
+"""The inbox behaviour suite against the in-memory inbox and the PostgreSQL inbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cairn_bus import InMemoryInbox, PostgresInbox
+from cairn_bus.postgres import create_pool
+
+from .inbox_behaviour import Boom, InboxBehaviour
+
+
+class TestInMemoryInbox(InboxBehaviour):
+    @pytest.fixture
+    def inbox(self) -> InMemoryInbox:
+        return InMemoryInbox()
+
+
+def test_a_bounded_memory_inbox_forgets_the_oldest_claims() -> None:
+    inbox = InMemoryInbox(capacity=2)
+    for n in range(3):
+        inbox._remember(("c", f"e{n}"))
+    assert inbox.claimed == {("c", "e1"), ("c", "e2")}
+
+
+@pytest.mark.integration
+class TestPostgresInbox(InboxBehaviour):
+    @pytest.fixture
+    async def inbox(self, fresh_database: str) -> AsyncIterator[PostgresInbox]:
+        pool = await create_pool(fresh_database)
+        inbox = PostgresInbox(pool)
+        await inbox.migrate()
+        yield inbox
+        await pool.close()
+
+    async def test_the_blocks_own_writes_commit_with_the_claim(self, inbox: PostgresInbox) -> None:
+        await inbox.pool.execute("CREATE TABLE notes (id text PRIMARY KEY, body jsonb)")
+        async with inbox.once("notes", "evt-9") as claim:
+            await claim.conn.execute("INSERT INTO notes VALUES ($1, $2)", "a", {"k": 1})
+        with pytest.raises(Boom):
+            async with inbox.once("notes", "evt-10") as claim:
+                await claim.conn.execute("INSERT INTO notes VALUES ($1, $2)", "b", {"k": 2})
+                raise Boom
+        rows = await inbox.pool.fetch("SELECT id, body FROM notes ORDER BY id")
+        assert [(r["id"], r["body"]) for r in rows] == [("a", {"k": 1})]
