@@ -20,8 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.domain.records import AuditRecord
+from cairn_bus.postgres import create_pool
 from cairn_localstack.config import StackConfig
 from cairn_localstack.stack import LocalStack
 

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.settings import Settings as AuditSettings
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_bus.postgres import create_pool
 from cairn_events import load_topics
 from cairn_testing import start_group_at_end
 

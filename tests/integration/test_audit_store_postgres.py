@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.ports import AuditStore
+from cairn_bus.postgres import create_pool
 from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cairn_auth import AuthenticationError, Authenticator, Role
-from cairn_auth.adapters.postgres import PostgresKeyStore, create_pool
+from cairn_auth.adapters.postgres import PostgresKeyStore
 from cairn_auth.cli import app
 from cairn_bus.kafka import ensure_topics
+from cairn_bus.postgres import create_pool
 from cairn_events import AdminActionRecordedV1, load_topics
 from cairn_testing.events import expect_events
 

@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from cairn_auth.adapters.postgres import PostgresKeyStore, create_pool
+from cairn_auth.adapters.postgres import PostgresKeyStore
+from cairn_bus.postgres import create_pool
 from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, is_outage
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.domain.records import AuditRecord
 from cairn_bus import TransientError
+from cairn_bus.postgres import is_transient
 
 
 class DownPool:
@@ -49,13 +50,13 @@ def record() -> AuditRecord:
     ],
 )
 async def test_an_outage_is_transient(error: Exception) -> None:
-    assert is_outage(error)
+    assert is_transient(error)
     with pytest.raises(TransientError):
         await PostgresAuditStore(DownPool(error)).append([record()])
 
 
 async def test_a_rejected_row_is_not_an_outage() -> None:
     error = asyncpg.exceptions.UntranslatableCharacterError("unsupported Unicode escape sequence")
-    assert not is_outage(error)
+    assert not is_transient(error)
     with pytest.raises(asyncpg.exceptions.UntranslatableCharacterError):
         await PostgresAuditStore(DownPool(error)).append([record()])

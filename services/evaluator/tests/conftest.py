@@ -11,7 +11,7 @@ from cairn_bus.objects import InMemoryObjectStore, ObjectStore
 from cairn_evaluator.adapters.memory import InMemoryRegistry, InMemoryRunStore
 from cairn_evaluator.adapters.suite_files import StaticSuites
 from cairn_evaluator.app import router
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.registry import ModelVersion
 from cairn_evaluator.domain.suites import EvalCase, Gate, Suite
 from cairn_evaluator.handlers import on_response_completed

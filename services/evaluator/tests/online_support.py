@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 
 from cairn_bus import EventMeta
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.handlers import (
     on_feedback_submitted,
     on_prompt_rendered,

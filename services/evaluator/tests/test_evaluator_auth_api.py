@@ -12,7 +12,7 @@ import pytest
 from cairn_auth import Authenticator, InMemoryKeyStore, Role, create_key
 from cairn_bus import InMemoryPublisher
 from cairn_evaluator.api import create_app
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.runs import Run, RunCase, SuiteSpec
 from cairn_evaluator.domain.suites import EvalCase, Gate
 from cairn_events import AdminActionRecordedV1, ModelPromotedV1, ModelStage

@@ -6,10 +6,11 @@ import httpx
 import pytest
 
 from cairn_auth import Role, create_key
-from cairn_auth.adapters.postgres import PostgresKeyStore, create_pool
+from cairn_auth.adapters.postgres import PostgresKeyStore
 from cairn_bus import InMemoryPublisher
 from cairn_bus.objects import InMemoryObjectStore
-from cairn_evaluator.app import router
+from cairn_bus.postgres import create_pool
+from cairn_evaluator.app import router, serve_evaluator
 from cairn_evaluator.bootstrap import build
 from cairn_evaluator.settings import Settings
 from cairn_events import AdminActionRecordedV1, ModelPromotedV1, ModelStage
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_evaluator_auth_the_service_serves_the_registry_api(fresh_database: str) -> None:
     settings = Settings(postgres_dsn=fresh_database, http_port=0, http_host="127.0.0.1")
     publisher = InMemoryPublisher("/cairn/evaluator", allowed_types=router.published_types)
-    async with build(
+    async with serve_evaluator(
         settings, publisher, objects=InMemoryObjectStore(), periodic_check_s=None, serve_http=True
     ) as deps:
         assert deps.http is not None
@@ -62,7 +63,5 @@ async def test_evaluator_auth_the_service_serves_the_registry_api(fresh_database
 
 async def test_evaluator_auth_the_cli_deps_serve_nothing(fresh_database: str) -> None:
     settings = Settings(postgres_dsn=fresh_database, http_port=0)
-    async with build(
-        settings, InMemoryPublisher(), objects=InMemoryObjectStore(), periodic_check_s=None
-    ) as deps:
+    async with build(settings, InMemoryPublisher(), objects=InMemoryObjectStore()) as deps:
         assert deps.http is None

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from cairn_bus import InMemoryPublisher
 from cairn_evaluator import cli_support
-from cairn_evaluator.bootstrap import Deps
 from cairn_evaluator.cli import eval_app, models_app
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.registry import ModelVersion
 from cairn_evaluator.handlers import on_model_registered
 from cairn_events import ModelPromotedV1, ModelStage

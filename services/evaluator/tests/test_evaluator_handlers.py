@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cairn_bus import InMemoryPublisher
 from cairn_evaluator.adapters.memory import InMemoryRegistry
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.registry import PromotionRequest
 from cairn_evaluator.domain.runs import run_id_for
 from cairn_evaluator.handlers import (

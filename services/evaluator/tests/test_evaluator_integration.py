@@ -50,9 +50,7 @@ async def test_a_run_reads_heldout_rows_from_s3_and_promotes(
     dataset = f"ds-{uuid.uuid4().hex[:8]}"
     put_heldout(store, heldout_rows(2), bucket=settings.s3_bucket, dataset=dataset)
     publisher = InMemoryPublisher("/cairn/evaluator", allowed_types=router.published_types)
-    async with build(
-        settings, publisher, suites=StaticSuites([adversarial_suite()]), periodic_check_s=None
-    ) as deps:
+    async with build(settings, publisher, suites=StaticSuites([adversarial_suite()])) as deps:
         base = registered(1, job_id=None)
         await on_model_registered(base, meta(base), deps)
         await deps.registry.promote(

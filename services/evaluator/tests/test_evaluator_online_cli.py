@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from cairn_bus import InMemoryPublisher
 from cairn_evaluator import cli_support
 from cairn_evaluator.adapters.hashing import HashingEmbedder
-from cairn_evaluator.bootstrap import Deps
 from cairn_evaluator.cli_quality import quality_app
+from cairn_evaluator.deps import Deps
 from cairn_events import AlertRaisedV1
 
 from .conftest import Clock, make_deps

@@ -13,7 +13,7 @@ import pytest
 from cairn_bus import InMemoryPublisher
 from cairn_bus.publisher import OutgoingMessage
 from cairn_evaluator.adapters.hashing import HashingEmbedder
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.online.drift import bins_for, centroid_distance, psi, rate_change
 from cairn_evaluator.online.windows import Window, split_windows
 from cairn_evaluator.quality import check_drift

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from cairn_evaluator.adapters.minilm import MiniLMEmbedder
+from cairn_embedding import MiniLMEmbedder
 from cairn_evaluator.online.groundedness import score_groundedness, sentences
 from cairn_evaluator.quality import check_drift
 from cairn_evaluator.settings import Settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cairn_evaluator.adapters.hashing import HashingEmbedder
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.online.records import sampled
 from cairn_evaluator.quality import quality_summary
 from cairn_evaluator.settings import Settings

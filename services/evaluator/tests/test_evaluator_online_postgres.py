@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from cairn_bus.postgres import create_pool
 from cairn_evaluator.adapters.pg_online import PostgresOnlineStore
-from cairn_evaluator.adapters.pg_schema import create_pool, migrate
+from cairn_evaluator.adapters.pg_schema import migrate
 
 from .online_behaviour import OnlineStoreBehaviour, firing
 

@@ -8,9 +8,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from cairn_bus.postgres import create_pool
 from cairn_evaluator.adapters.pg_registry import PostgresRegistry
 from cairn_evaluator.adapters.pg_runs import PostgresRunStore
-from cairn_evaluator.adapters.pg_schema import create_pool, migrate
+from cairn_evaluator.adapters.pg_schema import migrate
 from cairn_events import ModelStage
 
 from .conftest import version

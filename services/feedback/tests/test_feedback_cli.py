@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from cairn_bus.kafka import ensure_topics
 from cairn_bus.objects import S3ObjectStore
+from cairn_bus.postgres import create_pool
 from cairn_events import DatasetPublishedV1
 from cairn_events.artifacts import DatasetManifest
-from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+from cairn_feedback.adapters.postgres import PostgresRepository
 from cairn_feedback.cli import app, load_settings
 from cairn_testing import expect_events
 from cairn_testing.suites import load_suite

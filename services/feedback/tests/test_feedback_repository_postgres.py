@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from cairn_bus import TransientError
-from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+from cairn_bus.postgres import create_pool
+from cairn_feedback.adapters.postgres import PostgresRepository
 from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration

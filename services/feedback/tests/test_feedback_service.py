@@ -13,9 +13,10 @@ from aiokafka import AIOKafkaProducer
 
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_bus.objects import S3ObjectStore
+from cairn_bus.postgres import create_pool
 from cairn_events import DatasetPublishedV1
 from cairn_events.artifacts import DatasetRow
-from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+from cairn_feedback.adapters.postgres import PostgresRepository
 from cairn_feedback.app import router
 from cairn_feedback.bootstrap import build
 from cairn_feedback.datasets import build_dataset

@@ -13,7 +13,6 @@ from cairn_bus.publisher import OutgoingMessage
 from cairn_events import RequestSubmittedV1
 from cairn_prompt_store.domain.prompt_file import load_prompt
 from cairn_prompt_store.domain.spec import PromptSpec
-from cairn_prompt_store.ports import Claims
 
 QA_FILE = Path(__file__).resolve().parents[3] / "infra" / "prompts" / "qa.yaml"
 NOW = datetime(2025, 3, 4, 9, 15, 22, 532000, tzinfo=UTC)
@@ -58,15 +57,3 @@ def as_record(message: OutgoingMessage, offset: int = 0, partition: int = 0) -> 
     return RawRecord(
         message.topic, partition, offset, message.value, message.key, list(message.headers), 1_741_079_722_000
     )
-
-
-async def claim_then_fail(claims: Claims, consumer: str, event_id: str) -> bool:
-    """Claim, then fail inside the block (as a failed publish would); what the claim said."""
-    seen: list[bool] = []
-    try:
-        async with claims.once(consumer, event_id) as first:
-            seen.append(first)
-            raise RuntimeError("publish failed")
-    except RuntimeError:
-        pass
-    return seen[0]

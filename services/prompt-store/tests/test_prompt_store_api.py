@@ -10,9 +10,11 @@ import pytest
 
 from cairn_auth import AuthSettings
 from cairn_bus import InMemoryPublisher
-from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
+from cairn_bus.postgres import create_pool
+from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 from cairn_prompt_store.api import create_app
 from cairn_prompt_store.app import router
+from cairn_prompt_store.bootstrap import build
 from cairn_prompt_store.domain.prompt_file import dump_prompt
 from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.settings import Settings
@@ -29,7 +31,7 @@ async def client(fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
     store = PostgresPromptStore(pool)
     await store.migrate()
     publisher = InMemoryPublisher("/cairn/prompt-store", allowed_types=router.published_types)
-    app = create_app(Settings(postgres_dsn=fresh_database), store=store, publisher=publisher, auth=AUTH_OFF)
+    app = create_app(store, publisher=publisher, auth=AUTH_OFF)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
     await pool.close()
@@ -182,13 +184,12 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
     assert ok(await client.get("/health")) == {"status": "ok"}
 
 
-async def test_without_a_store_the_app_opens_its_own_pool(fresh_database: str) -> None:
+async def test_the_app_serves_the_store_the_service_built(fresh_database: str) -> None:
     publisher = InMemoryPublisher("/cairn/prompt-store", allowed_types=router.published_types)
-    app = create_app(Settings(postgres_dsn=fresh_database), publisher=publisher, auth=AUTH_OFF)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
-    ):
-        assert ok(await c.get("/prompts")) == []
-        assert ok(await c.post("/prompts", json={"yaml": QA_FILE.read_text()}))["version"] == 1
+    settings = Settings(postgres_dsn=fresh_database, http_enabled=False)
+    async with build(settings, publisher) as deps:
+        app = create_app(deps.store, publisher=publisher, auth=AUTH_OFF)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert ok(await c.get("/prompts")) == []
+            assert ok(await c.post("/prompts", json={"yaml": QA_FILE.read_text()}))["version"] == 1

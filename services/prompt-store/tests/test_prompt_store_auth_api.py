@@ -18,7 +18,6 @@ from cairn_prompt_store import management
 from cairn_prompt_store.adapters.memory import InMemoryPromptStore
 from cairn_prompt_store.api import create_app
 from cairn_prompt_store.app import router
-from cairn_prompt_store.settings import Settings
 
 from .conftest import spec
 
@@ -70,9 +69,7 @@ async def client(
     for tenant, name in (("default", "qa"), ("acme", "secret"), ("globex", "plan")):
         await management.push(prompts, spec(name), ["production"], "seed", tenant=tenant)
         await management.push(prompts, spec(name, description="v2"), [], "seed", tenant=tenant)
-    app = create_app(
-        Settings(), store=prompts, publisher=audit, authenticator=Authenticator(keys[1]), auth=AUTH_ON
-    )
+    app = create_app(prompts, publisher=audit, authenticator=Authenticator(keys[1]), auth=AUTH_ON)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
 
@@ -288,7 +285,7 @@ async def test_prompt_store_auth_an_unrecordable_change_is_refused_loudly(
     prompts: InMemoryPromptStore, keys: tuple[Keys, InMemoryKeyStore]
 ) -> None:
     await management.push(prompts, spec("secret"), [], "seed", tenant="acme")
-    app = create_app(Settings(), store=prompts, authenticator=Authenticator(keys[1]), auth=AUTH_ON)
+    app = create_app(prompts, authenticator=Authenticator(keys[1]), auth=AUTH_ON)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         moved = await c.put(
             "/prompts/secret/labels/production", json={"version": 1}, headers=keys[0].header("acme-operator")
@@ -299,5 +296,5 @@ async def test_prompt_store_auth_an_unrecordable_change_is_refused_loudly(
 
 def test_prompt_store_auth_is_required_unless_turned_off(prompts: InMemoryPromptStore) -> None:
     with pytest.raises(ValueError, match="no authenticator"):
-        create_app(Settings(), store=prompts, auth=AUTH_ON)
-    create_app(Settings(), store=prompts, auth=AuthSettings(enabled=False))
+        create_app(prompts, auth=AUTH_ON)
+    create_app(prompts, auth=AuthSettings(enabled=False))

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
+from cairn_bus.postgres import create_pool
+from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 from cairn_prompt_store.domain.experiments import Experiment, Variant
 from cairn_prompt_store.domain.refs import parse_ref
 from cairn_prompt_store.resolution import resolve

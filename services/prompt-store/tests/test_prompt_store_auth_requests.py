@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from cairn_bus import Dispatcher, InMemoryPublisher, Outcome
+from cairn_bus import Dispatcher, InMemoryInbox, InMemoryPublisher, Outcome
+from cairn_bus.postgres import create_pool
 from cairn_events import PromptRenderedV1, ResponseCompletedV1, ResponseStatus
 from cairn_prompt_store import management
-from cairn_prompt_store.adapters.memory import InMemoryClaims, InMemoryPromptStore
-from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
+from cairn_prompt_store.adapters.memory import InMemoryPromptStore
+from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 from cairn_prompt_store.app import router
 from cairn_prompt_store.bootstrap import build
 from cairn_prompt_store.domain.experiments import Experiment, Variant
@@ -45,7 +46,7 @@ def store(request: pytest.FixtureRequest) -> PromptStore:
 
 async def answer_to(store: PromptStore, **fields: Any) -> PromptRenderedV1 | ResponseCompletedV1:
     publisher = InMemoryPublisher("/cairn/prompt-store", allowed_types=router.published_types)
-    async with build(Settings(), publisher, store=store, claims=InMemoryClaims(), clock=lambda: NOW) as deps:
+    async with build(Settings(), publisher, store=store, inbox=InMemoryInbox(), clock=lambda: NOW) as deps:
         dispatcher = Dispatcher(router, deps, publisher, group_id="cairn-prompt-store", retry_backoff_s=0)
         message = upstream.build(request(variables={"who": "Ada"}, **fields))
         assert await dispatcher.dispatch(as_record(message)) is Outcome.HANDLED

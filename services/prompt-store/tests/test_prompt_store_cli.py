@@ -131,9 +131,9 @@ def test_variants_parse_versions_and_labels() -> None:
 
 
 def test_without_a_dsn_the_cli_uses_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cairn_cli.config import stack_env
+    from cairn_bus.settings import local_stack_env
 
     monkeypatch.delenv("CAIRN_POSTGRES_DSN", raising=False)
-    assert load_settings().postgres_dsn == stack_env()["CAIRN_POSTGRES_DSN"]
+    assert load_settings().postgres_dsn == local_stack_env()["CAIRN_POSTGRES_DSN"]
     monkeypatch.setenv("CAIRN_POSTGRES_DSN", "postgresql://x@h:1/db")
     assert load_settings().postgres_dsn == "postgresql://x@h:1/db"

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from cairn_bus import Dispatcher, InMemoryPublisher, Outcome, RawRecord, TransientError, derive_event_id
+from cairn_bus import (
+    Dispatcher,
+    InMemoryInbox,
+    InMemoryPublisher,
+    Outcome,
+    RawRecord,
+    TransientError,
+    derive_event_id,
+)
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
     CONTENT_TYPE_JSON,
@@ -23,7 +31,7 @@ from cairn_events import (
     RetrievalOptions,
 )
 from cairn_prompt_store import management
-from cairn_prompt_store.adapters.memory import InMemoryClaims, InMemoryPromptStore
+from cairn_prompt_store.adapters.memory import InMemoryPromptStore
 from cairn_prompt_store.app import router
 from cairn_prompt_store.bootstrap import Deps, build
 from cairn_prompt_store.domain.experiments import Experiment, Variant
@@ -52,7 +60,7 @@ def store() -> InMemoryPromptStore:
 @pytest.fixture
 async def deps(store: InMemoryPromptStore) -> AsyncIterator[Deps]:
     publisher = InMemoryPublisher("/cairn/prompt-store", allowed_types=router.published_types)
-    async with build(Settings(), publisher, store=store, claims=InMemoryClaims(), clock=lambda: NOW) as built:
+    async with build(Settings(), publisher, store=store, inbox=InMemoryInbox(), clock=lambda: NOW) as built:
         yield built
 
 
@@ -351,7 +359,7 @@ async def test_an_unreadable_request_with_a_readable_id_is_rejected(
     assert response.event.reason == f"schema_invalid: {dead.event.reason}"
     assert "prompt" in dead.event.reason
     assert response.meta.id == derive_event_id(
-        "cairn.requests/2/7", ResponseCompletedV1.event_type, "prompt-store.request-submitted"
+        "cairn.requests/2/7", ResponseCompletedV1.event_type, router.service
     )
     assert response.meta.correlation_id == "req-42"
     assert response.key == b"req-42"
@@ -430,10 +438,9 @@ async def test_a_request_whose_handling_keeps_failing_ends_as_failed(
 
 
 async def test_dead_letters_of_other_topics_are_not_answered(deps: Deps) -> None:
-    from cairn_prompt_store.handlers import on_dead_letter
-
     record = RawRecord("cairn.prompts", 0, 1, b'{"request_id": "req-1"}', None, [])
-    await on_dead_letter(record, DeadLetterKind.NOT_JSON, "x", deps)
+    assert router.dead_letter_hook is not None
+    await router.dead_letter_hook(record, DeadLetterKind.NOT_JSON, "x", deps)
     assert published(deps) == []
 
 

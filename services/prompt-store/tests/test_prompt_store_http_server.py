@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cairn_prompt_store.adapters.http import serving
+from cairn_auth.serving import serving
 
 
 def tiny_app() -> FastAPI:
@@ -23,7 +23,7 @@ def tiny_app() -> FastAPI:
 
 async def test_serves_until_the_block_exits_and_leaves_signals_alone() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    async with serving(tiny_app(), "127.0.0.1", 0) as server:
+    async with serving(tiny_app(), "127.0.0.1", 0, name="prompt-store") as server:
         assert server.port > 0
         assert server.url == f"http://127.0.0.1:{server.port}"
         async with httpx.AsyncClient(base_url=server.url) as client:
@@ -35,7 +35,7 @@ async def test_serves_until_the_block_exits_and_leaves_signals_alone() -> None:
 
 
 async def test_a_taken_port_raises_instead_of_exiting() -> None:
-    async with serving(tiny_app(), "127.0.0.1", 0) as first:
+    async with serving(tiny_app(), "127.0.0.1", 0, name="prompt-store") as first:
         with pytest.raises(OSError, match="in use"):
-            async with serving(tiny_app(), "127.0.0.1", first.port):
+            async with serving(tiny_app(), "127.0.0.1", first.port, name="prompt-store"):
                 pass

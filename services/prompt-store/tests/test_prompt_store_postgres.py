@@ -9,9 +9,10 @@ import asyncpg
 import pytest
 
 from cairn_bus import TransientError
-from cairn_prompt_store.adapters.postgres import PostgresClaims, PostgresPromptStore, create_pool
+from cairn_bus.postgres import create_pool, transient_errors
+from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 
-from .conftest import claim_then_fail, spec
+from .conftest import spec
 from .prompt_store_behaviour import PromptStoreBehaviour
 
 pytestmark = pytest.mark.integration
@@ -67,23 +68,7 @@ async def test_a_closed_pool_is_a_transient_error(fresh_database: str) -> None:
 
 
 async def test_an_unreachable_database_is_not_a_rejection(pg_store: PostgresPromptStore) -> None:
-    from cairn_prompt_store.adapters.postgres import transient_errors
-
     with pytest.raises(TransientError), transient_errors():
         raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
     with pytest.raises(asyncpg.exceptions.UndefinedTableError), transient_errors():
         raise asyncpg.exceptions.UndefinedTableError("no such table")
-
-
-async def test_claims_hold_once_and_are_given_back_on_failure(pool: Any) -> None:
-    claims = PostgresClaims(pool)
-    await claims.migrate()
-    assert await claim_then_fail(claims, "c", "e1") is True
-    async with claims.once("c", "e1") as first:
-        assert first is True
-    async with claims.once("c", "e1") as again:
-        assert again is False
-    async with claims.once("other", "e1") as other:
-        assert other is True
-    count = await pool.fetchval("SELECT count(*) FROM cairn_inbox WHERE event_id = 'e1'")
-    assert count == 2

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from cairn_auth import AuthSettings, new_key
 from cairn_bus import EventMeta, Publisher
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_bus.postgres import create_pool
 from cairn_events import (
     AdminActionRecordedV1,
     Event,
@@ -22,7 +23,7 @@ from cairn_events import (
     ResponseStatus,
 )
 from cairn_prompt_store import management
-from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
+from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 from cairn_prompt_store.app import router
 from cairn_prompt_store.bootstrap import Deps, build
 from cairn_prompt_store.domain.spec import PromptSpec

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from cairn_auth import Role, create_key
-from cairn_auth.adapters.postgres import PostgresKeyStore, create_pool
+from cairn_auth.adapters.postgres import PostgresKeyStore
 from cairn_bus import InMemoryPublisher
+from cairn_bus.postgres import create_pool
 from cairn_events import AdminActionRecordedV1, Verdict
 from cairn_safety.adapters.policy_files import PolicyFiles
 from cairn_safety.app import router

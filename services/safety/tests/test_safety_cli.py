@@ -97,10 +97,10 @@ def test_policies_validate_reports_a_missing_folder(tmp_path: Path) -> None:
 def test_settings_come_from_the_environment_else_from_the_local_stack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cairn_cli.config import stack_env
+    from cairn_bus.settings import local_stack_env
 
     monkeypatch.delenv("CAIRN_POSTGRES_DSN", raising=False)
     monkeypatch.setenv("CAIRN_KAFKA_BOOTSTRAP", "kafka.example:9092")
     settings = load_settings()
-    assert settings.postgres_dsn == stack_env()["CAIRN_POSTGRES_DSN"]
+    assert settings.postgres_dsn == local_stack_env()["CAIRN_POSTGRES_DSN"]
     assert settings.kafka_bootstrap == "kafka.example:9092"

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from cairn_safety.adapters.postgres import PostgresReviewQueue, create_pool
+from cairn_bus.postgres import create_pool
+from cairn_safety.adapters.postgres import PostgresReviewQueue
 from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_bus.postgres import create_pool
 from cairn_events import (
     ChatMessage,
     CompletionGeneratedV1,
@@ -24,7 +25,6 @@ from cairn_events import (
     Verdict,
 )
 from cairn_safety import bootstrap
-from cairn_safety.adapters.postgres import create_pool
 from cairn_safety.app import router
 from cairn_safety.cli import app as cli_app
 from cairn_safety.handlers import REVIEW_REASON

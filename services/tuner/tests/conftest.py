@@ -18,7 +18,7 @@ from cairn_events import LoraConfig, TuningProgressedV1, TuningRequestedV1
 from cairn_events.artifacts import HELDOUT_FILE, TRAIN_FILE, DatasetRow, SourceRequest
 from cairn_tuner.adapters.memory import InMemoryJobRepository
 from cairn_tuner.app import router
-from cairn_tuner.bootstrap import Deps
+from cairn_tuner.deps import Deps
 from cairn_tuner.domain.jobs import Job, StepReport, TrainedAdapter, TrainingInterrupted
 from cairn_tuner.ports import JobRepository, StepCallback, StopCheck, Trainer
 from cairn_tuner.settings import Settings

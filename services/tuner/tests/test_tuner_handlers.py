@@ -14,7 +14,7 @@ from cairn_events import (
 )
 from cairn_tuner.adapters.memory import InMemoryJobRepository
 from cairn_tuner.app import router
-from cairn_tuner.bootstrap import Deps
+from cairn_tuner.deps import Deps
 from cairn_tuner.domain.jobs import JobState
 from cairn_tuner.domain.naming import POLICY_REQUESTER, policy_job_id
 

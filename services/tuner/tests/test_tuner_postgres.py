@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from cairn_bus.objects import S3ObjectStore
+from cairn_bus.postgres import create_pool
 from cairn_events import ModelRegisteredV1
 from cairn_events.artifacts import ADAPTER_MANIFEST, AdapterManifest
 from cairn_tuner.adapters.peft_trainer import PeftTrainer
-from cairn_tuner.adapters.postgres import PostgresJobRepository, create_pool
-from cairn_tuner.bootstrap import build, utc_now
+from cairn_tuner.adapters.postgres import PostgresJobRepository
+from cairn_tuner.bootstrap import build
+from cairn_tuner.deps import utc_now
 from cairn_tuner.domain.jobs import JobState
 from cairn_tuner.runner import JobRunner
 from cairn_tuner.settings import Settings

@@ -11,21 +11,22 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cairn_auth.adapters.postgres import PostgresKeyStore, create_pool
+from cairn_auth.adapters.postgres import PostgresKeyStore
 from cairn_auth.domain.errors import AuthError
 from cairn_auth.domain.keys import KeyRecord
 from cairn_auth.domain.principals import Role
 from cairn_auth.management import action_event_id, create_key, revoke_key
 from cairn_auth.secrets import redact
-from cairn_bus.settings import PostgresSettings, ServiceSettings
+from cairn_bus import TransientError
+from cairn_bus.postgres import create_pool
+from cairn_bus.settings import PostgresSettings, ServiceSettings, settings_or_local_stack
 from cairn_events import AdminActionRecordedV1
 
 __all__ = ["KeysCliSettings", "app", "load_settings"]
@@ -47,18 +48,7 @@ class KeysCliSettings(ServiceSettings, PostgresSettings):
 
 def load_settings() -> KeysCliSettings:
     """CAIRN_* variables win; anything unset comes from the local stack's configuration."""
-    from cairn_localstack.config import StackConfig
-
-    env = StackConfig().service_env()
-    overrides: dict[str, Any] = {
-        field: env[var]
-        for field, var in (
-            ("kafka_bootstrap", "CAIRN_KAFKA_BOOTSTRAP"),
-            ("postgres_dsn", "CAIRN_POSTGRES_DSN"),
-        )
-        if var not in os.environ and var in env
-    }
-    return KeysCliSettings(service_name="cli", **overrides)
+    return settings_or_local_stack(KeysCliSettings, service_name="cli")
 
 
 def _actor() -> str:
@@ -88,13 +78,14 @@ def _with_store(action: Callable[[PostgresKeyStore, KeysCliSettings], Awaitable[
         return asyncio.run(main())
     except (AuthError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    except OSError as exc:
+    except (OSError, TransientError) as exc:  # TransientError: the database cannot be reached
         raise _fail(f"database unavailable: {exc}") from None
 
 
 async def _record(settings: KeysCliSettings, event: AdminActionRecordedV1) -> None:
     """Publish the action on `cairn.admin`; its event id is derived from the action, so retries are one."""
-    from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer
+    from cairn_auth.serving import kafka_publisher
+    from cairn_bus.kafka import ensure_topics
     from cairn_events import load_topics
 
     await ensure_topics(
@@ -102,14 +93,10 @@ async def _record(settings: KeysCliSettings, event: AdminActionRecordedV1) -> No
         [load_topics()[event.topic]],
         replication_factor=settings.kafka_replication_factor,
     )
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await KafkaPublisher(producer, "/cairn/cli", service="cli").publish(
+    async with kafka_publisher(settings) as publisher:  # source /cairn/cli: service_name is "cli"
+        await publisher.publish(
             event, event_id=action_event_id(event.action, event.target, event.recorded_at)
         )
-    finally:
-        await producer.stop()
 
 
 def _print(text: str) -> None:

@@ -21,8 +21,9 @@ DEFAULT_TENANT = "default"
 class SalvagedRequest:
     """The request a dead-lettered record belonged to.
 
-    `cause` is the record's envelope when its headers could still be read (an answer then joins
-    the request's trail); otherwise None, and the answer's id derives from `origin`.
+    `cause` is the record's envelope when its headers could still be read and name the same request
+    (an answer then joins the request's trail); otherwise None, and the answer's id derives from
+    `origin`.
     """
 
     request_id: str
@@ -67,6 +68,8 @@ def salvage_request(record: RawRecord) -> SalvagedRequest | None:
         cause: EventMeta | None = meta_from_headers(record.headers, origin)
     except EnvelopeError:
         cause = None
+    if cause is not None and cause.subject != request_id:
+        cause = None  # an envelope about another request must not put the answer in that trail
     return SalvagedRequest(
         request_id, tenant, f"{record.topic}/{record.partition}/{record.offset}", payload, cause
     )

@@ -13,7 +13,7 @@ from cairn_audit.settings import Settings
 from cairn_bus import Publisher
 
 if TYPE_CHECKING:
-    from cairn_audit.adapters.http import HttpServer
+    from cairn_auth.serving import HttpServer
 
 
 @dataclass
@@ -39,7 +39,8 @@ async def build(
     if store is not None:
         yield Deps(store=store, publisher=publisher, group_id=settings.group_id)
         return
-    from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+    from cairn_audit.adapters.postgres import PostgresAuditStore
+    from cairn_bus.postgres import create_pool
 
     async with AsyncExitStack() as stack:
         pool = await create_pool(
@@ -50,13 +51,15 @@ async def build(
         await pg.migrate()
         http = None
         if settings.http_enabled:
-            from cairn_audit.adapters.http import key_authenticator, serving
             from cairn_audit.api import create_app
             from cairn_auth import AuthSettings
+            from cairn_auth.serving import key_authenticator, serving
 
             auth = AuthSettings()
             app = create_app(
                 store=pg, authenticator=await key_authenticator(pool, publisher, auth), auth=auth
             )
-            http = await stack.enter_async_context(serving(app, settings.http_host, settings.http_port))
+            http = await stack.enter_async_context(
+                serving(app, settings.http_host, settings.http_port, name="audit")
+            )
         yield Deps(store=pg, publisher=publisher, group_id=settings.group_id, http=http)

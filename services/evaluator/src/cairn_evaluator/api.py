@@ -33,7 +33,7 @@ from cairn_auth import Authenticator, AuthSettings, Principal, Role, admin_actio
 from cairn_auth.domain import PLATFORM_TENANT
 from cairn_auth.fastapi import Admin, Operator, Viewer, install_auth, not_found
 from cairn_bus import TransientError
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import EvaluatorError, NoRollbackTargetError, VersionNotFoundError
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
 from cairn_evaluator.domain.runs import Run
@@ -42,7 +42,7 @@ from cairn_events import JsonScalar, ModelStage
 from cairn_observability import get_logger
 
 if TYPE_CHECKING:
-    from cairn_evaluator.adapters.http import HttpServer
+    from cairn_auth.serving import HttpServer
 
 __all__ = ["PromoteIn", "RollbackIn", "create_app", "serve_api"]
 
@@ -295,10 +295,10 @@ def create_app(
 @asynccontextmanager
 async def serve_api(deps: Deps, pool: Any) -> AsyncIterator[HttpServer]:
     """The registry API on `deps.settings.http_host:http_port`, keys checked against `pool`'s key table."""
-    from cairn_evaluator.adapters.http import key_authenticator, serving
+    from cairn_auth.serving import key_authenticator, serving
 
     auth = AuthSettings()
     app = create_app(deps, authenticator=await key_authenticator(pool, deps.publisher, auth), auth=auth)
-    async with serving(app, deps.settings.http_host, deps.settings.http_port) as server:
+    async with serving(app, deps.settings.http_host, deps.settings.http_port, name="evaluator") as server:
         log.info("registry API listening", url=server.url)
         yield server

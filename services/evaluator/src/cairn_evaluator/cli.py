@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Column, Table
 
-from cairn_evaluator.bootstrap import Deps
 from cairn_evaluator.cli_support import actor, console, run_with
 from cairn_evaluator.completion import verdict_of
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import RunNotFoundError, VersionNotFoundError
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
 from cairn_evaluator.domain.runs import Run, RunCase

@@ -4,44 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
 
 from cairn_bus import InMemoryPublisher, TransientError
-from cairn_evaluator.bootstrap import Deps, build
+from cairn_bus.settings import settings_or_local_stack
+from cairn_evaluator.bootstrap import build
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import EvaluatorError
 from cairn_evaluator.settings import Settings
 
 T = TypeVar("T")
 console = Console()
-
-_SETTINGS_FROM_STACK = {
-    "CAIRN_POSTGRES_DSN": "postgres_dsn",
-    "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap",
-    "CAIRN_S3_ENDPOINT": "s3_endpoint",
-    "CAIRN_S3_ACCESS_KEY": "s3_access_key",
-    "CAIRN_S3_SECRET_KEY": "s3_secret_key",
-}
-
-
-def load_settings() -> Settings:
-    """CAIRN_* variables win; the database, broker and S3 store come from the local stack when unset."""
-    overrides: dict[str, Any] = {}
-    missing = [name for name in _SETTINGS_FROM_STACK if name not in os.environ]
-    if missing:
-        try:
-            from cairn_cli.config import stack_env
-
-            env = stack_env()
-        except ImportError:  # the CLI package (and the local stack) are not installed: defaults apply
-            env = {}
-        overrides = {_SETTINGS_FROM_STACK[n]: env[n] for n in missing if n in env}
-    return Settings(**overrides)
 
 
 def actor() -> str:
@@ -55,12 +33,13 @@ def actor() -> str:
 @asynccontextmanager
 async def open_deps(publish: bool) -> AsyncIterator[Deps]:
     """Deps on PostgreSQL and S3; with `publish`, a Kafka publisher (topics ensured) that may send
-    exactly what the service declares. Tests replace this function."""
+    exactly what the service declares. Set CAIRN_* variables win; the database, broker and S3 store
+    come from the local stack where unset. Tests replace this function."""
     from cairn_evaluator.app import router
 
-    settings = load_settings()
+    settings = settings_or_local_stack(Settings)
     if not publish:
-        async with build(settings, InMemoryPublisher(), periodic_check_s=None) as deps:
+        async with build(settings, InMemoryPublisher()) as deps:
             yield deps
         return
     from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer
@@ -72,7 +51,7 @@ async def open_deps(publish: bool) -> AsyncIterator[Deps]:
         publisher = KafkaPublisher(
             producer, "/cairn/cli", allowed_types=router.published_types, service="cli"
         )
-        async with build(settings, publisher, periodic_check_s=None) as deps:
+        async with build(settings, publisher) as deps:
             yield deps
     finally:
         await producer.stop()

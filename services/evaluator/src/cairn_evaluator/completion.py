@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from cairn_bus import EventMeta, derive_event_id
-from cairn_evaluator.bootstrap import Deps, log
+from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.registry import PromotionRequest
 from cairn_evaluator.domain.runs import EVAL_PREFIX, Answer, Run, RunCase
 from cairn_evaluator.domain.scoring import RunScores, score_run

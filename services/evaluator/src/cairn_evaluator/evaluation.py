@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from cairn_bus import EventMeta, derive_event_id
 from cairn_evaluator.adapters.heldout import read_heldout
-from cairn_evaluator.bootstrap import Deps, log
+from cairn_evaluator.completion import finish_if_complete
+from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.registry import ModelVersion, version_at
 from cairn_evaluator.domain.runs import Run, RunCase, Side, SuiteSpec, request_id_for, run_id_for
 from cairn_evaluator.domain.suites import EvalCase, Suite, heldout_suite
@@ -139,7 +140,5 @@ async def start_run(
             correlation_id=case.request_id,
         )
     await deps.runs.mark_sent(run_id)
-    from cairn_evaluator.completion import finish_if_complete
-
     await finish_if_complete(deps, run_id, cause)  # a run without cases ends at once
     return run

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from cairn_bus import EventMeta
-from cairn_evaluator.bootstrap import Deps, log
 from cairn_evaluator.completion import check_runs, record_response
+from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.registry import ModelVersion, PromotionRequest
 from cairn_evaluator.evaluation import start_run
 from cairn_evaluator.promotion import publish_promotions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cairn_bus import EventMeta
-from cairn_evaluator.bootstrap import Deps
+from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import NoRollbackTargetError, VersionNotFoundError
 from cairn_evaluator.domain.registry import (
     Promotion,

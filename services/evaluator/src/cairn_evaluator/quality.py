@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cairn_bus import EventMeta, derive_event_id
-from cairn_evaluator.bootstrap import Deps, log
+from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.runs import EVAL_PREFIX
 from cairn_evaluator.online.groundedness import Embed, score_groundedness
 from cairn_evaluator.online.records import (

@@ -4,11 +4,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings
+from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings, http_api_settings
 from cairn_evaluator.online.windows import Window
 
 
-class Settings(ServiceSettings, PostgresSettings, S3Settings):
+class Settings(ServiceSettings, PostgresSettings, S3Settings, http_api_settings(8084, "registry")):  # type: ignore[misc]
     """The model registry, evaluation runs over the bus, and the promotion gate."""
 
     service_name: str = Field("evaluator", description="Service name.")
@@ -34,11 +34,6 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     heldout_max_cases: int = Field(8, ge=0, description="Most held-out rows re-asked per run.")
     heldout_max_tokens: int = Field(48, ge=1, le=8192, description="max_tokens of held-out requests.")
     eval_tenant: str = Field("default", description="Tenant of the evaluation requests.")
-    http_host: str = Field("127.0.0.1", description="Bind address of the registry HTTP API.")
-    http_port: int = Field(
-        8084, ge=0, le=65535, description="Port of the registry HTTP API (0: any free port)."
-    )
-    http_enabled: bool = Field(True, description="Serve the registry HTTP API in the service process.")
 
     # the online part: quality signals on live traffic
     groundedness_sample_rate: float = Field(

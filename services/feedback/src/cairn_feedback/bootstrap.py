@@ -49,7 +49,8 @@ async def build(
     if repository is not None:
         yield Deps(repository, objects, publisher, settings.s3_bucket, now)
         return
-    from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+    from cairn_bus.postgres import create_pool
+    from cairn_feedback.adapters.postgres import PostgresRepository
 
     pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -14,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cairn_bus import Publisher
+from cairn_bus import Publisher, TransientError
+from cairn_bus.settings import settings_or_local_stack
 from cairn_feedback.datasets import Built, build_dataset, find_version, republish
 from cairn_feedback.domain.curation import DEFAULT_HELDOUT
 from cairn_feedback.domain.errors import FeedbackError
@@ -32,28 +32,10 @@ app = typer.Typer(
 )
 console = Console()
 
-_STACK_FIELDS = {
-    "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap",
-    "CAIRN_POSTGRES_DSN": "postgres_dsn",
-    "CAIRN_S3_ENDPOINT": "s3_endpoint",
-    "CAIRN_S3_ACCESS_KEY": "s3_access_key",
-    "CAIRN_S3_SECRET_KEY": "s3_secret_key",
-    "CAIRN_S3_SECURE": "s3_secure",
-}
-
 
 def load_settings() -> Settings:
     """CAIRN_* variables; anything unset among broker, database and S3 comes from the local stack."""
-    try:
-        from cairn_cli.config import stack_env
-
-        env = stack_env()
-    except ImportError:
-        env = {}
-    overrides = {
-        field: env[name] for name, field in _STACK_FIELDS.items() if name in env and name not in os.environ
-    }
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return settings_or_local_stack(Settings)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -63,7 +45,8 @@ def _fail(message: str) -> typer.Exit:
 
 def _run(action: Callable[[Settings, Repository], Awaitable[T]]) -> T:
     """Run `action` on the PostgreSQL repository; every error becomes a message and exit status 1."""
-    from cairn_feedback.adapters.postgres import PostgresRepository, create_pool
+    from cairn_bus.postgres import create_pool
+    from cairn_feedback.adapters.postgres import PostgresRepository
 
     async def main() -> T:
         settings = load_settings()
@@ -79,7 +62,7 @@ def _run(action: Callable[[Settings, Repository], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except FeedbackError as exc:
         raise _fail(str(exc)) from None
-    except (TimeoutError, OSError) as exc:
+    except (TransientError, TimeoutError, OSError) as exc:
         raise _fail(f"a store or the broker is unavailable: {exc}") from None
     except Exception as exc:  # the database, S3 or Kafka said no: a message, never a traceback
         raise _fail(f"{type(exc).__name__}: {exc}") from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -11,10 +9,9 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cairn_auth import Authenticator, AuthSettings, KeyRecord, KeyStore, Principal
+from cairn_auth import Authenticator, AuthSettings, Principal
 from cairn_auth.domain.principals import TENANT_PATTERN
 from cairn_auth.fastapi import ANONYMOUS_ADMIN, Admin, Operator, Viewer, install_auth
-from cairn_auth.serving import install_bootstrap, kafka_publisher
 from cairn_bus import Publisher, TransientError
 from cairn_events import AdminActionRecordedV1, ChatMessage, GenerationParams, JsonScalar, RetrievalOptions
 from cairn_prompt_store import management
@@ -32,7 +29,6 @@ from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.domain.tenants import SHARED_TENANT, lookup_order
 from cairn_prompt_store.ports import PromptStore
 from cairn_prompt_store.resolution import home_tenant
-from cairn_prompt_store.settings import Settings
 
 
 class _Out(BaseModel):
@@ -251,83 +247,26 @@ TenantQuery = Annotated[
 ]
 
 
-class _DeferredKeyStore:
-    """The key store opened by the app's lifespan (the authenticator exists before it does)."""
-
-    def __init__(self) -> None:
-        self.store: KeyStore | None = None
-
-    def _open(self) -> KeyStore:
-        if self.store is None:
-            raise TransientError("the key store is not open yet")
-        return self.store
-
-    async def add(self, record: KeyRecord) -> None:
-        await self._open().add(record)
-
-    async def get(self, key_id: str) -> KeyRecord | None:
-        return await self._open().get(key_id)
-
-    async def keys(self, tenant: str | None = None) -> list[KeyRecord]:
-        return await self._open().keys(tenant)
-
-    async def revoke(self, key_id: str, at: datetime) -> KeyRecord:
-        return await self._open().revoke(key_id, at)
-
-
 def create_app(
-    settings: Settings,
-    store: PromptStore | None = None,
+    store: PromptStore,
     *,
     publisher: Publisher | None = None,
     authenticator: Authenticator | None = None,
     auth: AuthSettings | None = None,
 ) -> FastAPI:
-    """The API on `store`; without one, on a PostgreSQL pool opened and closed by the app's lifespan.
+    """The API on `store` (the service serves it on the store `bootstrap.build` opened).
 
-    Every route but `/health` needs an API key (`auth`, default from `CAIRN_AUTH_*`): viewers read
-    their tenant's prompts and the shared ones, operators push versions and move labels, admins also
-    run experiments; a platform-wide (`*`) admin reaches every tenant. Label moves and experiment
-    changes are published on `cairn.admin` through `publisher`. With a `store`, `authenticator` must
-    be given unless access control is off; without one, the lifespan opens the key store (table
-    `auth_api_keys` in the same database), installs the bootstrap key and opens a Kafka publisher
-    when `publisher` is None.
+    Every route but `/health` needs an API key (`auth`, default from `CAIRN_AUTH_*`; `authenticator`
+    must be given unless access control is off): viewers read their tenant's prompts and the shared
+    ones, operators push versions and move labels, admins also run experiments; a platform-wide
+    (`*`) admin reaches every tenant. Label moves and experiment changes are published on
+    `cairn.admin` through `publisher`; without one they are refused (503) rather than left unrecorded.
     """
-    auth = auth or AuthSettings()
-    deferred = _DeferredKeyStore()
-    if store is None and authenticator is None:
-        authenticator = Authenticator(deferred, cache_ttl_s=auth.cache_ttl_s)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if store is not None:
-            yield
-            return
-        from cairn_auth.adapters.postgres import PostgresKeyStore
-        from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
-
-        async with AsyncExitStack() as stack:
-            pool = await create_pool(
-                settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
-            )
-            stack.push_async_callback(pool.close)
-            pg = PostgresPromptStore(pool)
-            await pg.migrate()
-            keys = PostgresKeyStore(pool)
-            await keys.migrate()
-            deferred.store = keys
-            app.state.store = pg
-            if app.state.publisher is None:
-                app.state.publisher = await stack.enter_async_context(kafka_publisher(settings))
-            await install_bootstrap(keys, auth, app.state.publisher)
-            yield
-
     app = FastAPI(
         title="Cairn prompt store",
         description="Prompt templates with immutable versions, movable labels and sticky A/B experiments. "
         "Every route but /health needs an API key (Authorization: Bearer <key> or X-API-Key).",
         version="1",
-        lifespan=lifespan,
     )
     app.state.store = store
     app.state.publisher = publisher

@@ -12,12 +12,12 @@ from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import AdminActionRecordedV1, PromptRenderedV1, RequestSubmittedV1, ResponseCompletedV1
 from cairn_prompt_store.bootstrap import Deps, build
-from cairn_prompt_store.handlers import on_dead_letter, on_request_submitted
+from cairn_prompt_store.handlers import answer_dead_lettered_request, on_request_submitted
 from cairn_prompt_store.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("prompt-store")
 router.handler(RequestSubmittedV1)(on_request_submitted)
-router.on_dead_letter(on_dead_letter)
+router.answer_dead_lettered(RequestSubmittedV1)(answer_dead_lettered_request)
 router.publishes(
     PromptRenderedV1, ResponseCompletedV1, AdminActionRecordedV1
 )  # admin: label moves, experiments

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from cairn_auth.domain.principals import check_tenant_id
 from cairn_bus import Publisher, TransientError
+from cairn_bus.settings import settings_or_local_stack
 from cairn_events import AdminActionRecordedV1, ChatMessage, JsonScalar
 from cairn_prompt_store import management
 from cairn_prompt_store.domain.errors import ExperimentNotFoundError, PromptStoreError
@@ -41,15 +41,7 @@ console = Console()
 
 def load_settings() -> Settings:
     """CAIRN_* variables; the database and broker not set there are the local stack's."""
-    wanted = {"CAIRN_POSTGRES_DSN": "postgres_dsn", "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap"}
-    missing = [var for var in wanted if var not in os.environ]
-    if not missing:
-        return Settings()
-    from cairn_cli.config import stack_env
-
-    env = stack_env()
-    overrides: dict[str, Any] = {wanted[var]: env[var] for var in missing if env.get(var)}
-    return Settings(**overrides)
+    return settings_or_local_stack(Settings)
 
 
 def _check_tenant(tenant: str) -> str:
@@ -112,7 +104,8 @@ def _actor() -> str:
 
 def _with_store(action: Callable[[PromptStore], Awaitable[T]]) -> T:
     """Run `action` on the PostgreSQL store; errors become a message and exit status 1."""
-    from cairn_prompt_store.adapters.postgres import PostgresPromptStore, create_pool
+    from cairn_bus.postgres import create_pool
+    from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 
     async def main() -> T:
         settings = load_settings()

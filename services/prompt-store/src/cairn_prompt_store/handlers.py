@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cairn_bus import EventMeta, RawRecord, derive_event_id
+from cairn_bus import EventMeta
+from cairn_bus.salvage import SalvagedRequest
 from cairn_events import DeadLetterKind, RequestSubmittedV1, ResponseCompletedV1, ResponseStatus
 from cairn_observability import get_logger, record_request_outcome, request_started
 from cairn_prompt_store.bootstrap import Deps
-from cairn_prompt_store.domain.deadletter import salvage_request
 from cairn_prompt_store.rendering import answer
 
 CONSUMER = "prompt-store.request-submitted"
@@ -24,8 +24,8 @@ async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps:
     and the redelivery tries again; a claim already held means the answer went out before. A storage
     outage raises (transient): the request is retried, never rejected for it.
     """
-    async with deps.claims.once(CONSUMER, meta.id) as first:
-        if not first:
+    async with deps.inbox.once(CONSUMER, meta.id) as claim:
+        if not claim:
             log.info("request already answered", request_id=event.request_id)
             return
         outcome = await answer(deps.store, event, deps.clock())
@@ -50,18 +50,15 @@ def _count(response: ResponseCompletedV1, submitted_at: datetime | None) -> None
     )
 
 
-async def on_dead_letter(record: RawRecord, kind: DeadLetterKind, reason: str, deps: Deps) -> None:
-    """End a request whose record was dead-lettered, when its bytes still name the request.
-
-    A request that could not be read (not JSON, schema-invalid, missing headers, ...) is
-    `rejected` with the dead-letter reason; one whose handling kept failing is `failed`. The
-    response's id derives from the record's origin, so a redelivered record yields the same event.
-    """
-    if record.topic != RequestSubmittedV1.topic:
-        return
-    found = salvage_request(record.value)
-    if found is None:
-        return
+def answer_dead_lettered_request(
+    found: SalvagedRequest, kind: DeadLetterKind, reason: str, deps: Deps
+) -> ResponseCompletedV1 | None:
+    """The response that ends a request whose record was dead-lettered (see
+    `EventRouter.answer_dead_lettered`): `failed` when its handling kept failing, else `rejected`
+    (the record could not be read), with the dead-letter reason. None (no answer) unless the record's
+    own payload names the request: an id read only from its headers or key is not answered."""
+    if found.payload.get("request_id") != found.request_id:
+        return None
     status = ResponseStatus.FAILED if kind is DeadLetterKind.HANDLER_FAILED else ResponseStatus.REJECTED
     response = ResponseCompletedV1(
         request_id=found.request_id,
@@ -70,6 +67,5 @@ async def on_dead_letter(record: RawRecord, kind: DeadLetterKind, reason: str, d
         reason=f"{kind.value}: {reason}",
         completed_at=deps.clock(),
     )
-    origin = f"{record.topic}/{record.partition}/{record.offset}"
-    await deps.publisher.publish(response, event_id=derive_event_id(origin, response.event_type, CONSUMER))
     _count(response, None)  # unreadable: its submitted_at is not known
+    return response

@@ -1,8 +1,7 @@
-"""The prompt store's ports: where prompts live, and how a handler applies each request once."""
+"""The prompt store's port: where prompts live (the inbox is cairn-bus's `Inbox`)."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from cairn_prompt_store.domain.experiments import Experiment
@@ -75,16 +74,4 @@ class PromptStore(Protocol):
 
     async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         """Every running experiment, by prompt name."""
-        ...
-
-
-class Claims(Protocol):
-    """Applies each consumed event once: the inbox claim and the handler's work share a transaction."""
-
-    def once(self, consumer: str, event_id: str) -> AbstractAsyncContextManager[bool]:
-        """Enter with True the first time (consumer, event_id) is claimed, False afterwards.
-
-        The claim is kept only when the block exits normally: when it raises (a publish that
-        failed, a database outage), the claim is undone and a redelivery runs the block again.
-        """
         ...

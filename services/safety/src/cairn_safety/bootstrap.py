@@ -14,7 +14,7 @@ from cairn_safety.screening import Screener
 from cairn_safety.settings import Settings
 
 if TYPE_CHECKING:
-    from cairn_safety.adapters.http import HttpServer
+    from cairn_auth.serving import HttpServer
 
 log = get_logger("cairn.safety")
 
@@ -75,7 +75,8 @@ async def build(
     if reviews is not None:
         yield Deps(publisher=publisher, reviews=reviews, policies=policies, screener=screener)
         return
-    from cairn_safety.adapters.postgres import PostgresReviewQueue, create_pool
+    from cairn_bus.postgres import create_pool
+    from cairn_safety.adapters.postgres import PostgresReviewQueue
 
     async with AsyncExitStack() as stack:
         pool = await create_pool(
@@ -87,7 +88,7 @@ async def build(
         http = None
         if settings.http_enabled:
             from cairn_auth import AuthSettings
-            from cairn_safety.adapters.http import key_authenticator, serving
+            from cairn_auth.serving import key_authenticator, serving
             from cairn_safety.api import create_app
 
             auth = AuthSettings()
@@ -98,6 +99,8 @@ async def build(
                 authenticator=await key_authenticator(pool, publisher, auth),
                 auth=auth,
             )
-            http = await stack.enter_async_context(serving(app, settings.http_host, settings.http_port))
+            http = await stack.enter_async_context(
+                serving(app, settings.http_host, settings.http_port, name="safety")
+            )
             log.info("review and policy API listening", url=http.url)
         yield Deps(publisher=publisher, reviews=queue, policies=policies, screener=screener, http=http)

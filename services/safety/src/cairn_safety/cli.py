@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cairn_bus.settings import settings_or_local_stack
 from cairn_events import Verdict
 from cairn_safety.domain.policy import PolicyError
 from cairn_safety.domain.reviews import (
@@ -51,23 +51,12 @@ _VERDICT_STYLE = {
     Verdict.REVIEW: "yellow",
     Verdict.BLOCK: "red",
 }
-_SETTINGS_FROM_STACK = {"CAIRN_POSTGRES_DSN": "postgres_dsn", "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap"}
 
 
 def load_settings() -> Settings:
     """The safety service's Settings: CAIRN_* variables win; the database and broker come from the local
     stack's configuration when unset."""
-    overrides: dict[str, Any] = {}
-    missing = [name for name in _SETTINGS_FROM_STACK if name not in os.environ]
-    if missing:
-        try:
-            from cairn_cli.config import stack_env
-
-            env = stack_env()
-        except ImportError:  # the CLI package (and the local stack) are not installed: defaults apply
-            env = {}
-        overrides = {_SETTINGS_FROM_STACK[n]: env[n] for n in missing if n in env}
-    return Settings(**overrides)
+    return settings_or_local_stack(Settings)
 
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
@@ -188,7 +177,8 @@ def policies_show(tenant: str = typer.Argument("default", help="Tenant.")) -> No
 
 
 async def _with_queue(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
-    from cairn_safety.adapters.postgres import PostgresReviewQueue, create_pool
+    from cairn_bus.postgres import create_pool
+    from cairn_safety.adapters.postgres import PostgresReviewQueue
 
     pool = await create_pool(settings.postgres_dsn, 1, 2)
     try:

@@ -4,10 +4,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from cairn_bus.settings import PostgresSettings, ServiceSettings
+from cairn_bus.settings import PostgresSettings, ServiceSettings, http_api_settings
 
 
-class Settings(ServiceSettings, PostgresSettings):
+class Settings(ServiceSettings, PostgresSettings, http_api_settings(8083, "review and policy")):  # type: ignore[misc]
     """Input and output screening with per-tenant policies."""
 
     service_name: str = Field("safety", description="Service name.")
@@ -29,11 +29,4 @@ class Settings(ServiceSettings, PostgresSettings):
         None,
         description="Local folder with the Hugging Face config and tokenizer of the checkpoint's base model, "
         "so detoxify loads without network access.",
-    )
-    http_host: str = Field("127.0.0.1", description="Bind address of the review and policy HTTP API.")
-    http_port: int = Field(
-        8083, ge=0, le=65535, description="Port of the review and policy HTTP API (0: any free port)."
-    )
-    http_enabled: bool = Field(
-        True, description="Serve the review and policy HTTP API in the service process, beside the consumer."
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import DatasetPublishedV1, ModelRegisteredV1, TuningProgressedV1, TuningRequestedV1
-from cairn_tuner.bootstrap import Deps, build
+from cairn_tuner.bootstrap import build
+from cairn_tuner.deps import Deps
 from cairn_tuner.handlers import on_dataset_published, on_tuning_requested
 from cairn_tuner.settings import Settings
 

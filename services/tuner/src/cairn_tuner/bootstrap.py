@@ -5,32 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
+from cairn_tuner.deps import Deps, utc_now
 from cairn_tuner.ports import JobRepository, Trainer
+from cairn_tuner.runner import JobRunner
 from cairn_tuner.settings import Settings
-
-
-def utc_now() -> datetime:
-    """The current time, in UTC."""
-    return datetime.now(UTC)
-
-
-@dataclass
-class Deps:
-    """What the tuner's handlers and runner need."""
-
-    settings: Settings
-    repo: JobRepository
-    publisher: Publisher
-    trainer: Trainer
-    code_version: str
-    clock: Callable[[], datetime] = utc_now
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when a job was queued, so the runner looks at once instead of at its next poll."""
 
 
 @asynccontextmanager
@@ -51,7 +33,6 @@ async def build(
     `trainer`, the PEFT trainer on the base model folders under `settings.resolved_models_dir()`.
     """
     from cairn_tuner.adapters.code_version import detect_code_version
-    from cairn_tuner.runner import JobRunner
 
     now = clock or utc_now
     code_version = settings.code_version
@@ -59,7 +40,8 @@ async def build(
         code_version = await asyncio.to_thread(detect_code_version)
     async with AsyncExitStack() as stack:
         if repo is None:
-            from cairn_tuner.adapters.postgres import PostgresJobRepository, create_pool
+            from cairn_bus.postgres import create_pool
+            from cairn_tuner.adapters.postgres import PostgresJobRepository
 
             pool = await create_pool(
                 settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max

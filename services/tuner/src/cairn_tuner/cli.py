@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cairn_bus import Publisher, TransientError
+from cairn_bus.settings import settings_or_local_stack
 from cairn_events import LoraConfig, TuningRequestedV1
 from cairn_tuner.domain.jobs import Job, JobState
 from cairn_tuner.ports import JobRepository
@@ -39,27 +39,15 @@ class CliError(Exception):
 
 
 def load_settings() -> Settings:
-    """CAIRN_* variables; the broker and database of the local stack for what they leave unset."""
-    overrides: dict[str, Any] = {}
-    try:
-        from cairn_localstack.config import StackConfig
-
-        env = StackConfig().service_env()
-    except ImportError:  # installed without the local stack
-        env = {}
-    for variable, name in (
-        ("CAIRN_KAFKA_BOOTSTRAP", "kafka_bootstrap"),
-        ("CAIRN_POSTGRES_DSN", "postgres_dsn"),
-    ):
-        if variable not in os.environ and variable in env:
-            overrides[name] = env[variable]
-    return Settings(**overrides)
+    """CAIRN_* variables; the broker, database and S3 of the local stack for what they leave unset."""
+    return settings_or_local_stack(Settings)
 
 
 @asynccontextmanager
 async def open_repo(settings: Settings) -> AsyncIterator[JobRepository]:
     """The PostgreSQL job repository (tables migrated), closed after the block."""
-    from cairn_tuner.adapters.postgres import PostgresJobRepository, create_pool
+    from cairn_bus.postgres import create_pool
+    from cairn_tuner.adapters.postgres import PostgresJobRepository
 
     pool = await create_pool(settings.postgres_dsn, 1, 2)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from cairn_bus import EventMeta
 from cairn_events import DatasetPublishedV1, TuningProgressedV1, TuningRequestedV1
 from cairn_observability import get_logger
-from cairn_tuner.bootstrap import Deps
+from cairn_tuner.deps import Deps
 from cairn_tuner.domain.jobs import Job, JobState
 from cairn_tuner.domain.naming import POLICY_REQUESTER, policy_job_id
 

@@ -15,7 +15,7 @@ import threading
 from cairn_bus import derive_event_id
 from cairn_events import TuningProgressedV1
 from cairn_observability import get_logger
-from cairn_tuner.bootstrap import Deps
+from cairn_tuner.deps import Deps
 from cairn_tuner.domain.jobs import (
     Job,
     JobState,

@@ -10,8 +10,9 @@ import asyncpg
 from cairn_auth.domain.errors import DuplicateKeyError, KeyNotFoundError
 from cairn_auth.domain.keys import KeyRecord
 from cairn_auth.domain.principals import Role
+from cairn_bus.postgres import migrate
 
-__all__ = ["DDL", "PostgresKeyStore", "create_pool"]
+__all__ = ["DDL", "PostgresKeyStore"]
 
 MIGRATION_LOCK = 0x0CA1_A071  # pg_advisory_xact_lock key: replicas starting together migrate one by one
 
@@ -33,11 +34,6 @@ CREATE INDEX IF NOT EXISTS auth_api_keys_tenant ON auth_api_keys (tenant, create
 _COLUMNS = "key_id, tenant, role, name, secret_hash, created_at, created_by, revoked_at"
 
 
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool for the key store."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-
-
 def _record(row: Any) -> KeyRecord:
     return KeyRecord(
         key_id=row["key_id"],
@@ -52,16 +48,16 @@ def _record(row: Any) -> KeyRecord:
 
 
 class PostgresKeyStore:
-    """The KeyStore in PostgreSQL. Call `migrate()` once before use (idempotent)."""
+    """The KeyStore in PostgreSQL, on a pool from `cairn_bus.postgres.create_pool`. Call `migrate()`
+    once before use (idempotent)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def migrate(self) -> None:
-        """Create the table and index if they do not exist."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(DDL)
+        """Create the table and index if they do not exist (replicas starting together migrate one by
+        one)."""
+        await migrate(self.pool, MIGRATION_LOCK, DDL)
 
     async def add(self, record: KeyRecord) -> None:
         try:

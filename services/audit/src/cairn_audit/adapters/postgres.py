@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from cairn_audit.domain.records import GENESIS_HASH, AuditRecord, ChainBreak, chain, verify_chain
-from cairn_bus import TransientError
+from cairn_bus.postgres import migrate, transaction
 
 CHAIN_LOCK = 0x0CA1_A0D1  # pg_advisory_xact_lock key serialising appends to the chain
+MIGRATION_LOCK = 0x0CA1_A0D2  # pg_advisory_xact_lock key: replicas starting together migrate one by one
 
 DDL = """
 CREATE TABLE IF NOT EXISTS audit_events (
@@ -53,15 +51,6 @@ _COLUMNS = (
     "recorded_at, prev_hash, hash"
 )
 _INSERT = f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 22))})"
-
-
-async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool whose connections read and write jsonb as Python objects."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
 
 
 def _row_to_record(row: Any) -> AuditRecord:
@@ -116,30 +105,15 @@ def _record_to_row(r: AuditRecord) -> tuple[Any, ...]:
     )
 
 
-def is_outage(exc: BaseException) -> bool:
-    """Whether a database error is an outage that passes by itself (not a row the store rejects):
-    lost or refused connections, shutdown and start-up, overload, serialization conflicts."""
-    return (
-        isinstance(
-            exc,
-            asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InsufficientResourcesError
-            | asyncpg.exceptions.TransactionRollbackError,
-        )
-        or type(exc) is asyncpg.InterfaceError  # "connection is closed", "pool is closing"
-    )
-
-
 class PostgresAuditStore:
-    """AuditStore on an asyncpg pool (see `create_pool`)."""
+    """AuditStore on an asyncpg pool from `cairn_bus.postgres.create_pool` (jsonb as Python objects)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def migrate(self) -> None:
-        """Create the table and indexes if missing."""
-        await self.pool.execute(DDL)
+        """Create the table and indexes if missing (replicas starting together migrate one by one)."""
+        await migrate(self.pool, MIGRATION_LOCK, DDL)
 
     async def append(self, records: Sequence[AuditRecord]) -> int:
         """Store `records` (those not stored before), chained, in one transaction.
@@ -149,15 +123,7 @@ class PostgresAuditStore:
         """
         if not records:
             return 0
-        try:
-            return await self._append(records)
-        except Exception as exc:
-            if is_outage(exc):
-                raise TransientError(f"audit database unavailable: {exc!r}") from exc
-            raise
-
-    async def _append(self, records: Sequence[AuditRecord]) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "audit database unavailable") as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             ids = [r.event_id for r in records]
             rows = await conn.fetch("SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])", ids)
@@ -232,7 +198,7 @@ class PostgresAuditStore:
     async def verify(self) -> list[ChainBreak]:
         breaks: list[ChainBreak] = []
         prev = GENESIS_HASH
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "verify the audit chain") as conn:
             batch: list[AuditRecord] = []
             async for row in conn.cursor(f"SELECT {_COLUMNS} FROM audit_events ORDER BY seq"):
                 batch.append(_row_to_record(row))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from cairn_evaluator.adapters.pg_schema import guarded
+from cairn_bus.postgres import guarded
 from cairn_evaluator.online.records import (
     AlertFiring,
     FeedbackRecord,
@@ -39,7 +39,7 @@ def _window_sql(table: str, columns: str, time_column: str) -> str:
 
 
 class PostgresOnlineStore:
-    """`OnlineStore` on an asyncpg pool (see `pg_schema.create_pool` and `migrate`)."""
+    """`OnlineStore` on an asyncpg pool (see `cairn_bus.postgres.create_pool` and `pg_schema.migrate`)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn_evaluator.adapters.pg_schema import guarded
+from cairn_bus.postgres import guarded
 from cairn_evaluator.domain.errors import VersionNotFoundError
 from cairn_evaluator.domain.registry import (
     ModelVersion,
@@ -50,7 +50,7 @@ def _promotion(row: Any) -> Promotion:
 
 
 class PostgresRegistry:
-    """`Registry` on an asyncpg pool (see `pg_schema.create_pool` and `migrate`)."""
+    """`Registry` on an asyncpg pool (see `cairn_bus.postgres.create_pool` and `pg_schema.migrate`)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool

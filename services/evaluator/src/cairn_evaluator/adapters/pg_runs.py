@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cairn_evaluator.adapters.pg_schema import guarded
+from cairn_bus.postgres import guarded
 from cairn_evaluator.domain.runs import Answer, Run, RunCase
 from cairn_evaluator.domain.suites import EvalCase
 from cairn_events import SuiteScore
@@ -39,7 +39,7 @@ def _case(row: Any) -> RunCase:
 
 
 class PostgresRunStore:
-    """`RunStore` on an asyncpg pool (see `pg_schema.create_pool` and `migrate`)."""
+    """`RunStore` on an asyncpg pool (see `cairn_bus.postgres.create_pool` and `pg_schema.migrate`)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool

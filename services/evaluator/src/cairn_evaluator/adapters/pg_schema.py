@@ -1,19 +1,10 @@
-"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`, `online_*`), the pool, and transient errors."""
+"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`, `online_*`) and their migration."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-import asyncpg
-
-from cairn_bus import TransientError
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from cairn_bus import postgres
 
 MIGRATION_LOCK = 0x0CA1_E7A1  # pg_advisory_xact_lock key: replicas starting together migrate one by one
 
@@ -164,56 +155,6 @@ CREATE INDEX IF NOT EXISTS online_alerts_unpublished ON online_alerts (raised_at
 """The online part's tables (`online_*`): live responses, requests, feedback, attributions, alerts."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a database error may pass by itself: lost or refused connections, shutdowns, overload,
-    serialization conflicts."""
-    return (
-        isinstance(
-            exc,
-            asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InsufficientResourcesError
-            | asyncpg.exceptions.TransactionRollbackError,
-        )
-        or type(exc) is asyncpg.InterfaceError
-    )
-
-
-@contextmanager
-def transient_errors() -> Iterator[None]:
-    """Re-raise transient database errors as TransientError (the consumer retries, never dead-letters)."""
-    try:
-        yield
-    except Exception as exc:
-        if is_transient(exc):
-            raise TransientError(f"database unavailable: {exc!r}") from exc
-        raise
-
-
-def guarded(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Decorator: the coroutine's transient database errors become TransientError."""
-
-    @wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with transient_errors():
-            return await func(*args, **kwargs)
-
-    return wrapper
-
-
-async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool whose connections read and write jsonb as Python objects."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
-
-
 async def migrate(pool: Any) -> None:
     """Create the evaluator's tables and indexes (idempotent; one replica at a time)."""
-    with transient_errors():
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(DDL)
-            await conn.execute(ONLINE_DDL)
+    await postgres.migrate(pool, MIGRATION_LOCK, DDL, ONLINE_DDL)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-from cairn_bus import TransientError
+from cairn_bus.postgres import migrate, transaction, transient_errors
 from cairn_events import FeedbackSubmittedV1, InputScreenedV1, RequestSubmittedV1, ResponseCompletedV1
 from cairn_events.artifacts import DatasetManifest
 from cairn_feedback.domain.records import (
@@ -86,41 +82,6 @@ CREATE OR REPLACE TRIGGER feedback_dataset_rows_immutable
 )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a database error may pass by itself: lost or refused connections, shutdowns, overload."""
-    return (
-        isinstance(
-            exc,
-            asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InsufficientResourcesError
-            | asyncpg.exceptions.TransactionRollbackError
-            | ConnectionError,
-        )
-        or type(exc) is asyncpg.InterfaceError
-    )
-
-
-@contextmanager
-def transient_errors() -> Iterator[None]:
-    """Re-raise transient database errors as TransientError (the consumer retries, never dead-letters)."""
-    try:
-        yield
-    except Exception as exc:
-        if is_transient(exc):
-            raise TransientError(f"database unavailable: {exc!r}") from exc
-        raise
-
-
-async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool whose connections read and write jsonb as Python objects."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
-
-
 def _upsert(table: str) -> str:
     return (
         f"INSERT INTO {table} (request_id, event_id, at, payload) VALUES ($1, $2, $3, $4) "
@@ -134,17 +95,15 @@ _ROW_COLUMNS = "row_id, request_id, feedback_id, prompt_name, prompt_version, so
 
 
 class PostgresRepository:
-    """Repository in the service's PostgreSQL database (tables prefixed `feedback_`)."""
+    """Repository in the service's PostgreSQL database (tables prefixed `feedback_`), on an asyncpg pool
+    (`cairn_bus.postgres.create_pool`); a database outage raises `cairn_bus.TransientError`."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def migrate(self) -> None:
         """Create the tables if they do not exist (safe to run concurrently and repeatedly)."""
-        with transient_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-                await conn.execute(DDL)
+        await migrate(self.pool, MIGRATION_LOCK, DDL)
 
     async def _put(self, table: str, request_id: str, event_id: str, at: datetime, payload: Any) -> None:
         with transient_errors():
@@ -234,30 +193,29 @@ class PostgresRepository:
     async def add_version(
         self, dataset_id: str, make: Callable[[int], Awaitable[DatasetVersion]]
     ) -> DatasetVersion:
-        with transient_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended('feedback_dataset:' || $1, 0))", dataset_id
-                )
-                latest = await conn.fetchval(
-                    "SELECT coalesce(max(version), 0) FROM feedback_dataset_versions WHERE dataset_id = $1",
-                    dataset_id,
-                )
-                made = check_made(dataset_id, latest + 1, await make(latest + 1))
-                await conn.execute(
-                    "INSERT INTO feedback_dataset_versions (dataset_id, version, uri, manifest_uri, manifest) "
-                    "VALUES ($1, $2, $3, $4, $5)",
-                    dataset_id,
-                    made.version,
-                    made.uri,
-                    made.manifest_uri,
-                    made.manifest.model_dump(mode="json"),
-                )
-                await conn.executemany(
-                    f"INSERT INTO feedback_dataset_rows (dataset_id, version, position, {_ROW_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    [(dataset_id, made.version, i, *astuple(r)) for i, r in enumerate(made.rows)],
-                )
+        async with transaction(self.pool, "record a dataset version") as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('feedback_dataset:' || $1, 0))", dataset_id
+            )
+            latest = await conn.fetchval(
+                "SELECT coalesce(max(version), 0) FROM feedback_dataset_versions WHERE dataset_id = $1",
+                dataset_id,
+            )
+            made = check_made(dataset_id, latest + 1, await make(latest + 1))
+            await conn.execute(
+                "INSERT INTO feedback_dataset_versions (dataset_id, version, uri, manifest_uri, manifest) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                dataset_id,
+                made.version,
+                made.uri,
+                made.manifest_uri,
+                made.manifest.model_dump(mode="json"),
+            )
+            await conn.executemany(
+                f"INSERT INTO feedback_dataset_rows (dataset_id, version, position, {_ROW_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                [(dataset_id, made.version, i, *astuple(r)) for i, r in enumerate(made.rows)],
+            )
         return made
 
     async def _load(self, conn: Any, row: Any) -> DatasetVersion:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cairn_bus import InMemoryInbox
 from cairn_prompt_store.domain.errors import VersionNotFoundError
 from cairn_prompt_store.domain.experiments import Experiment
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
@@ -117,20 +115,3 @@ class InMemoryPromptStore:
     async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         self._check()
         return [self._experiments[k] for k in sorted(self._experiments) if k[0] == tenant]
-
-
-class InMemoryClaims:
-    """Claims over an InMemoryInbox; a block that raises gives its claim back."""
-
-    def __init__(self, inbox: InMemoryInbox | None = None) -> None:
-        self.inbox = inbox or InMemoryInbox()
-
-    @asynccontextmanager
-    async def once(self, consumer: str, event_id: str) -> AsyncIterator[bool]:
-        first = await self.inbox.claim(consumer, event_id)
-        try:
-            yield first
-        except BaseException:
-            if first:
-                self.inbox.claimed.discard((consumer, event_id))
-            raise

@@ -1,26 +1,16 @@
-"""The prompt store in PostgreSQL: versions (immutable), labels, label history, experiments, inbox."""
+"""The prompt store in PostgreSQL: versions (immutable), labels, label history, experiments."""
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-import asyncpg
-
-from cairn_bus import PostgresInbox, TransientError
-from cairn_bus.inbox import INBOX_DDL
+from cairn_bus.postgres import guarded, migrate, transaction
 from cairn_prompt_store.domain.errors import VersionNotFoundError
 from cairn_prompt_store.domain.experiments import Experiment
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
 from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.domain.tenants import SHARED_TENANT
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 MIGRATION_LOCK = 0x0CA1_9507  # pg_advisory_xact_lock key: replicas starting together migrate one by one
 
@@ -89,86 +79,45 @@ CREATE OR REPLACE TRIGGER prompt_store_versions_immutable
 """
 
 TENANT_UPGRADE = """
-ALTER TABLE prompt_store_prompts ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
-ALTER TABLE prompt_store_versions ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
-ALTER TABLE prompt_store_labels ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
-ALTER TABLE prompt_store_label_history ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
-ALTER TABLE prompt_store_experiments ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
-ALTER TABLE prompt_store_experiments DROP CONSTRAINT IF EXISTS prompt_store_experiments_prompt_fkey;
-ALTER TABLE prompt_store_labels DROP CONSTRAINT IF EXISTS prompt_store_labels_name_version_fkey;
-ALTER TABLE prompt_store_versions DROP CONSTRAINT IF EXISTS prompt_store_versions_name_fkey;
-ALTER TABLE prompt_store_versions DROP CONSTRAINT IF EXISTS prompt_store_versions_name_content_hash_key;
-ALTER TABLE prompt_store_experiments DROP CONSTRAINT IF EXISTS prompt_store_experiments_pkey,
-    ADD PRIMARY KEY (tenant, prompt);
-ALTER TABLE prompt_store_labels DROP CONSTRAINT IF EXISTS prompt_store_labels_pkey,
-    ADD PRIMARY KEY (tenant, name, label);
-ALTER TABLE prompt_store_versions DROP CONSTRAINT IF EXISTS prompt_store_versions_pkey,
-    ADD PRIMARY KEY (tenant, name, version),
-    ADD CONSTRAINT prompt_store_versions_tenant_name_content_hash_key UNIQUE (tenant, name, content_hash);
-ALTER TABLE prompt_store_prompts DROP CONSTRAINT IF EXISTS prompt_store_prompts_pkey,
-    ADD PRIMARY KEY (tenant, name);
-ALTER TABLE prompt_store_versions ADD CONSTRAINT prompt_store_versions_tenant_name_fkey
-    FOREIGN KEY (tenant, name) REFERENCES prompt_store_prompts (tenant, name);
-ALTER TABLE prompt_store_labels ADD CONSTRAINT prompt_store_labels_tenant_name_version_fkey
-    FOREIGN KEY (tenant, name, version) REFERENCES prompt_store_versions (tenant, name, version);
-ALTER TABLE prompt_store_experiments ADD CONSTRAINT prompt_store_experiments_tenant_prompt_fkey
-    FOREIGN KEY (tenant, prompt) REFERENCES prompt_store_prompts (tenant, name);
-DROP INDEX IF EXISTS prompt_store_label_history_name;
+DO $upgrade$
+BEGIN
+    IF to_regclass('prompt_store_prompts') IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'prompt_store_prompts'
+            AND column_name = 'tenant'
+    ) THEN
+        ALTER TABLE prompt_store_prompts ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
+        ALTER TABLE prompt_store_versions ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
+        ALTER TABLE prompt_store_labels ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
+        ALTER TABLE prompt_store_label_history ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
+        ALTER TABLE prompt_store_experiments ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default';
+        ALTER TABLE prompt_store_experiments DROP CONSTRAINT IF EXISTS prompt_store_experiments_prompt_fkey;
+        ALTER TABLE prompt_store_labels DROP CONSTRAINT IF EXISTS prompt_store_labels_name_version_fkey;
+        ALTER TABLE prompt_store_versions DROP CONSTRAINT IF EXISTS prompt_store_versions_name_fkey;
+        ALTER TABLE prompt_store_versions DROP CONSTRAINT IF EXISTS prompt_store_versions_name_content_hash_key;
+        ALTER TABLE prompt_store_experiments DROP CONSTRAINT IF EXISTS prompt_store_experiments_pkey,
+            ADD PRIMARY KEY (tenant, prompt);
+        ALTER TABLE prompt_store_labels DROP CONSTRAINT IF EXISTS prompt_store_labels_pkey,
+            ADD PRIMARY KEY (tenant, name, label);
+        ALTER TABLE prompt_store_versions DROP CONSTRAINT IF EXISTS prompt_store_versions_pkey,
+            ADD PRIMARY KEY (tenant, name, version),
+            ADD CONSTRAINT prompt_store_versions_tenant_name_content_hash_key UNIQUE (tenant, name, content_hash);
+        ALTER TABLE prompt_store_prompts DROP CONSTRAINT IF EXISTS prompt_store_prompts_pkey,
+            ADD PRIMARY KEY (tenant, name);
+        ALTER TABLE prompt_store_versions ADD CONSTRAINT prompt_store_versions_tenant_name_fkey
+            FOREIGN KEY (tenant, name) REFERENCES prompt_store_prompts (tenant, name);
+        ALTER TABLE prompt_store_labels ADD CONSTRAINT prompt_store_labels_tenant_name_version_fkey
+            FOREIGN KEY (tenant, name, version) REFERENCES prompt_store_versions (tenant, name, version);
+        ALTER TABLE prompt_store_experiments ADD CONSTRAINT prompt_store_experiments_tenant_prompt_fkey
+            FOREIGN KEY (tenant, prompt) REFERENCES prompt_store_prompts (tenant, name);
+        DROP INDEX IF EXISTS prompt_store_label_history_name;
+    END IF;
+END
+$upgrade$
 """
 """Upgrades a database created before prompts had tenants: every existing row joins tenant `default`
-and the keys and unique constraints gain the tenant. Runs once (when `prompt_store_prompts` has no
-`tenant` column), in the migration's transaction."""
-
-_PRE_TENANT = """
-SELECT to_regclass('prompt_store_prompts') IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name = 'prompt_store_prompts' AND column_name = 'tenant'
-)
-"""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a database error may pass by itself: lost or refused connections, shutdowns, overload,
-    serialization conflicts."""
-    return (
-        isinstance(
-            exc,
-            asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InsufficientResourcesError
-            | asyncpg.exceptions.TransactionRollbackError,
-        )
-        or type(exc) is asyncpg.InterfaceError
-    )  # "connection is closed", "pool is closing"
-
-
-@contextmanager
-def transient_errors() -> Iterator[None]:
-    """Re-raise transient database errors as TransientError (the consumer retries, never dead-letters)."""
-    try:
-        yield
-    except Exception as exc:
-        if is_transient(exc):
-            raise TransientError(f"database unavailable: {exc!r}") from exc
-        raise
-
-
-def _guarded(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    @wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with transient_errors():
-            return await func(*args, **kwargs)
-
-    return wrapper
-
-
-async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool whose connections read and write jsonb as Python objects."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+and the keys and unique constraints gain the tenant. Does something only once (when
+`prompt_store_prompts` exists without a `tenant` column), in the migration's transaction."""
 
 
 def _version(row: Any) -> PromptVersion:
@@ -192,7 +141,7 @@ _VERSION_COLUMNS = "name, version, content_hash, spec, created_at, created_by"
 
 
 class PostgresPromptStore:
-    """PromptStore on an asyncpg pool (see `create_pool`). Tables are prefixed `prompt_store_`."""
+    """PromptStore on an asyncpg pool (`cairn_bus.postgres.create_pool`). Tables are prefixed `prompt_store_`."""
 
     def __init__(self, pool: Any, cache_size: int = 256) -> None:
         self.pool = pool
@@ -213,16 +162,12 @@ class PostgresPromptStore:
     async def migrate(self) -> None:
         """Create the tables, indexes and the trigger that keeps versions immutable; upgrade tables made
         before tenants (their rows become tenant `default`)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            if await conn.fetchval(_PRE_TENANT):
-                await conn.execute(TENANT_UPGRADE)
-            await conn.execute(DDL)
+        await migrate(self.pool, MIGRATION_LOCK, TENANT_UPGRADE, DDL)
 
-    @_guarded
+    @guarded
     async def push(self, spec: PromptSpec, by: str, *, tenant: str = SHARED_TENANT) -> PushResult:
         digest = spec.content_hash()
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "push a prompt version") as conn:
             await conn.execute(
                 "INSERT INTO prompt_store_prompts (tenant, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 tenant,
@@ -255,7 +200,7 @@ class PostgresPromptStore:
             )
             return PushResult(_version(row), created=True)
 
-    @_guarded
+    @guarded
     async def get(self, name: str, version: int, *, tenant: str = SHARED_TENANT) -> PromptVersion | None:
         cached = self._cache.get((tenant, name, version))
         if cached is not None:
@@ -269,7 +214,7 @@ class PostgresPromptStore:
         )
         return self._remember(tenant, _version(row)) if row else None
 
-    @_guarded
+    @guarded
     async def versions(self, name: str, *, tenant: str = SHARED_TENANT) -> list[PromptVersion]:
         rows = await self.pool.fetch(
             f"SELECT {_VERSION_COLUMNS} FROM prompt_store_versions WHERE tenant = $1 AND name = $2 "
@@ -279,7 +224,7 @@ class PostgresPromptStore:
         )
         return [_version(r) for r in rows]
 
-    @_guarded
+    @guarded
     async def labels(self, name: str, *, tenant: str = SHARED_TENANT) -> dict[str, int]:
         rows = await self.pool.fetch(
             "SELECT label, version FROM prompt_store_labels WHERE tenant = $1 AND name = $2 ORDER BY label",
@@ -288,11 +233,11 @@ class PostgresPromptStore:
         )
         return {r["label"]: r["version"] for r in rows}
 
-    @_guarded
+    @guarded
     async def move_label(
         self, name: str, label: str, version: int, by: str, *, tenant: str = SHARED_TENANT
     ) -> LabelMove:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "move a label") as conn:
             exists = await conn.fetchval(
                 "SELECT 1 FROM prompt_store_versions WHERE tenant = $1 AND name = $2 AND version = $3",
                 tenant,
@@ -343,7 +288,7 @@ class PostgresPromptStore:
             )
             return _move(row)
 
-    @_guarded
+    @guarded
     async def label_history(self, name: str, *, tenant: str = SHARED_TENANT) -> list[LabelMove]:
         rows = await self.pool.fetch(
             "SELECT name, label, version, previous, moved_by, moved_at FROM prompt_store_label_history "
@@ -353,7 +298,7 @@ class PostgresPromptStore:
         )
         return [_move(r) for r in rows]
 
-    @_guarded
+    @guarded
     async def has_prompt(self, name: str, *, tenant: str = SHARED_TENANT) -> bool:
         if (tenant, name) in self._known:
             return True
@@ -364,7 +309,7 @@ class PostgresPromptStore:
             self._known.add((tenant, name))
         return bool(found)
 
-    @_guarded
+    @guarded
     async def prompts(self, *, tenant: str | None = SHARED_TENANT) -> list[PromptSummary]:
         rows = await self.pool.fetch(
             """
@@ -395,7 +340,7 @@ class PostgresPromptStore:
             for r in rows
         ]
 
-    @_guarded
+    @guarded
     async def set_experiment(self, experiment: Experiment, by: str, *, tenant: str = SHARED_TENANT) -> None:
         await self.pool.execute(
             "INSERT INTO prompt_store_experiments (tenant, prompt, experiment, definition, updated_by) "
@@ -409,7 +354,7 @@ class PostgresPromptStore:
             by,
         )
 
-    @_guarded
+    @guarded
     async def experiment(self, prompt: str, *, tenant: str = SHARED_TENANT) -> Experiment | None:
         data = await self.pool.fetchval(
             "SELECT definition FROM prompt_store_experiments WHERE tenant = $1 AND prompt = $2",
@@ -418,7 +363,7 @@ class PostgresPromptStore:
         )
         return Experiment.model_validate(data) if data is not None else None
 
-    @_guarded
+    @guarded
     async def clear_experiment(self, prompt: str, *, tenant: str = SHARED_TENANT) -> bool:
         deleted = await self.pool.fetchval(
             "DELETE FROM prompt_store_experiments WHERE tenant = $1 AND prompt = $2 RETURNING 1",
@@ -427,29 +372,9 @@ class PostgresPromptStore:
         )
         return deleted is not None
 
-    @_guarded
+    @guarded
     async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         rows = await self.pool.fetch(
             "SELECT definition FROM prompt_store_experiments WHERE tenant = $1 ORDER BY prompt", tenant
         )
         return [Experiment.model_validate(r["definition"]) for r in rows]
-
-
-class PostgresClaims:
-    """Claims in the `cairn_inbox` table (cairn-bus's PostgresInbox), in the handler's transaction."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self.inbox = PostgresInbox(pool)
-
-    async def migrate(self) -> None:
-        """Create the inbox table if missing."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(INBOX_DDL)
-
-    @asynccontextmanager
-    async def once(self, consumer: str, event_id: str) -> AsyncIterator[bool]:
-        with transient_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                yield await self.inbox.claim(consumer, event_id, conn)

@@ -1,4 +1,5 @@
-"""An in-memory review queue and inbox for unit tests; the same behaviour suite runs against PostgreSQL."""
+"""An in-memory review queue, on the bus's in-memory inbox, for unit tests; the same behaviour suite
+runs against PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from cairn_bus import InMemoryInbox
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
     ReviewItem,
@@ -26,27 +28,23 @@ class _Transaction:
 
 
 class InMemoryReviewQueue:
-    """ReviewQueue in dictionaries: writes of a `once` block apply only when the block ends normally."""
+    """ReviewQueue in dictionaries, its inbox an `InMemoryInbox`: the writes of a `once` block apply,
+    with the claim, only when the block ends normally."""
 
-    def __init__(self) -> None:
+    def __init__(self, inbox: InMemoryInbox | None = None) -> None:
         self.reviews: dict[str, ReviewItem] = {}
-        self.claimed: set[tuple[str, str]] = set()
+        self.inbox = inbox or InMemoryInbox()
 
     @asynccontextmanager
     async def once(self, consumer: str, event_id: str) -> AsyncIterator[_Transaction | None]:
-        key = (consumer, event_id)
-        if key in self.claimed:
-            yield None
-            return
-        self.claimed.add(key)
-        tx = _Transaction()
-        try:
+        async with self.inbox.once(consumer, event_id) as claim:
+            if not claim:
+                yield None
+                return
+            tx = _Transaction()
             yield tx
-        except BaseException:
-            self.claimed.discard(key)
-            raise
-        for item in tx.added:
-            self.reviews.setdefault(item.review_id, item)
+            for item in tx.added:
+                self.reviews.setdefault(item.review_id, item)
 
     async def get(self, review_id: str) -> ReviewItem | None:
         return self.reviews.get(review_id)

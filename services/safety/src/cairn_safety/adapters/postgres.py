@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
-from cairn_bus import PostgresInbox, TransientError
+from cairn_bus import PostgresInbox
+from cairn_bus.postgres import migrate
 from cairn_events import SafetyFinding, Verdict
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
@@ -19,7 +17,7 @@ from cairn_safety.domain.reviews import (
     ReviewStatus,
 )
 
-__all__ = ["DDL", "PostgresReviewQueue", "create_pool"]
+__all__ = ["DDL", "PostgresReviewQueue"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS safety_reviews (
@@ -42,33 +40,13 @@ CREATE INDEX IF NOT EXISTS safety_reviews_status_created ON safety_reviews (stat
 CREATE INDEX IF NOT EXISTS safety_reviews_request ON safety_reviews (request_id);
 """
 
+MIGRATION_LOCK = "safety_reviews"
+"""The advisory lock replicas starting together migrate under, one at a time."""
+
 _COLUMNS = (
     "id, request_id, tenant, stage, verdict, findings, text, policy, event_id, status, created_at, "
     "resolved_by, resolved_at, note"
 )
-
-# Failures worth retrying later: the database is unreachable, restarting, overloaded, or a
-# transaction lost a race. The dispatcher rewinds and redelivers on TransientError.
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-)
-
-
-async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool whose connections read and write jsonb as Python objects."""
-    try:
-        return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
-    except _TRANSIENT as exc:
-        raise TransientError(f"safety database unavailable: {exc}") from exc
 
 
 def _row(row: Any) -> ReviewItem:
@@ -118,7 +96,8 @@ class _Transaction:
 
 
 class PostgresReviewQueue:
-    """ReviewQueue on an asyncpg pool (see `create_pool`); the inbox is the bus's `cairn_inbox` table."""
+    """ReviewQueue on an asyncpg pool (`cairn_bus.postgres.create_pool`); the inbox is the bus's
+    `cairn_inbox` table, whose claim transaction the queued items join."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
@@ -126,19 +105,13 @@ class PostgresReviewQueue:
 
     async def migrate(self) -> None:
         """Create the review and inbox tables if missing."""
-        await self.pool.execute(DDL)
+        await migrate(self.pool, MIGRATION_LOCK, DDL)
         await self.inbox.migrate()
 
     @asynccontextmanager
     async def once(self, consumer: str, event_id: str) -> AsyncIterator[_Transaction | None]:
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                if not await self.inbox.claim(consumer, event_id, conn):
-                    yield None
-                    return
-                yield _Transaction(conn)
-        except _TRANSIENT as exc:
-            raise TransientError(f"safety database unavailable: {exc!r}") from exc
+        async with self.inbox.once(consumer, event_id) as claim:
+            yield _Transaction(claim.conn) if claim else None
 
     async def get(self, review_id: str) -> ReviewItem | None:
         row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM safety_reviews WHERE id = $1", review_id)

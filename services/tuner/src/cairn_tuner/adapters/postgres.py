@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import builtins
-import json
-from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-import asyncpg
-
-from cairn_bus import TransientError
+from cairn_bus.postgres import guarded, migrate, transaction
 from cairn_events import LoraConfig
 from cairn_tuner.domain.jobs import (
     LEASE_LOST_CANCELLED,
@@ -21,9 +16,6 @@ from cairn_tuner.domain.jobs import (
     TrainedAdapter,
     lease_lost_message,
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 MIGRATION_LOCK = 0x0CA1_7E57  # pg_advisory_xact_lock key: replicas starting together migrate one by one
 
@@ -66,37 +58,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS tuner_model_versions_base
     ON tuner_model_versions (model_name, base_model) WHERE job_id IS NULL;
 """
 
-_TRANSIENT = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
-
-
-def _guarded(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Re-raise database errors that may pass by themselves as TransientError."""
-
-    @wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await func(*args, **kwargs)
-        except Exception as exc:
-            if isinstance(exc, _TRANSIENT) or type(exc) is asyncpg.InterfaceError:
-                raise TransientError(f"database unavailable: {exc!r}") from exc
-            raise
-
-    return wrapper
-
-
-async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 5) -> Any:
-    """An asyncpg pool whose connections read and write jsonb as Python objects."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
-
 
 def _job(row: Any) -> Job:
     return Job(
@@ -136,18 +97,17 @@ def _registration(row: Any) -> Registration:
 
 
 class PostgresJobRepository:
-    """JobRepository on an asyncpg pool (see `create_pool`)."""
+    """JobRepository on an asyncpg pool (`cairn_bus.postgres.create_pool`); a database outage raises
+    `cairn_bus.TransientError`."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def migrate(self) -> None:
         """Create the tables and indexes if missing."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(DDL)
+        await migrate(self.pool, MIGRATION_LOCK, DDL)
 
-    @_guarded
+    @guarded
     async def create(self, job: Job) -> tuple[Job, bool]:
         row = await self.pool.fetchrow(
             "INSERT INTO tuner_jobs (job_id, base_model, dataset_id, dataset_version, config, requested_by, "
@@ -166,19 +126,19 @@ class PostgresJobRepository:
         assert found is not None
         return found, False
 
-    @_guarded
+    @guarded
     async def get(self, job_id: str) -> Job | None:
         row = await self.pool.fetchrow("SELECT * FROM tuner_jobs WHERE job_id = $1", job_id)
         return None if row is None else _job(row)
 
-    @_guarded
+    @guarded
     async def list(self, limit: int = 50) -> builtins.list[Job]:
         rows = await self.pool.fetch(
             "SELECT * FROM tuner_jobs ORDER BY requested_at DESC, job_id DESC LIMIT $1", limit
         )
         return [_job(row) for row in rows]
 
-    @_guarded
+    @guarded
     async def claim_next(self, now: datetime) -> Job | None:
         row = await self.pool.fetchrow(
             "UPDATE tuner_jobs SET state = 'running', attempt = attempt + 1, heartbeat_at = $1, "
@@ -188,7 +148,7 @@ class PostgresJobRepository:
         )
         return None if row is None else _job(row)
 
-    @_guarded
+    @guarded
     async def heartbeat(
         self, job_id: str, attempt: int, now: datetime, step: int, total_steps: int | None, loss: float | None
     ) -> Job | None:
@@ -204,7 +164,7 @@ class PostgresJobRepository:
         )
         return None if row is None else _job(row)
 
-    @_guarded
+    @guarded
     async def finish(
         self,
         job_id: str,
@@ -233,7 +193,7 @@ class PostgresJobRepository:
         )
         return None if row is None else _job(row)
 
-    @_guarded
+    @guarded
     async def release(self, job_id: str, attempt: int, now: datetime) -> Job | None:
         row = await self.pool.fetchrow(
             "UPDATE tuner_jobs SET state = 'queued', attempt = attempt - 1, updated_at = $3 "
@@ -244,7 +204,7 @@ class PostgresJobRepository:
         )
         return None if row is None else _job(row)
 
-    @_guarded
+    @guarded
     async def request_cancel(self, job_id: str, now: datetime) -> Job | None:
         row = await self.pool.fetchrow(
             "UPDATE tuner_jobs SET cancel_requested = true, updated_at = $2 "
@@ -254,10 +214,10 @@ class PostgresJobRepository:
         )
         return _job(row) if row is not None else await self.get(job_id)
 
-    @_guarded
+    @guarded
     async def expire_leases(self, now: datetime, lease_s: float, max_attempts: int) -> builtins.list[Job]:
         changed = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "expire tuner leases") as conn:
             rows = await conn.fetch(
                 "SELECT job_id, attempt, cancel_requested FROM tuner_jobs WHERE state = 'running' "
                 "AND (heartbeat_at IS NULL OR heartbeat_at < $1) FOR UPDATE SKIP LOCKED",
@@ -282,7 +242,7 @@ class PostgresJobRepository:
                 changed.append(_job(updated))
         return changed
 
-    @_guarded
+    @guarded
     async def allocate_version(
         self,
         model_name: str,
@@ -292,7 +252,7 @@ class PostgresJobRepository:
         job_id: str | None = None,
         adapter_uri: str | None = None,
     ) -> tuple[Registration, bool]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "allocate a model version") as conn:
             # one allocation per model name at a time: versions stay dense
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext('tuner_model_versions:' || $1))", model_name
@@ -320,7 +280,7 @@ class PostgresJobRepository:
             )
             return _registration(row), True
 
-    @_guarded
+    @guarded
     async def mark_published(self, model_name: str, version: int) -> None:
         await self.pool.execute(
             "UPDATE tuner_model_versions SET published = true WHERE model_name = $1 AND version = $2",
