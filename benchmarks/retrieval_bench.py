@@ -41,8 +41,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import numpy as np
 
+from cairn_bus.postgres import create_pool
 from cairn_retriever.adapters.pgvector import PgVectorStore, hnsw_index_sql
-from cairn_retriever.adapters.postgres import create_pool, ensure_vector_extension
+from cairn_retriever.adapters.postgres import ensure_vector_extension, register_vector
 from cairn_retriever.domain.models import SearchMode, SearchQuery, content_hash
 
 RESULTS = Path(__file__).parent / "results"
@@ -303,7 +304,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         synth_s = time.perf_counter() - t0
         queries = make_queries(corpus, args.queries, args.seed)
         await ensure_vector_extension(dsn)
-        pool = await create_pool(dsn, 1, 2)
+        pool = await create_pool(dsn, 1, 2, init=register_vector)
         try:
             store = PgVectorStore(pool)
             await store.migrate()

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cairn_bus import InMemoryPublisher, Outcome
+from cairn_bus import InMemoryInbox, InMemoryPublisher, Outcome
 from cairn_bus.objects import InMemoryObjectStore, upload_folder
 from cairn_events import GenerationParams, ModelPromotedV1, ModelRegisteredV1, ResponseStatus
 from cairn_inference.adapters.adapter_files import S3AdapterFiles
-from cairn_inference.adapters.inbox import MemoryInbox
 from cairn_inference.adapters.transformers_cpu import TransformersBackend
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
@@ -94,7 +93,7 @@ async def harness(
         settings,
         publisher,
         backend=backend,
-        inbox=MemoryInbox(),
+        inbox=InMemoryInbox(),
         registry=RegistryView(),
         adapter_files=files,
     ) as deps:
@@ -229,7 +228,7 @@ async def test_the_canary_sends_its_share_to_the_staging_adapter(
     view.apply_promoted(promoted(3, "staging"))
     files = make_files(adapter_store, tmp_path / "cache")
     async with build(
-        settings, publisher, backend=backend, inbox=MemoryInbox(), registry=view, adapter_files=files
+        settings, publisher, backend=backend, inbox=InMemoryInbox(), registry=view, adapter_files=files
     ) as deps:
         assert set(backend.adapters) == {"cairn-qa:2", "cairn-qa:3"}  # loaded at start, before requests
         harness = Harness(deps, InMemoryPublisher("/cairn/safety"))

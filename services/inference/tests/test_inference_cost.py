@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from cairn_bus import InMemoryPublisher
+from cairn_bus import InMemoryInbox, InMemoryPublisher
 from cairn_events import TokenUsage
-from cairn_inference.adapters.inbox import MemoryInbox
 from cairn_inference.adapters.telemetry import publish_budgets, record_cost
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
@@ -60,7 +59,7 @@ async def test_the_handler_adds_the_cost_of_each_completion(tmp_path: Path) -> N
     publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
     settings = Settings(model_name="smol", price_table=str(prices))
     async with build(
-        settings, publisher, backend=FakeBackend(), inbox=MemoryInbox(), registry=RegistryView()
+        settings, publisher, backend=FakeBackend(), inbox=InMemoryInbox(), registry=RegistryView()
     ) as deps:
         event = screened(model="smol", tenant="cost-handler")
         message = InMemoryPublisher("/cairn/safety").build(event)

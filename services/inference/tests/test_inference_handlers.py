@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cairn_bus import Dispatcher, InMemoryPublisher, Outcome, RawRecord, derive_event_id
+from cairn_bus import Dispatcher, InMemoryInbox, InMemoryPublisher, Outcome, RawRecord, derive_event_id
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
     CompletionGeneratedV1,
@@ -18,7 +18,6 @@ from cairn_events import (
     TokenUsage,
     Verdict,
 )
-from cairn_inference.adapters.inbox import MemoryInbox
 from cairn_inference.app import router
 from cairn_inference.bootstrap import Deps, build
 from cairn_inference.domain.completion import BackendUnavailableError, ModelError
@@ -82,7 +81,7 @@ def backend() -> FakeBackend:
 async def harness(backend: FakeBackend) -> AsyncIterator[Harness]:
     publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
     async with build(
-        settings(), publisher, backend=backend, inbox=MemoryInbox(), registry=RegistryView()
+        settings(), publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView()
     ) as deps:
         yield Harness(deps, InMemoryPublisher("/cairn/safety"))
 
@@ -213,7 +212,7 @@ async def test_a_generation_past_the_timeout_is_abandoned_and_fails_the_request(
         Settings(generation_timeout_s=0.05),
         publisher,
         backend=backend,
-        inbox=MemoryInbox(),
+        inbox=InMemoryInbox(),
         registry=RegistryView(),
     ) as deps:
         harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
@@ -241,7 +240,7 @@ class FlakyPublisher(InMemoryPublisher):
 async def test_a_completion_that_could_not_be_published_is_retried_not_lost(backend: FakeBackend) -> None:
     publisher = FlakyPublisher(failures=1)
     async with build(
-        settings(), publisher, backend=backend, inbox=MemoryInbox(), registry=RegistryView()
+        settings(), publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView()
     ) as deps:
         harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
         assert (
@@ -253,6 +252,6 @@ async def test_a_completion_that_could_not_be_published_is_retried_not_lost(back
 
 async def test_a_backend_built_by_bootstrap_is_closed_and_one_passed_in_is_not(backend: FakeBackend) -> None:
     async with build(settings(), InMemoryPublisher(), backend=backend, registry=RegistryView()) as deps:
-        assert isinstance(deps.inbox, MemoryInbox)
+        assert isinstance(deps.inbox, InMemoryInbox)
         assert deps.adapters is None
     assert backend.closed is False

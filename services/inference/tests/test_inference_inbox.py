@@ -1,4 +1,5 @@
-"""Inboxes of handled events: the same behaviour in memory and in PostgreSQL."""
+"""The inboxes inference handles inputs through (cairn-bus's, in memory and in PostgreSQL): what the
+handler relies on, for its consumer."""
 
 from __future__ import annotations
 
@@ -8,54 +9,53 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from cairn_bus import TransientError
-from cairn_inference.adapters.inbox import MemoryInbox, PostgresInboxClaims
-from cairn_inference.ports import InboxClaims
+from cairn_bus import Inbox, InMemoryInbox, PostgresInbox, TransientError
+from cairn_bus.postgres import create_pool
+
+CONSUMER = "cairn-inference"
 
 
 class BoomError(Exception):
     pass
 
 
-async def _fail_inside(inbox: InboxClaims, event_id: str) -> None:
-    async with inbox.claim(event_id) as first:
-        assert first
+async def _fail_inside(inbox: Inbox, event_id: str) -> None:
+    async with inbox.once(CONSUMER, event_id) as claim:
+        assert claim.first
         raise BoomError
 
 
 class InboxBehaviour:
-    """What every InboxClaims promises; subclasses provide the `inbox` fixture."""
+    """What the inference handler relies on; subclasses provide the `inbox` fixture."""
 
-    async def test_an_event_is_claimed_once(self, inbox: InboxClaims) -> None:
-        async with inbox.claim("e1") as first:
-            assert first is True
-        async with inbox.claim("e1") as again:
-            assert again is False
-        async with inbox.claim("e2") as other:
-            assert other is True
+    async def test_an_event_is_claimed_once(self, inbox: Inbox) -> None:
+        async with inbox.once(CONSUMER, "e1") as first:
+            assert first.first is True
+        async with inbox.once(CONSUMER, "e1") as again:
+            assert again.first is False
+        async with inbox.once(CONSUMER, "e2") as other:
+            assert other.first is True
 
-    async def test_a_failed_body_releases_its_claim(self, inbox: InboxClaims) -> None:
+    async def test_a_failed_body_releases_its_claim(self, inbox: Inbox) -> None:
         with pytest.raises(BoomError):
             await _fail_inside(inbox, "e3")
-        async with inbox.claim("e3") as retried:
-            assert retried is True
+        async with inbox.once(CONSUMER, "e3") as retried:
+            assert retried.first is True
 
-    async def test_a_concurrent_duplicate_waits_and_then_sees_the_claim_taken(
-        self, inbox: InboxClaims
-    ) -> None:
+    async def test_a_concurrent_duplicate_waits_and_then_sees_the_claim_taken(self, inbox: Inbox) -> None:
         entered = asyncio.Event()
         release = asyncio.Event()
 
         async def first() -> bool:
-            async with inbox.claim("e4") as claimed:
+            async with inbox.once(CONSUMER, "e4") as claimed:
                 entered.set()
                 await release.wait()
-                return claimed
+                return claimed.first
 
         async def duplicate() -> bool:
             await entered.wait()
-            async with inbox.claim("e4") as claimed:
-                return claimed
+            async with inbox.once(CONSUMER, "e4") as claimed:
+                return claimed.first
 
         one = asyncio.create_task(first())
         two = asyncio.create_task(duplicate())
@@ -69,36 +69,33 @@ class InboxBehaviour:
 
 class TestMemoryInbox(InboxBehaviour):
     @pytest.fixture
-    def inbox(self) -> MemoryInbox:
-        return MemoryInbox()
+    def inbox(self) -> InMemoryInbox:
+        return InMemoryInbox(capacity=100_000)
 
     async def test_it_remembers_the_most_recent_ids_only(self) -> None:
-        inbox = MemoryInbox(capacity=2)
+        inbox = InMemoryInbox(capacity=2)
         for event_id in ("a", "b", "c"):
-            async with inbox.claim(event_id):
+            async with inbox.once(CONSUMER, event_id):
                 pass
-        assert "a" not in inbox
-        assert "b" in inbox
-        assert "c" in inbox
+        assert (CONSUMER, "a") not in inbox
+        assert (CONSUMER, "b") in inbox
+        assert (CONSUMER, "c") in inbox
 
 
 @pytest.mark.integration
 class TestPostgresInbox(InboxBehaviour):
     @pytest.fixture
-    async def inbox(self, fresh_database: str) -> AsyncIterator[PostgresInboxClaims]:
-        import asyncpg
-
-        pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
-        claims = PostgresInboxClaims(pool, consumer="cairn-inference")
-        await claims.migrate()
-        yield claims
+    async def inbox(self, fresh_database: str) -> AsyncIterator[PostgresInbox]:
+        pool = await create_pool(fresh_database, min_size=1, max_size=4)
+        inbox = PostgresInbox(pool)
+        await inbox.migrate()
+        yield inbox
         await pool.close()
 
-    async def test_claims_are_per_consumer(self, inbox: PostgresInboxClaims) -> None:
-        other = PostgresInboxClaims(inbox.pool, consumer="someone-else")
-        async with inbox.claim("shared") as mine:
+    async def test_claims_are_per_consumer(self, inbox: PostgresInbox) -> None:
+        async with inbox.once(CONSUMER, "shared") as mine:
             assert mine
-        async with other.claim("shared") as theirs:
+        async with inbox.once("someone-else", "shared") as theirs:
             assert theirs
 
 
@@ -110,7 +107,7 @@ class _DownPool:
 
 
 async def test_a_postgres_inbox_outage_is_transient_not_a_dead_letter() -> None:
-    claims = PostgresInboxClaims(_DownPool())
+    inbox = PostgresInbox(_DownPool())
     with pytest.raises(TransientError):
-        async with claims.claim("evt-1"):
+        async with inbox.once(CONSUMER, "evt-1"):
             pass

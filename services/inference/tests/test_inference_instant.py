@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cairn_bus import InMemoryPublisher
+from cairn_bus import InMemoryInbox, InMemoryPublisher
 from cairn_events import ChatMessage, CompletionGeneratedV1, GenerationParams
-from cairn_inference.adapters.inbox import MemoryInbox
 from cairn_inference.adapters.instant import INSTANT_COMPLETION, InstantBackend, estimate_tokens
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build, open_backend
@@ -66,7 +65,7 @@ async def test_the_service_answers_through_it() -> None:
         Settings(),
         publisher,
         backend=InstantBackend(),
-        inbox=MemoryInbox(),
+        inbox=InMemoryInbox(),
         registry=RegistryView(),
     ) as deps:
         harness = Harness(deps, InMemoryPublisher("/cairn/safety"))

@@ -22,8 +22,8 @@ from cairn_bus.kafka import KafkaPublisher, ensure_topics
 from cairn_events import CompletionGeneratedV1, ResponseCompletedV1
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
-from cairn_testing.tiny import TINY_MODEL_NAME
 from cairn_testing import expect_events, running_service
+from cairn_testing.tiny import TINY_MODEL_NAME
 
 from .conftest import screened
 from .test_inference_service import for_request, service_settings

@@ -22,8 +22,8 @@ from cairn_inference.bootstrap import build
 from cairn_inference.domain.completion import ModelError
 from cairn_inference.domain.registry import RegistryView
 from cairn_inference.settings import Settings
-from cairn_testing.tiny import TINY_MODEL_NAME
 from cairn_testing import expect_events, running_service, start_group_at_end
+from cairn_testing.tiny import TINY_MODEL_NAME
 
 from .conftest import screened
 from .test_inference_adapters import make_adapter

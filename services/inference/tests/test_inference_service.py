@@ -16,8 +16,8 @@ from cairn_events import CompletionGeneratedV1, Event, ResponseCompletedV1, Resp
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
 from cairn_inference.settings import Settings
-from cairn_testing.tiny import TINY_MODEL_NAME
 from cairn_testing import expect_events, running_service, start_group_at_end
+from cairn_testing.tiny import TINY_MODEL_NAME
 
 from .conftest import screened
 

@@ -11,9 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import REGISTRY
 
-from cairn_bus import InMemoryPublisher
+from cairn_bus import InMemoryInbox, InMemoryPublisher
 from cairn_events import ChatMessage, GenerationParams
-from cairn_inference.adapters.inbox import MemoryInbox
 from cairn_inference.adapters.telemetry import TracedBackend, provider_of
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
@@ -110,7 +109,7 @@ async def test_the_handler_records_a_chat_span_per_generation(
         Settings(model_name="smol"),
         publisher,
         backend=FakeBackend(),
-        inbox=MemoryInbox(),
+        inbox=InMemoryInbox(),
         tracer=provider.get_tracer("test"),
         registry=RegistryView(),
     ) as deps:

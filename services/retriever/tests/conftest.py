@@ -28,9 +28,9 @@ def load_sibling(name: str) -> ModuleType:
 @pytest.fixture(scope="session")
 def minilm():  # type: ignore[no-untyped-def]
     """all-MiniLM-L6-v2 on one torch thread, loaded once for the whole session."""
-    from cairn_retriever.adapters.minilm import MiniLMEmbedder
+    from cairn_embedding import MiniLMEmbedder
 
-    return MiniLMEmbedder(threads=1)
+    return MiniLMEmbedder(threads=1, eager=True)
 
 
 @pytest.fixture

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from cairn_bus import Dispatcher, EventMeta, InMemoryInbox, InMemoryPublisher, Outcome, RawRecord, build_meta
+from cairn_bus import (
+    Claim,
+    Dispatcher,
+    EventMeta,
+    InMemoryInbox,
+    InMemoryPublisher,
+    Outcome,
+    RawRecord,
+    build_meta,
+)
 from cairn_events import (
     ContextAssembledV1,
     PromptRenderedV1,
@@ -23,7 +32,7 @@ from cairn_retriever.adapters.memory import HashingEmbedder, InMemoryVectorStore
 from cairn_retriever.adapters.sources import PydocTopicsSource, extract_text
 from cairn_retriever.app import router
 from cairn_retriever.domain.context import CONTEXT_INSTRUCTIONS
-from cairn_retriever.handlers import on_prompt_dead_lettered, on_prompt_rendered
+from cairn_retriever.handlers import on_prompt_rendered
 from cairn_retriever.ingest import ChunkingConfig, Ingestor
 from cairn_retriever.ports import DocumentRef
 from cairn_retriever.settings import Settings
@@ -221,14 +230,14 @@ async def test_a_store_outage_is_retried_then_given_up(
 
 
 async def test_when_its_database_is_down_an_old_request_is_answered_failed(
-    deps: bootstrap.Deps, clock: Clock, publisher: InMemoryPublisher
+    deps: bootstrap.Deps, clock: Clock, publisher: InMemoryPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     @asynccontextmanager
-    async def unreachable() -> AsyncIterator[None]:
+    async def unreachable(consumer: str, event_id: str) -> AsyncIterator[Claim]:
         raise ConnectionRefusedError("database down")
-        yield None
+        yield Claim(True)
 
-    deps.transaction = unreachable
+    monkeypatch.setattr(deps.inbox, "once", unreachable)
     event = rendered()
     with pytest.raises(ConnectionRefusedError):
         await on_prompt_rendered(event, meta_for(event), deps)
@@ -241,14 +250,14 @@ async def test_when_its_database_is_down_an_old_request_is_answered_failed(
 
 
 async def test_a_failed_commit_after_publishing_is_retried_not_answered_failed(
-    deps: bootstrap.Deps, clock: Clock, publisher: InMemoryPublisher
+    deps: bootstrap.Deps, clock: Clock, publisher: InMemoryPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     @asynccontextmanager
-    async def commit_fails() -> AsyncIterator[None]:
-        yield None
+    async def commit_fails(consumer: str, event_id: str) -> AsyncIterator[Claim]:
+        yield Claim(True)
         raise ConnectionResetError("lost at commit")
 
-    deps.transaction = commit_fails
+    monkeypatch.setattr(deps.inbox, "once", commit_fails)
     event = rendered()
     clock.now = event.rendered_at + timedelta(seconds=61)
     with pytest.raises(ConnectionResetError):
@@ -324,7 +333,8 @@ async def test_dead_letters_of_other_types_get_no_answer(
     )
     from cairn_events import DeadLetterKind
 
-    await on_prompt_dead_lettered(other, DeadLetterKind.UNKNOWN_TYPE, "unknown", deps)
+    assert router.dead_letter_hook is not None
+    await router.dead_letter_hook(other, DeadLetterKind.UNKNOWN_TYPE, "unknown", deps)
     assert publisher.messages == []
 
 

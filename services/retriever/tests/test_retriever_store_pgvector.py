@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from cairn_bus.postgres import create_pool
 from cairn_retriever.adapters.pgvector import PgVectorStore
-from cairn_retriever.adapters.postgres import create_pool, ensure_vector_extension
+from cairn_retriever.adapters.postgres import ensure_vector_extension, register_vector
 
 from .conftest import load_sibling
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 async def pgvector_store(dsn: str) -> tuple[PgVectorStore, Any]:
     await ensure_vector_extension(dsn)
-    pool = await create_pool(dsn, 1, 4)
+    pool = await create_pool(dsn, 1, 4, init=register_vector)
     store = PgVectorStore(pool)
     await store.migrate()
     return store, pool

@@ -10,15 +10,14 @@ from pathlib import Path
 
 from opentelemetry import trace
 
-from cairn_bus import Publisher
+from cairn_bus import Inbox, InMemoryInbox, Publisher
 from cairn_bus.objects import ObjectStore, S3ObjectStore
 from cairn_inference.adapters.adapter_files import S3AdapterFiles
 from cairn_inference.adapters.conversion import MANIFEST, ConversionResult, ensure_converted
-from cairn_inference.adapters.inbox import MemoryInbox, PostgresInboxClaims
 from cairn_inference.adapters.registry_loader import read_registry
 from cairn_inference.adapters.telemetry import TracedBackend, publish_budgets
 from cairn_inference.domain.registry import RegistryView
-from cairn_inference.ports import AdapterFiles, AdapterManager, InboxClaims, ModelBackend
+from cairn_inference.ports import AdapterFiles, AdapterManager, ModelBackend
 from cairn_inference.served_adapters import ServedAdapters
 from cairn_inference.settings import Settings
 from cairn_observability import get_logger
@@ -36,7 +35,10 @@ class Deps:
     backend: ModelBackend
     """The backend, wrapped in GenAI telemetry."""
     publisher: Publisher
-    inbox: InboxClaims
+    inbox: Inbox
+    """Handles each input once (`inbox.once`): a claim made by an attempt that fails is not kept."""
+    inbox_consumer: str
+    """The consumer the inbox claims for: the consumer group, so its replicas share claims."""
     default_model: str
     """The model asked for when an input names none."""
     generation_timeout_s: float
@@ -126,7 +128,7 @@ async def build(
     publisher: Publisher,
     *,
     backend: ModelBackend | None = None,
-    inbox: InboxClaims | None = None,
+    inbox: Inbox | None = None,
     tracer: trace.Tracer | None = None,
     registry: RegistryView | None = None,
     objects: ObjectStore | None = None,
@@ -168,6 +170,7 @@ async def build(
             backend=traced,
             publisher=publisher,
             inbox=inbox,
+            inbox_consumer=settings.group_id,
             default_model=settings.model_name,
             generation_timeout_s=settings.generation_timeout_s,
             registry=registry,
@@ -191,15 +194,16 @@ def _load_prices(settings: Settings) -> PriceTable | None:
     return table
 
 
-async def _open_inbox(settings: Settings, stack: AsyncExitStack) -> InboxClaims:
+async def _open_inbox(settings: Settings, stack: AsyncExitStack) -> Inbox:
+    """The inbox the settings select: this process's most recent `inbox_capacity` ids, or the
+    `cairn_inbox` table shared by every replica (its pool closed when `stack` closes)."""
     if settings.inbox == "memory":
-        return MemoryInbox(settings.inbox_capacity)
-    import asyncpg
+        return InMemoryInbox(capacity=settings.inbox_capacity)
+    from cairn_bus import PostgresInbox
+    from cairn_bus.postgres import create_pool
 
-    pool = await asyncpg.create_pool(
-        settings.postgres_dsn, min_size=settings.postgres_pool_min, max_size=settings.postgres_pool_max
-    )
+    pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
     stack.push_async_callback(pool.close)
-    claims = PostgresInboxClaims(pool, consumer=settings.group_id)
-    await claims.migrate()
-    return claims
+    inbox = PostgresInbox(pool)
+    await inbox.migrate()
+    return inbox

@@ -26,8 +26,8 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
     """
     if event.verdict not in GENERATE_ON:
         return
-    async with deps.inbox.claim(meta.id) as first:
-        if not first:
+    async with deps.inbox.once(deps.inbox_consumer, meta.id) as claim:
+        if not claim:
             log.info("input already handled; redelivery ignored", event_id=meta.id)
             return
         try:

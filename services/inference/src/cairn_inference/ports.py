@@ -1,15 +1,15 @@
-"""The ports of the inference service: the model backend and the inbox of handled events."""
+"""The ports of the inference service: the model backend, its LoRA adapters and their files (the
+inbox of handled events is `cairn_bus.Inbox`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
 from cairn_events import ChatMessage, GenerationParams
 from cairn_inference.domain.completion import Completion
 
-__all__ = ["AdapterFiles", "AdapterManager", "InboxClaims", "ModelBackend"]
+__all__ = ["AdapterFiles", "AdapterManager", "ModelBackend"]
 
 
 @runtime_checkable
@@ -66,16 +66,5 @@ class AdapterFiles(Protocol):
 
         Raises ModelError when the files are missing or do not match their manifest; OSError
         when the object store is unreachable.
-        """
-        ...
-
-
-class InboxClaims(Protocol):
-    """Remembers which events a consumer has handled, so a redelivered event is handled once."""
-
-    def claim(self, event_id: str) -> AbstractAsyncContextManager[bool]:
-        """Claim `event_id` for the body of the `async with`: yields True the first time, False when
-        it was handled before. The claim sticks when the body completes and is released when
-        the body raises, so a failed attempt can be retried on redelivery.
         """
         ...

@@ -10,12 +10,12 @@ from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import AdminActionRecordedV1, ContextAssembledV1, PromptRenderedV1, ResponseCompletedV1
 from cairn_retriever.bootstrap import Deps, build
-from cairn_retriever.handlers import on_prompt_dead_lettered, on_prompt_rendered
+from cairn_retriever.handlers import answer_dead_lettered_prompt, on_prompt_rendered
 from cairn_retriever.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("retriever")
 router.handler(PromptRenderedV1)(on_prompt_rendered)
-router.on_dead_letter(on_prompt_dead_lettered)
+router.answer_dead_lettered(PromptRenderedV1)(answer_dead_lettered_prompt)
 router.publishes(ContextAssembledV1, ResponseCompletedV1, AdminActionRecordedV1)  # admin: the bootstrap key
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,9 +18,7 @@ from cairn_retriever.retrieval import Retriever, SearchConfig
 from cairn_retriever.settings import Settings
 
 if TYPE_CHECKING:
-    from cairn_retriever.adapters.http import HttpServer
-
-Transaction = Callable[[], AbstractAsyncContextManager[Any]]
+    from cairn_auth.serving import HttpServer
 
 
 def utc_now() -> datetime:
@@ -35,30 +33,11 @@ class Deps:
     publisher: Publisher
     retriever: Retriever
     inbox: Inbox
-    transaction: Transaction
-    """Opens a unit of work; yields the connection `inbox.claim` joins (None without a database)."""
+    """Handles each event once (`inbox.once`): a claim made by an attempt that fails is not kept."""
     settings: Settings
     clock: Callable[[], datetime] = field(default=utc_now)
     http: HttpServer | None = None
     """Where the ingestion and search API listens, when the service serves it."""
-
-
-def memory_transaction(inbox: Inbox) -> Transaction:
-    """Units of work for an in-memory inbox: claims made in a unit that fails are forgotten, as a
-    rolled-back transaction would forget them (so a retried event is handled, not skipped)."""
-
-    @asynccontextmanager
-    async def transaction() -> AsyncIterator[None]:
-        claimed = getattr(inbox, "claimed", None)
-        before = set(claimed) if isinstance(claimed, set) else None
-        try:
-            yield None
-        except BaseException:
-            if isinstance(claimed, set) and before is not None:
-                claimed.intersection_update(before)
-            raise
-
-    return transaction
 
 
 def search_config(settings: Settings) -> SearchConfig:
@@ -74,13 +53,26 @@ def chunking_config(settings: Settings) -> ChunkingConfig:
 def load_embedder(settings: Settings, *, eager: bool = True) -> Embedder:
     """all-MiniLM-L6-v2 (or the model at `embedding_model_path`), loaded once per process (now, or on
     first use when not `eager`). Blocks."""
-    from cairn_retriever.adapters.minilm import MiniLMEmbedder
+    from cairn_embedding import MiniLMEmbedder
 
     return MiniLMEmbedder(
         settings.embedding_model_path,
         threads=settings.embedding_threads,
         batch_size=settings.embedding_batch_size,
         eager=eager,
+    )
+
+
+async def open_pool(settings: Settings) -> Any:
+    """A pool on `postgres_dsn` whose connections read and write pgvector's `vector` (the extension
+    created first when the store is pgvector). A database that cannot be reached raises TransientError."""
+    from cairn_bus.postgres import create_pool
+    from cairn_retriever.adapters.postgres import ensure_vector_extension, register_vector
+
+    if settings.vector_store == "pgvector":
+        await ensure_vector_extension(settings.postgres_dsn)
+    return await create_pool(
+        settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max, init=register_vector
     )
 
 
@@ -102,14 +94,10 @@ async def open_store(settings: Settings, pool: Any = None) -> AsyncIterator[Vect
             await store.close()
         return
     from cairn_retriever.adapters.pgvector import PgVectorStore
-    from cairn_retriever.adapters.postgres import create_pool, ensure_vector_extension
 
     own_pool = pool is None
     if own_pool:
-        await ensure_vector_extension(settings.postgres_dsn)
-        pool = await create_pool(
-            settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
-        )
+        pool = await open_pool(settings)
     try:
         pg = PgVectorStore(
             pool,
@@ -140,7 +128,6 @@ async def build(
     embedder: Embedder | None = None,
     store: VectorStore | None = None,
     inbox: Inbox | None = None,
-    transaction: Transaction | None = None,
     clock: Callable[[], datetime] | None = None,
     auth: AuthSettings | None = None,
 ) -> AsyncIterator[Deps]:
@@ -154,24 +141,13 @@ async def build(
         pool = None
         if inbox is None or (store is None and settings.vector_store == "pgvector"):
             from cairn_bus import PostgresInbox
-            from cairn_retriever.adapters.postgres import (
-                create_pool,
-                ensure_vector_extension,
-                pool_transaction,
-            )
 
-            if settings.vector_store == "pgvector":
-                await ensure_vector_extension(settings.postgres_dsn)
-            pool = await create_pool(
-                settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max
-            )
+            pool = await open_pool(settings)
             stack.push_async_callback(pool.close)
             if inbox is None:
                 pg_inbox = PostgresInbox(pool)
                 await pg_inbox.migrate()
                 inbox = pg_inbox
-            if transaction is None:
-                transaction = pool_transaction(pool)
         if store is None:
             store = await stack.enter_async_context(open_store(settings, pool))
         if embedder is None:
@@ -194,7 +170,6 @@ async def build(
             publisher=publisher,
             retriever=retriever,
             inbox=inbox,
-            transaction=transaction or memory_transaction(inbox),
             settings=settings,
             clock=clock or utc_now,
             http=http,
@@ -214,14 +189,13 @@ async def serve_api(
     own when None); the bootstrap key's creation is published through `publisher`."""
     from cairn_auth import Authenticator
     from cairn_auth.adapters.postgres import PostgresKeyStore
-    from cairn_auth.serving import install_bootstrap
-    from cairn_retriever.adapters.http import serving
+    from cairn_auth.serving import install_bootstrap, serving
     from cairn_retriever.api import create_app
 
     auth = auth or AuthSettings()
     async with AsyncExitStack() as stack:
         if pool is None:
-            from cairn_retriever.adapters.postgres import create_pool
+            from cairn_bus.postgres import create_pool
 
             pool = await create_pool(settings.postgres_dsn, 1, 2)
             stack.push_async_callback(pool.close)
@@ -230,4 +204,6 @@ async def serve_api(
         await install_bootstrap(keys, auth, publisher)
         authenticator = Authenticator(keys, cache_ttl_s=auth.cache_ttl_s)
         app = create_app(settings, retriever, ingestor, authenticator=authenticator, auth=auth)
-        yield await stack.enter_async_context(serving(app, settings.http_host, settings.http_port))
+        yield await stack.enter_async_context(
+            serving(app, settings.http_host, settings.http_port, name="retriever")
+        )

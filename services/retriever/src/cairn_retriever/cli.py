@@ -1,13 +1,13 @@
 """`cairn docs`: ingest documents for retrieval, list them, search them, delete them.
 
-Reads CAIRN_* through the retriever's Settings; anything unset (database, S3) comes from the local
-stack's configuration (`cairn_cli.config.stack_env`), as the rest of the `cairn` command does.
+Reads CAIRN_* through the retriever's Settings; anything unset (broker, database, S3) comes from the
+local stack's configuration (`cairn_bus.settings.settings_or_local_stack`), as the rest of the `cairn`
+command does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cairn_bus.settings import settings_or_local_stack
 from cairn_retriever.bootstrap import load_embedder, make_ingestor, open_store, search_config
 from cairn_retriever.domain.models import SearchMode
 from cairn_retriever.domain.tenancy import SHARED_TENANT, owner_of, readable_collections, stored_collection
@@ -41,29 +42,10 @@ app = typer.Typer(
 console = Console()
 T = TypeVar("T")
 
-_STACK_VARS = {
-    "CAIRN_POSTGRES_DSN": "postgres_dsn",
-    "CAIRN_KAFKA_BOOTSTRAP": "kafka_bootstrap",
-    "CAIRN_S3_ENDPOINT": "s3_endpoint",
-    "CAIRN_S3_ACCESS_KEY": "s3_access_key",
-    "CAIRN_S3_SECRET_KEY": "s3_secret_key",
-    "CAIRN_S3_SECURE": "s3_secure",
-}
-
 
 def load_settings() -> Settings:
-    """CAIRN_* variables win; the database and S3 store default to the local stack's."""
-    overrides: dict[str, Any] = {}
-    missing = [var for var in _STACK_VARS if var not in os.environ]
-    if missing:
-        try:
-            from cairn_cli.config import stack_env
-
-            env = stack_env()
-        except ImportError:  # the retriever installed without the CLI
-            env = {}
-        overrides = {_STACK_VARS[var]: env[var] for var in missing if var in env}
-    return Settings(**overrides)
+    """CAIRN_* variables win; the broker, database and S3 store default to the local stack's."""
+    return settings_or_local_stack(Settings)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

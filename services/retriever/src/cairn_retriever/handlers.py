@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cairn_bus import EventMeta, RawRecord, derive_event_id, meta_from_headers
+from cairn_bus import EventMeta
 from cairn_bus.dispatcher import TRANSIENT
-from cairn_bus.envelope import EnvelopeError, Origin
+from cairn_bus.salvage import SalvagedRequest
 from cairn_events import (
     ChatMessage,
     ContextAssembledV1,
@@ -21,7 +19,6 @@ from cairn_events import (
     ResponseCompletedV1,
     ResponseStatus,
 )
-from cairn_events.base import ID_PATTERN
 from cairn_observability import RETRIEVAL_HITS, get_logger, record_request_outcome
 from cairn_retriever.bootstrap import Deps
 from cairn_retriever.domain.context import assemble_context, query_of
@@ -103,8 +100,8 @@ async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Dep
     """
     published = False
     try:
-        async with deps.transaction() as conn:
-            if not await deps.inbox.claim(CONSUMER, meta.id, conn):
+        async with deps.inbox.once(CONSUMER, meta.id) as claim:
+            if not claim:
                 log.info("prompt already handled; redelivery ignored", event_id=meta.id)
                 return
             published = await _ground(event, meta, deps)
@@ -171,45 +168,15 @@ async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
     return True
 
 
-_ID = re.compile(ID_PATTERN)
-
-
-async def on_prompt_dead_lettered(record: RawRecord, kind: DeadLetterKind, reason: str, deps: Deps) -> None:
+def answer_dead_lettered_prompt(
+    found: SalvagedRequest, kind: DeadLetterKind, reason: str, deps: Deps
+) -> ResponseCompletedV1 | None:
     """A rendered prompt that was dead-lettered (unreadable, or the handler kept failing) is answered
-    `failed`, so upstream never waits forever. Records that are not `cairn.prompt.rendered.v1`, or
-    whose request id cannot be read, get no answer."""
-    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers}
-    if headers.get("ce_type") != PromptRenderedV1.event_type:
-        return
-    payload: dict[str, object] = {}
-    try:
-        loaded = json.loads(record.value or b"")
-        payload = loaded if isinstance(loaded, dict) else {}
-    except ValueError:
-        pass
-    key = record.key.decode("utf-8", "replace") if record.key else None
-    request_id = next(
-        (
-            r
-            for r in (payload.get("request_id"), headers.get("ce_subject"), key)
-            if isinstance(r, str) and _ID.match(r)
-        ),
-        None,
-    )
-    if request_id is None:
-        return
-    origin = Origin(record.topic, record.partition, record.offset, record.key, record.timestamp_ms)
-    try:
-        cause: EventMeta | None = meta_from_headers(record.headers, origin)
-        event_id = None
-    except EnvelopeError:
-        cause = None
-        event_id = derive_event_id(
-            f"{record.topic}:{record.partition}:{record.offset}", ResponseCompletedV1.event_type
-        )
+    `failed`, so upstream never waits forever (the router publishes the answer; register with
+    `EventRouter.answer_dead_lettered(PromptRenderedV1)`). None when no valid answer can be made."""
     base = {
-        "request_id": request_id,
-        "tenant": payload.get("tenant") or headers.get("ce_tenant") or "default",
+        "request_id": found.request_id,
+        "tenant": found.tenant,
         "status": ResponseStatus.FAILED,
         "reason": f"the retriever could not handle the rendered prompt ({kind.value}): {reason}"[:1000],
         "completed_at": deps.clock(),
@@ -218,18 +185,16 @@ async def on_prompt_dead_lettered(record: RawRecord, kind: DeadLetterKind, reaso
         answer = ResponseCompletedV1.model_validate(
             {
                 **base,
-                "prompt_name": payload.get("prompt_name"),
-                "prompt_version": payload.get("prompt_version"),
+                "prompt_name": found.payload.get("prompt_name"),
+                "prompt_version": found.payload.get("prompt_version"),
             }
         )
     except ValidationError:
         try:
             answer = ResponseCompletedV1.model_validate({**base, "tenant": "default"})
         except ValidationError:
-            log.warning("cannot answer a dead-lettered prompt", request_id=request_id)
-            return
+            log.warning("cannot answer a dead-lettered prompt", request_id=found.request_id)
+            return None
     RETRIEVALS.labels("failed").inc()
-    await deps.publisher.publish(
-        answer, cause=cause, event_id=event_id, correlation_id=None if cause else request_id
-    )
     record_request_outcome(answer.status.value, answer.tenant, answer.prompt_name, answer.completed_at)
+    return answer

@@ -5,10 +5,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings
+from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings, http_api_settings
 
 
-class Settings(ServiceSettings, PostgresSettings, S3Settings):
+class Settings(
+    ServiceSettings,
+    PostgresSettings,
+    S3Settings,
+    http_api_settings(8082, "ingestion and search"),  # type: ignore[misc]
+):
     """Document ingestion, embeddings and hybrid search."""
 
     service_name: str = Field("retriever", description="Service name.")
@@ -123,15 +128,7 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         "hit in `cairn_retrieval_hits_total` (monitoring only: what goes into the context is unchanged).",
     )
 
-    # --- ingestion HTTP API ---
-    http_host: str = Field("127.0.0.1", description="Bind address of the ingestion and search HTTP API.")
-    http_port: int = Field(
-        8082, ge=0, le=65535, description="Port of the ingestion and search HTTP API (0: any free port)."
-    )
-    http_enabled: bool = Field(
-        True,
-        description="Serve the ingestion and search HTTP API in the service process, beside the consumer.",
-    )
+    # --- ingestion HTTP API (host, port, enabled: `http_api_settings`) ---
     ingest_roots: list[Path] = Field(
         [],
         description="Folders whose files `POST /v1/ingest` may read (a path outside every root is refused; "

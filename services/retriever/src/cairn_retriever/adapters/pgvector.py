@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cairn_retriever.adapters.postgres import transient_errors
+from cairn_bus.postgres import migrate, transient_errors
 from cairn_retriever.domain.models import (
     ChunkRecord,
     Document,
@@ -169,7 +169,8 @@ def _document(row: Any) -> Document:
 
 
 class PgVectorStore:
-    """VectorStore on an asyncpg pool from `adapters.postgres.create_pool` (the `vector` codec registered)."""
+    """VectorStore on an asyncpg pool whose connections have the `vector` codec (`cairn_bus.postgres.create_pool`
+    with `init=adapters.postgres.register_vector`)."""
 
     def __init__(
         self,
@@ -190,10 +191,7 @@ class PgVectorStore:
 
     async def migrate(self) -> None:
         """Create the tables and indexes if missing (serialised across replicas by an advisory lock)."""
-        with transient_errors("migrate retriever tables"):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", MIGRATION_LOCK)
-                await conn.execute(ddl(self.dimension, self.language))
+        await migrate(self.pool, MIGRATION_LOCK, ddl(self.dimension, self.language))
 
     async def document_state(self, collection: str, source_uri: str) -> DocumentState | None:
         with transient_errors("read document state"):

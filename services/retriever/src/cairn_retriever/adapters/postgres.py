@@ -1,38 +1,18 @@
-"""The retriever's PostgreSQL plumbing: the pool (with the pgvector codec), transactions for the inbox,
-and which database errors mean "try again later"."""
+"""What the retriever adds to `cairn_bus.postgres`: pgvector's `vector` type read and written as lists
+of floats, and the extension created before a pool registers that codec."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import numpy as np
 
-from cairn_bus import TransientError
+from cairn_bus.postgres import migrate, transient_errors
 
-TRANSIENT_PG = (
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-)
-
-
-@contextmanager
-def transient_errors(what: str) -> Iterator[None]:
-    """Re-raise database outages as TransientError (retry later, never dead-letter)."""
-    try:
-        yield
-    except TRANSIENT_PG as exc:
-        raise TransientError(f"{what}: {exc!r}") from exc
-    except asyncpg.exceptions.InterfaceError as exc:
-        if "closed" in str(exc) or "closing" in str(exc):
-            raise TransientError(f"{what}: {exc!r}") from exc
-        raise
+VECTOR_EXTENSION_LOCK = "cairn_retriever_vector_ext"
 
 
 def encode_vector(values: Sequence[float]) -> bytes:
@@ -47,7 +27,9 @@ def decode_vector(data: bytes) -> list[float]:
     return [float(x) for x in np.frombuffer(data, dtype=">f4", count=dim, offset=4)]
 
 
-async def _register_vector(conn: Any) -> None:
+async def register_vector(conn: Any) -> None:
+    """The `vector` codec on one connection (pass as `init` to `cairn_bus.postgres.create_pool`);
+    nothing when the extension is not installed yet."""
     schema = await conn.fetchval(
         "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typname = 'vector'"
     )
@@ -58,37 +40,12 @@ async def _register_vector(conn: Any) -> None:
 
 
 async def ensure_vector_extension(dsn: str) -> None:
-    """`CREATE EXTENSION IF NOT EXISTS vector` (before a pool registers the type's codec)."""
+    """`CREATE EXTENSION IF NOT EXISTS vector` (before a pool registers the type's codec); replicas
+    starting together create it one at a time. A database that cannot be reached raises
+    `TransientError`."""
     with transient_errors("connect to PostgreSQL"):
         conn = await asyncpg.connect(dsn)
     try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cairn_retriever_vector_ext'))")
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        await migrate(conn, VECTOR_EXTENSION_LOCK, "CREATE EXTENSION IF NOT EXISTS vector")
     finally:
         await conn.close()
-
-
-async def create_pool(
-    dsn: str, min_size: int = 1, max_size: int = 5, server_settings: dict[str, str] | None = None
-) -> Any:
-    """An asyncpg pool whose connections read and write pgvector's `vector` as lists of floats.
-
-    Call `ensure_vector_extension` first on a fresh database.
-    """
-    with transient_errors("connect to PostgreSQL"):
-        return await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_register_vector, server_settings=server_settings
-        )
-
-
-def pool_transaction(pool: Any) -> Any:
-    """A factory of transactions on the pool, yielding the connection (for `Inbox.claim(..., conn)`)."""
-
-    @asynccontextmanager
-    async def transaction() -> AsyncIterator[Any]:
-        with transient_errors("PostgreSQL transaction"):
-            async with pool.acquire() as conn, conn.transaction():
-                yield conn
-
-    return transaction
