@@ -7,7 +7,7 @@ VENV       ?= .venv
 BIN        := $(VENV)/bin
 PY         := $(BIN)/python
 STAMP      := $(VENV)/.cairn-installed
-PYPROJECTS := $(shell find libs services infra/local -name pyproject.toml -not -path '*/node_modules/*' 2>/dev/null)
+PYPROJECTS := $(shell find libs services infra/local infra/cli -name pyproject.toml -not -path '*/node_modules/*' 2>/dev/null)
 # The test stack: its own ports and data folder (.cairn/test), in-memory broker for speed.
 TEST_ENV   := CAIRN_STACK_PROFILE=test
 PYTEST     := $(BIN)/pytest
@@ -79,8 +79,8 @@ test-contract: setup  ## Only the contract tests
 
 lint: setup  ## ruff on everything, mypy --strict on libs
 	@$(BIN)/ruff check .
-	@$(BIN)/ruff format --check libs services infra/local tests contract-tests
-	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-cli/src libs/cairn-auth/src infra/local/src
+	@$(BIN)/ruff format --check libs services infra/local infra/cli tests contract-tests
+	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-auth/src infra/local/src infra/cli/src
 
 bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
 	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py

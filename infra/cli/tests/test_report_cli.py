@@ -12,8 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.domain.records import AuditRecord
+from cairn_bus.postgres import create_pool
 from cairn_cli.report import report
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
+from cairn_bus.postgres import create_pool
 from cairn_cli.config import CliSettings
 from cairn_cli.kafka_io import producer
 from cairn_cli.responses import ResponseWatcher, trail_summary

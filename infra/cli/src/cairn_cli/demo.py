@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
+from cairn_bus.postgres import create_pool
 from cairn_cli.ask import Answer, ask_many, print_answer, question_request
 from cairn_cli.config import CliSettings
 from cairn_cli.kafka_io import producer, read_range

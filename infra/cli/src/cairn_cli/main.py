@@ -1,58 +1,93 @@
-"""The `cairn` command: the local stack, services, requests, trails, replays and dead letters."""
+"""The `cairn` command: the local stack, services, requests, trails, replays and dead letters.
+
+Importing this module loads Typer and nothing of the platform: each service's commands (and the
+CLI's own heavier groups) are imported only when they run (`on_demand`), and the commands defined
+here import what they use inside their bodies.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
-from cairn_auth import cli as keys_cli
-from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_cli import report as report_cmd
-from cairn_cli import services_cmd, stack_cmd, status_cmd
-from cairn_cli.config import load_settings
-from cairn_cli.kafka_io import producer, read_range
-from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay
-from cairn_cli.timeparse import parse_when
-from cairn_cli.tracing import publish_traced
-from cairn_cli.trail_view import render_trail, trail_json
-from cairn_evaluator import cli as evaluator_cli
-from cairn_evaluator.cli_quality import quality_app
-from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode, load_topics
-from cairn_feedback import cli as datasets_cli
-from cairn_inference import cli as inference_cli
-from cairn_prompt_store import cli as prompts_cli
-from cairn_retriever import cli as docs_cli
-from cairn_safety import cli as safety_cli
-from cairn_tuner import cli as tuner_cli
+from cairn_cli.on_demand import OnDemand, on_demand_group
+
+if TYPE_CHECKING:
+    from cairn_audit.adapters.postgres import PostgresAuditStore
+
+# name -> where it lives and the help it lists (the first paragraph of that command's own help)
+ON_DEMAND = {
+    "status": OnDemand(
+        "cairn_cli.status_cmd:status",
+        "Per service: up, consumer lag, events handled, p50/p99 handler latency, errors (from /metrics).",
+        group=False,
+    ),
+    "report": OnDemand(
+        "cairn_cli.report:report",
+        "Write a self-contained HTML report (latency, tokens and cost, verdicts, groundedness, feedback,\n"
+        "drift) of the window from the audit store.",
+        group=False,
+    ),
+    "stack": OnDemand(
+        "cairn_cli.stack_cmd:app", "The local stack: Kafka-protocol broker, PostgreSQL, S3 store."
+    ),
+    "prompts": OnDemand(
+        "cairn_prompt_store.cli:app",
+        "Prompts: immutable versions, movable labels, previews and sticky A/B experiments.",
+    ),
+    "safety": OnDemand(
+        "cairn_safety.cli:app",
+        "Safety: screen texts under a tenant's policy, validate policies, work the human review queue.",
+    ),
+    "inference": OnDemand(
+        "cairn_inference.cli:app",
+        "The inference service's local model: convert it once, generate with it directly.",
+    ),
+    "docs": OnDemand(
+        "cairn_retriever.cli:app",
+        "Documents for retrieval: ingest files, S3 prefixes or the Python docs; list, search, delete.",
+    ),
+    "datasets": OnDemand(
+        "cairn_feedback.cli:app",
+        "Datasets: curated, versioned training data from feedback, with the provenance of every row.",
+    ),
+    "models": OnDemand(
+        "cairn_evaluator.cli:models_app",
+        "The model registry: versions, stages (dev → staging → production, archived), aliases.",
+    ),
+    "eval": OnDemand(
+        "cairn_evaluator.cli:eval_app",
+        "Evaluation runs: candidate vs production on the suites, gates, reports.",
+    ),
+    "quality": OnDemand(
+        "cairn_evaluator.cli_quality:quality_app",
+        "Quality of live traffic: groundedness, hallucination rate, satisfaction, drift and alerts.",
+    ),
+    "tune": OnDemand(
+        "cairn_tuner.cli:app",
+        "LoRA tuning jobs: start, follow, list and cancel them; register a base model version.",
+    ),
+    "keys": OnDemand(
+        "cairn_auth.cli:app", "API keys: create (shown once), list (never shows secrets), revoke."
+    ),
+    "services": OnDemand(
+        "cairn_cli.services_cmd:app", "Start, stop and inspect the Cairn services as local processes."
+    ),
+}
 
 app = typer.Typer(
+    cls=on_demand_group(ON_DEMAND),
     help="Cairn: operate the local stack and services, submit requests, read trails, replay topics.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(stack_cmd.app, name="stack")
-app.add_typer(prompts_cli.app, name="prompts")
-app.add_typer(safety_cli.app, name="safety")
-app.add_typer(inference_cli.app, name="inference")
-app.add_typer(docs_cli.app, name="docs")
-app.add_typer(datasets_cli.app, name="datasets")
-app.add_typer(evaluator_cli.models_app, name="models")
-app.add_typer(evaluator_cli.eval_app, name="eval")
-app.add_typer(quality_app, name="quality")
-app.add_typer(tuner_cli.app, name="tune")
-app.add_typer(keys_cli.app, name="keys")
-app.add_typer(services_cmd.app, name="services")
 dlq_app = typer.Typer(help="Dead letters: messages no consumer could handle.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit store.", no_args_is_help=True)
 topics_app = typer.Typer(help="Topics of the schema registry.", no_args_is_help=True)
@@ -60,8 +95,6 @@ loop_app = typer.Typer(
     help="The closed loop: feedback → dataset → tuning → evaluation → promotion.", no_args_is_help=True
 )
 app.add_typer(loop_app, name="loop")
-app.command("status")(status_cmd.status)
-app.command("report")(report_cmd.report)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(topics_app, name="topics")
@@ -69,6 +102,8 @@ console = Console()
 
 
 def _run(coro: Any) -> Any:
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except (LookupError, ValueError, OSError) as exc:
@@ -102,6 +137,12 @@ def submit(
     max_tokens: int = typer.Option(256, help="Most tokens to generate."),
 ) -> None:
     """Produce a `cairn.request.submitted.v1` on `cairn.requests`, as an upstream system would."""
+    from cairn_bus.kafka import KafkaPublisher, ensure_topics
+    from cairn_cli.config import load_settings
+    from cairn_cli.kafka_io import producer
+    from cairn_cli.tracing import publish_traced
+    from cairn_events import RequestSubmittedV1
+
     settings = load_settings()
     payload: dict[str, Any] = {
         "request_id": request_id or str(uuid.uuid4()),
@@ -131,6 +172,9 @@ def submit(
 
 
 async def _store_call(dsn: str, fn: Any) -> Any:
+    from cairn_audit.adapters.postgres import PostgresAuditStore
+    from cairn_bus.postgres import create_pool
+
     pool = await create_pool(dsn)
     try:
         store = PostgresAuditStore(pool)
@@ -147,6 +191,11 @@ def trail(
     wait: float = typer.Option(10.0, help="Seconds to wait for the trail to appear and settle."),
 ) -> None:
     """The whole trail of a request from the audit store, as a tree in causal order with timings."""
+    import asyncio
+
+    from cairn_cli.config import load_settings
+    from cairn_cli.trail_view import render_trail, trail_json
+
     settings = load_settings()
 
     async def fetch() -> list[Any]:
@@ -188,6 +237,11 @@ def replay(
     dry_run: bool = typer.Option(False, help="List what would be replayed, publish nothing."),
 ) -> None:
     """Re-publish a time range of a topic, keeping each original event id in `ce_replayof`."""
+    from cairn_cli.config import load_settings
+    from cairn_cli.kafka_io import producer, read_range
+    from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay
+    from cairn_cli.timeparse import parse_when
+
     settings = load_settings()
     if source not in ("audit", "broker"):
         raise typer.BadParameter("--source must be 'audit' or 'broker'")
@@ -231,6 +285,15 @@ def dlq_list(
     show_value: bool = typer.Option(False, "--value", help="Show the original message bytes."),
 ) -> None:
     """Dead letters on the dead-letter topic: when, from where, which consumer, why."""
+    import base64
+
+    from rich.table import Table
+
+    from cairn_cli.config import load_settings
+    from cairn_cli.kafka_io import read_range
+    from cairn_cli.timeparse import parse_when
+    from cairn_events import DeadLetterRecordedV1, decode
+
     settings = load_settings()
     start_ms = int(parse_when(since).timestamp() * 1000) if since else None
     raw = _run(read_range(settings.kafka_bootstrap, settings.deadletter_topic, start_ms))
@@ -260,6 +323,8 @@ def dlq_list(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; exit 1 and list the breaks if anything was altered."""
+    from cairn_cli.config import load_settings
+
     settings = load_settings()
 
     async def go() -> tuple[int, list[Any]]:
@@ -281,6 +346,10 @@ def audit_verify() -> None:
 @topics_app.command("list")
 def topics_list() -> None:
     """The topics of the registry: partitions, key, owner, event types."""
+    from rich.table import Table
+
+    from cairn_events import load_topics
+
     table = Table("topic", "partitions", "key", "owner", "event types")
     for spec in sorted(load_topics().values(), key=lambda s: s.name):
         table.add_row(spec.name, str(spec.partitions), spec.key, spec.owner, "\n".join(spec.event_types))
@@ -290,6 +359,9 @@ def topics_list() -> None:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every registry topic that does not exist, with its partition count."""
+    from cairn_bus.kafka import ensure_topics
+    from cairn_cli.config import load_settings
+
     settings = load_settings()
     created = _run(ensure_topics(settings.kafka_bootstrap))
     console.print(f"created: {', '.join(created) or 'none (all exist)'}")
@@ -301,6 +373,7 @@ def demo(
     questions: bool = typer.Option(True, help="Ask grounded and guarded questions (needs every service)."),
 ) -> None:
     """Ask questions through every service, send malformed messages, show trails, dead letters, a replay."""
+    from cairn_cli.config import load_settings
     from cairn_cli.demo import run_demo
 
     code = _run(run_demo(load_settings(), console, timeout, questions))
@@ -315,6 +388,7 @@ def loop_demo(
     ),
 ) -> None:
     """Requests → feedback → dataset → LoRA tuning → evaluation gate → promotion → served by the adapter."""
+    from cairn_cli.config import load_settings
     from cairn_cli.loop_demo import DemoPlan, default_plan_path, run_loop_demo
 
     code = _run(run_loop_demo(load_settings(), console, DemoPlan.load(plan or default_plan_path()), promote))
@@ -331,6 +405,7 @@ def ask(
 ) -> None:
     """Ask a question through the whole request path and print the grounded answer with its sources."""
     from cairn_cli.ask import ask_many, print_answer, question_request
+    from cairn_cli.config import load_settings
 
     request = question_request(question, prompt, tenant, max_tokens)
     [answer] = _run(ask_many(load_settings(), [(question, request)], timeout))

@@ -3,10 +3,10 @@
 Everything comes from the audit store (every event of every request, `audit_events`): latency
 percentiles over time (request.submitted → response.completed), tokens and cost over time
 (completion.generated usage priced with the price table, `infra/prices.yaml`), the verdict mix
-(final statuses, safety verdicts by stage), groundedness (the evaluator's `online_responses`
-scores when that table has any in the window; otherwise a lexical proxy: the share of an answer's
-words found in its cited chunks), user feedback (ratings, thumbs) and drift (alert.raised
-events). Charts are inline SVG; the file needs no network and no JavaScript.
+(final statuses, safety verdicts by stage), groundedness (the evaluator's online scores, read
+through its exported `OnlineGroundedness` port, when it has any in the window; otherwise a lexical
+proxy: the share of an answer's words found in its cited chunks), user feedback (ratings, thumbs)
+and drift (alert.raised events). Charts are inline SVG; the file needs no network and no JavaScript.
 """
 
 from __future__ import annotations
@@ -498,24 +498,6 @@ def render_html(data: ReportData, *, priced: bool = True, generated_at: datetime
 # --- the command ---------------------------------------------------------------------------------
 
 
-class _PostgresGroundedness:
-    """The evaluator's `online_responses` scores, when that table exists in the database."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-
-    async def groundedness(self, start: datetime, end: datetime) -> list[tuple[datetime, str, float]]:
-        if await self.pool.fetchval("SELECT to_regclass('online_responses')") is None:
-            return []
-        rows = await self.pool.fetch(
-            "SELECT completed_at, coalesce(model, 'unknown') AS model, groundedness FROM online_responses "
-            "WHERE groundedness IS NOT NULL AND completed_at >= $1 AND completed_at < $2 ORDER BY completed_at",
-            start,
-            end,
-        )
-        return [(r["completed_at"], r["model"], float(r["groundedness"])) for r in rows]
-
-
 def _default_prices() -> Path | None:
     from cairn_localstack.config import find_repo_root
 
@@ -535,13 +517,15 @@ async def build_report(
     dsn: str, start: datetime, end: datetime, prices: PriceTable | None
 ) -> tuple[ReportData, str]:
     """Collect the window from the audit store at `dsn` and render it."""
-    from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+    from cairn_audit.adapters.postgres import PostgresAuditStore
+    from cairn_bus.postgres import create_pool
+    from cairn_evaluator.exports import OnlineGroundedness
 
     pool = await create_pool(dsn)
     try:
         store = PostgresAuditStore(pool)
         await store.migrate()
-        data = await collect(store, start, end, prices, _PostgresGroundedness(pool))
+        data = await collect(store, start, end, prices, OnlineGroundedness(pool))
     finally:
         await pool.close()
     return data, render_html(data, priced=prices is not None)
