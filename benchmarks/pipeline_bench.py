@@ -36,8 +36,6 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -47,25 +45,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
+from bus_throughput import consume_rate, hop_latency
 
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, ensure_topics, record_from_kafka
-from cairn_cli.services_cmd import service_modules
 from cairn_events import DecodeError, RequestSubmittedV1, ResponseCompletedV1, decode
 from cairn_localstack.config import StackConfig
 from cairn_localstack.process import ProcessManager
 from cairn_localstack.stack import LocalStack
+from cairn_testing.databases import scratch_database
+from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the e2e harness: services as processes, groups at the end of topics
-
-from bus_throughput import consume_rate, hop_latency  # noqa: E402
-
-from tests.e2e.harness import CAIRN, Services, prepare_groups, service_env  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 REQUEST_PATH = ["audit", "prompt-store", "retriever", "safety", "inference"]
@@ -251,32 +244,62 @@ def handler_means(ports: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def _cli(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run([CAIRN, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(f"cairn {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-
-
-async def fresh_database(dsn: str) -> str:
-    name = f"pipebench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-async def drop_database(admin_dsn: str, dsn: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(dsn).path.lstrip("/")}" WITH (FORCE)')
-    await conn.close()
-
-
 def prompt_file(folder: Path, name: str) -> Path:
     """The `qa` prompt under this run's own name (pipelines of other runs on the broker reject it)."""
     text = (REPO / "infra" / "prompts" / "qa.yaml").read_text()
     path = folder / f"{name}.yaml"
     path.write_text(text.replace("\nname: qa\n", f"\nname: {name}\n", 1))
     return path
+
+
+async def pipeline(
+    args: argparse.Namespace, bootstrap: str, stack_env: dict[str, str], dsn: str, prompt: str
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float], dict[str, str]]:
+    """Run the request path on database `dsn`, warm it up, then the open-loop loads and the closed
+    loop: (levels, closed loop, mean handler times, reasons of answers not `completed`)."""
+    work = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    env = service_env(stack_env, dsn)
+    env.update(
+        {
+            "CAIRN_HTTP_PORT": "0",
+            "CAIRN_INFERENCE_BACKEND": "instant",
+            "CAIRN_BENCHMARK_MODE": "1",
+            # requests naming no model go to the base model, whatever other runs on the shared broker
+            # registered or promoted (an adapter would need a backend that loads adapters)
+            "CAIRN_SERVED_MODEL": f"bench-{prompt}",
+        }
+    )
+    from pydoc_data.topics import topics
+
+    knowledge = work / "knowledge"
+    knowledge.mkdir()
+    for name in TOPICS:
+        (knowledge / f"{name}.md").write_text(f"# The {name} statement\n\n{topics[name]}")
+    run_cairn(env, "prompts", "push", str(prompt_file(work, prompt)), "--label", "production", cwd=REPO)
+    run_cairn(env, "docs", "ingest", str(knowledge), cwd=REPO)
+    groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
+    services = ServiceProcesses(ProcessManager(work / "services"), env, groups, cwd=REPO)
+    ports = {name: free_port() for name in REQUEST_PATH}
+    levels: list[dict[str, Any]] = []
+    with services.running(REQUEST_PATH, {n: {"CAIRN_METRICS_PORT": str(p)} for n, p in ports.items()}):
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+        await producer.start()
+        try:
+            up = Upstream(producer, KafkaPublisher(producer, "/upstream/bench", service="upstream"), prompt)
+            reader = asyncio.create_task(up.read(bootstrap))
+            await asyncio.sleep(1.0)
+            # warm-up: caches, connection pools, the embedder's first calls
+            for i in range(args.warmup):
+                await up.ask(up.request("warm", i), timeout=180)
+            for rate in args.loads:
+                levels.append(await open_loop(up, rate, args.seconds, args.drain))
+                print(f"  offered {rate:>5} req/s: {levels[-1]}", flush=True)
+            closed = await closed_loop(up, args.clients, args.seconds)
+            print(f"  closed loop, {args.clients} clients: {closed}", flush=True)
+            reader.cancel()
+            return levels, closed, handler_means(ports), dict(up.reasons)
+        finally:
+            await producer.stop()
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -298,58 +321,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     floor_msg_s = await consume_rate(bootstrap, args.floor_events, uuid.uuid4().hex[:6])
     hop_p50, hop_p99 = statistics.median(hops), percentile(hops, 0.99)
 
-    # 2. the pipeline
-    dsn = await fresh_database(config.postgres_dsn)
+    # 2. the pipeline, on a database of its own
     prompt = f"benchqa{uuid.uuid4().hex[:6]}"
-    work = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
-    env = service_env(stack.env(), dsn)
-    env.update(
-        {
-            "CAIRN_HTTP_PORT": "0",
-            "CAIRN_INFERENCE_BACKEND": "instant",
-            "CAIRN_BENCHMARK_MODE": "1",
-            # requests naming no model go to the base model, whatever other runs on the shared broker
-            # registered or promoted (an adapter would need a backend that loads adapters)
-            "CAIRN_SERVED_MODEL": f"bench-{prompt}",
-        }
-    )
-    from pydoc_data.topics import topics
-
-    knowledge = work / "knowledge"
-    knowledge.mkdir()
-    for name in TOPICS:
-        (knowledge / f"{name}.md").write_text(f"# The {name} statement\n\n{topics[name]}")
-    _cli(env, "prompts", "push", str(prompt_file(work, prompt)), "--label", "production")
-    _cli(env, "docs", "ingest", str(knowledge))
-    groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
-    services = Services(ProcessManager(work / "services"), env, groups, service_modules())
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    levels: list[dict[str, Any]] = []
-    try:
-        ports = {name: free_port() for name in REQUEST_PATH}
-        for name in REQUEST_PATH:
-            services.start(name, {"CAIRN_METRICS_PORT": str(ports[name])})
-        services.wait_ready(REQUEST_PATH)
-        await producer.start()
-        up = Upstream(producer, KafkaPublisher(producer, "/upstream/bench", service="upstream"), prompt)
-        reader = asyncio.create_task(up.read(bootstrap))
-        await asyncio.sleep(1.0)
-        # warm-up: caches, connection pools, the embedder's first calls
-        for i in range(args.warmup):
-            await up.ask(up.request("warm", i), timeout=180)
-        for rate in args.loads:
-            levels.append(await open_loop(up, rate, args.seconds, args.drain))
-            print(f"  offered {rate:>5} req/s: {levels[-1]}", flush=True)
-        closed = await closed_loop(up, args.clients, args.seconds)
-        print(f"  closed loop, {args.clients} clients: {closed}", flush=True)
-        reader.cancel()
-        handlers = handler_means(ports)
-        up_reasons = dict(up.reasons)
-    finally:
-        await producer.stop()
-        for name in REQUEST_PATH:
-            services.stop(name)
-        await drop_database(config.postgres_dsn, dsn)
+    async with scratch_database(config.postgres_dsn, "pipebench") as dsn:
+        levels, closed, handlers, up_reasons = await pipeline(args, bootstrap, stack.env(), dsn, prompt)
     levels = sustained(levels)
     best = max((lv["answered_req_s"] for lv in levels if lv["sustained"]), default=0.0)
     pipeline_p50 = levels[0]["p50_ms"] or 0.0

@@ -10,26 +10,26 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from cairn_audit.adapters.postgres import PostgresAuditStore, create_pool
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_cli.services_cmd import service_modules
+from cairn_bus.postgres import create_pool
 from cairn_events import ResponseCompletedV1
-from cairn_testing.tiny import TINY_MODEL_NAME, build_tiny_model
 from cairn_localstack.process import ProcessManager
-from tests.e2e.harness import CAIRN, REPO, Services, Upstream, prepare_groups, service_env
+from cairn_testing.databases import scratch_database
+from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
+from cairn_testing.tiny import TINY_MODEL_NAME, build_tiny_model
+from tests.e2e.harness import REPO, Upstream
 
 pytestmark = pytest.mark.integration
 
@@ -122,23 +122,10 @@ def prompt_file(folder: Path) -> Path:
     return path
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([CAIRN, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"cairn {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 async def chaos_database(postgres_dsn: str) -> AsyncIterator[str]:
-    name = f"chaos_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    yield urlunsplit(urlsplit(postgres_dsn)._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(postgres_dsn)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    async with scratch_database(postgres_dsn, "chaos") as dsn:
+        yield dsn
 
 
 def free_port() -> int:
@@ -170,7 +157,7 @@ async def services(
     chaos_database: str,
     metrics_ports: dict[str, int],
     tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Services]:
+) -> AsyncIterator[ServiceProcesses]:
     from pydoc_data.topics import topics
 
     knowledge = tmp_path_factory.mktemp("chaos-knowledge")
@@ -195,30 +182,18 @@ async def services(
     )
     bootstrap = local_stack["CAIRN_KAFKA_BOOTSTRAP"]
     await ensure_topics(bootstrap)
-    _cli(
-        env,
-        "prompts",
-        "push",
-        str(prompt_file(tmp_path_factory.mktemp("chaos-prompt"))),
-        "--label",
-        "production",
-    )
-    _cli(env, "docs", "ingest", str(knowledge))
+    prompt = prompt_file(tmp_path_factory.mktemp("chaos-prompt"))
+    run_cairn(env, "prompts", "push", str(prompt), "--label", "production", cwd=REPO, timeout=600)
+    run_cairn(env, "docs", "ingest", str(knowledge), cwd=REPO, timeout=600)
     groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
-    pm = ProcessManager(tmp_path_factory.mktemp("chaos-services"))
-    svc = Services(pm, env, groups, service_modules())
-    try:
-        for name in REQUEST_PATH:
-            svc.start(name, {"CAIRN_METRICS_PORT": str(metrics_ports[name])})
-        svc.wait_ready(REQUEST_PATH)
+    svc = ServiceProcesses(ProcessManager(tmp_path_factory.mktemp("chaos-services")), env, groups, cwd=REPO)
+    ports = {name: {"CAIRN_METRICS_PORT": str(metrics_ports[name])} for name in REQUEST_PATH}
+    with svc.running(REQUEST_PATH, ports):
         yield svc
-    finally:
-        for name in REQUEST_PATH:
-            svc.stop(name)
 
 
 @pytest.fixture(scope="module")
-async def upstream(services: Services, kafka_bootstrap: str) -> AsyncIterator[Upstream]:
+async def upstream(services: ServiceProcesses, kafka_bootstrap: str) -> AsyncIterator[Upstream]:
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     up = Upstream(kafka_bootstrap, producer, KafkaPublisher(producer, "/upstream/chaos", service="upstream"))

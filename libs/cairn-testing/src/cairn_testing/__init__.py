@@ -1,4 +1,8 @@
-"""Cairn test helpers: local stack fixtures, `expect_events`, schema examples, in-loop services."""
+"""Cairn test helpers: local stack fixtures, `expect_events`, schema examples, in-loop services.
+
+Also, imported by module: `cairn_testing.processes` (services as processes), `cairn_testing.databases`
+(throw-away databases), `cairn_testing.tiny` (a tiny chat model).
+"""
 
 from cairn_testing.events import Received, expect_events, start_group_at_end
 from cairn_testing.examples import SchemaExample, schema_examples

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from cairn_localstack.config import StackConfig
+from cairn_testing.databases import scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -46,21 +46,8 @@ def postgres_dsn(local_stack: dict[str, str]) -> str:
 @pytest.fixture
 async def fresh_database(postgres_dsn: str) -> AsyncIterator[str]:
     """DSN of a new, empty database, dropped after the test."""
-    import asyncpg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(postgres_dsn)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(postgres_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(postgres_dsn, "t") as dsn:
+        yield dsn
 
 
 @pytest.fixture

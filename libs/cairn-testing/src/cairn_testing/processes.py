@@ -1,0 +1,143 @@
+"""Cairn's services as processes for end-to-end tests and benchmarks, and the `cairn` command beside them.
+
+A service is started with `python -m <its package>` (found from the `cairn.services` entry points),
+in a consumer group of its own that starts at the current end of its topics, and is ready once its
+log says `"service ready"`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from cairn_bus.contract import ENTRY_POINT_GROUP, service_routers
+from cairn_localstack.process import ProcessManager
+from cairn_testing.events import start_group_at_end
+
+CAIRN = str(Path(sys.executable).with_name("cairn"))
+"""The `cairn` command of the running Python environment."""
+
+LOCAL_CONSUMER_ENV = {
+    # Tansu makes a joining member wait session_timeout/2; real Kafka rejects < 6000, so only locally
+    "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
+    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
+}
+"""Consumer settings that make group joins and fetches fast on the local broker."""
+
+
+def service_modules() -> dict[str, str]:
+    """Installed services: name -> the package run with `python -m` (from the `cairn.services` entry points)."""
+    return {ep.name: ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def service_env(stack_env: Mapping[str, str], database_dsn: str) -> dict[str, str]:
+    """What every service process gets: this environment, the stack's settings, its own database,
+    fast local group joins, JSON logs, one torch thread and no model downloads."""
+    return {
+        **os.environ,
+        **stack_env,
+        "CAIRN_POSTGRES_DSN": database_dsn,
+        **LOCAL_CONSUMER_ENV,
+        "CAIRN_LOG_FORMAT": "json",
+        "CAIRN_TORCH_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+async def prepare_groups(bootstrap: str, suffix: str) -> dict[str, str]:
+    """A fresh consumer group per installed service (`cairn-<name>-<suffix>`), starting at the
+    current end of its topics."""
+    groups = {}
+    for name, router in service_routers().items():
+        group = f"cairn-{name}-{suffix}"
+        if router.topics:
+            await start_group_at_end(bootstrap, group, router.topics)
+        groups[name] = group
+    return groups
+
+
+def run_cairn(env: Mapping[str, str], *args: str, cwd: Path | None = None, timeout: float = 900) -> str:
+    """Run `cairn <args>` with `env`; its standard output. Raises RuntimeError with its output when it fails."""
+    done = subprocess.run(
+        [CAIRN, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"cairn {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+    return done.stdout
+
+
+@dataclass
+class ServiceProcesses:
+    """The services of one session as processes: one environment, one consumer group per service.
+
+    `env` is what every service gets (see `service_env`); `groups` maps service name to its
+    consumer group (see `prepare_groups`); `cwd` is where the processes run.
+    """
+
+    pm: ProcessManager
+    env: dict[str, str]
+    groups: dict[str, str]
+    modules: dict[str, str] = field(default_factory=service_modules)
+    cwd: Path | None = None
+
+    def start(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
+        """Start service `name` (`extra_env` on top of `env`); returns at once, see `wait_ready`."""
+        env = {
+            **self.env,
+            "CAIRN_SERVICE_NAME": name,
+            "CAIRN_KAFKA_GROUP_ID": self.groups[name],
+            **(extra_env or {}),
+        }
+        self.pm.start(name, [sys.executable, "-m", self.modules[name]], env=env, cwd=self.cwd)
+
+    def stop(self, name: str) -> None:
+        """Stop service `name` (SIGTERM, then SIGKILL after 20 s); nothing when it is not running."""
+        self.pm.stop(name, timeout=20)
+
+    def wait_ready(self, names: Sequence[str], timeout: float = 600.0) -> None:
+        """Return once every service in `names` logged `"service ready"`.
+
+        Raises RuntimeError (with its log) as soon as one exits, TimeoutError after `timeout` s.
+        """
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                if '"service ready"' in self.pm.tail(name, 400):
+                    pending.discard(name)
+                elif not self.pm.is_running(name):
+                    raise RuntimeError(f"{name} exited while starting:\n{self.pm.tail(name, 60)}")
+            time.sleep(0.3)
+        if pending:
+            logs = "\n".join(f"--- {n}\n{self.pm.tail(n, 40)}" for n in sorted(pending))
+            raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)}\n{logs}")
+
+    def log(self, name: str, lines: int = 80) -> str:
+        """The last `lines` lines of the log of service `name`."""
+        return self.pm.tail(name, lines)
+
+    @contextmanager
+    def running(
+        self, names: Sequence[str], extra_env: Mapping[str, Mapping[str, str]] | None = None
+    ) -> Iterator[ServiceProcesses]:
+        """Start `names` (each with its `extra_env[name]`), wait until all are ready, and stop them all
+        on exit, also when one fails to start."""
+        try:
+            for name in names:
+                self.start(name, (extra_env or {}).get(name))
+            self.wait_ready(names)
+            yield self
+        finally:
+            for name in names:
+                self.stop(name)
