@@ -10,8 +10,17 @@ import pytest
 from cairn_bus.inbox import Claim
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """A handler failure inside the claimed block."""
+
+
+async def fail_inside(inbox: Any, consumer: str, event_id: str, write: Any = None) -> None:
+    """Enter `inbox.once` as a first claim, write (when given) through its connection, then fail."""
+    async with inbox.once(consumer, event_id) as claim:
+        assert claim.first
+        if write is not None:
+            await write(claim.conn)
+        raise BoomError
 
 
 class InboxBehaviour:
@@ -25,17 +34,17 @@ class InboxBehaviour:
     async def test_once_enters_first_then_never_again(self, inbox: Any) -> None:
         async with inbox.once("safety", "evt-1") as claim:
             assert isinstance(claim, Claim)
-            assert claim.first and bool(claim)
+            assert claim.first
+            assert bool(claim)
         async with inbox.once("safety", "evt-1") as again:
-            assert not again.first and not again
+            assert not again.first
+            assert not again
         async with inbox.once("feedback", "evt-1") as other:
             assert other.first
 
     async def test_a_failed_block_keeps_no_claim(self, inbox: Any) -> None:
-        with pytest.raises(Boom):
-            async with inbox.once("safety", "evt-2") as claim:
-                assert claim.first
-                raise Boom
+        with pytest.raises(BoomError):
+            await fail_inside(inbox, "safety", "evt-2")
         async with inbox.once("safety", "evt-2") as retry:
             assert retry.first
 

@@ -10,7 +10,7 @@ import pytest
 from cairn_bus import InMemoryInbox, PostgresInbox
 from cairn_bus.postgres import create_pool
 
-from .inbox_behaviour import Boom, InboxBehaviour
+from .inbox_behaviour import BoomError, InboxBehaviour, fail_inside
 
 
 class TestInMemoryInbox(InboxBehaviour):
@@ -40,9 +40,11 @@ class TestPostgresInbox(InboxBehaviour):
         await inbox.pool.execute("CREATE TABLE notes (id text PRIMARY KEY, body jsonb)")
         async with inbox.once("notes", "evt-9") as claim:
             await claim.conn.execute("INSERT INTO notes VALUES ($1, $2)", "a", {"k": 1})
-        with pytest.raises(Boom):
-            async with inbox.once("notes", "evt-10") as claim:
-                await claim.conn.execute("INSERT INTO notes VALUES ($1, $2)", "b", {"k": 2})
-                raise Boom
+
+        async def write(conn: Any) -> None:
+            await conn.execute("INSERT INTO notes VALUES ($1, $2)", "b", {"k": 2})
+
+        with pytest.raises(BoomError):
+            await fail_inside(inbox, "notes", "evt-10", write)
         rows = await inbox.pool.fetch("SELECT id, body FROM notes ORDER BY id")
         assert [(r["id"], r["body"]) for r in rows] == [("a", {"k": 1})]

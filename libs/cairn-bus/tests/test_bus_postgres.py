@@ -8,7 +8,15 @@ import asyncpg
 import pytest
 
 from cairn_bus import TransientError
-from cairn_bus.postgres import create_pool, guarded, is_transient, lock_key, migrate, transaction, transient_errors
+from cairn_bus.postgres import (
+    create_pool,
+    guarded,
+    is_transient,
+    lock_key,
+    migrate,
+    transaction,
+    transient_errors,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,9 +34,8 @@ from cairn_bus.postgres import create_pool, guarded, is_transient, lock_key, mig
 )
 def test_outages_and_conflicts_are_transient(error: BaseException) -> None:
     assert is_transient(error)
-    with pytest.raises(TransientError, match="reading rows"):
-        with transient_errors("reading rows"):
-            raise error
+    with pytest.raises(TransientError, match="reading rows"), transient_errors("reading rows"):
+        raise error
 
 
 @pytest.mark.parametrize(
@@ -41,9 +48,8 @@ def test_outages_and_conflicts_are_transient(error: BaseException) -> None:
 )
 def test_faults_of_the_work_are_not_transient(error: BaseException) -> None:
     assert not is_transient(error)
-    with pytest.raises(type(error)):
-        with transient_errors():
-            raise error
+    with pytest.raises(type(error)), transient_errors():
+        raise error
 
 
 def test_driver_misuse_is_not_transient() -> None:

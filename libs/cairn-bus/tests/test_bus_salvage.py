@@ -165,11 +165,6 @@ def test_without_a_readable_envelope_the_answer_id_derives_from_the_origin() -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="bug: salvage.py catches (ValueError, UnicodeDecodeError) around json.loads, not RecursionError",
-)
 def test_deeply_nested_json_is_unreadable_not_an_error() -> None:
     found = salvage_request(bare(value=b"[" * 100_000, ce_subject=b"req-1"))
     assert found is not None
@@ -193,7 +188,7 @@ def answering_router(answer: bool = True) -> EventRouter[Deps]:
     async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:
         raise AssertionError("not reached: the record is dead-lettered before")
 
-    @router.answer_dead_lettered(RequestSubmittedV1)
+    @router.answer_dead_lettered(RequestSubmittedV1, ResponseCompletedV1)
     def reject(found: SalvagedRequest, kind: DeadLetterKind, reason: str, deps: Deps) -> Event | None:
         deps.built.append((found, kind, reason))
         if not answer:
@@ -307,3 +302,8 @@ async def test_the_dispatcher_dead_letters_the_record_then_the_service_answers(
     assert isinstance(answer, ResponseCompletedV1)
     assert answer.request_id == "req-7f3c2a9e"
     assert answer.status is ResponseStatus.REJECTED
+
+
+def test_the_answer_type_is_declared_when_the_builder_is_registered() -> None:
+    router = answering_router()
+    assert ResponseCompletedV1.event_type in router.published_types

@@ -59,21 +59,26 @@ class EventRouter(Generic[D]):
         return func
 
     def answer_dead_lettered(
-        self, event_class: type[Event]
+        self, event_class: type[Event], answer_class: type[Event]
     ) -> Callable[[AnswerBuilder[D]], AnswerBuilder[D]]:
         """Decorator: when a record of `event_class` is dead-lettered and a request id can still be
         read from it (`cairn_bus.salvage.salvage_request`), `build(found, kind, reason, deps)` makes the
-        request's answer (or None for no answer) and the router publishes it through
+        request's answer, an `answer_class` event (declared as published here), or None for no
+        answer, and the router publishes it through
         `deps.publisher`: under the record's envelope when its headers can be read, else with an id
         derived from the record's origin, so a redelivered record yields the same answer.
         """
+
+        self._publishes.add(answer_class.event_type)
 
         def register(build: AnswerBuilder[D]) -> AnswerBuilder[D]:
             from cairn_bus.salvage import salvage_request
 
             async def hook(record: Any, kind: Any, reason: str, deps: D) -> None:
                 ce_type = dict(record.headers).get("ce_type")
-                if record.topic != event_class.topic or (ce_type and ce_type.decode("utf-8", "replace") != event_class.event_type):
+                if record.topic != event_class.topic or (
+                    ce_type and ce_type.decode("utf-8", "replace") != event_class.event_type
+                ):
                     return
                 found = salvage_request(record)
                 if found is None:
@@ -81,7 +86,8 @@ class EventRouter(Generic[D]):
                 answer = build(found, kind, reason, deps)
                 if answer is None:
                     return
-                self._publishes.add(answer.event_type)
+                if not isinstance(answer, answer_class):
+                    raise TypeError(f"{self.service}: a dead-letter answer must be {answer_class.__name__}")
                 await deps.publisher.publish(  # type: ignore[attr-defined]
                     answer,
                     cause=found.cause,

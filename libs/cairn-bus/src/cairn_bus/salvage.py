@@ -53,11 +53,15 @@ def salvage_request(record: RawRecord) -> SalvagedRequest | None:
     try:
         loaded = json.loads(record.value or b"")
         payload = loaded if isinstance(loaded, dict) else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
         pass
     key = record.key.decode("utf-8", "replace") if record.key else None
     request_id = next(
-        (r for r in (payload.get("request_id"), headers.get("ce_subject"), key) if isinstance(r, str) and _ID.fullmatch(r)),
+        (
+            r
+            for r in (payload.get("request_id"), headers.get("ce_subject"), key)
+            if isinstance(r, str) and _ID.fullmatch(r)
+        ),
         None,
     )
     if request_id is None:

@@ -17,7 +17,7 @@ from cairn_prompt_store.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("prompt-store")
 router.handler(RequestSubmittedV1)(on_request_submitted)
-router.answer_dead_lettered(RequestSubmittedV1)(answer_dead_lettered_request)
+router.answer_dead_lettered(RequestSubmittedV1, ResponseCompletedV1)(answer_dead_lettered_request)
 router.publishes(
     PromptRenderedV1, ResponseCompletedV1, AdminActionRecordedV1
 )  # admin: label moves, experiments

@@ -15,7 +15,7 @@ from cairn_retriever.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("retriever")
 router.handler(PromptRenderedV1)(on_prompt_rendered)
-router.answer_dead_lettered(PromptRenderedV1)(answer_dead_lettered_prompt)
+router.answer_dead_lettered(PromptRenderedV1, ResponseCompletedV1)(answer_dead_lettered_prompt)
 router.publishes(ContextAssembledV1, ResponseCompletedV1, AdminActionRecordedV1)  # admin: the bootstrap key
 
 

@@ -173,7 +173,7 @@ def answer_dead_lettered_prompt(
 ) -> ResponseCompletedV1 | None:
     """A rendered prompt that was dead-lettered (unreadable, or the handler kept failing) is answered
     `failed`, so upstream never waits forever (the router publishes the answer; register with
-    `EventRouter.answer_dead_lettered(PromptRenderedV1)`). None when no valid answer can be made."""
+    `EventRouter.answer_dead_lettered(PromptRenderedV1, ResponseCompletedV1)`). None when no valid answer can be made."""
     base = {
         "request_id": found.request_id,
         "tenant": found.tenant,
