@@ -18,7 +18,8 @@ import psutil
 import pytest
 
 from cairn_events import RequestSubmittedV1
-from tests.e2e.harness import Services, Upstream, new_request_id
+from cairn_testing.processes import ServiceProcesses
+from tests.e2e.harness import Upstream, new_request_id
 
 from .conftest import PROMPT, REQUEST_PATH, answer, distinct_responses, ours
 
@@ -41,7 +42,7 @@ def request(i: int) -> RequestSubmittedV1:
     )
 
 
-def rss(services: Services) -> dict[str, int]:
+def rss(services: ServiceProcesses) -> dict[str, int]:
     out = {}
     for name in REQUEST_PATH:
         pid = services.pm.pid(name)
@@ -50,7 +51,9 @@ def rss(services: Services) -> dict[str, int]:
     return out
 
 
-async def test_a_burst_is_answered_with_bounded_memory(services: Services, upstream: Upstream) -> None:
+async def test_a_burst_is_answered_with_bounded_memory(
+    services: ServiceProcesses, upstream: Upstream
+) -> None:
     # warm up: first calls load tokenizers, compile paths, fill pools
     warm = [request(i) for i in range(8)]
     for r in warm:

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from cairn_bus.envelope import meta_from_headers
 from cairn_bus.kafka import consumer_at_end
 from cairn_events import DeadLetterRecordedV1, RequestSubmittedV1, decode
-from tests.e2e.harness import Services, Upstream, new_request_id
+from cairn_testing.processes import ServiceProcesses
+from tests.e2e.harness import Upstream, new_request_id
 
 from .conftest import PROMPT, answer, distinct_responses
 
@@ -111,7 +112,7 @@ def huge_example(event_type: str) -> Bad:
 
 
 async def test_malformed_messages_are_dead_lettered_and_services_keep_serving(
-    services: Services, upstream: Upstream, kafka_bootstrap: str
+    services: ServiceProcesses, upstream: Upstream, kafka_bootstrap: str
 ) -> None:
     dlq = await consumer_at_end(kafka_bootstrap, "cairn.deadletter")
     sent: dict[tuple[str, int, int], tuple[str, str]] = {}

@@ -13,7 +13,8 @@ import pytest
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_events import RequestSubmittedV1
-from tests.e2e.harness import Services, Upstream, new_request_id
+from cairn_testing.processes import ServiceProcesses
+from tests.e2e.harness import Upstream, new_request_id
 
 from .conftest import FULL_TRAIL, PROMPT, answer, complete_trail, distinct_responses
 
@@ -36,7 +37,7 @@ def request(i: int) -> RequestSubmittedV1:
     )
 
 
-async def kill_and_restart(services: Services, name: str) -> None:
+async def kill_and_restart(services: ServiceProcesses, name: str) -> None:
     pid = services.pm.pid(name)
     assert pid is not None, f"{name} is not running before its kill"
     os.kill(pid, signal.SIGKILL)
@@ -49,7 +50,7 @@ async def kill_and_restart(services: Services, name: str) -> None:
 
 
 async def test_requests_survive_kill_9_of_random_services(
-    services: Services, upstream: Upstream, audit_store: PostgresAuditStore
+    services: ServiceProcesses, upstream: Upstream, audit_store: PostgresAuditStore
 ) -> None:
     rng = random.Random(20261129)
     victims = [

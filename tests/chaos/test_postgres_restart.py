@@ -19,7 +19,8 @@ from cairn_events import RequestSubmittedV1
 from cairn_localstack.components.postgres import Postgres
 from cairn_localstack.config import StackConfig
 from cairn_localstack.process import ProcessManager
-from tests.e2e.harness import Services, Upstream, new_request_id
+from cairn_testing.processes import ServiceProcesses
+from tests.e2e.harness import Upstream, new_request_id
 
 from .conftest import (
     FULL_TRAIL,
@@ -83,7 +84,7 @@ async def wait_health(ports: dict[str, int], want: str, within_s: float) -> dict
 
 
 async def test_a_database_restart_degrades_health_and_loses_nothing(
-    services: Services,
+    services: ServiceProcesses,
     upstream: Upstream,
     audit_store: PostgresAuditStore,
     private_postgres: Postgres,

@@ -4,92 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-import time
 import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from cairn_bus.contract import service_routers
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, record_from_kafka
 from cairn_events import DecodeError, Event, ResponseCompletedV1, decode
-from cairn_localstack.process import ProcessManager
-from cairn_testing import start_group_at_end
 
 REPO = Path(__file__).resolve().parents[2]
-CAIRN = str(Path(sys.executable).with_name("cairn"))
-
-
-@dataclass
-class Services:
-    """The services of one e2e session: their processes, environment and consumer groups."""
-
-    pm: ProcessManager
-    env: dict[str, str]
-    groups: dict[str, str]
-    modules: dict[str, str]
-
-    def start(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
-        env = {
-            **self.env,
-            "CAIRN_SERVICE_NAME": name,
-            "CAIRN_KAFKA_GROUP_ID": self.groups[name],
-            **(extra_env or {}),
-        }
-        self.pm.start(name, [sys.executable, "-m", self.modules[name]], env=env, cwd=REPO)
-
-    def stop(self, name: str) -> None:
-        self.pm.stop(name, timeout=20)
-
-    def wait_ready(self, names: Sequence[str], timeout: float = 600.0) -> None:
-        deadline = time.monotonic() + timeout
-        pending = set(names)
-        while pending and time.monotonic() < deadline:
-            for name in list(pending):
-                log = self.pm.tail(name, 400)
-                if '"service ready"' in log:
-                    pending.discard(name)
-                elif not self.pm.is_running(name):
-                    raise RuntimeError(f"{name} exited while starting:\n{self.pm.tail(name, 60)}")
-            time.sleep(0.3)
-        if pending:
-            logs = "\n".join(f"--- {n}\n{self.pm.tail(n, 40)}" for n in sorted(pending))
-            raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)}\n{logs}")
-
-    def log(self, name: str, lines: int = 80) -> str:
-        return self.pm.tail(name, lines)
-
-
-async def prepare_groups(bootstrap: str, suffix: str) -> dict[str, str]:
-    """A fresh consumer group per service, starting at the current end of its topics."""
-    groups = {}
-    for name, router in service_routers().items():
-        group = f"cairn-{name}-{suffix}"
-        if router.topics:
-            await start_group_at_end(bootstrap, group, router.topics)
-        groups[name] = group
-    return groups
-
-
-def service_env(stack_env: Mapping[str, str], database_dsn: str) -> dict[str, str]:
-    """What every service process gets: the test stack, its own database, fast local group joins."""
-    return {
-        **os.environ,
-        **stack_env,
-        "CAIRN_POSTGRES_DSN": database_dsn,
-        "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
-        "CAIRN_LOG_FORMAT": "json",
-        "CAIRN_TORCH_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
 
 
 @dataclass

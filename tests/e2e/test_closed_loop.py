@@ -16,8 +16,9 @@ import asyncpg
 import pytest
 
 from cairn_events import RequestSubmittedV1
+from cairn_testing.processes import CAIRN, ServiceProcesses
 
-from .harness import CAIRN, REPO, Services, Upstream, new_request_id
+from .harness import REPO, Upstream, new_request_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]  # the loop trains and evaluates a model
 
@@ -33,7 +34,7 @@ LIFECYCLE = [
 ]
 
 
-def cairn(services: Services, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cairn(services: ServiceProcesses, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**services.env, "COLUMNS": "250"}  # rich tables at full width: no cell cut short
     return subprocess.run([CAIRN, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
@@ -55,7 +56,7 @@ GATE_FAILED = "the gate did not pass"
 
 
 @pytest.fixture(scope="module")
-def loop_run(services: Services) -> subprocess.CompletedProcess[str]:
+def loop_run(services: ServiceProcesses) -> subprocess.CompletedProcess[str]:
     done = cairn(services, "loop", "demo", "--plan", str(PLAN), timeout=1800)
     # kept for reading after the run (stage times, the chain): .cairn/test/loop-demo.log
     log = REPO / ".cairn" / "test" / "loop-demo.log"
@@ -102,7 +103,7 @@ def test_the_loop_reaches_a_gate_decision_through_every_step(
 
 
 async def test_the_candidate_is_in_production_only_if_it_won(
-    loop_run: subprocess.CompletedProcess[str], services: Services, upstream: Upstream
+    loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
     shown = cairn(services, "models", "show", "cairn-qa", "2")
     assert shown.returncode == 0, shown.stderr
@@ -123,7 +124,7 @@ async def test_the_candidate_is_in_production_only_if_it_won(
 
 
 async def test_the_registry_and_the_audit_trail_show_the_chain(
-    loop_run: subprocess.CompletedProcess[str], services: Services
+    loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses
 ) -> None:
     history = cairn(services, "models", "history", "cairn-qa")
     assert history.returncode == 0, history.stderr
@@ -142,7 +143,7 @@ async def test_the_registry_and_the_audit_trail_show_the_chain(
 
 
 async def test_rollback_restores_the_previous_version(
-    loop_run: subprocess.CompletedProcess[str], services: Services, upstream: Upstream
+    loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
     # runs after the candidate was put in production (by the gate or by the previous test)
     done = cairn(services, "models", "rollback", "cairn-qa", "--reason", "e2e: roll back")

@@ -15,8 +15,9 @@ import pytest
 from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.domain.trail import causal_order
 from cairn_events import RequestSubmittedV1
+from cairn_testing.processes import ServiceProcesses
 
-from .harness import Services, Upstream, new_request_id
+from .harness import Upstream, new_request_id
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +164,7 @@ async def test_a_duplicate_delivery_yields_one_response(
 
 
 async def test_a_backend_outage_fails_the_request_with_a_reason(
-    services: Services, upstream: Upstream, audit_store: PostgresAuditStore
+    services: ServiceProcesses, upstream: Upstream, audit_store: PostgresAuditStore
 ) -> None:
     services.stop("inference")
     try:

@@ -5,32 +5,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cairn_bus.contract import ENTRY_POINT_GROUP, service_routers
-from cairn_localstack.config import StackConfig
+from cairn_bus.contract import service_modules, service_routers
+from cairn_localstack.config import LOCAL_CONSUMER_ENV, StackConfig
 from cairn_localstack.process import ProcessManager
 
 app = typer.Typer(help="Start, stop and inspect the Cairn services as local processes.", no_args_is_help=True)
 console = Console()
-
-# Tansu makes a joining member wait session_timeout/2; real Kafka rejects < 6000, so only locally.
-LOCAL_CONSUMER_ENV = {
-    "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
-    "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-    # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
-    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
-}
-
-
-def service_modules() -> dict[str, str]:
-    """Installed services: name → module run with `python -m`."""
-    return {ep.name: ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def runnable_services() -> list[str]:

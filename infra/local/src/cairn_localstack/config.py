@@ -165,6 +165,16 @@ class StackConfig(BaseSettings):
         return {"CAIRN_METRICS_PORT": str(self.metrics_port(service)), "CAIRN_METRICS_HOST": self.host}
 
 
+LOCAL_CONSUMER_ENV = {
+    # Tansu makes a joining member wait session_timeout/2; real Kafka rejects < 6000, so only locally
+    "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
+    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
+}
+"""Consumer settings that make group joins and fetches fast on the local broker (never for Kafka)."""
+
+
 def setting_env_name(field: str) -> str:
     """The environment variable that sets `field`, for error messages."""
     return f"{ENV_PREFIX}{field.upper()}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,14 @@ from cairn_auth.settings import AuthSettings
 from cairn_bus import Publisher
 from cairn_bus.settings import ServiceSettings
 
-__all__ = ["HttpServer", "install_bootstrap", "kafka_publisher", "key_authenticator", "serving"]
+__all__ = [
+    "HttpServer",
+    "install_bootstrap",
+    "kafka_publisher",
+    "key_authenticator",
+    "serving",
+    "serving_api",
+]
 
 
 class _Server(uvicorn.Server):
@@ -133,3 +140,22 @@ async def kafka_publisher(settings: ServiceSettings) -> AsyncIterator[Publisher]
         yield KafkaPublisher(producer, f"/cairn/{settings.service_name}", service=settings.service_name)
     finally:
         await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving_api(
+    settings: Any,
+    pool: Any,
+    publisher: Publisher,
+    make_app: Callable[[Authenticator | None, AuthSettings], Any],
+    *,
+    name: str,
+    auth: AuthSettings | None = None,
+) -> AsyncIterator[HttpServer]:
+    """A service's HTTP API on `settings.http_host:http_port` until the block exits: the app made by
+    `make_app(authenticator, auth)`, callers' keys checked against `pool`'s key table (see
+    `key_authenticator`; `auth` defaults to `CAIRN_AUTH_*`)."""
+    auth = auth or AuthSettings()
+    app = make_app(await key_authenticator(pool, publisher, auth), auth)
+    async with serving(app, settings.http_host, settings.http_port, name=name) as server:
+        yield server

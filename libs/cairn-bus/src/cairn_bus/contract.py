@@ -18,6 +18,12 @@ class ServiceContract:
     produces: frozenset[tuple[str, str]]
 
 
+def service_modules() -> dict[str, str]:
+    """Installed services: name -> the package run with `python -m` (from the `cairn.services` entry
+    points; nothing is imported)."""
+    return {ep.name: ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def service_routers() -> dict[str, Any]:
     """Every installed service's router, from the `cairn.services` entry points, by service name."""
     return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}

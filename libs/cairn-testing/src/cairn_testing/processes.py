@@ -14,29 +14,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 
-from cairn_bus.contract import ENTRY_POINT_GROUP, service_routers
+from cairn_bus.contract import service_modules, service_routers
+from cairn_localstack.config import LOCAL_CONSUMER_ENV
 from cairn_localstack.process import ProcessManager
 from cairn_testing.events import start_group_at_end
 
 CAIRN = str(Path(sys.executable).with_name("cairn"))
 """The `cairn` command of the running Python environment."""
-
-LOCAL_CONSUMER_ENV = {
-    # Tansu makes a joining member wait session_timeout/2; real Kafka rejects < 6000, so only locally
-    "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "2000",
-    "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-    # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
-    "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
-}
-"""Consumer settings that make group joins and fetches fast on the local broker."""
-
-
-def service_modules() -> dict[str, str]:
-    """Installed services: name -> the package run with `python -m` (from the `cairn.services` entry points)."""
-    return {ep.name: ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def service_env(stack_env: Mapping[str, str], database_dsn: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.ports import AuditStore
@@ -52,14 +52,12 @@ async def build(
         http = None
         if settings.http_enabled:
             from cairn_audit.api import create_app
-            from cairn_auth import AuthSettings
-            from cairn_auth.serving import key_authenticator, serving
+            from cairn_auth.serving import serving_api
 
-            auth = AuthSettings()
-            app = create_app(
-                store=pg, authenticator=await key_authenticator(pool, publisher, auth), auth=auth
-            )
+            def make_app(authenticator: Any, auth: Any) -> Any:
+                return create_app(store=pg, authenticator=authenticator, auth=auth)
+
             http = await stack.enter_async_context(
-                serving(app, settings.http_host, settings.http_port, name="audit")
+                serving_api(settings, pool, publisher, make_app, name="audit")
             )
         yield Deps(store=pg, publisher=publisher, group_id=settings.group_id, http=http)

@@ -295,10 +295,11 @@ def create_app(
 @asynccontextmanager
 async def serve_api(deps: Deps, pool: Any) -> AsyncIterator[HttpServer]:
     """The registry API on `deps.settings.http_host:http_port`, keys checked against `pool`'s key table."""
-    from cairn_auth.serving import key_authenticator, serving
+    from cairn_auth.serving import serving_api
 
-    auth = AuthSettings()
-    app = create_app(deps, authenticator=await key_authenticator(pool, deps.publisher, auth), auth=auth)
-    async with serving(app, deps.settings.http_host, deps.settings.http_port, name="evaluator") as server:
+    def make_app(authenticator: Any, auth: AuthSettings) -> Any:
+        return create_app(deps, authenticator=authenticator, auth=auth)
+
+    async with serving_api(deps.settings, pool, deps.publisher, make_app, name="evaluator") as server:
         log.info("registry API listening", url=server.url)
         yield server

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cairn_auth import AuthSettings
 from cairn_bus import Inbox, InMemoryInbox, Publisher
@@ -56,7 +56,7 @@ async def build(
     if store is not None:
         yield Deps(store=store, inbox=inbox or InMemoryInbox(), publisher=publisher, clock=now)
         return
-    from cairn_auth.serving import key_authenticator, serving
+    from cairn_auth.serving import serving_api
     from cairn_bus import PostgresInbox
     from cairn_bus.postgres import create_pool
     from cairn_prompt_store.adapters.postgres import PostgresPromptStore
@@ -73,10 +73,11 @@ async def build(
         await pg_inbox.migrate()
         http = None
         if settings.http_enabled:
-            auth = auth or AuthSettings()
-            authenticator = await key_authenticator(pool, publisher, auth)
-            app = create_app(pg, publisher=publisher, authenticator=authenticator, auth=auth)
+
+            def make_app(authenticator: Any, api_auth: AuthSettings) -> Any:
+                return create_app(pg, publisher=publisher, authenticator=authenticator, auth=api_auth)
+
             http = await stack.enter_async_context(
-                serving(app, settings.http_host, settings.http_port, name="prompt-store")
+                serving_api(settings, pool, publisher, make_app, name="prompt-store", auth=auth)
             )
         yield Deps(store=pg, inbox=inbox or pg_inbox, publisher=publisher, clock=now, http=http)

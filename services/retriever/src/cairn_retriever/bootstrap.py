@@ -187,23 +187,19 @@ async def serve_api(
 ) -> AsyncIterator[HttpServer]:
     """The ingestion and search API, keys checked against `auth_api_keys` on `pool` (or a pool of its
     own when None); the bootstrap key's creation is published through `publisher`."""
-    from cairn_auth import Authenticator
-    from cairn_auth.adapters.postgres import PostgresKeyStore
-    from cairn_auth.serving import install_bootstrap, serving
+    from cairn_auth.serving import serving_api
     from cairn_retriever.api import create_app
 
-    auth = auth or AuthSettings()
     async with AsyncExitStack() as stack:
         if pool is None:
             from cairn_bus.postgres import create_pool
 
             pool = await create_pool(settings.postgres_dsn, 1, 2)
             stack.push_async_callback(pool.close)
-        keys = PostgresKeyStore(pool)
-        await keys.migrate()
-        await install_bootstrap(keys, auth, publisher)
-        authenticator = Authenticator(keys, cache_ttl_s=auth.cache_ttl_s)
-        app = create_app(settings, retriever, ingestor, authenticator=authenticator, auth=auth)
+
+        def make_app(authenticator: Any, api_auth: AuthSettings) -> Any:
+            return create_app(settings, retriever, ingestor, authenticator=authenticator, auth=api_auth)
+
         yield await stack.enter_async_context(
-            serving(app, settings.http_host, settings.http_port, name="retriever")
+            serving_api(settings, pool, publisher, make_app, name="retriever", auth=auth)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cairn_bus import Publisher
 from cairn_observability import get_logger
@@ -87,20 +87,20 @@ async def build(
         await queue.migrate()
         http = None
         if settings.http_enabled:
-            from cairn_auth import AuthSettings
-            from cairn_auth.serving import key_authenticator, serving
+            from cairn_auth.serving import serving_api
             from cairn_safety.api import create_app
 
-            auth = AuthSettings()
-            app = create_app(
-                reviews=queue,
-                policies=policies,
-                publisher=publisher,
-                authenticator=await key_authenticator(pool, publisher, auth),
-                auth=auth,
-            )
+            def make_app(authenticator: Any, auth: Any) -> Any:
+                return create_app(
+                    reviews=queue,
+                    policies=policies,
+                    publisher=publisher,
+                    authenticator=authenticator,
+                    auth=auth,
+                )
+
             http = await stack.enter_async_context(
-                serving(app, settings.http_host, settings.http_port, name="safety")
+                serving_api(settings, pool, publisher, make_app, name="safety")
             )
             log.info("review and policy API listening", url=http.url)
         yield Deps(publisher=publisher, reviews=queue, policies=policies, screener=screener, http=http)
