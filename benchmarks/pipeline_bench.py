@@ -15,7 +15,10 @@ model. Then:
    `--loads` requests per second for `--seconds` each: end-to-end p50/p99 latency (submit ->
    `response.completed` read by the upstream) and the answered rate;
 3. a closed loop (`--clients` upstreams, each sending its next request when its last is answered):
-   the most requests per second the pipeline answers.
+   the most requests per second the pipeline answers;
+4. CPU (user + system, from /proc, `cpu_meter.py`) of each service process, the broker and
+   PostgreSQL (with its backends): with no traffic for `--idle-seconds` (cores), and per request
+   answered at each load (CPU-ms, gross and net of the idle burn over the same span).
 
 A load is *sustained* when every request is answered `completed`, the answered rate keeps up with the offered
 rate within 5 % (answers per second over the span of the answers, against requests per second over
@@ -48,6 +51,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from bus_throughput import consume_rate, hop_latency
+from cpu_meter import per_request_ms, snapshot
 
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, ensure_topics, record_from_kafka
@@ -244,6 +248,16 @@ def handler_means(ports: dict[str, int]) -> dict[str, float]:
     return out
 
 
+async def idle_cores(pids: dict[str, int | None], seconds: float) -> dict[str, float]:
+    """Cores each process burns with the services up and no traffic, over `seconds`, and in total."""
+    before = snapshot(pids)
+    await asyncio.sleep(seconds)
+    after = snapshot(pids)
+    span = after.at - before.at
+    cores = {n: round(s / span, 4) for n, s in after.since(before).items()}
+    return {**cores, "total": round(sum(cores.values()), 4)}
+
+
 def prompt_file(folder: Path, name: str) -> Path:
     """The `qa` prompt under this run's own name (pipelines of other runs on the broker reject it)."""
     text = (REPO / "infra" / "prompts" / "qa.yaml").read_text()
@@ -253,10 +267,16 @@ def prompt_file(folder: Path, name: str) -> Path:
 
 
 async def pipeline(
-    args: argparse.Namespace, bootstrap: str, stack_env: dict[str, str], dsn: str, prompt: str
-) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float], dict[str, str]]:
-    """Run the request path on database `dsn`, warm it up, then the open-loop loads and the closed
-    loop: (levels, closed loop, mean handler times, reasons of answers not `completed`)."""
+    args: argparse.Namespace,
+    bootstrap: str,
+    stack_env: dict[str, str],
+    dsn: str,
+    prompt: str,
+    stack_pids: dict[str, int | None],
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float], dict[str, str], dict[str, float]]:
+    """Run the request path on database `dsn`, warm it up, measure its CPU with no traffic, then the
+    open-loop loads and the closed loop with the CPU each process spent per request answered:
+    (levels, closed loop, mean handler times, reasons of answers not `completed`, idle cores)."""
     work = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     env = service_env(stack_env, dsn)
     env.update(
@@ -291,13 +311,27 @@ async def pipeline(
             # warm-up: caches, connection pools, the embedder's first calls
             for i in range(args.warmup):
                 await up.ask(up.request("warm", i), timeout=180)
+            pids = {**{n: services.pm.pid(n) for n in REQUEST_PATH}, **stack_pids}
+            idle = await idle_cores(pids, args.idle_seconds)
+            print(f"  idle: {idle['total']} cores over {args.idle_seconds:.0f} s: {idle}", flush=True)
             for rate in args.loads:
-                levels.append(await open_loop(up, rate, args.seconds, args.drain))
+                before = snapshot(pids)
+                level = await open_loop(up, rate, args.seconds, args.drain)
+                after = snapshot(pids)
+                level["cpu_ms_per_request"] = per_request_ms(
+                    after.since(before), level["answered"], idle, after.at - before.at
+                )
+                levels.append(level)
                 print(f"  offered {rate:>5} req/s: {levels[-1]}", flush=True)
+            before = snapshot(pids)
             closed = await closed_loop(up, args.clients, args.seconds)
+            after = snapshot(pids)
+            closed["cpu_ms_per_request"] = per_request_ms(
+                after.since(before), closed["requests"], idle, after.at - before.at
+            )
             print(f"  closed loop, {args.clients} clients: {closed}", flush=True)
             reader.cancel()
-            return levels, closed, handler_means(ports), dict(up.reasons)
+            return levels, closed, handler_means(ports), dict(up.reasons), idle
         finally:
             await producer.stop()
 
@@ -323,8 +357,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     # 2. the pipeline, on a database of its own
     prompt = f"benchqa{uuid.uuid4().hex[:6]}"
+    status = stack.status()
+    stack_pids = {c.name: c.pid for c in status.components if c.name in ("broker", "postgres")}
     async with scratch_database(config.postgres_dsn, "pipebench") as dsn:
-        levels, closed, handlers, up_reasons = await pipeline(args, bootstrap, stack.env(), dsn, prompt)
+        levels, closed, handlers, up_reasons, idle = await pipeline(
+            args, bootstrap, stack.env(), dsn, prompt, stack_pids
+        )
     levels = sustained(levels)
     best = max((lv["answered_req_s"] for lv in levels if lv["sustained"]), default=0.0)
     pipeline_p50 = levels[0]["p50_ms"] or 0.0
@@ -343,6 +381,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "closed_loop_max_req_s": closed["answered_req_s"],
         "overhead_p50_over_hops": round(pipeline_p50 / (HOPS * hop_p50), 1) if hop_p50 else None,
         "handler_mean_ms": handlers,
+        "idle_cores": idle,
         "not_completed_reasons": up_reasons,
         "throughput_ratio": round(max(best, closed["answered_req_s"]) / floor_msg_s, 4),
     }
@@ -372,6 +411,21 @@ def table(res: dict[str, Any]) -> str:
     lines.append(
         "mean handler time (ms): " + ", ".join(f"{k} {v}" for k, v in res["handler_mean_ms"].items())
     )
+    idle = res["idle_cores"]
+    lines.append(
+        f"idle (services up, no traffic): {idle['total']} cores: "
+        + ", ".join(f"{k} {v}" for k, v in idle.items() if k != "total")
+    )
+    lines.append(f"{'CPU-ms per request':<22}" + "".join(f"{n:>14}" for n in [*idle.keys()]))
+    for row in [*res["levels"], res["closed_loop"]]:
+        cpu = row.get("cpu_ms_per_request") or {}
+        name = f"{row['offered_req_s']} req/s" if "offered_req_s" in row else f"closed ({row['clients']})"
+        lines.append(
+            f"{name + ' gross/net':<22}"
+            + "".join(
+                f"{cpu[n]['gross']:>7}/{cpu[n]['net_of_idle']:<6}" if n in cpu else f"{'-':>14}" for n in idle
+            )
+        )
     return "\n".join(lines)
 
 
@@ -384,6 +438,9 @@ if __name__ == "__main__":
     parser.add_argument("--drain", type=float, default=60.0, help="longest wait for a load's last answers")
     parser.add_argument("--clients", type=int, default=32, help="closed-loop upstreams")
     parser.add_argument("--warmup", type=int, default=5, help="requests before measuring")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=60.0, help="how long to measure CPU with no traffic"
+    )
     parser.add_argument("--hop-samples", type=int, default=200)
     parser.add_argument("--floor-events", type=int, default=3000)
     parser.add_argument(
