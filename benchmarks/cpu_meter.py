@@ -66,16 +66,14 @@ def per_request_ms(
     span_s: float = 0.0,
 ) -> dict[str, dict[str, float]]:
     """CPU-ms per request of each tree and in total: gross, and net of what the tree burns idle
-    (`idle_cores` x `span_s`) when given."""
+    (`idle_cores` x `span_s`; cores by tree name, other keys such as a `total` are ignored)."""
     if requests <= 0:
         return {}
+    idle_of = {n: c for n, c in (idle_cores or {}).items() if n in spent}
+    idle_of["total"] = sum(idle_of.values())
     out: dict[str, dict[str, float]] = {}
     for name, seconds in {**spent, "total": sum(spent.values())}.items():
-        idle = (
-            (sum(idle_cores.values()) if name == "total" else idle_cores.get(name, 0.0))
-            if idle_cores
-            else 0.0
-        )
+        idle = idle_of.get(name, 0.0)
         out[name] = {
             "gross": round(seconds * 1000 / requests, 2),
             "net_of_idle": round(max(seconds - idle * span_s, 0.0) * 1000 / requests, 2),

@@ -19,17 +19,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
-from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_bus.postgres import create_pool
+from cairn_bus.kafka import ensure_topics
 from cairn_events import ResponseCompletedV1
 from cairn_localstack.process import ProcessManager
 from cairn_testing.databases import scratch_database
 from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
 from cairn_testing.tiny import TINY_MODEL_NAME, build_tiny_model
-from tests.e2e.harness import REPO, Upstream
+from tests.e2e.harness import REPO, Upstream, audit_store_on, running_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -194,20 +192,14 @@ async def services(
 
 @pytest.fixture(scope="module")
 async def upstream(services: ServiceProcesses, kafka_bootstrap: str) -> AsyncIterator[Upstream]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    up = Upstream(kafka_bootstrap, producer, KafkaPublisher(producer, "/upstream/chaos", service="upstream"))
-    await up.start()
-    yield up
-    await up.stop()
-    await producer.stop()
+    async with running_upstream(kafka_bootstrap, "/upstream/chaos") as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
 async def audit_store(chaos_database: str) -> AsyncIterator[PostgresAuditStore]:
-    pool = await create_pool(chaos_database)
-    yield PostgresAuditStore(pool)
-    await pool.close()
+    async with audit_store_on(chaos_database) as store:
+        yield store
 
 
 __all__ = ["Path"]

@@ -13,16 +13,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
-from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_bus.postgres import create_pool
+from cairn_bus.kafka import ensure_topics
 from cairn_localstack.process import ProcessManager
 from cairn_testing.databases import scratch_database
 from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
 
-from .harness import REPO, Upstream
+from .harness import REPO, Upstream, audit_store_on, running_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -72,17 +70,11 @@ async def services(
 
 @pytest.fixture(scope="module")
 async def upstream(services: ServiceProcesses, kafka_bootstrap: str) -> AsyncIterator[Upstream]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    up = Upstream(kafka_bootstrap, producer, KafkaPublisher(producer, "/upstream/e2e", service="upstream"))
-    await up.start()
-    yield up
-    await up.stop()
-    await producer.stop()
+    async with running_upstream(kafka_bootstrap, "/upstream/e2e") as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
 async def audit_store(e2e_database: str) -> AsyncIterator[PostgresAuditStore]:
-    pool = await create_pool(e2e_database)
-    yield PostgresAuditStore(pool)
-    await pool.close()
+    async with audit_store_on(e2e_database) as store:
+        yield store

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, record_from_kafka
+from cairn_bus.postgres import create_pool
 from cairn_events import DecodeError, Event, ResponseCompletedV1, decode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +80,30 @@ class Upstream:
         ids = {m.id for m, _ in got}
         assert len(ids) == 1, f"{len(ids)} distinct responses for {request_id}: {[e.status for _, e in got]}"
         return got[0][1]
+
+
+@asynccontextmanager
+async def running_upstream(bootstrap: str, source: str) -> AsyncIterator[Upstream]:
+    """An upstream system producing as `source` and reading `cairn.responses`, stopped on exit."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    up = Upstream(bootstrap, producer, KafkaPublisher(producer, source, service="upstream"))
+    await up.start()
+    try:
+        yield up
+    finally:
+        await up.stop()
+        await producer.stop()
+
+
+@asynccontextmanager
+async def audit_store_on(dsn: str) -> AsyncIterator[PostgresAuditStore]:
+    """The audit service's store on database `dsn` (to read trails the way an operator would)."""
+    pool = await create_pool(dsn)
+    try:
+        yield PostgresAuditStore(pool)
+    finally:
+        await pool.close()
 
 
 def new_request_id(prefix: str) -> str:
