@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -452,8 +453,18 @@ def test_dockerfile_installs_every_service_and_its_libraries() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     for folder in SERVICES:
         assert f"./services/{folder}" in text, f"the image does not install services/{folder}"
-    for lib in ("cairn-events", "cairn-bus", "cairn-observability"):
-        assert f"./libs/{lib}" in text
+    libs = {p.name for p in (REPO_ROOT / "libs").iterdir() if (p / "pyproject.toml").is_file()}
+    needed = set()
+    for folder in SERVICES:
+        project = tomllib.loads(
+            (REPO_ROOT / "services" / folder / "pyproject.toml").read_text(encoding="utf-8")
+        )
+        for requirement in project["project"]["dependencies"]:
+            name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+            if name in libs:
+                needed.add(name)
+    for lib in ("cairn-events", "cairn-bus", "cairn-observability", *sorted(needed)):
+        assert f"./libs/{lib}" in text, f"the image does not install libs/{lib}, which a service depends on"
 
 
 def test_dockerignore_keeps_secrets_out_and_the_topic_script_in() -> None:
