@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -44,8 +46,12 @@ class FakeConnection:
         self.rows.add(key)
         return 1
 
-    async def execute(self, sql: str) -> None:
+    async def execute(self, sql: str, *args: Any) -> None:
         self.statements.append(sql)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
 
 
 async def test_postgres_inbox_claims_through_the_callers_connection_when_given() -> None:
@@ -62,7 +68,7 @@ async def test_postgres_inbox_uses_the_pool_without_a_connection() -> None:
     pool = FakeConnection()
     inbox = PostgresInbox(pool)
     await inbox.migrate()
-    assert pool.statements == [INBOX_DDL]
+    assert pool.statements == ["SELECT pg_advisory_xact_lock($1)", INBOX_DDL]  # one creator at a time
     assert await inbox.claim("safety", "evt-1") is True
     assert await inbox.claim("safety", "evt-1") is False
     assert pool.rows == {("safety", "evt-1")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,3 +49,14 @@ class TestPostgresInbox(InboxBehaviour):
             await fail_inside(inbox, "notes", "evt-10", write)
         rows = await inbox.pool.fetch("SELECT id, body FROM notes ORDER BY id")
         assert [(r["id"], r["body"]) for r in rows] == [("a", {"k": 1})]
+
+
+@pytest.mark.integration
+async def test_services_starting_together_create_the_inbox_once(fresh_database: str) -> None:
+    pools = [await create_pool(fresh_database, 1, 1) for _ in range(6)]
+    try:
+        await asyncio.gather(*(PostgresInbox(p).migrate() for p in pools))
+        assert await PostgresInbox(pools[0]).claim("c", "e") is True
+    finally:
+        for p in pools:
+            await p.close()

@@ -130,11 +130,12 @@ class PostgresInbox:
         self.pool = pool
 
     async def migrate(self) -> None:
-        """Create the inbox table if it does not exist."""
-        from cairn_bus.postgres import transient_errors
+        """Create the inbox table if it does not exist. Services sharing a database start together:
+        the creation runs under one advisory lock (a concurrent `CREATE TABLE IF NOT EXISTS` can
+        fail with a duplicate type)."""
+        from cairn_bus.postgres import migrate
 
-        with transient_errors("create the inbox table"):
-            await self.pool.execute(INBOX_DDL)
+        await migrate(self.pool, "cairn_inbox", INBOX_DDL)
 
     async def claim(self, consumer: str, event_id: str, conn: Any = None) -> bool:
         """As `Inbox.claim`; a database outage raises TransientError (retried, never dead-lettered)."""
