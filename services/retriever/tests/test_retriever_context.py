@@ -125,3 +125,40 @@ def test_format_passage() -> None:
 )
 def test_query_of(messages: list[ChatMessage], explicit: str | None, expected: str | None) -> None:
     assert query_of(messages, explicit) == expected
+
+
+def _minilm_count() -> object:
+    from cairn_embedding import MiniLMEmbedder
+
+    return MiniLMEmbedder().count_tokens  # the tokenizer only; the model is not loaded
+
+
+@given(
+    texts=st.lists(st.text(alphabet="abcXYZ de.,!?'\n-[]()é", min_size=1, max_size=160), max_size=8),
+    budget=st.integers(0, 300),
+)
+def test_counting_each_passage_once_chooses_what_counting_the_whole_message_did(
+    texts: list[str], budget: int
+) -> None:
+    from cairn_retriever.domain.context import _assemble_counting_whole
+
+    minilm = _minilm_count()
+    hits = [hit(i + 1, t) for i, t in enumerate(texts)]
+    fast = assemble_context([SYSTEM, USER], hits, budget, minilm)  # type: ignore[arg-type]
+    whole = _assemble_counting_whole([SYSTEM, USER], hits, budget, minilm)  # type: ignore[arg-type]
+    assert fast == whole
+
+
+def test_a_tokenizer_that_does_not_add_up_falls_back_to_counting_the_whole_message() -> None:
+    calls: list[str] = []
+
+    def joined_costs_more(text: str) -> int:  # every passage break costs 5 tokens of its own
+        calls.append(text)
+        return len(text.split()) + 5 * text.count("\n\n")
+
+    hits = [hit(1, "one two three"), hit(2, "four five six")]
+    budget = joined_costs_more(context_text(hits[:1]))
+    ctx = assemble_context([USER], hits, budget, joined_costs_more)
+    assert ctx.hits == hits[:1]
+    assert ctx.context_tokens == budget
+    assert any(text == context_text(hits) for text in calls)  # the whole-message path ran

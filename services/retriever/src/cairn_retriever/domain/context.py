@@ -63,7 +63,34 @@ def insert_context(messages: Sequence[ChatMessage], content: str) -> list[ChatMe
 def assemble_context(
     messages: Sequence[ChatMessage], hits: Sequence[SearchHit], budget: int, count_tokens: CountTokens
 ) -> AssembledContext:
-    """Add as many of `hits` (best first) as fit in `budget` tokens; no context message if none fits."""
+    """Add as many of `hits` (best first) as fit in `budget` tokens; no context message if none fits.
+
+    Each passage is counted once, not the whole growing message for every candidate: with a
+    tokenizer that splits on white space first (the embedder's WordPiece), the message's tokens are
+    the instructions' plus each passage's. The message chosen is counted once more in full; should a
+    tokenizer not add up that way and the total pass the budget, the choice is made again by counting
+    the whole message for every candidate.
+    """
+    chosen: list[SearchHit] = []
+    tokens = count_tokens(CONTEXT_INSTRUCTIONS)
+    for hit in hits:
+        passage = count_tokens(format_passage(len(chosen) + 1, hit.source_uri, hit.text))
+        if tokens + passage <= budget:
+            chosen.append(hit)
+            tokens += passage
+    if not chosen:
+        return AssembledContext(list(messages), [], 0)
+    content = context_text(chosen)
+    exact = count_tokens(content)
+    if exact > budget:
+        return _assemble_counting_whole(messages, hits, budget, count_tokens)
+    return AssembledContext(insert_context(messages, content), chosen, exact)
+
+
+def _assemble_counting_whole(
+    messages: Sequence[ChatMessage], hits: Sequence[SearchHit], budget: int, count_tokens: CountTokens
+) -> AssembledContext:
+    """`assemble_context` for any tokenizer: the whole message counted for every candidate."""
     chosen: list[SearchHit] = []
     tokens = 0
     for hit in hits:
