@@ -21,7 +21,13 @@ from cairn_bus import (
     TransientError,
 )
 from cairn_bus.dispatcher import hop_latency_s
-from cairn_bus.service import ConsumerLagRecorder, consumer_lag, dispatch_batch, partition_lags
+from cairn_bus.service import (
+    ConsumerLagRecorder,
+    ThrottledLag,
+    consumer_lag,
+    dispatch_batch,
+    partition_lags,
+)
 from cairn_events import DeadLetterKind, Event, RequestSubmittedV1
 
 SERVICE = "metrics-test"
@@ -100,6 +106,31 @@ async def test_the_default_recorder_writes_cairn_consumer_lag() -> None:
     await ConsumerLagRecorder(SERVICE, GROUP).record(FakeConsumer({tp: 9}, {tp: 2}))
     labels = {"service": SERVICE, "group": GROUP, "topic": "cairn.prompts", "partition": "2"}
     assert sample("cairn_consumer_lag", **labels) == 7
+
+
+class CountingRecorder(ConsumerLagRecorder):
+    def __init__(self) -> None:
+        super().__init__(SERVICE, GROUP)
+        self.lags: list[int] = []
+
+    async def record(self, consumer: Any) -> dict[tuple[str, int], int]:
+        lags = await super().record(consumer)
+        self.lags.extend(lags.values())
+        return lags
+
+
+async def test_lag_is_recorded_at_most_once_per_interval_and_settles_after_a_burst() -> None:
+    tp = TP("cairn.prompts", 5)
+    recorder = CountingRecorder()
+    throttled = ThrottledLag(recorder, interval_s=0.2)
+    for behind in (9, 8, 7, 6, 5):  # a burst of batches well inside one interval
+        await throttled.after_batch(FakeConsumer({tp: 10}, {tp: 10 - behind}))
+    assert recorder.lags == [9]  # the first batch records at once, the others wait
+    await asyncio.sleep(0.35)
+    assert recorder.lags == [9, 5]  # one trailing update, with the state after the last batch
+    await throttled.after_batch(FakeConsumer({tp: 10}, {tp: 10}))
+    await throttled.close()
+    assert len(recorder.lags) <= 3
 
 
 def test_hop_latency_is_seconds_since_the_record_timestamp() -> None:

@@ -107,6 +107,43 @@ class ConsumerLagRecorder:
         return lags
 
 
+class ThrottledLag:
+    """Records a consumer's lag after a batch at most once per `interval_s`: computing it walks every
+    assigned partition (the audit service holds ~80), which cost more than handling a small batch.
+    A batch that comes sooner schedules one trailing update at the end of the interval, so the
+    gauge still settles on the lag after the last batch of a burst.
+    """
+
+    def __init__(self, recorder: ConsumerLagRecorder, interval_s: float) -> None:
+        self.recorder, self.interval_s = recorder, interval_s
+        self._last = float("-inf")
+        self._consumer: Any = None
+        self._trailing: asyncio.Task[None] | None = None
+
+    async def after_batch(self, consumer: Any) -> None:
+        """Record now when the interval has passed, else make sure one update follows it."""
+        loop = asyncio.get_running_loop()
+        self._consumer = consumer
+        wait = self._last + self.interval_s - loop.time()
+        if wait <= 0:
+            self._last = loop.time()
+            await _record_lag(self.recorder, consumer)
+        elif self._trailing is None or self._trailing.done():
+            self._trailing = asyncio.create_task(self._later(wait), name="consumer-lag")
+
+    async def _later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._last = asyncio.get_running_loop().time()
+        await _record_lag(self.recorder, self._consumer)
+
+    async def close(self) -> None:
+        """Cancel a pending trailing update (the consumer is stopping)."""
+        if self._trailing is not None:
+            self._trailing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trailing
+
+
 HealthCheck = Callable[[], Awaitable[None]]
 """One dependency's probe: returns when it is reachable, raises (any exception) when it is not."""
 
@@ -302,14 +339,17 @@ async def _serve(
                 batch_timeout_ms=settings.consumer_batch_timeout_ms,
             )
 
-            lag = ConsumerLagRecorder(settings.service_name, settings.group_id)
+            lag = ThrottledLag(
+                ConsumerLagRecorder(settings.service_name, settings.group_id),
+                settings.consumer_lag_interval_ms / 1000,
+            )
 
             @subscriber
             async def on_batch(msg: KafkaMessage) -> None:
                 try:
                     await dispatch_batch(dispatcher, msg.raw_message, settings.consumer_concurrency)
                 finally:
-                    await _record_lag(lag, msg.consumer)
+                    await lag.after_batch(msg.consumer)
 
             await broker.start()
             log.info("service ready", topics=router.topics, group=settings.group_id)
@@ -319,6 +359,7 @@ async def _serve(
                 await stop.wait()
             finally:
                 log.info("service stopping")
+                await lag.close()
                 await broker.stop()
     finally:
         await producer.stop()

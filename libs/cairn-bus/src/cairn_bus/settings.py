@@ -56,6 +56,12 @@ class ServiceSettings(BaseSettings):
         "the inference service raises it so concurrent requests share a forward pass.",
     )
     consumer_retry_backoff_ms: int = Field(200, ge=0, description="Backoff between handler attempts.")
+    consumer_lag_interval_ms: int = Field(
+        1000,
+        ge=0,
+        description="Shortest time between two updates of the consumer-lag gauge (each walks every "
+        "assigned partition); a burst's last batch is still followed by one update.",
+    )
     deadletter_topic: str = Field("cairn.deadletter", description="Topic receiving undeliverable events.")
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     log_format: Literal["json", "console"] = Field("json", description="structlog renderer.")
