@@ -156,3 +156,13 @@ def test_a_model_of_another_shape_falls_back_to_predict_prob() -> None:
 
     assert _linear_path(None, None) is None
     assert _linear_path(object(), types.SimpleNamespace(calibrated_classifiers_=[])) is None
+
+
+def test_the_fast_path_runs_inline_and_the_library_path_in_a_thread(
+    profanity: ProfanityCheckClassifier,
+) -> None:
+    from cairn_safety.ports import runs_inline
+
+    assert profanity.fast
+    assert runs_inline(profanity)
+    assert not runs_inline(ProfanityCheckClassifier(fast=False))

@@ -246,6 +246,15 @@ async def test_the_classifier_runs_in_a_worker_thread(upstream: Any, deps: Deps,
     assert all(t is not threading.main_thread() for t in classifier.threads)
 
 
+async def test_an_inline_classifier_runs_on_the_event_loop(
+    upstream: Any, deps: Deps, classifier: Any
+) -> None:
+    classifier.inline = True  # quicker than a hand-off to a worker thread
+    await upstream.deliver(upstream.record(context("hello")))
+    assert classifier.threads
+    assert all(t is threading.main_thread() for t in classifier.threads)
+
+
 # --- output -----------------------------------------------------------------------------------------
 
 

@@ -22,9 +22,17 @@ class ToxicityClassifier(Protocol):
     def scores(self, texts: Sequence[str]) -> list[float]:
         """One probability in [0, 1] per text, in order (an empty list for no texts).
 
-        May block for a while (a model runs): callers run it in a worker thread.
+        May block for a while (a model runs): callers run it in a worker thread, unless the
+        classifier says it is `inline` (see `runs_inline`).
         """
         ...
+
+
+def runs_inline(classifier: ToxicityClassifier) -> bool:
+    """Whether the classifier is quick enough (well under a millisecond a text) to run on the event
+    loop: a hand-off to a worker thread then costs more than the scoring. Classifiers say so with a
+    true `inline` attribute; by default they run in a worker thread."""
+    return bool(getattr(classifier, "inline", False))
 
 
 class QueueTransaction(Protocol):

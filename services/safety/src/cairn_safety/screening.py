@@ -15,7 +15,7 @@ from cairn_safety.domain.injection import InjectionHit, find_injections
 from cairn_safety.domain.pii import PiiMatch, find_pii, redact
 from cairn_safety.domain.policy import CheckPolicy, PiiPolicy, Policy, Stage
 from cairn_safety.domain.verdicts import ChunkScan, Decision, Observations, decide
-from cairn_safety.ports import ToxicityClassifier
+from cairn_safety.ports import ToxicityClassifier, runs_inline
 
 __all__ = ["InputScreening", "OutputScreening", "Screener", "Screening"]
 
@@ -62,6 +62,8 @@ class Screener:
             return None
         if not texts:
             return []
+        if runs_inline(self.classifier):
+            return self.classifier.scores(list(texts))
         return await asyncio.to_thread(self.classifier.scores, list(texts))
 
     @staticmethod

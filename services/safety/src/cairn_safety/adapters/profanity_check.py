@@ -8,7 +8,8 @@ quick to flag single swear words in harmless sentences. Policies should treat it
 screening's time. When the shipped model has the expected shape, this adapter computes the same
 probabilities directly (decision function of each fold's linear model, its sigmoid, their mean:
 ~0.3 ms) and proves on load that they match `predict_prob` on a probe set; otherwise, or with
-`fast=False`, it calls `predict_prob`.
+`fast=False`, it calls `predict_prob`. On the fast path it is `inline`: the screener calls it on the
+event loop, since a hand-off to a worker thread would cost more than the scoring.
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ class ProfanityCheckClassifier:
             ) from exc
         self._predict: Callable[[list[str]], Any] = module.predict_prob
         self.fast = False
+        self.inline = False  # the screener runs it on the event loop only on the fast path
         if fast:
             linear = _linear_path(getattr(module, "vectorizer", None), getattr(module, "model", None))
             if linear is not None and np.allclose(
                 linear(_PROBE), module.predict_prob(_PROBE), rtol=0, atol=1e-9
             ):
-                self._predict, self.fast = linear, True
+                self._predict, self.fast, self.inline = linear, True, True
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         if not texts:
