@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 import pytest
 
+from cairn_bus.kafka import ensure_topics
 from cairn_testing.databases import scratch_database
 from cairn_testing.processes import prepare_groups, service_modules
 
@@ -51,6 +52,7 @@ async def test_a_scratch_database_is_dropped_when_the_block_fails(postgres_dsn: 
 
 
 async def test_every_installed_service_gets_a_group_of_its_own(kafka_bootstrap: str) -> None:
+    await ensure_topics(kafka_bootstrap)  # on a fresh broker the topics do not exist yet
     suffix = uuid.uuid4().hex[:8]
     groups = await prepare_groups(kafka_bootstrap, suffix)
     assert groups == {name: f"cairn-{name}-{suffix}" for name in service_modules()}

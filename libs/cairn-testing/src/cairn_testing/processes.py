@@ -41,7 +41,7 @@ def service_env(stack_env: Mapping[str, str], database_dsn: str) -> dict[str, st
 
 async def prepare_groups(bootstrap: str, suffix: str) -> dict[str, str]:
     """A fresh consumer group per installed service (`cairn-<name>-<suffix>`), starting at the
-    current end of its topics."""
+    current end of its topics (which must exist: `cairn_bus.kafka.ensure_topics`)."""
     groups = {}
     for name, router in service_routers().items():
         group = f"cairn-{name}-{suffix}"
