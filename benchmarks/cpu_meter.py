@@ -13,31 +13,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cairn_localstack.process import descendants
+from cairn_localstack.process import descendants, proc_cpu_ticks
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _times(pid: int) -> tuple[int, int] | None:
-    """(own ticks, reaped children's ticks) of a process, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    # after the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
-
-
 def tree_cpu_s(pid: int) -> float:
     """User + system seconds of `pid` and its descendants (live and reaped) so far; 0 when it is gone."""
-    root = _times(pid)
+    root = proc_cpu_ticks(pid)
     if root is None:
         return 0.0
     ticks = root[0] + root[1]
     for child in descendants(pid):
-        if child != pid and (times := _times(child)) is not None:
+        if (times := proc_cpu_ticks(child)) is not None:
             ticks += times[0]
     return ticks / TICKS
 

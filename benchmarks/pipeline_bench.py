@@ -37,7 +37,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import tempfile
 import time
@@ -53,14 +52,13 @@ from aiokafka import AIOKafkaProducer
 from bus_throughput import consume_rate, hop_latency
 from cpu_meter import per_request_ms, snapshot
 
-from cairn_bus.envelope import EnvelopeError, meta_from_headers
-from cairn_bus.kafka import KafkaPublisher, consumer_at_end, ensure_topics, record_from_kafka
-from cairn_events import DecodeError, RequestSubmittedV1, ResponseCompletedV1, decode
+from cairn_bus.kafka import KafkaPublisher, consumer_at_end, ensure_topics, events_in
+from cairn_events import RequestSubmittedV1, ResponseCompletedV1
 from cairn_localstack.config import StackConfig
 from cairn_localstack.process import ProcessManager
 from cairn_localstack.stack import LocalStack
 from cairn_testing.databases import scratch_database
-from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
+from cairn_testing.processes import ServiceProcesses, free_port, prepare_groups, run_cairn, service_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,22 +108,15 @@ class Upstream:
             while True:
                 batch = await consumer.getmany(timeout_ms=100)
                 now = time.perf_counter()
-                for msgs in batch.values():
-                    for msg in msgs:
-                        raw = record_from_kafka(msg)
-                        try:
-                            meta = meta_from_headers(raw.headers)
-                            event = decode(meta.type, raw.value or b"", meta.content_type)
-                        except (EnvelopeError, DecodeError):
-                            continue
-                        if not isinstance(event, ResponseCompletedV1) or event.request_id in self.answered:
-                            continue
-                        if event.prompt_name != self.prompt:  # another pipeline on the shared broker
-                            continue
-                        self.answered[event.request_id] = now
-                        self.statuses[event.request_id] = event.status.value
-                        if event.status.value != "completed" and event.reason:
-                            self.reasons.setdefault(event.status.value, event.reason[:200])
+                for _, event in events_in(batch):
+                    if not isinstance(event, ResponseCompletedV1) or event.request_id in self.answered:
+                        continue
+                    if event.prompt_name != self.prompt:  # another pipeline on the shared broker
+                        continue
+                    self.answered[event.request_id] = now
+                    self.statuses[event.request_id] = event.status.value
+                    if event.status.value != "completed" and event.reason:
+                        self.reasons.setdefault(event.status.value, event.reason[:200])
                         waiter = self.waiters.pop(event.request_id, None)
                         if waiter is not None and not waiter.done():
                             waiter.set_result(now)
@@ -219,12 +210,6 @@ def sustained(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
             and level["p99_ms"] <= 5 * max(base_p99, 1.0)
         )
     return levels
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def handler_means(ports: dict[str, int]) -> dict[str, float]:

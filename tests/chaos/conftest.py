@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -25,7 +24,7 @@ from cairn_bus.kafka import ensure_topics
 from cairn_events import ResponseCompletedV1
 from cairn_localstack.process import ProcessManager
 from cairn_testing.databases import scratch_database
-from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
+from cairn_testing.processes import ServiceProcesses, free_port, prepare_groups, run_cairn, service_env
 from cairn_testing.tiny import TINY_MODEL_NAME, build_tiny_model
 from tests.e2e.harness import REPO, Upstream, audit_store_on, running_upstream
 
@@ -124,12 +123,6 @@ def prompt_file(folder: Path) -> Path:
 async def chaos_database(postgres_dsn: str) -> AsyncIterator[str]:
     async with scratch_database(postgres_dsn, "chaos") as dsn:
         yield dsn
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

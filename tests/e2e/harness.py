@@ -14,10 +14,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
-from cairn_bus.envelope import EnvelopeError, meta_from_headers
-from cairn_bus.kafka import KafkaPublisher, consumer_at_end, record_from_kafka
+from cairn_bus.kafka import KafkaPublisher, consumer_at_end, events_in
 from cairn_bus.postgres import create_pool
-from cairn_events import DecodeError, Event, ResponseCompletedV1, decode
+from cairn_events import Event, ResponseCompletedV1
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,16 +41,9 @@ class Upstream:
         assert self._consumer is not None
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                for msg in msgs:
-                    raw = record_from_kafka(msg)
-                    try:
-                        meta = meta_from_headers(raw.headers)
-                        event = decode(meta.type, raw.value or b"", meta.content_type)
-                    except (EnvelopeError, DecodeError):
-                        continue
-                    if isinstance(event, ResponseCompletedV1):
-                        self.responses.setdefault(event.request_id, []).append((meta, event))
+            for meta, event in events_in(batch):
+                if isinstance(event, ResponseCompletedV1):
+                    self.responses.setdefault(event.request_id, []).append((meta, event))
 
     async def stop(self) -> None:
         if self._task:

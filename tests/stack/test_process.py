@@ -21,6 +21,7 @@ from cairn_localstack.process import (
     boot_id,
     descendants,
     pid_alive,
+    proc_cpu_ticks,
     proc_start_ticks,
 )
 
@@ -225,3 +226,25 @@ def test_start_as_another_user(pm: ProcessManager) -> None:
 def test_switching_user_needs_root(pm: ProcessManager) -> None:
     with pytest.raises(ProcessError, match="needs root"):
         pm.start("x", ["true"], user="root")
+
+
+def test_cpu_ticks_count_a_process_s_own_work_and_its_reaped_children() -> None:
+    before = proc_cpu_ticks(os.getpid())
+    assert before is not None
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # 0.3 s of this process's own CPU
+        pass
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time() + 0.3\nwhile time.process_time() < t: pass",
+        ],
+        check=True,
+    )
+    after = proc_cpu_ticks(os.getpid())
+    assert after is not None
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert after[0] - before[0] >= 0.2 * ticks  # own
+    assert after[1] - before[1] >= 0.2 * ticks  # the child, reaped by subprocess.run
+    assert proc_cpu_ticks(2**22 + 1) is None  # no such process

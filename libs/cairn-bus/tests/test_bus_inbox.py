@@ -11,7 +11,8 @@ import pytest
 
 from cairn_bus import InMemoryInbox, PostgresInbox
 from cairn_bus.dispatcher import TRANSIENT
-from cairn_bus.inbox import INBOX_DDL, is_database_outage
+from cairn_bus.inbox import INBOX_DDL
+from cairn_bus.postgres import is_transient
 
 
 async def test_the_first_claim_wins_and_every_later_one_fails() -> None:
@@ -52,6 +53,10 @@ class FakeConnection:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         yield
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[FakeConnection]:  # a pool of this one connection
+        yield self
 
 
 async def test_postgres_inbox_claims_through_the_callers_connection_when_given() -> None:
@@ -100,6 +105,6 @@ async def test_a_database_outage_is_transient(error: Exception) -> None:
 
 async def test_an_error_of_the_claim_itself_is_not_an_outage() -> None:
     error = asyncpg.exceptions.UndefinedTableError('relation "cairn_inbox" does not exist')
-    assert not is_database_outage(error)
+    assert not is_transient(error)
     with pytest.raises(asyncpg.exceptions.UndefinedTableError):
         await PostgresInbox(DownConnection(error)).claim("safety", "evt-1")

@@ -20,10 +20,10 @@ class TestInMemoryInbox(InboxBehaviour):
         return InMemoryInbox()
 
 
-def test_a_bounded_memory_inbox_forgets_the_oldest_claims() -> None:
+async def test_a_bounded_memory_inbox_forgets_the_oldest_claims() -> None:
     inbox = InMemoryInbox(capacity=2)
     for n in range(3):
-        inbox._remember(("c", f"e{n}"))
+        await inbox.claim("c", f"e{n}")
     assert inbox.claimed == {("c", "e1"), ("c", "e2")}
 
 

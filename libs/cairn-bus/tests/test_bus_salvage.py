@@ -93,6 +93,7 @@ def test_a_payload_id_that_is_no_identifier_gives_way_to_the_subject(
     found = salvage_request(record)
     assert found is not None
     assert found.request_id == "req-from-subject"
+    assert not found.named_in_payload
 
 
 def test_the_key_is_the_last_resort_and_must_match_in_full(request_submitted: RequestSubmittedV1) -> None:
@@ -109,6 +110,7 @@ def test_the_payload_id_wins_over_subject_and_key() -> None:
     found = salvage_request(record)
     assert found is not None
     assert found.request_id == "req-payload"
+    assert found.named_in_payload
 
 
 def test_nothing_that_names_a_request_gives_none() -> None:

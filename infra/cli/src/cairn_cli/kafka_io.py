@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from cairn_bus.kafka import record_from_kafka
+from cairn_bus.kafka import assign_topic, record_from_kafka
 from cairn_bus.records import RawRecord
 
 
@@ -41,14 +41,7 @@ async def read_range(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise LookupError(f"topic {topic!r} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        tps = await assign_topic(consumer, topic)
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)
         if start_ms is not None:

@@ -249,6 +249,11 @@ def cairn(console: Console, *args: str, check: bool = True) -> subprocess.Comple
     return done
 
 
+def promote_to_production(console: Console, model: str, version: int, reason: str) -> None:
+    """`cairn models promote MODEL VERSION --to production --reason REASON` (the operator's step)."""
+    cairn(console, "models", "promote", model, str(version), "--to", "production", "--reason", reason)
+
+
 class DemoError(RuntimeError):
     """A step of the loop did not check out."""
 
@@ -264,16 +269,8 @@ async def ensure_production_base(console: Console, watcher: EventWatcher, plan: 
         ModelRegisteredV1, lambda e: e.model_name == plan.model and e.adapter_uri is None, 60
     )
     await wait_registry(console, plan.model, registered.version)
-    cairn(
-        console,
-        "models",
-        "promote",
-        plan.model,
-        str(registered.version),
-        "--to",
-        "production",
-        "--reason",
-        "baseline: the base model before any tuning",
+    promote_to_production(
+        console, plan.model, registered.version, "baseline: the base model before any tuning"
     )
     await wait_promotion(watcher, plan.model, registered.version, "production", 60)
     return registered.version
@@ -364,16 +361,8 @@ async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan,
             with stages.timed("promotion"):
                 console.rule("7. promotion to production (model.promoted → inference loads the adapter)")
                 if promote:
-                    cairn(
-                        console,
-                        "models",
-                        "promote",
-                        plan.model,
-                        str(registered.version),
-                        "--to",
-                        "production",
-                        "--reason",
-                        f"won the gate in run {evaluation.run_id}",
+                    promote_to_production(
+                        console, plan.model, registered.version, f"won the gate in run {evaluation.run_id}"
                     )
                 await wait_promotion(watcher, plan.model, registered.version, "production", 120)
             with stages.timed("serving"):

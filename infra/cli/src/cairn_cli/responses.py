@@ -10,9 +10,8 @@ from aiokafka import AIOKafkaConsumer
 
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.domain.trail import causal_order
-from cairn_bus.envelope import EnvelopeError, meta_from_headers
-from cairn_bus.kafka import consumer_at_end
-from cairn_events import DecodeError, ResponseCompletedV1, decode
+from cairn_bus.kafka import consumer_at_end, events_in
+from cairn_events import ResponseCompletedV1
 
 RESPONSES_TOPIC = "cairn.responses"
 
@@ -42,15 +41,9 @@ class ResponseWatcher:
         deadline = loop.time() + timeout
         while not wanted <= set(self.responses) and loop.time() < deadline:
             batch = await self._consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                for msg in msgs:
-                    try:
-                        meta = meta_from_headers(msg.headers or [])
-                        event = decode(meta.type, msg.value or b"", meta.content_type)
-                    except (EnvelopeError, DecodeError):
-                        continue
-                    if isinstance(event, ResponseCompletedV1) and event.request_id in wanted:
-                        self.responses.setdefault(event.request_id, event)
+            for _, event in events_in(batch):
+                if isinstance(event, ResponseCompletedV1) and event.request_id in wanted:
+                    self.responses.setdefault(event.request_id, event)
         return {rid: self.responses[rid] for rid in wanted if rid in self.responses}
 
 

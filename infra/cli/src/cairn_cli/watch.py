@@ -8,9 +8,8 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer
 
-from cairn_bus.envelope import EnvelopeError, meta_from_headers
-from cairn_bus.kafka import consumer_at_end
-from cairn_events import DecodeError, Event, decode
+from cairn_bus.kafka import consumer_at_end, events_in
+from cairn_events import Event
 
 E = TypeVar("E", bound=Event)
 
@@ -38,15 +37,8 @@ class EventWatcher:
         new: list[Event] = []
         for consumer in self._consumers:
             batch = await consumer.getmany(timeout_ms=100)
-            for msgs in batch.values():
-                for msg in msgs:
-                    try:
-                        meta = meta_from_headers(msg.headers or [])
-                        event = decode(meta.type, msg.value or b"", meta.content_type)
-                    except (EnvelopeError, DecodeError):
-                        continue
-                    if meta.id in self._ids:
-                        continue
+            for meta, event in events_in(batch):
+                if meta.id not in self._ids:
                     self._ids.add(meta.id)
                     new.append(event)
         self.seen.extend(new)

@@ -62,6 +62,15 @@ def proc_start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields and len(fields) > 19 else None
 
 
+def proc_cpu_ticks(pid: int) -> tuple[int, int] | None:
+    """(its own user + system ticks, those of its reaped children) of a process, or None when it is
+    gone; `os.sysconf("SC_CLK_TCK")` ticks make a second."""
+    fields = _proc_stat(pid)
+    if not fields or len(fields) <= 14:
+        return None
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
 def boot_id() -> str | None:
     try:
         return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()

@@ -147,15 +147,16 @@ async def serving_api(
     settings: Any,
     pool: Any,
     publisher: Publisher,
-    make_app: Callable[[Authenticator | None, AuthSettings], Any],
+    make_app: Callable[..., Any],
     *,
     name: str,
     auth: AuthSettings | None = None,
 ) -> AsyncIterator[HttpServer]:
     """A service's HTTP API on `settings.http_host:http_port` until the block exits: the app made by
-    `make_app(authenticator, auth)`, callers' keys checked against `pool`'s key table (see
-    `key_authenticator`; `auth` defaults to `CAIRN_AUTH_*`)."""
+    `make_app(authenticator=..., auth=...)` (a service's `create_app` with its own arguments bound),
+    callers' keys checked against `pool`'s key table (see `key_authenticator`; `auth` defaults to
+    `CAIRN_AUTH_*`)."""
     auth = auth or AuthSettings()
-    app = make_app(await key_authenticator(pool, publisher, auth), auth)
+    app = make_app(authenticator=await key_authenticator(pool, publisher, auth), auth=auth)
     async with serving(app, settings.http_host, settings.http_port, name=name) as server:
         yield server

@@ -13,8 +13,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cairn_bus.dispatcher import TransientError
-
 INBOX_DDL = """
 CREATE TABLE IF NOT EXISTS cairn_inbox (
     consumer    text        NOT NULL,
@@ -23,15 +21,6 @@ CREATE TABLE IF NOT EXISTS cairn_inbox (
     PRIMARY KEY (consumer, event_id)
 )
 """
-
-
-def is_database_outage(exc: BaseException) -> bool:
-    """Whether an asyncpg error is an outage that passes by itself (see `cairn_bus.postgres.is_transient`)."""
-    try:
-        from cairn_bus.postgres import is_transient
-    except ImportError:  # pragma: no cover - every PostgreSQL user of the inbox has asyncpg
-        return False
-    return is_transient(exc)
 
 
 @dataclass(frozen=True)
@@ -139,17 +128,15 @@ class PostgresInbox:
 
     async def claim(self, consumer: str, event_id: str, conn: Any = None) -> bool:
         """As `Inbox.claim`; a database outage raises TransientError (retried, never dead-lettered)."""
+        from cairn_bus.postgres import transient_errors
+
         target = conn if conn is not None else self.pool
-        try:
+        with transient_errors("inbox database unavailable"):
             row = await target.fetchval(
                 "INSERT INTO cairn_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
                 consumer,
                 event_id,
             )
-        except Exception as exc:
-            if is_database_outage(exc):
-                raise TransientError(f"inbox database unavailable: {exc!r}") from exc
-            raise
         return row is not None
 
     @asynccontextmanager

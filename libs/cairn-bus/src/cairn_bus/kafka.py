@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from cairn_bus.envelope import EnvelopeError, EventMeta, meta_from_headers
 from cairn_bus.publisher import BasePublisher, OutgoingMessage
 from cairn_bus.records import RawRecord
 from cairn_bus.settings import ServiceSettings
-from cairn_events import TopicSpec, load_topics
+from cairn_events import DecodeError, Event, TopicSpec, decode, load_topics
 
 
 async def ensure_topics(
@@ -93,6 +94,39 @@ def record_from_kafka(msg: Any) -> RawRecord:
     )
 
 
+async def assign_topic(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of `topic` to a started consumer (no group), refreshing the metadata once
+    when the topic is not known yet; the partitions, in order. Raises LookupError when it does not exist."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise LookupError(f"topic {topic!r} does not exist")
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    return tps
+
+
+def read_event(msg: Any) -> tuple[EventMeta, Event] | None:
+    """The envelope and event of a consumed aiokafka record, or None when either cannot be read (not a
+    Cairn event, a missing header, an unknown type, an invalid payload)."""
+    try:
+        meta = meta_from_headers(list(msg.headers or ()))
+        return meta, decode(meta.type, msg.value or b"", meta.content_type)
+    except (EnvelopeError, DecodeError):
+        return None
+
+
+def events_in(batch: Mapping[Any, Iterable[Any]]) -> Iterator[tuple[EventMeta, Event]]:
+    """The readable events of a consumer's `getmany` result, partition by partition, in order;
+    records that are not readable Cairn events are skipped (see `read_event`)."""
+    for msgs in batch.values():
+        for msg in msgs:
+            if (found := read_event(msg)) is not None:
+                yield found
+
+
 async def consumer_at_end(bootstrap: str, topic: str, **config: Any) -> AIOKafkaConsumer:
     """A started consumer (no group) assigned every partition of `topic`, positioned at its end.
 
@@ -103,14 +137,7 @@ async def consumer_at_end(bootstrap: str, topic: str, **config: Any) -> AIOKafka
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **config)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise LookupError(f"topic {topic!r} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        tps = await assign_topic(consumer, topic)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
             consumer.seek(tp, ends[tp])

@@ -99,23 +99,14 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-async def migrate(pool_or_conn: Any, lock: str | int, *ddl: str) -> None:
+async def migrate(pool: Any, lock: str | int, *ddl: str) -> None:
     """Run the DDL statements in one transaction under an advisory lock, so replicas starting together
     migrate one at a time. The statements must be idempotent (`IF NOT EXISTS`)."""
     key = lock if isinstance(lock, int) else lock_key(lock)
-    with transient_errors(f"migrate ({lock})"):
-        if hasattr(pool_or_conn, "acquire"):
-            async with pool_or_conn.acquire() as conn, conn.transaction():
-                await _migrate_on(conn, key, ddl)
-        else:
-            async with pool_or_conn.transaction():
-                await _migrate_on(pool_or_conn, key, ddl)
-
-
-async def _migrate_on(conn: Any, key: int, ddl: tuple[str, ...]) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
-    for statement in ddl:
-        await conn.execute(statement)
+    async with transaction(pool, f"migrate ({lock})") as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+        for statement in ddl:
+            await conn.execute(statement)
 
 
 @asynccontextmanager

@@ -32,6 +32,11 @@ class SalvagedRequest:
     payload: dict[str, Any] = field(default_factory=dict)
     cause: EventMeta | None = None
 
+    @property
+    def named_in_payload(self) -> bool:
+        """Whether the record's own payload names the request (not only its headers or key)."""
+        return self.payload.get("request_id") == self.request_id
+
     def answer_id(self, event_type: str, discriminator: str = "") -> str | None:
         """The id of the answer when there is no readable cause (None: derive it from the cause)."""
         return None if self.cause is not None else derive_event_id(self.origin, event_type, discriminator)

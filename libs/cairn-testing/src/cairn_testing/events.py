@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cairn_bus.envelope import EnvelopeError, EventMeta, meta_from_headers
-from cairn_bus.kafka import consumer_at_end, record_from_kafka
+from cairn_bus.envelope import EventMeta
+from cairn_bus.kafka import consumer_at_end, read_event, record_from_kafka
 from cairn_bus.records import RawRecord
-from cairn_events import DecodeError, Event, decode
+from cairn_events import Event
 
 Match = Callable[[EventMeta, Event], bool]
 
@@ -62,12 +62,11 @@ async def expect_events(
             batch = await consumer.getmany(timeout_ms=200)
             for msgs in batch.values():
                 for msg in msgs:
-                    raw = record_from_kafka(msg)
-                    try:
-                        meta = meta_from_headers(raw.headers)
-                        received.events.append((meta, decode(meta.type, raw.value or b"", meta.content_type)))
-                    except (EnvelopeError, DecodeError):
-                        received.raw.append(raw)
+                    found = read_event(msg)
+                    if found is None:
+                        received.raw.append(record_from_kafka(msg))
+                    else:
+                        received.events.append(found)
             if matching() >= count:
                 if settle <= 0:
                     break

@@ -8,6 +8,7 @@ log says `"service ready"`.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -49,6 +50,13 @@ async def prepare_groups(bootstrap: str, suffix: str) -> dict[str, str]:
             await start_group_at_end(bootstrap, group, router.topics)
         groups[name] = group
     return groups
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a service's /metrics or API)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_cairn(env: Mapping[str, str], *args: str, cwd: Path | None = None, timeout: float = 900) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.ports import AuditStore
@@ -54,10 +55,7 @@ async def build(
             from cairn_audit.api import create_app
             from cairn_auth.serving import serving_api
 
-            def make_app(authenticator: Any, auth: Any) -> Any:
-                return create_app(store=pg, authenticator=authenticator, auth=auth)
-
             http = await stack.enter_async_context(
-                serving_api(settings, pool, publisher, make_app, name="audit")
+                serving_api(settings, pool, publisher, partial(create_app, store=pg), name="audit")
             )
         yield Deps(store=pg, publisher=publisher, group_id=settings.group_id, http=http)

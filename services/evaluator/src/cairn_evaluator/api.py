@@ -23,7 +23,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -293,13 +294,11 @@ def create_app(
 
 
 @asynccontextmanager
-async def serve_api(deps: Deps, pool: Any) -> AsyncIterator[HttpServer]:
-    """The registry API on `deps.settings.http_host:http_port`, keys checked against `pool`'s key table."""
+async def serve_api(deps: Deps) -> AsyncIterator[HttpServer]:
+    """The registry API on `deps.settings.http_host:http_port`, keys checked against the key table of `deps.pool`."""
     from cairn_auth.serving import serving_api
 
-    def make_app(authenticator: Any, auth: AuthSettings) -> Any:
-        return create_app(deps, authenticator=authenticator, auth=auth)
-
-    async with serving_api(deps.settings, pool, deps.publisher, make_app, name="evaluator") as server:
+    make_app = partial(create_app, deps)
+    async with serving_api(deps.settings, deps.pool, deps.publisher, make_app, name="evaluator") as server:
         log.info("registry API listening", url=server.url)
         yield server

@@ -89,7 +89,7 @@ async def serve_evaluator(
         if periodic_check_s and settings.drift_interval_s:
             _every(stack, settings.drift_interval_s, "drift check", lambda: check_drift(deps))
         if serve_http and settings.http_enabled:  # the service, not the CLI, serves the registry API
-            deps.http = await stack.enter_async_context(serve_api(deps, deps.pool))
+            deps.http = await stack.enter_async_context(serve_api(deps))
         yield deps
 
 

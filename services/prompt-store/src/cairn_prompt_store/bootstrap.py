@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from cairn_auth import AuthSettings
 from cairn_bus import Inbox, InMemoryInbox, Publisher
@@ -73,10 +74,7 @@ async def build(
         await pg_inbox.migrate()
         http = None
         if settings.http_enabled:
-
-            def make_app(authenticator: Any, api_auth: AuthSettings) -> Any:
-                return create_app(pg, publisher=publisher, authenticator=authenticator, auth=api_auth)
-
+            make_app = partial(create_app, pg, publisher=publisher)
             http = await stack.enter_async_context(
                 serving_api(settings, pool, publisher, make_app, name="prompt-store", auth=auth)
             )

@@ -57,7 +57,7 @@ def answer_dead_lettered_request(
     `EventRouter.answer_dead_lettered`): `failed` when its handling kept failing, else `rejected`
     (the record could not be read), with the dead-letter reason. None (no answer) unless the record's
     own payload names the request: an id read only from its headers or key is not answered."""
-    if found.payload.get("request_id") != found.request_id:
+    if not found.named_in_payload:
         return None
     status = ResponseStatus.FAILED if kind is DeadLetterKind.HANDLER_FAILED else ResponseStatus.REJECTED
     response = ResponseCompletedV1(

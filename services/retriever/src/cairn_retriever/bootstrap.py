@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cairn_auth import AuthSettings
@@ -196,10 +197,7 @@ async def serve_api(
 
             pool = await create_pool(settings.postgres_dsn, 1, 2)
             stack.push_async_callback(pool.close)
-
-        def make_app(authenticator: Any, api_auth: AuthSettings) -> Any:
-            return create_app(settings, retriever, ingestor, authenticator=authenticator, auth=api_auth)
-
+        make_app = partial(create_app, settings, retriever, ingestor)
         yield await stack.enter_async_context(
             serving_api(settings, pool, publisher, make_app, name="retriever", auth=auth)
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from cairn_bus import Publisher
 from cairn_observability import get_logger
@@ -90,15 +91,7 @@ async def build(
             from cairn_auth.serving import serving_api
             from cairn_safety.api import create_app
 
-            def make_app(authenticator: Any, auth: Any) -> Any:
-                return create_app(
-                    reviews=queue,
-                    policies=policies,
-                    publisher=publisher,
-                    authenticator=authenticator,
-                    auth=auth,
-                )
-
+            make_app = partial(create_app, reviews=queue, policies=policies, publisher=publisher)
             http = await stack.enter_async_context(
                 serving_api(settings, pool, publisher, make_app, name="safety")
             )

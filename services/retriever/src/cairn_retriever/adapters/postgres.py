@@ -7,10 +7,9 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 import numpy as np
 
-from cairn_bus.postgres import migrate, transient_errors
+from cairn_bus.postgres import create_pool, migrate
 
 VECTOR_EXTENSION_LOCK = "cairn_retriever_vector_ext"
 
@@ -43,9 +42,8 @@ async def ensure_vector_extension(dsn: str) -> None:
     """`CREATE EXTENSION IF NOT EXISTS vector` (before a pool registers the type's codec); replicas
     starting together create it one at a time. A database that cannot be reached raises
     `TransientError`."""
-    with transient_errors("connect to PostgreSQL"):
-        conn = await asyncpg.connect(dsn)
+    pool = await create_pool(dsn, 1, 1)  # no vector codec yet: the type may not exist
     try:
-        await migrate(conn, VECTOR_EXTENSION_LOCK, "CREATE EXTENSION IF NOT EXISTS vector")
+        await migrate(pool, VECTOR_EXTENSION_LOCK, "CREATE EXTENSION IF NOT EXISTS vector")
     finally:
-        await conn.close()
+        await pool.close()
