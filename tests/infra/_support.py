@@ -1,4 +1,5 @@
-"""Helpers of the deployment tests: repository layout, service Settings, topic files, images.
+"""Helpers of the deployment tests: repository layout, service Settings, topic files, images, and
+the offline schema validation of Kubernetes manifests.
 
 Loaded by path (see `load_support` in conftest.py and the test modules), because the suite runs
 with `--import-mode=importlib`, where a test folder is not on sys.path. Reads files only: no
@@ -8,7 +9,9 @@ Docker engine, cluster or broker is needed.
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import Mapping
@@ -17,7 +20,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import kubernetes_validate
 import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -77,16 +83,6 @@ def read_topic_files() -> dict[str, dict[str, Any]]:
     return topics
 
 
-def consumed_partitions(topics: Mapping[str, Mapping[str, Any]], service: str) -> int:
-    """Partitions of every topic a service consumes today or is planned to (0 if none)."""
-    total = 0
-    for doc in topics.values():
-        consumers = set(doc.get("consumers") or []) | set((doc.get("planned") or {}).get("consumers") or [])
-        if service in consumers:
-            total += int(doc["partitions"])
-    return total
-
-
 def load_create_topics() -> ModuleType:
     """infra/kafka/create_topics.py as a module (it is a script, not an installed package)."""
     name = "cairn_infra_create_topics"
@@ -121,6 +117,147 @@ def image_is_pinned(image: str) -> bool:
         return False
     tag = last.split(":", 1)[1]
     return bool(tag) and tag != "latest" and "$" not in tag
+
+
+# --- Kubernetes manifests against the API schemas ------------------------------------------------
+
+#: Keywords of a CRD's OpenAPI v3 schema that say nothing about what the API server accepts.
+_CRD_ANNOTATIONS = frozenset(
+    {"description", "default", "example", "title", "externalDocs"}
+    | {"x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type"}
+)
+#: Keywords that mean the same in JSON Schema 2020-12.
+_CRD_SAME = frozenset(
+    {"type", "enum", "format", "pattern", "required", "minimum", "maximum", "multipleOf"}
+    | {"minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties"}
+)
+_CRD_HANDLED = frozenset({"x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "nullable"})
+_CRD_SUBSCHEMAS = ("allOf", "anyOf", "oneOf")
+_CRD_EXCLUSIVE = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
+
+
+def crd_json_schema(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A CRD's structural OpenAPI v3 schema as JSON Schema, read as the API server reads it with
+    strict field validation (`kubectl apply`'s default): a field the schema does not declare is an
+    error unless `x-kubernetes-preserve-unknown-fields` says otherwise. A keyword this does not know
+    (CEL `x-kubernetes-validations`, say) raises ValueError instead of being skipped."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _CRD_ANNOTATIONS or key in _CRD_HANDLED:
+            continue
+        if key == "properties":
+            out[key] = {name: crd_json_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "not"):
+            out[key] = crd_json_schema(value)
+        elif key == "additionalProperties":
+            out[key] = value if isinstance(value, bool) else crd_json_schema(value)
+        elif key in _CRD_SUBSCHEMAS:
+            out[key] = [crd_json_schema(sub) for sub in value]
+        elif key in _CRD_EXCLUSIVE:
+            if value is True:  # OpenAPI 3.0: a flag on minimum/maximum
+                out[key] = node[_CRD_EXCLUSIVE[key]]
+        elif key in _CRD_SAME:
+            out[key] = value
+        else:
+            raise ValueError(f"CRD schema keyword {key!r} is not understood by crd_json_schema")
+    for key, bound in _CRD_EXCLUSIVE.items():
+        if key in out:
+            out.pop(bound, None)
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+    if (
+        node.get("type") == "object"
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+class ManifestValidator:
+    """Checks Kubernetes objects offline against the schemas of one Kubernetes version.
+
+    Built-in kinds go through `kubernetes_validate.validate(..., strict=True)` (the API's OpenAPI
+    schemas shipped in the package, unknown fields rejected). Custom resources are checked against
+    their CustomResourceDefinitions (`crd_json_schema`), with `metadata` checked as the API's
+    ObjectMeta; the `metadata` of a trigger (KEDA's `spec.triggers[]`) is checked against the
+    schema given for its `type`. An object with no schema at all is an error, never a skip.
+    """
+
+    def __init__(
+        self,
+        kubernetes_version: str,
+        crds: list[Mapping[str, Any]],
+        trigger_metadata: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self.kubernetes_version = kubernetes_version
+        definitions_file = (
+            importlib.resources.files("kubernetes_validate")
+            / "kubernetes-json-schema"
+            / f"v{kubernetes_version}.0-local-strict"
+            / "_definitions.json"
+        )
+        if not definitions_file.is_file():
+            raise ValueError(f"kubernetes-validate ships no schemas for Kubernetes {kubernetes_version}")
+        definitions = json.loads(definitions_file.read_text(encoding="utf-8"))
+        registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
+        object_meta = {"$ref": f"{definitions['$id']}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+
+        self._custom: dict[tuple[str, str], Draft202012Validator] = {}
+        for crd in crds:
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                if not version.get("served"):
+                    continue
+                schema = crd_json_schema(version["schema"]["openAPIV3Schema"])
+                schema["properties"]["apiVersion"] = {"const": f"{group}/{version['name']}"}
+                schema["properties"]["kind"] = {"const": kind}
+                schema["properties"]["metadata"] = object_meta
+                schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
+                Draft202012Validator.check_schema(schema)
+                self._custom[(f"{group}/{version['name']}", kind)] = Draft202012Validator(
+                    schema, registry=registry
+                )
+        self._trigger_metadata: dict[str, Draft202012Validator] = {}
+        for trigger_type, schema in trigger_metadata.items():
+            Draft202012Validator.check_schema(schema)
+            self._trigger_metadata[trigger_type] = Draft202012Validator(schema)
+
+    def errors(self, doc: Mapping[str, Any]) -> list[str]:
+        """What is wrong with one object, as `path: message` lines (empty when it validates)."""
+        key = (str(doc.get("apiVersion")), str(doc.get("kind")))
+        custom = self._custom.get(key)
+        if custom is None:
+            return self._builtin_errors(doc)
+        found = [_error_line(error) for error in custom.iter_errors(doc)]
+        triggers = (doc.get("spec") or {}).get("triggers")
+        if not found and isinstance(triggers, list):
+            for index, trigger in enumerate(triggers):
+                checker = self._trigger_metadata.get(trigger["type"])
+                if checker is None:
+                    found.append(f"spec.triggers.{index}.type: no metadata schema for {trigger['type']!r}")
+                    continue
+                prefix = f"spec.triggers.{index}.metadata"
+                found += [_error_line(error, prefix) for error in checker.iter_errors(trigger["metadata"])]
+        return found
+
+    def _builtin_errors(self, doc: Mapping[str, Any]) -> list[str]:
+        try:
+            kubernetes_validate.validate(dict(doc), self.kubernetes_version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            return [_error_line(error)]
+        except kubernetes_validate.SchemaNotFoundError as error:
+            return [f"(no schema) {error.message}"]
+        return []
+
+
+def _error_line(error: Any, prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    parts += [str(part) for part in error.absolute_path]
+    return f"{'.'.join(parts) or '(object)'}: {error.message}"
 
 
 # --- PromQL ---------------------------------------------------------------------------------------

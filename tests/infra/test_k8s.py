@@ -1,11 +1,16 @@
-"""infra/k8s agrees with the services, their Settings, the topic files and itself.
+"""infra/k8s agrees with the services, their Settings, the topic files and itself, and every object
+validates against the Kubernetes API schemas and KEDA's ScaledObject CRD.
 
-File-only; `kubectl kustomize` runs too when kubectl is installed (it needs no cluster).
+File-only and offline: the Kubernetes schemas ship in the `kubernetes-validate` package, KEDA's CRD
+is vendored in tests/infra/schemas/ (see its README). `kubectl kustomize` runs too when kubectl is
+installed (it needs no cluster).
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -16,6 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from cairn_bus.contract import service_contracts
 
 
 def _support() -> ModuleType:
@@ -38,6 +45,13 @@ NON_SETTINGS_ENV: frozenset[str] = support.NON_SETTINGS_ENV
 K8S_DIR = REPO_ROOT / "infra" / "k8s"
 SECRETS_EXAMPLE = K8S_DIR / "secrets.example.yaml"
 CAIRN_IMAGE = "cairn/services"
+
+#: The Kubernetes API the manifests are validated against: inside KEDA v2.19's tested window
+#: (v1.32 - v1.34), and shipped by the pinned kubernetes-validate.
+KUBERNETES_VERSION = "1.34"
+#: The KEDA release whose ScaledObject CRD and kafka scaler the manifests are written for.
+KEDA_VERSION = "2.19.0"
+KEDA_SCHEMAS = Path(__file__).with_name("schemas") / f"keda-{KEDA_VERSION}"
 
 
 def load_docs(path: Path) -> list[dict[str, Any]]:
@@ -172,6 +186,232 @@ def test_every_image_is_pinned(manifests: list[dict[str, Any]], kustomization: d
         assert image.get("newTag") not in (None, "", "latest"), image
 
 
+# --- the Kubernetes API and KEDA schemas ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def validator() -> Any:
+    crd = yaml.safe_load((KEDA_SCHEMAS / "keda.sh_scaledobjects.yaml").read_text(encoding="utf-8"))
+    kafka = json.loads((KEDA_SCHEMAS / "kafka-trigger-metadata.json").read_text(encoding="utf-8"))
+    return support.ManifestValidator(KUBERNETES_VERSION, crds=[crd], trigger_metadata={"kafka": kafka})
+
+
+def test_every_object_validates_against_the_kubernetes_and_keda_schemas(
+    manifests: list[dict[str, Any]], validator: Any
+) -> None:
+    """Strict: unknown fields, wrong types and objects of a kind with no schema all fail."""
+    docs = [*manifests, *load_docs(SECRETS_EXAMPLE)]
+    problems = [
+        f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}: {line}"
+        for doc in docs
+        for line in validator.errors(doc)
+    ]
+    assert not problems, "\n".join(problems)
+    kinds = {doc["kind"] for doc in docs}
+    assert {"Namespace", "ConfigMap", "Secret", "Deployment", "Service", "Job", "ScaledObject"} <= kinds
+
+
+def _first(manifests: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """A copy of the first object of that kind, to break."""
+    for doc in manifests:
+        if doc["kind"] == kind:
+            return copy.deepcopy(doc)
+    raise AssertionError(f"no {kind} in the manifests")
+
+
+def _container(doc: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = pod_spec(doc)["containers"][0]
+    return container
+
+
+def _trigger(doc: dict[str, Any]) -> dict[str, Any]:
+    trigger: dict[str, Any] = doc["spec"]["triggers"][0]
+    return trigger
+
+
+#: (what is broken, the object, how it is broken, words the validator must say)
+BROKEN: list[tuple[str, str, Any, str]] = [
+    (
+        "Deployment replicas as text",
+        "Deployment",
+        lambda d: d["spec"].update(replicas="two"),
+        "spec.replicas",
+    ),
+    (
+        "misspelt container field",
+        "Deployment",
+        lambda d: _container(d).update(imagePullPolicyy="Always"),
+        "'imagePullPolicyy' was unexpected",
+    ),
+    (
+        "container port as text",
+        "Deployment",
+        lambda d: _container(d)["ports"][0].update(containerPort="metrics"),
+        "containerPort: 'metrics' is not of type 'integer'",
+    ),
+    (
+        "pod without containers",
+        "Deployment",
+        lambda d: pod_spec(d).pop("containers"),
+        "'containers' is a required",
+    ),
+    (
+        "unknown Job field",
+        "Job",
+        lambda d: d["spec"].update(backoffLimitt=3),
+        "'backoffLimitt' was unexpected",
+    ),
+    (
+        "Service port as text",
+        "Service",
+        lambda d: d["spec"]["ports"][0].update(port="http"),
+        "spec.ports.0.port",
+    ),
+    ("unquoted YAML boolean in a ConfigMap", "ConfigMap", lambda d: d["data"].update(X=False), "data.X"),
+    (
+        "unknown Namespace field",
+        "Namespace",
+        lambda d: d.update(spec={"finalizer": []}),
+        "'finalizer' was unexpected",
+    ),
+    (
+        "misspelt ScaledObject field",
+        "ScaledObject",
+        lambda d: d["spec"].update(maxReplicas=4),
+        "'maxReplicas' was unexpected",
+    ),
+    (
+        "replica count as text",
+        "ScaledObject",
+        lambda d: d["spec"].update(maxReplicaCount="6"),
+        "spec.maxReplicaCount: '6' is not of type 'integer'",
+    ),
+    (
+        "unknown ScaledObject metadata field",
+        "ScaledObject",
+        lambda d: d["metadata"].update(label={}),
+        "metadata: Additional properties",
+    ),
+    (
+        "topic beside the trigger's metadata",
+        "ScaledObject",
+        lambda d: _trigger(d).update(topic="cairn.requests"),
+        "'topic' was unexpected",
+    ),
+    (
+        "trigger metadata value not a string",
+        "ScaledObject",
+        lambda d: _trigger(d)["metadata"].update(lagThreshold=50),
+        "lagThreshold: 50 is not of type 'string'",
+    ),
+    (
+        "trigger without a type",
+        "ScaledObject",
+        lambda d: _trigger(d).pop("type"),
+        "'type' is a required property",
+    ),
+    (
+        "kafka trigger key KEDA does not read",
+        "ScaledObject",
+        lambda d: _trigger(d)["metadata"].update(topics="cairn.requests"),
+        "'topics' was unexpected",
+    ),
+    (
+        "several topics in one kafka trigger",
+        "ScaledObject",
+        lambda d: _trigger(d)["metadata"].update(topic="cairn.contexts,cairn.completions"),
+        "metadata.topic",
+    ),
+    (
+        "kafka trigger without a consumer group",
+        "ScaledObject",
+        lambda d: _trigger(d)["metadata"].pop("consumerGroup"),
+        "is not valid under any of the given schemas",
+    ),
+    (
+        "lag threshold of zero",
+        "ScaledObject",
+        lambda d: _trigger(d)["metadata"].update(lagThreshold="0"),
+        "metadata.lagThreshold",
+    ),
+    (
+        "trigger type with no metadata schema",
+        "ScaledObject",
+        lambda d: _trigger(d).update(type="kafkaa"),
+        "no metadata schema for 'kafkaa'",
+    ),
+    (
+        "ScaledObject of an unserved version",
+        "ScaledObject",
+        lambda d: d.update(apiVersion="keda.sh/v1"),
+        "no schema",
+    ),
+]
+
+
+@pytest.mark.parametrize(("broken", "kind", "change", "expected"), BROKEN, ids=[case[0] for case in BROKEN])
+def test_the_validator_rejects_a_broken_object(
+    manifests: list[dict[str, Any]], validator: Any, broken: str, kind: str, change: Any, expected: str
+) -> None:
+    doc = _first(manifests, kind)
+    assert validator.errors(doc) == [], f"the {kind} must be valid before it is broken"
+    change(doc)
+    problems = validator.errors(doc)
+    assert any(expected in line for line in problems), f"{broken}: {problems}"
+
+
+def test_the_validator_rejects_a_broken_manifest_file(validator: Any) -> None:
+    """The same from YAML text: an unquoted boolean and a number where Kubernetes wants strings."""
+    text = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: broken
+data:
+  CAIRN_S3_SECURE: false
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: broken
+spec:
+  scaleTargetRef:
+    name: broken
+  triggers:
+    - type: kafka
+      metadata:
+        bootstrapServers: kafka:9092
+        consumerGroup: cairn-broken
+        topic: cairn.requests
+        lagThreshold: 50
+"""
+    config_map, scaled = [doc for doc in yaml.safe_load_all(text) if doc]
+    assert validator.errors(config_map) == ["data.CAIRN_S3_SECURE: False is not of type 'string', 'null'"]
+    assert validator.errors(scaled) == ["spec.triggers.0.metadata.lagThreshold: 50 is not of type 'string'"]
+
+
+def test_crd_conversion_refuses_keywords_it_cannot_check() -> None:
+    with pytest.raises(ValueError, match="x-kubernetes-validations"):
+        support.crd_json_schema({"type": "object", "x-kubernetes-validations": [{"rule": "self.a > 0"}]})
+    schema = support.crd_json_schema(
+        {
+            "type": "object",
+            "properties": {
+                "port": {
+                    "x-kubernetes-int-or-string": True,
+                    "anyOf": [{"type": "integer"}, {"type": "string"}],
+                },
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                "maybe": {"type": "string", "nullable": True},
+            },
+        }
+    )
+    assert schema["additionalProperties"] is False
+    assert "additionalProperties" not in schema["properties"]["free"]
+    assert {"type": "null"} in schema["properties"]["maybe"]["anyOf"]
+    assert "type" not in schema["properties"]["port"]
+
+
 # --- services <-> Deployments ---------------------------------------------------------------------
 
 
@@ -238,6 +478,29 @@ def test_deployment_runs_as_non_root(deployments: dict[str, Any], folder: str) -
 
 
 # --- KEDA -----------------------------------------------------------------------------------------
+#
+# KEDA's `kafka` trigger (v2.19) reads the lag of one consumer group on one `topic`, and with
+# `allowIdleConsumers: "false"` never asks for more replicas than that topic has partitions. Without
+# a `topic` it sums the lag of the topics the group has committed offsets on (a topic it never
+# committed to is invisible) and caps at their total partitions. The manifests name every topic:
+# one trigger per topic the service really reads; KEDA scales to the largest count any trigger asks
+# for, so a service never gets more replicas than its widest topic has partitions.
+
+
+@pytest.fixture(scope="module")
+def topics_read() -> dict[str, set[str]]:
+    """Service -> the topics it subscribes to, from the routers the services run."""
+    found = {
+        name: {topic for topic, _ in contract.consumes} for name, contract in service_contracts().items()
+    }
+    assert set(found) == set(SERVICES), "every service folder is an installed service (cairn.services)"
+    return found
+
+
+def kafka_triggers(scaled: Mapping[str, Any]) -> list[dict[str, str]]:
+    triggers = scaled["spec"]["triggers"]
+    assert {t["type"] for t in triggers} == {"kafka"}, scaled["metadata"]["name"]
+    return [t["metadata"] for t in triggers]
 
 
 @pytest.mark.parametrize("folder", sorted(SERVICES))
@@ -249,14 +512,26 @@ def test_scaled_object_follows_the_service_consumer_group(
     spec = scaled["spec"]
     assert spec["scaleTargetRef"]["name"] == folder
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "kafka"
-    meta = trigger["metadata"]
-    assert meta["consumerGroup"] == SERVICES[folder].group_id
-    assert meta["bootstrapServers"] == config_maps["cairn-common"]["CAIRN_KAFKA_BOOTSTRAP"]
-    assert meta["offsetResetPolicy"] == config_maps["cairn-common"]["CAIRN_KAFKA_AUTO_OFFSET_RESET"]
-    assert str(meta["allowIdleConsumers"]).lower() == "false", "partitions must cap the replica count"
-    assert int(meta["lagThreshold"]) >= 1
+    for meta in kafka_triggers(scaled):
+        assert meta["consumerGroup"] == SERVICES[folder].group_id
+        assert meta["bootstrapServers"] == config_maps["cairn-common"]["CAIRN_KAFKA_BOOTSTRAP"]
+        assert meta["offsetResetPolicy"] == config_maps["cairn-common"]["CAIRN_KAFKA_AUTO_OFFSET_RESET"]
+        assert str(meta["allowIdleConsumers"]).lower() == "false", "partitions must cap the replica count"
+        assert int(meta["lagThreshold"]) >= 1
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_scaled_object_names_every_topic_the_service_reads_once(
+    scaled_objects: dict[str, Any], topics_read: dict[str, set[str]], folder: str
+) -> None:
+    named = [meta.get("topic") for meta in kafka_triggers(scaled_objects[folder])]
+    assert None not in named, (
+        f"{folder}: a kafka trigger without `topic` scales on whatever the group committed"
+    )
+    assert len(named) == len(set(named)), f"{folder}: a topic named twice: {named}"
+    assert set(named) == topics_read[folder], (
+        f"{folder} reads {sorted(topics_read[folder])}, its triggers name {sorted(named)}"
+    )
 
 
 def test_every_scaled_object_targets_a_service_deployment(
@@ -268,13 +543,18 @@ def test_every_scaled_object_targets_a_service_deployment(
 
 
 @pytest.mark.parametrize("folder", sorted(SERVICES))
-def test_max_replicas_do_not_exceed_the_partitions_the_group_reads(
+def test_max_replicas_do_not_exceed_the_partitions_of_the_topics_named(
     scaled_objects: dict[str, Any], topic_files: dict[str, dict[str, Any]], folder: str
 ) -> None:
-    partitions = support.consumed_partitions(topic_files, folder)
-    if not partitions:
-        pytest.skip(f"no topic file lists {folder} as a consumer yet")
-    assert scaled_objects[folder]["spec"]["maxReplicaCount"] <= partitions
+    scaled = scaled_objects[folder]
+    named = [meta["topic"] for meta in kafka_triggers(scaled)]
+    unknown = sorted(set(named) - set(topic_files))
+    assert not unknown, f"{folder}: no topic file for {unknown}"
+    widest = max(int(topic_files[topic]["partitions"]) for topic in named)
+    assert scaled["spec"]["maxReplicaCount"] <= widest, (
+        f"{folder}: maxReplicaCount {scaled['spec']['maxReplicaCount']} > {widest} partitions, "
+        "the most KEDA would ever ask for"
+    )
 
 
 # --- SGLang and the topic Job ----------------------------------------------------------------------
@@ -326,7 +606,7 @@ def test_topic_job_runs_the_topic_script_against_the_image_schemas(
 # --- the real tool, when present ------------------------------------------------------------------
 
 
-def test_kustomize_builds_the_manifests() -> None:
+def test_kustomize_builds_the_manifests(validator: Any) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl not installed")
@@ -340,3 +620,4 @@ def test_kustomize_builds_the_manifests() -> None:
     for doc in built:
         if doc["kind"] != "Namespace":
             assert doc["metadata"].get("namespace") == "cairn", doc["metadata"]["name"]
+        assert validator.errors(doc) == [], doc["metadata"]["name"]
