@@ -145,7 +145,18 @@ def test_the_fast_path_gives_predict_probs_scores(profanity: ProfanityCheckClass
     assert profanity.fast
     slow = ProfanityCheckClassifier(fast=False)
     assert not slow.fast
-    texts = [*TOXIC, *CLEAN, "What the heck", "I am so pissed off about this", ""]
+    texts = [
+        *TOXIC,
+        *CLEAN,
+        "What the heck",
+        "I am so pissed off about this",
+        "",
+        "the and of to",  # stop words only: no feature at all
+        "zxqv blorptastic",  # words outside the vocabulary
+        "Idiot idiot IDIOT, you idiot!",  # repeated terms, case
+        "Ünïcode façade — naïve café 42 3.14",
+        " ".join(CLEAN) * 3,  # a long text
+    ]
     expected = [float(p) for p in predict_prob(texts)]
     assert profanity.scores(texts) == pytest.approx(expected, abs=1e-9)
     assert slow.scores(texts) == pytest.approx(expected, abs=1e-12)
