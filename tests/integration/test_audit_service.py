@@ -78,6 +78,31 @@ async def test_every_example_event_is_stored_once_with_its_origin(
     assert await audit_store.verify() == []
 
 
+async def test_events_sent_twice_across_small_batches_are_stored_once_in_one_chain(
+    audit_settings: AuditSettings, audit_store: PostgresAuditStore, publisher: KafkaPublisher
+) -> None:
+    """Batches of at most 7 records: copies of one event land in the same batch and in later ones;
+    every event is stored (a copy clashing with the stored one would fail its batch), rows are
+    numbered without gaps, and the chain verifies. Other sessions' events may be stored too."""
+    settings = audit_settings.model_copy(update={"consumer_batch_max_records": 7})
+    rid = f"dup-{uuid.uuid4().hex[:8]}"
+    messages = [publisher.build(request(f"{rid}-{i}")) for i in range(40)]
+    for first, second in zip(messages[::2], messages[1::2], strict=True):
+        for message in (first, second, first, second):  # redeliveries, near and a batch apart
+            await publisher.send(message)
+    ids = [m.meta.id for m in messages]
+    async with running_service(router, settings, bootstrap.build):
+        await wait_for(lambda: _all_stored(audit_store, ids))
+    mine = await audit_store.pool.fetch(
+        "SELECT event_id, count(*) AS n FROM audit_events WHERE event_id = ANY($1::text[]) GROUP BY event_id",
+        ids,
+    )
+    assert sorted((r["event_id"], r["n"]) for r in mine) == sorted((i, 1) for i in ids)
+    seqs = [r["seq"] for r in await audit_store.pool.fetch("SELECT seq FROM audit_events ORDER BY seq")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert await audit_store.verify() == []
+
+
 def _headers(
     rid: str, ce_type: str = RequestSubmittedV1.event_type, content_type: str = "application/json"
 ) -> list[tuple[str, bytes]]:

@@ -110,6 +110,67 @@ class AuditStoreBehaviour:
         assert await store.count() == 2
         assert await store.verify() == []
 
+    # --- batches: duplicates never stored twice, one chain across batch boundaries -------------
+
+    async def assert_one_chain(self, store: AuditStore, event_ids: Sequence[str]) -> None:
+        """Exactly `event_ids` are stored, in that order, numbered 1..n without gaps, each linked
+        to the one before, and `verify` agrees."""
+        stored = await store.events(limit=len(event_ids) + 10)
+        assert [r.event_id for r in stored] == list(event_ids)
+        assert [r.seq for r in stored] == list(range(1, len(event_ids) + 1))
+        assert [r.prev_hash for r in stored] == [GENESIS_HASH, *(r.hash for r in stored[:-1])]
+        assert all(r.hash == chain_hash(str(r.prev_hash), r) for r in stored)
+        assert await store.count() == len(event_ids)
+        assert await store.verify() == []
+
+    async def test_a_redelivered_batch_overlapping_the_last_one_extends_the_chain_once(
+        self, store: AuditStore
+    ) -> None:
+        assert await store.append([audit_record(n) for n in (1, 2, 3, 4)]) == 4
+        # consumed again after a crash before the commit, with two new events behind it
+        assert await store.append([audit_record(n, offset=n + 100) for n in (3, 4, 5, 6)]) == 2
+        await self.assert_one_chain(store, [f"evt-{n}" for n in (1, 2, 3, 4, 5, 6)])
+        third = await store.get("evt-3")
+        assert third is not None
+        assert third.offset == 3
+
+    async def test_a_batch_repeating_ids_keeps_each_events_first_copy_in_order(
+        self, store: AuditStore
+    ) -> None:
+        batch = [
+            audit_record(1),
+            audit_record(2),
+            audit_record(1, offset=70),
+            audit_record(3),
+            audit_record(2, offset=71),
+            audit_record(2, offset=72),
+            audit_record(4),
+        ]
+        assert await store.append(batch) == 4
+        await self.assert_one_chain(store, ["evt-1", "evt-2", "evt-3", "evt-4"])
+        assert [(await store.get(f"evt-{n}") or batch[0]).offset for n in (1, 2)] == [1, 2]
+
+    async def test_a_batch_of_stored_events_only_leaves_the_chain_head_in_place(
+        self, store: AuditStore
+    ) -> None:
+        await store.append([audit_record(1), audit_record(2)])
+        assert await store.append([audit_record(2), audit_record(1), audit_record(2)]) == 0
+        assert await store.append([audit_record(3)]) == 1
+        await self.assert_one_chain(store, ["evt-1", "evt-2", "evt-3"])
+
+    async def test_batches_of_every_size_with_overlaps_form_one_chain(self, store: AuditStore) -> None:
+        sizes = [1, 250, 3, 1200, 2]
+        batches, start = [], 1
+        for size in sizes:
+            # each batch repeats the last two events of the one before (a redelivery), and one of
+            # its own events twice
+            ids = [*range(max(1, start - 2), start), *range(start, start + size), start]
+            batches.append([audit_record(n) for n in ids])
+            start += size
+        for batch, size in zip(batches, sizes, strict=True):
+            assert await store.append(batch) == size
+        await self.assert_one_chain(store, [f"evt-{n}" for n in range(1, start)])
+
     # --- what is stored ------------------------------------------------------------------------
 
     async def test_get_returns_what_was_appended(self, store: AuditStore) -> None:

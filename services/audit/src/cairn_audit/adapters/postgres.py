@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cairn_audit.domain.records import GENESIS_HASH, AuditRecord, ChainBreak, chain, verify_chain
+from cairn_audit.domain.records import GENESIS_HASH, AuditRecord, ChainBreak, chain_hashes, verify_chain
 from cairn_bus.postgres import migrate, transaction
 
 CHAIN_LOCK = 0x0CA1_A0D1  # pg_advisory_xact_lock key serialising appends to the chain
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS audit_events (
 CREATE INDEX IF NOT EXISTS audit_events_subject ON audit_events (subject);
 CREATE INDEX IF NOT EXISTS audit_events_correlation ON audit_events (correlation_id);
 CREATE INDEX IF NOT EXISTS audit_events_topic_time ON audit_events (topic, event_time);
-CREATE INDEX IF NOT EXISTS audit_events_replay_of ON audit_events (replay_of);
+DROP INDEX IF EXISTS audit_events_replay_of;
 CREATE INDEX IF NOT EXISTS audit_events_tenant_seq ON audit_events (tenant, seq);
 CREATE INDEX IF NOT EXISTS audit_events_type_seq ON audit_events (event_type, seq);
 """
@@ -50,7 +50,36 @@ _COLUMNS = (
     "subject, correlation_id, causation_id, tenant, replay_of, replay_id, payload, headers, "
     "recorded_at, prev_hash, hash"
 )
-_INSERT = f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 22))})"
+_JSONB_OID, _BINARY = 3802, 1  # pg_type oid of jsonb; asyncpg's code for the binary format
+_COPY_COLUMNS = [c.strip().strip('"') for c in _COLUMNS.split(",")]
+# the batch's ids already stored, and the chain's head (seq and hash are NULL on an empty table)
+_CHAIN_STATE = """
+SELECT (SELECT array_agg(event_id) FROM audit_events WHERE event_id = ANY($1::text[])) AS seen,
+       head.seq, head.hash
+FROM (SELECT 1) AS one
+LEFT JOIN (SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) AS head ON true
+"""
+
+
+async def _copyable_jsonb(conn: Any) -> None:
+    """Give the connection a binary-format jsonb codec (once): COPY is binary, and the pool's codec
+    (`cairn_bus.postgres.init_connection`) is text-only. Reads and writes the same Python objects."""
+    if conn.get_settings().get_data_codec(_JSONB_OID, _BINARY) is None:
+        await conn.set_type_codec(
+            "jsonb",
+            encoder=_encode_jsonb,
+            decoder=_decode_jsonb,
+            schema="pg_catalog",
+            format="binary",
+        )
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + json.dumps(value).encode()  # jsonb's binary format: version 1, then the text
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
 
 
 def _row_to_record(row: Any) -> AuditRecord:
@@ -79,9 +108,10 @@ def _row_to_record(row: Any) -> AuditRecord:
     )
 
 
-def _record_to_row(r: AuditRecord) -> tuple[Any, ...]:
+def _row(r: AuditRecord, seq: int, recorded_at: datetime, prev_hash: str, hash_: str) -> tuple[Any, ...]:
+    """The audit_events row of a record (in `_COLUMNS` order), numbered and chained."""
     return (
-        r.seq,
+        seq,
         r.event_id,
         r.event_type,
         r.source,
@@ -97,11 +127,11 @@ def _record_to_row(r: AuditRecord) -> tuple[Any, ...]:
         r.tenant,
         r.replay_of,
         r.replay_id,
-        dict(r.payload),
-        dict(r.headers),
-        r.recorded_at,
-        r.prev_hash,
-        r.hash,
+        r.payload,
+        r.headers,
+        recorded_at,
+        prev_hash,
+        hash_,
     )
 
 
@@ -116,7 +146,12 @@ class PostgresAuditStore:
         await migrate(self.pool, MIGRATION_LOCK, DDL)
 
     async def append(self, records: Sequence[AuditRecord]) -> int:
-        """Store `records` (those not stored before), chained, in one transaction.
+        """Store `records` (those not stored before), chained, in one transaction with one COPY.
+
+        Under the chain lock: the batch's event ids already stored and the chain's head are read in
+        one query, the new records are chained in Python, and the rows go in with one COPY. The lock
+        makes the read and the COPY atomic for every appender, so no id is stored twice and no
+        record is chained after a head that is no longer the last one.
 
         A database outage (refused or lost connection, shutdown, start-up) raises TransientError,
         so the consumer retries the batch instead of dead-lettering its events as bad rows.
@@ -124,24 +159,29 @@ class PostgresAuditStore:
         if not records:
             return 0
         async with transaction(self.pool, "audit database unavailable") as conn:
+            await _copyable_jsonb(conn)
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-            ids = [r.event_id for r in records]
-            rows = await conn.fetch("SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])", ids)
-            seen = {row["event_id"] for row in rows}
-            now = datetime.now(UTC)
+            state = await conn.fetchrow(_CHAIN_STATE, [r.event_id for r in records])
+            seen = set(state["seen"] or ())
             fresh: list[AuditRecord] = []
             for r in records:
                 if r.event_id not in seen:
                     seen.add(r.event_id)
-                    fresh.append(replace(r, recorded_at=now))
+                    fresh.append(r)
             if not fresh:
                 return 0
-            head = await conn.fetchrow("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            start = head["seq"] if head else 0
-            linked = chain(fresh, head["hash"] if head else GENESIS_HASH)
-            numbered = [replace(r, seq=start + i) for i, r in enumerate(linked, 1)]
-            await conn.executemany(_INSERT, [_record_to_row(r) for r in numbered])
-            return len(numbered)
+            now = datetime.now(UTC)
+            head = state["hash"] or GENESIS_HASH
+            hashes = chain_hashes(fresh, head, now)
+            first = (state["seq"] or 0) + 1
+            rows = [
+                _row(r, seq, now, prev, h)
+                for seq, r, prev, h in zip(
+                    range(first, first + len(fresh)), fresh, [head, *hashes[:-1]], hashes, strict=True
+                )
+            ]
+            await conn.copy_records_to_table("audit_events", records=rows, columns=_COPY_COLUMNS)
+            return len(rows)
 
     async def trail(self, request_id: str, tenant: str | None = None) -> list[AuditRecord]:
         rows = await self.pool.fetch(

@@ -41,36 +41,61 @@ class AuditRecord:
 
     def canonical(self) -> bytes:
         """The bytes the chain hashes: every stored field except seq and the hashes themselves."""
-        body = {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "source": self.source,
-            "event_time": self.event_time.astimezone(UTC).isoformat(),
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "payload": self.payload,
-            "headers": self.headers,
-            "content_type": self.content_type,
-            "key": self.key,
-            "subject": self.subject,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.causation_id,
-            "tenant": self.tenant,
-            "replay_of": self.replay_of,
-            "replay_id": self.replay_id,
-            "recorded_at": self.recorded_at.astimezone(UTC).isoformat() if self.recorded_at else None,
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return _canonical(self, _utc_text(self.recorded_at) if self.recorded_at else None)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _canonical(record: AuditRecord, recorded_at: str | None) -> bytes:
+    body = {
+        "event_id": record.event_id,
+        "event_type": record.event_type,
+        "source": record.source,
+        "event_time": _utc_text(record.event_time),
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "payload": record.payload,
+        "headers": record.headers,
+        "content_type": record.content_type,
+        "key": record.key,
+        "subject": record.subject,
+        "correlation_id": record.correlation_id,
+        "causation_id": record.causation_id,
+        "tenant": record.tenant,
+        "replay_of": record.replay_of,
+        "replay_id": record.replay_id,
+        "recorded_at": recorded_at,
+    }
+    return _CANONICAL_JSON.encode(body).encode()
+
+
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def chain_hash(prev_hash: str, record: AuditRecord) -> str:
     """sha256 over the previous hash and the record's canonical bytes."""
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode("ascii"))
+    return _link(prev_hash, record.canonical())
+
+
+def _link(prev_hash: str, canonical: bytes) -> str:
+    digest = hashlib.sha256(prev_hash.encode("ascii"))
     digest.update(b"\n")
-    digest.update(record.canonical())
+    digest.update(canonical)
     return digest.hexdigest()
+
+
+def chain_hashes(records: Iterable[AuditRecord], prev_hash: str, recorded_at: datetime) -> list[str]:
+    """The hash of each record linked after `prev_hash`, in order, as stored with `recorded_at`
+    (the records' own `recorded_at` is not read): what `chain` computes, without the copies."""
+    at = _utc_text(recorded_at)
+    hashes: list[str] = []
+    for record in records:
+        prev_hash = _link(prev_hash, _canonical(record, at))
+        hashes.append(prev_hash)
+    return hashes
 
 
 def chain(records: Iterable[AuditRecord], prev_hash: str) -> list[AuditRecord]:
