@@ -46,15 +46,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from bus_throughput import consume_rate, hop_latency
 from cpu_meter import per_request_ms, snapshot
 
+from cairn_bus.fetching import FetchPacer
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, ensure_topics, events_in
 from cairn_events import RequestSubmittedV1, ResponseCompletedV1
-from cairn_localstack.config import StackConfig
+from cairn_localstack.config import LOCAL_CONSUMER_ENV, StackConfig
 from cairn_localstack.process import ProcessManager
 from cairn_localstack.stack import LocalStack
 from cairn_testing.databases import scratch_database
@@ -78,18 +79,61 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-@dataclass
-class Upstream:
-    """Sends requests and clocks, per request id, when its first completed response is read."""
+class Identified(Protocol):
+    @property
+    def request_id(self) -> str: ...
 
-    producer: AIOKafkaProducer
-    publisher: KafkaPublisher
-    prompt: str
+
+Request = TypeVar("Request", bound=Identified)
+
+
+@dataclass(kw_only=True)
+class Answers(Generic[Request]):
+    """What `open_loop` and `closed_loop` drive: an upstream that makes and sends requests and clocks,
+    per request id, when its first answer is read (also `litellm_bench.py`'s HTTP upstream)."""
+
     answered: dict[str, float] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     """A reason seen per status other than `completed` (there should be none)."""
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
+
+    def request(self, run: str, i: int) -> Request:
+        """Request `i` of run `run`."""
+        raise NotImplementedError
+
+    async def send(self, event: Request) -> float:
+        """Send without waiting for the answer; returns the send time (perf_counter)."""
+        raise NotImplementedError
+
+    def record(self, request_id: str, status: str, reason: str | None, now: float) -> None:
+        """The first answer to `request_id`, read at `now`; wakes whoever `ask`s for it."""
+        if request_id in self.answered:
+            return
+        self.answered[request_id] = now
+        self.statuses[request_id] = status
+        if status != "completed" and reason:
+            self.reasons.setdefault(status, reason[:200])
+        waiter = self.waiters.pop(request_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(now)
+
+    async def ask(self, event: Request, timeout: float) -> tuple[float, float]:
+        """Send and wait for the answer; (sent, answered)."""
+        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiters[event.request_id] = waiter
+        sent = await self.send(event)
+        answered = await asyncio.wait_for(waiter, timeout)
+        return sent, answered
+
+
+@dataclass
+class Upstream(Answers[RequestSubmittedV1]):
+    """Sends requests to the pipeline and reads their `response.completed` events."""
+
+    producer: AIOKafkaProducer
+    publisher: KafkaPublisher
+    prompt: str
 
     def request(self, run: str, i: int) -> RequestSubmittedV1:
         return RequestSubmittedV1.model_validate(
@@ -103,23 +147,26 @@ class Upstream:
         )
 
     async def read(self, bootstrap: str) -> None:
-        consumer = await consumer_at_end(bootstrap, "cairn.responses")
+        # the upstream reads the way the services do on this broker (a 500 ms default wait would
+        # add up to ~250 ms to every measured answer on Tansu), pacing its fetches when idle too
+        env = LOCAL_CONSUMER_ENV
+        pacer = FetchPacer(
+            int(env["CAIRN_KAFKA_FETCH_MAX_WAIT_MS"]),
+            int(env["CAIRN_KAFKA_FETCH_MAX_WAIT_IDLE_MS"]),
+            int(env["CAIRN_KAFKA_FETCH_IDLE_AFTER_MS"]) / 1000,
+        )
+        consumer = await consumer_at_end(bootstrap, "cairn.responses", fetch_max_wait_ms=pacer.busy_ms)
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=100)
+                pacer.observe(consumer, bool(batch))
                 now = time.perf_counter()
                 for _, event in events_in(batch):
                     if not isinstance(event, ResponseCompletedV1) or event.request_id in self.answered:
                         continue
                     if event.prompt_name != self.prompt:  # another pipeline on the shared broker
                         continue
-                    self.answered[event.request_id] = now
-                    self.statuses[event.request_id] = event.status.value
-                    if event.status.value != "completed" and event.reason:
-                        self.reasons.setdefault(event.status.value, event.reason[:200])
-                        waiter = self.waiters.pop(event.request_id, None)
-                        if waiter is not None and not waiter.done():
-                            waiter.set_result(now)
+                    self.record(event.request_id, event.status.value, event.reason, now)
         finally:
             await consumer.stop()
 
@@ -129,16 +176,8 @@ class Upstream:
         await self.publisher.publish(event)
         return sent
 
-    async def ask(self, event: RequestSubmittedV1, timeout: float) -> tuple[float, float]:
-        """Send and wait for the answer; (sent, answered)."""
-        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiters[event.request_id] = waiter
-        sent = await self.send(event)
-        answered = await asyncio.wait_for(waiter, timeout)
-        return sent, answered
 
-
-async def open_loop(up: Upstream, rate: float, seconds: float, drain_s: float) -> dict[str, Any]:
+async def open_loop(up: Answers[Any], rate: float, seconds: float, drain_s: float) -> dict[str, Any]:
     """Send `rate` requests/s for `seconds` on a fixed schedule; wait up to `drain_s` for the answers."""
     run = uuid.uuid4().hex[:6]
     n = max(1, round(rate * seconds))
@@ -173,7 +212,7 @@ async def open_loop(up: Upstream, rate: float, seconds: float, drain_s: float) -
     }
 
 
-async def closed_loop(up: Upstream, clients: int, seconds: float) -> dict[str, Any]:
+async def closed_loop(up: Answers[Any], clients: int, seconds: float) -> dict[str, Any]:
     """`clients` upstreams each asking, one request at a time, for `seconds`: answered req/s."""
     run = uuid.uuid4().hex[:6]
     latencies: list[float] = []
@@ -297,6 +336,8 @@ async def pipeline(
             for i in range(args.warmup):
                 await up.ask(up.request("warm", i), timeout=180)
             pids = {**{n: services.pm.pid(n) for n in REQUEST_PATH}, **stack_pids}
+            # consumers lengthen their fetch wait after a quiet spell (cairn_bus.fetching): let it pass
+            await asyncio.sleep(int(env.get("CAIRN_KAFKA_FETCH_IDLE_AFTER_MS", "0")) / 1000 + 1)
             idle = await idle_cores(pids, args.idle_seconds)
             print(f"  idle: {idle['total']} cores over {args.idle_seconds:.0f} s: {idle}", flush=True)
             for rate in args.loads:
@@ -414,10 +455,8 @@ def table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The loads and measuring windows, shared with `litellm_bench.py` so both run the same ones."""
     parser.add_argument("--loads", type=float, nargs="+", default=[1, 2, 4, 8, 16], help="offered req/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load")
     parser.add_argument("--drain", type=float, default=60.0, help="longest wait for a load's last answers")
@@ -426,6 +465,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--idle-seconds", type=float, default=60.0, help="how long to measure CPU with no traffic"
     )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_load_arguments(parser)
     parser.add_argument("--hop-samples", type=int, default=200)
     parser.add_argument("--floor-events", type=int, default=3000)
     parser.add_argument(

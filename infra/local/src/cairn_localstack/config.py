@@ -171,6 +171,9 @@ LOCAL_CONSUMER_ENV = {
     "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     # Tansu holds a fetch for the whole wait even when records arrive: keep it short locally
     "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "25",
+    # ... and long once a consumer has been quiet, so an idle stack does not spin (cairn_bus.fetching)
+    "CAIRN_KAFKA_FETCH_MAX_WAIT_IDLE_MS": "1000",
+    "CAIRN_KAFKA_FETCH_IDLE_AFTER_MS": "10000",
 }
 """Consumer settings that make group joins and fetches fast on the local broker (never for Kafka)."""
 

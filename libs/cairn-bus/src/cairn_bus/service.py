@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
 from cairn_bus.dispatcher import Dispatcher
+from cairn_bus.fetching import FetchPacer, wake_on_records
 from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record_from_kafka
 from cairn_bus.publisher import Publisher
 from cairn_bus.router import EventRouter
@@ -345,6 +346,15 @@ async def _serve(
                 batch_timeout_ms=settings.consumer_batch_timeout_ms,
             )
 
+            wake_on_records(
+                subscriber,
+                FetchPacer(
+                    settings.kafka_fetch_max_wait_ms,
+                    settings.kafka_fetch_max_wait_idle_ms,
+                    settings.kafka_fetch_idle_after_ms / 1000,
+                ),
+                linger_s=settings.consumer_linger_ms / 1000,
+            )
             lag = ThrottledLag(
                 ConsumerLagRecorder(settings.service_name, settings.group_id),
                 settings.consumer_lag_interval_ms / 1000,

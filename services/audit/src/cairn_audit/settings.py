@@ -16,3 +16,10 @@ class Settings(ServiceSettings, PostgresSettings, http_api_settings(8085, "audit
         "larger than the bus default: the audit is off the request path and a larger batch costs "
         "less per event.",
     )
+    consumer_linger_ms: int = Field(
+        200,
+        ge=0,
+        description="Wait after a batch before the next poll, so that at a steady trickle of events a "
+        "batch holds what arrived meanwhile (one transaction and one commit for many events); the "
+        "audit is off the request path, so this only adds to how soon a trail is complete.",
+    )
