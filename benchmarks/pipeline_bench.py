@@ -51,6 +51,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiokafka import AIOKafkaProducer
 from bus_throughput import consume_rate, hop_latency
 from cpu_meter import per_request_ms, snapshot
+from profiles import SpyRecording
 
 from cairn_bus.fetching import FetchPacer
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, ensure_topics, events_in
@@ -341,12 +342,18 @@ async def pipeline(
             idle = await idle_cores(pids, args.idle_seconds)
             print(f"  idle: {idle['total']} cores over {args.idle_seconds:.0f} s: {idle}", flush=True)
             for rate in args.loads:
+                # py-spy samples each service through the highest load (`--profile`)
+                spy = None
+                if args.profile and rate == max(args.loads):
+                    spy = SpyRecording({n: services.pm.pid(n) for n in REQUEST_PATH}, work / "profiles")
                 before = snapshot(pids)
                 level = await open_loop(up, rate, args.seconds, args.drain)
                 after = snapshot(pids)
                 level["cpu_ms_per_request"] = per_request_ms(
                     after.since(before), level["answered"], idle, after.at - before.at
                 )
+                if spy is not None:
+                    level["profile"] = spy.stop()
                 levels.append(level)
                 print(f"  offered {rate:>5} req/s: {levels[-1]}", flush=True)
             before = snapshot(pids)
@@ -452,6 +459,13 @@ def table(res: dict[str, Any]) -> str:
                 f"{cpu[n]['gross']:>7}/{cpu[n]['net_of_idle']:<6}" if n in cpu else f"{'-':>14}" for n in idle
             )
         )
+    for row in res["levels"]:
+        for service, found in (row.get("profile") or {}).items():
+            top = ", ".join(f"{name} {share:.0%}" for name, share in found.get("self", [])[:5])
+            lines.append(
+                f"py-spy at {row['offered_req_s']} req/s, {service} ({found.get('samples', 0)} samples), "
+                f"most own time: {top or found.get('error', '-')}"
+            )
     return "\n".join(lines)
 
 
@@ -476,6 +490,11 @@ if __name__ == "__main__":
     parser.add_argument("--floor-events", type=int, default=3000)
     parser.add_argument(
         "--label", default="", help="name of the run; the JSON goes to pipeline_bench.<label>.json"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each service with py-spy through the highest load and print where its CPU went",
     )
     arguments = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the services on SIGTERM too
