@@ -83,8 +83,11 @@ lint: setup  ## ruff on everything, mypy --strict on libs
 	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-auth/src infra/local/src infra/cli/src
 
 bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
+	@mkdir -p benchmarks/results && date -u +%Y-%m-%dT%H:%M:%SZ > benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py
 	@$(TEST_ENV) $(PY) benchmarks/pipeline_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/replica_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/litellm_bench.py --bench-run benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000

@@ -43,6 +43,8 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -291,17 +293,12 @@ def prompt_file(folder: Path, name: str) -> Path:
     return path
 
 
-async def pipeline(
-    args: argparse.Namespace,
-    bootstrap: str,
-    stack_env: dict[str, str],
-    dsn: str,
-    prompt: str,
-    stack_pids: dict[str, int | None],
-) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float], dict[str, str], dict[str, float]]:
-    """Run the request path on database `dsn`, warm it up, measure its CPU with no traffic, then the
-    open-loop loads and the closed loop with the CPU each process spent per request answered:
-    (levels, closed loop, mean handler times, reasons of answers not `completed`, idle cores)."""
+@asynccontextmanager
+async def request_path(
+    bootstrap: str, stack_env: dict[str, str], dsn: str, prompt: str
+) -> AsyncIterator[ServiceProcesses]:
+    """The request path as processes on database `dsn` (instant backend, the prompt under its own
+    name, a few reference topics ingested); each process's /metrics port in `metrics_ports`."""
     work = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     env = service_env(stack_env, dsn)
     env.update(
@@ -324,9 +321,25 @@ async def pipeline(
     run_cairn(env, "docs", "ingest", str(knowledge), cwd=REPO)
     groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
     services = ServiceProcesses(ProcessManager(work / "services"), env, groups, cwd=REPO)
-    ports = {name: free_port() for name in REQUEST_PATH}
+    ports = {name: {"CAIRN_METRICS_PORT": str(free_port())} for name in REQUEST_PATH}
+    with services.running(REQUEST_PATH, ports):
+        yield services
+
+
+async def pipeline(
+    args: argparse.Namespace,
+    bootstrap: str,
+    stack_env: dict[str, str],
+    dsn: str,
+    prompt: str,
+    stack_pids: dict[str, int | None],
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float], dict[str, str], dict[str, float]]:
+    """Run the request path on database `dsn`, warm it up, measure its CPU with no traffic, then the
+    open-loop loads and the closed loop with the CPU each process spent per request answered:
+    (levels, closed loop, mean handler times, reasons of answers not `completed`, idle cores)."""
     levels: list[dict[str, Any]] = []
-    with services.running(REQUEST_PATH, {n: {"CAIRN_METRICS_PORT": str(p)} for n, p in ports.items()}):
+    async with request_path(bootstrap, stack_env, dsn, prompt) as services:
+        ports = {name: services.metrics_ports[name] for name in REQUEST_PATH}
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
         await producer.start()
         try:
@@ -338,14 +351,17 @@ async def pipeline(
                 await up.ask(up.request("warm", i), timeout=180)
             pids = {**{n: services.pm.pid(n) for n in REQUEST_PATH}, **stack_pids}
             # consumers lengthen their fetch wait after a quiet spell (cairn_bus.fetching): let it pass
-            await asyncio.sleep(int(env.get("CAIRN_KAFKA_FETCH_IDLE_AFTER_MS", "0")) / 1000 + 1)
+            await asyncio.sleep(int(LOCAL_CONSUMER_ENV["CAIRN_KAFKA_FETCH_IDLE_AFTER_MS"]) / 1000 + 1)
             idle = await idle_cores(pids, args.idle_seconds)
             print(f"  idle: {idle['total']} cores over {args.idle_seconds:.0f} s: {idle}", flush=True)
             for rate in args.loads:
                 # py-spy samples each service through the highest load (`--profile`)
                 spy = None
                 if args.profile and rate == max(args.loads):
-                    spy = SpyRecording({n: services.pm.pid(n) for n in REQUEST_PATH}, work / "profiles")
+                    spy = SpyRecording(
+                        {n: services.pm.pid(n) for n in REQUEST_PATH},
+                        Path(tempfile.mkdtemp(prefix="pipeline-profiles-")),
+                    )
                 before = snapshot(pids)
                 level = await open_loop(up, rate, args.seconds, args.drain)
                 after = snapshot(pids)

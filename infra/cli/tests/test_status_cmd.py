@@ -8,11 +8,23 @@ from pathlib import Path
 
 import pytest
 import typer
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
 from cairn_cli import status_cmd
-from cairn_cli.status_cmd import collect, histogram_quantile, summarize
+from cairn_cli.services_cmd import manager
+from cairn_cli.status_cmd import (
+    BrokerMember,
+    GroupView,
+    PartitionLag,
+    collect,
+    group_lines,
+    group_views,
+    histogram_quantile,
+    partition_text,
+    summarize,
+)
 from cairn_localstack.config import StackConfig
 from cairn_observability import catalog
 from cairn_observability.metrics import instrument
@@ -61,6 +73,16 @@ def test_a_service_is_summarised_from_its_metrics_text() -> None:
     assert 0.0025 < health.p50_s <= 0.005
     assert health.p99_s is not None
     assert 0.5 < health.p99_s <= 1.0
+    assert (health.member, health.group) == ("safety", "cairn-safety")
+    assert health.partitions == (PartitionLag("cairn.contexts", 0, 3), PartitionLag("cairn.contexts", 1, 4))
+    assert partition_text(health.partitions) == "contexts 0,1"
+
+
+def test_partitions_are_listed_per_topic_or_counted_when_there_are_many_topics() -> None:
+    held = [PartitionLag(f"cairn.t{i}", p, 0) for i in range(4) for p in (1, 3)]
+    assert partition_text(held[:4]) == "t0 1,3; t1 1,3"
+    assert partition_text(held) == "8 partitions of 4 topics"
+    assert partition_text([]) == "-"
 
 
 def test_an_idle_service_has_zeros_and_no_latency() -> None:
@@ -89,8 +111,93 @@ def test_collect_reads_each_service_on_its_own_port_and_reports_the_silent_ones(
     assert (retriever.up, retriever.running, retriever.problem) == (False, False, "not running")
 
 
+def test_collect_reads_every_recorded_member_on_its_own_port(tmp_path: Path) -> None:
+    config = StackConfig(profile="test", root_dir=tmp_path)
+    pm = manager(config)
+    pm.start("safety#2", ["sleep", "60"])
+    try:
+        member_url = f"http://127.0.0.1:{config.metrics_port('safety', 2)}/metrics"
+        rows = collect(config, 0.5, lambda url, _: safety_metrics() if url == member_url else _refuse())
+    finally:
+        pm.stop("safety#2")
+    by_member = {row.member: row for row in rows}
+    assert set(by_member) == {*config.metrics_ports(), "safety#2"}
+    member = by_member["safety#2"]
+    assert (member.service, member.up, member.running, member.metrics_url) == (
+        "safety",
+        True,
+        True,
+        member_url,
+    )
+    assert by_member["safety"].problem == "not running"
+
+
+def tansu_describe() -> list[object]:
+    """A DescribeGroups answer as Tansu gives it: members without client, host or assignment; an
+    unknown group as a malformed entry."""
+    members = [(f"cairn-retriever-{i}", "", "", b"", b"") for i in range(2)]
+    groups = [
+        (0, "cairn-retriever", "Stable", "consumer", "", members),
+        (-1, None, "", "cairn-x", "Empty", []),
+    ]
+    return [type("Response", (), {"groups": groups})()]
+
+
+def test_groups_are_read_from_describe_groups_with_or_without_assignments() -> None:
+    views = group_views(tansu_describe(), ["cairn-retriever", "cairn-x"])
+    assert views["cairn-retriever"].state == "Stable"
+    assert [m.member_id for m in views["cairn-retriever"].members] == [
+        "cairn-retriever-0",
+        "cairn-retriever-1",
+    ]
+    assert not views["cairn-retriever"].assignments_known
+    assert views["cairn-x"] == GroupView("cairn-x", "unknown")
+
+    assignment = ConsumerProtocolMemberAssignment(0, [("cairn.prompts", [4, 0, 2])], b"").encode()
+    kafka = [
+        (
+            0,
+            "cairn-retriever",
+            "Stable",
+            "consumer",
+            "range",
+            [("m-1", "cairn-retriever", "/10.0.0.7", b"", assignment)],
+        )
+    ]
+    views = group_views([type("Response", (), {"groups": kafka})()], ["cairn-retriever"])
+    member = views["cairn-retriever"].members[0]
+    assert member == BrokerMember(
+        "m-1",
+        "cairn-retriever",
+        "/10.0.0.7",
+        (("cairn.prompts", 0), ("cairn.prompts", 2), ("cairn.prompts", 4)),
+    )
+    lines = group_lines([], views)
+    assert lines == [
+        "cairn-retriever: Stable, 1 member(s) at the broker, 0 running here\n"
+        "  m-1 (cairn-retriever@/10.0.0.7): prompts 0,2,4"
+    ]
+
+
+def test_group_lines_say_what_the_broker_does_not_report() -> None:
+    rows = [summarize("retriever", "", member=m) for m in ("retriever", "retriever#2")]
+    lines = group_lines(rows, group_views(tansu_describe(), ["cairn-retriever"]))
+    assert lines[0] == "cairn-retriever: Stable, 2 member(s) at the broker, 2 running here"
+    assert "not their partitions" in lines[1]
+    assert group_lines(rows, "broker unreachable (TimeoutError: )") == [
+        "consumer groups: broker unreachable (TimeoutError: )"
+    ]
+
+
 def test_the_command_prints_json_and_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAIRN_STACK_ROOT_DIR", str(tmp_path))
+    asked: list[list[str]] = []
+
+    async def describe(bootstrap: str, groups: list[str], timeout_s: float) -> dict[str, GroupView]:
+        asked.append(sorted(groups))
+        return group_views(tansu_describe(), groups)
+
+    monkeypatch.setattr(status_cmd, "describe_groups", describe)
     monkeypatch.setattr(
         status_cmd,
         "fetch_metrics",
@@ -104,12 +211,20 @@ def test_the_command_prints_json_and_a_table(tmp_path: Path, monkeypatch: pytest
     rows = {row["service"]: row for row in json.loads(result.output)}
     assert rows["safety"]["errors"] == 3
     assert rows["safety"]["up"] is True
+    assert rows["safety"]["partitions"] == [
+        {"topic": "cairn.contexts", "partition": 0, "lag": 3.0},
+        {"topic": "cairn.contexts", "partition": 1, "lag": 4.0},
+    ]
+    assert (rows["safety"]["group_state"], rows["safety"]["group_members_at_broker"]) == ("unknown", 0)
     assert rows["tuner"]["up"] is False
+    assert asked == [["cairn-safety"]]  # only the groups of members that answered
 
     table = runner.invoke(app, ["--profile", "test"])
     assert table.exit_code == 0, table.output
     safety_line = next(line for line in table.output.splitlines() if line.startswith("safety"))
     assert safety_line.split()[:4] == ["safety", "up", "7", "100"]
+    assert safety_line.split()[-2:] == ["contexts", "0,1"]
+    assert "cairn-safety: unknown, 0 member(s) at the broker, 0 running here" in table.output
     assert "stopped" in next(line for line in table.output.splitlines() if line.startswith("tuner"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from importlib.metadata import entry_points
@@ -25,7 +26,9 @@ FAKES = {
     "ready": (
         "import json, os, time\n"
         "print(json.dumps({'event': 'service ready', 'service': os.environ['CAIRN_SERVICE_NAME'],\n"
-        "    'group': os.environ['CAIRN_KAFKA_GROUP_ID'], 'extra': os.environ.get('FAKE_EXTRA')}), flush=True)\n"
+        "    'group': os.environ['CAIRN_KAFKA_GROUP_ID'], 'extra': os.environ.get('FAKE_EXTRA'),\n"
+        "    'metrics_port': os.environ.get('CAIRN_METRICS_PORT'),\n"
+        "    'http_enabled': os.environ.get('CAIRN_HTTP_ENABLED')}), flush=True)\n"
         "time.sleep(120)\n"
     ),
     "crash": "print('cannot start: no database', flush=True)\nraise SystemExit(3)\n",
@@ -77,6 +80,34 @@ def test_running_starts_each_service_in_its_group_and_stops_them_all(fakes: Serv
         assert '"group": "group-ready"' in log
         assert '"extra": "yes"' in log
     assert not fakes.pm.is_running("ready")
+
+
+def ready_line(fakes: ServiceProcesses, name: str) -> dict[str, str | None]:
+    line = next(x for x in fakes.log(name).splitlines() if "service ready" in x)
+    return dict(json.loads(line))
+
+
+def test_replicas_run_as_members_of_one_group_each_on_its_own_metrics_port(fakes: ServiceProcesses) -> None:
+    extra = {"ready": {"FAKE_EXTRA": "yes", "CAIRN_METRICS_PORT": "18001"}}
+    with fakes.running(["ready"], extra, replicas={"ready": 3}):
+        assert fakes.members("ready") == ["ready", "ready#2", "ready#3"]
+        lines = {name: ready_line(fakes, name) for name in fakes.members("ready")}
+        assert {line["service"] for line in lines.values()} == {"ready"}
+        assert {line["group"] for line in lines.values()} == {"group-ready"}
+        assert {line["extra"] for line in lines.values()} == {"yes"}
+        ports = [line["metrics_port"] for line in lines.values()]
+        assert ports[0] == "18001"
+        assert len(set(ports)) == 3
+        assert fakes.metrics_ports == {name: int(str(line["metrics_port"])) for name, line in lines.items()}
+        assert [line["http_enabled"] for line in lines.values()] == [None, "false", "false"]
+        fakes.stop("ready#2")
+        assert fakes.members("ready") == ["ready", "ready#3"]
+        fakes.start("ready#2", {"CAIRN_METRICS_PORT": "18002"})  # a member's own env wins
+        fakes.wait_ready(["ready#2"])  # what the new start logged, not the first start's line
+        last = [x for x in fakes.log("ready#2").splitlines() if "service ready" in x][-1]
+        assert json.loads(last)["metrics_port"] == "18002"
+        assert fakes.metrics_ports["ready#2"] == 18002
+    assert fakes.members("ready") == []
 
 
 def test_a_service_that_exits_while_starting_fails_with_its_log(fakes: ServiceProcesses) -> None:

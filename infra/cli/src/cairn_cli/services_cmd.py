@@ -1,10 +1,17 @@
-"""`cairn services`: run the Cairn services as local processes against the local stack."""
+"""`cairn services`: run the Cairn services as local processes against the local stack.
+
+A service can run as several members of its consumer group (`up --replicas`): each member is its own
+process with its own PID file, log and /metrics port, all in the group `cairn-<service>`. The first
+member keeps the service's name (`retriever`); the others are `retriever#2`, `retriever#3`, ...
+(see `cairn_localstack.config.member_name` and, for their ports, `REPLICA_PORT_STRIDE`).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import typer
@@ -12,7 +19,15 @@ from rich.console import Console
 from rich.table import Table
 
 from cairn_bus.contract import service_modules, service_routers
-from cairn_localstack.config import LOCAL_CONSUMER_ENV, StackConfig
+from cairn_events import load_topics
+from cairn_localstack.config import (
+    EXTRA_MEMBER_ENV,
+    LOCAL_CONSUMER_ENV,
+    MAX_REPLICAS,
+    StackConfig,
+    member_name,
+    split_member,
+)
 from cairn_localstack.process import ProcessManager
 
 app = typer.Typer(help="Start, stop and inspect the Cairn services as local processes.", no_args_is_help=True)
@@ -29,43 +44,159 @@ def manager(config: StackConfig) -> ProcessManager:
     return ProcessManager(config.stack_dir / "services")
 
 
-def start_services(config: StackConfig, names: list[str] | None = None) -> list[str]:
-    """Start the named services (all when None) that are not running; returns those started."""
+def parse_replicas(values: Iterable[str], services: Iterable[str]) -> dict[str, int]:
+    """Members per service from `--replicas` values: `N` for every service in `services`, or
+    `SERVICE=N` for one (which wins over `N`, whatever the order)."""
+    known = list(services)
+    every: int | None = None
+    each: dict[str, int] = {}
+    for value in values:
+        name, sep, count = value.rpartition("=")
+        if not count.isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+            raise typer.BadParameter(f"--replicas {value!r}: the count must be 1 to {MAX_REPLICAS}")
+        if not sep:
+            every = int(count)
+        elif name in known:
+            each[name] = int(count)
+        else:
+            raise typer.BadParameter(f"--replicas {value!r}: {name!r} is not among {', '.join(known)}")
+    return {name: each.get(name, every or 1) for name in known}
+
+
+def _check_names(names: Iterable[str]) -> None:
     modules = service_modules()
-    unknown = sorted(set(names or []) - set(modules))
+    unknown = []
+    for name in names:
+        try:
+            service, _ = split_member(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        if service not in modules:
+            unknown.append(name)
     if unknown:
         raise typer.BadParameter(
-            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(sorted(modules))}"
+            f"unknown service(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(modules))}"
         )
-    pm = manager(config)
-    env = {**os.environ, **config.service_env(), **LOCAL_CONSUMER_ENV, "CAIRN_LOG_FORMAT": "json"}
-    started = []
-    for name in names or runnable_services():
-        if pm.is_running(name):
+
+
+def recorded_members(pm: ProcessManager, service: str) -> list[str]:
+    """The members of `service` with a record in `pm` (running or not), first member first."""
+    found = []
+    for info in pm.status():
+        try:
+            owner, number = split_member(info.name)
+        except ValueError:
             continue
-        env["CAIRN_SERVICE_NAME"] = name
-        env.update(config.service_metrics_env(name))
-        pm.start(name, [sys.executable, "-m", modules[name]], env=env, cwd=Path.cwd())
-        started.append(name)
+        if owner == service:
+            found.append((number, info.name))
+    return [name for _, name in sorted(found)]
+
+
+def member_env(config: StackConfig, service: str, member: int) -> dict[str, str]:
+    """The environment of member `member` of `service`: the stack's settings, the service's name (so
+    its default consumer group, `cairn-<service>`, is the same for every member) and its own
+    /metrics port; members after the first do not serve the service's HTTP API."""
+    return {
+        **os.environ,
+        **config.service_env(),
+        **LOCAL_CONSUMER_ENV,
+        "CAIRN_LOG_FORMAT": "json",
+        "CAIRN_SERVICE_NAME": service,
+        **config.service_metrics_env(service, member),
+        **(EXTRA_MEMBER_ENV if member > 1 else {}),
+    }
+
+
+def start_services(
+    config: StackConfig, names: list[str] | None = None, replicas: Mapping[str, int] | None = None
+) -> list[str]:
+    """Start the named services (all when None) that are not running; returns the processes started.
+
+    A service runs `replicas[service]` members (1 when not given); a member name (`retriever#2`) in
+    `names` starts that member alone.
+    """
+    _check_names(names or [])
+    modules = service_modules()
+    pm = manager(config)
+    wanted: list[tuple[str, int]] = []
+    for name in names or runnable_services():
+        service, member = split_member(name)
+        if member > 1:
+            wanted.append((service, member))
+        else:
+            wanted.extend((service, k) for k in range(1, (replicas or {}).get(service, 1) + 1))
+    started = []
+    for service, member in wanted:
+        process = member_name(service, member)
+        if pm.is_running(process):
+            continue
+        env = member_env(config, service, member)
+        pm.start(process, [sys.executable, "-m", modules[service]], env=env, cwd=Path.cwd())
+        started.append(process)
     return started
 
 
 def stop_services(config: StackConfig, names: list[str] | None = None) -> list[str]:
-    """Stop the named services (all when None); returns those that were running."""
+    """Stop the named services (all when None), every member of each, or the named members alone;
+    returns the processes that were running."""
+    _check_names(names or [])
     pm = manager(config)
-    return [n for n in (names or sorted(service_modules())) if pm.stop(n)]
+    targets: list[str] = []
+    for name in names or sorted(service_modules()):
+        service, member = split_member(name)
+        targets.extend([name] if member > 1 else [service, *recorded_members(pm, service)])
+    return [n for n in dict.fromkeys(targets) if pm.stop(n)]
+
+
+def idle_members(replicas: Mapping[str, int]) -> dict[str, int]:
+    """Services asked for more members than the most partitions of any topic they read (those extra
+    members would hold no partition and idle): the most members that get work, by service."""
+    routers = service_routers()
+    partitions = {name: spec.partitions for name, spec in load_topics().items()}
+    limits = {}
+    for service, count in replicas.items():
+        topics = routers[service].topics if service in routers else []
+        most = max((partitions.get(t, 1) for t in topics), default=1)
+        if count > most:
+            limits[service] = most
+    return limits
 
 
 @app.command("up")
 def up(
-    names: list[str] = typer.Argument(None, help="Services to start (default: all that have handlers)."),
+    names: list[str] = typer.Argument(
+        None, help="Services (or members, e.g. retriever#2) to start (default: all that have handlers)."
+    ),
+    replicas: list[str] = typer.Option(
+        None,
+        "--replicas",
+        help=f"Members of each service's consumer group: N for all, or SERVICE=N (repeatable); 1 to "
+        f"{MAX_REPLICAS}. Members after the first are named SERVICE#2, SERVICE#3, ...",
+    ),
     wait: bool = typer.Option(True, help="Wait until each started service has joined its consumer group."),
     timeout: float = typer.Option(300.0, help="Seconds to wait for readiness."),
 ) -> None:
     """Start services as background processes with the local stack's settings."""
     config = StackConfig()
-    started = start_services(config, names or None)
+    _check_names(names or [])
+    services = sorted({split_member(n)[0] for n in names} if names else runnable_services())
+    counts = parse_replicas(replicas or [], services)
+    for service, most in idle_members(counts).items():
+        console.print(
+            f"[yellow]{service}: {counts[service]} members, but its topics have at most {most} "
+            f"partitions: {counts[service] - most} will hold none and idle[/yellow]"
+        )
+    started = start_services(config, names or None, counts)
     console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
+    pm = manager(config)
+    beyond = [
+        m
+        for s in services
+        for m in recorded_members(pm, s)
+        if split_member(m)[1] > counts[s] and pm.is_running(m) and m not in (names or [])
+    ]
+    if beyond and replicas:
+        console.print(f"also running: {', '.join(beyond)} (stop with `cairn services down NAME`)")
     if wait and started:
         try:
             wait_ready(config, started, timeout)
@@ -76,7 +207,11 @@ def up(
 
 
 @app.command("down")
-def down(names: list[str] = typer.Argument(None, help="Services to stop (default: all).")) -> None:
+def down(
+    names: list[str] = typer.Argument(
+        None, help="Services to stop, every member of each (default: all), or members (retriever#2)."
+    ),
+) -> None:
     """Stop services by their recorded PIDs."""
     stopped = stop_services(StackConfig(), names or None)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -84,25 +219,30 @@ def down(names: list[str] = typer.Argument(None, help="Services to stop (default
 
 @app.command("status")
 def status() -> None:
-    """One line per service: running or not, PID, uptime, log file."""
+    """One line per service and per further member: running or not, PID, uptime, log file."""
     pm = manager(StackConfig())
     table = Table("service", "state", "pid", "uptime", "log")
-    for name in sorted(service_modules()):
-        info = pm.info(name)
-        uptime = f"{info.uptime_s:.0f} s" if info.uptime_s is not None else "-"
-        state = "[green]running[/green]" if info.running else "stopped"
-        table.add_row(name, state, str(info.pid or "-"), uptime, str(info.log_path))
+    for service in sorted(service_modules()):
+        for name in dict.fromkeys([service, *recorded_members(pm, service)]):
+            info = pm.info(name)
+            uptime = f"{info.uptime_s:.0f} s" if info.uptime_s is not None else "-"
+            state = "[green]running[/green]" if info.running else "stopped"
+            table.add_row(name, state, str(info.pid or "-"), uptime, str(info.log_path))
     console.print(table)
 
 
 @app.command("logs")
-def logs(name: str, lines: int = typer.Option(40, help="How many lines from the end.")) -> None:
-    """The last lines of a service's log."""
+def logs(
+    name: str = typer.Argument(..., help="A service (its first member) or a member, e.g. retriever#2."),
+    lines: int = typer.Option(40, help="How many lines from the end."),
+) -> None:
+    """The last lines of a service's (or a member's) log."""
+    _check_names([name])
     console.print(manager(StackConfig()).tail(name, lines), markup=False, highlight=False)
 
 
 def wait_ready(config: StackConfig, names: list[str], timeout_s: float = 60.0) -> None:
-    """Wait until each service's log says it is ready (or it exited)."""
+    """Wait until each service's (or member's) log says it is ready (or it exited)."""
     pm = manager(config)
     deadline = time.monotonic() + timeout_s
     pending = set(names)

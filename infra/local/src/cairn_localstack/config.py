@@ -43,6 +43,38 @@ SERVICE_METRICS_OFFSETS: dict[str, int] = {
     "audit": 7,
 }
 
+#: Member k (1-based) of a service's consumer group run locally (`cairn services up --replicas`) has its
+#: /metrics port at `metrics_port_base + (k - 1) * REPLICA_PORT_STRIDE + SERVICE_METRICS_OFFSETS[service]`:
+#: member 1 keeps the port it always had, each further member shifts the whole block by the stride.
+REPLICA_PORT_STRIDE = 10
+#: The most members of one service run locally; with the stride, the `local` profile's blocks
+#: (19460-19537) stay clear of the `test` profile's (19560-19637).
+MAX_REPLICAS = 8
+#: Separates a service's name from its member number in process names: `retriever#2`.
+MEMBER_SEPARATOR = "#"
+EXTRA_MEMBER_ENV = {"CAIRN_HTTP_ENABLED": "false"}
+"""What members beyond the first get: a service's HTTP API stays on member 1 (its fixed local port;
+there is no load balancer in front of the members locally); the others only consume."""
+
+
+def member_name(service: str, member: int = 1) -> str:
+    """The process name of member `member` of `service`'s consumer group: the service's own name for
+    the first, `<service>#<member>` for the others."""
+    if not 1 <= member <= MAX_REPLICAS:
+        raise ValueError(f"member {member} of {service}: members are numbered 1 to {MAX_REPLICAS}")
+    return service if member == 1 else f"{service}{MEMBER_SEPARATOR}{member}"
+
+
+def split_member(name: str) -> tuple[str, int]:
+    """(service, member number) of a process name made by `member_name`; a plain name is member 1."""
+    service, sep, number = name.partition(MEMBER_SEPARATOR)
+    if not sep:
+        return name, 1
+    if not number.isdigit() or not 2 <= int(number) <= MAX_REPLICAS or number.startswith("0"):
+        raise ValueError(f"{name!r}: a member is named <service>{MEMBER_SEPARATOR}<2..{MAX_REPLICAS}>")
+    return service, int(number)
+
+
 #: Per-profile defaults, applied under environment variables and explicit arguments.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "test": {
@@ -91,7 +123,11 @@ class StackConfig(BaseSettings):
     broker_bucket: str = "tansu"
     prometheus: bool = Field(default=False, description="Also run Prometheus, scraping the services.")
     prometheus_port: int = Field(default=19090, ge=1, le=65535)
-    metrics_port_base: int = Field(default=19460, ge=1, le=65535 - len(SERVICE_METRICS_OFFSETS))
+    metrics_port_base: int = Field(
+        default=19460,
+        ge=1,
+        le=65535 - (MAX_REPLICAS - 1) * REPLICA_PORT_STRIDE - len(SERVICE_METRICS_OFFSETS),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -148,21 +184,25 @@ class StackConfig(BaseSettings):
     def prometheus_url(self) -> str:
         return f"http://{self.host}:{self.prometheus_port}"
 
-    def metrics_port(self, service: str) -> int:
-        """The /metrics port of a service run against this stack (its CAIRN_METRICS_PORT)."""
+    def metrics_port(self, service: str, member: int = 1) -> int:
+        """The /metrics port of a service run against this stack (its CAIRN_METRICS_PORT), or of its
+        member `member` (see `REPLICA_PORT_STRIDE`)."""
+        member_name(service, member)  # checks the number
         try:
-            return self.metrics_port_base + SERVICE_METRICS_OFFSETS[service]
+            offset = SERVICE_METRICS_OFFSETS[service]
         except KeyError:
             known = ", ".join(SERVICE_METRICS_OFFSETS)
             raise KeyError(f"no metrics port for service {service!r}; known: {known}") from None
+        return self.metrics_port_base + (member - 1) * REPLICA_PORT_STRIDE + offset
 
     def metrics_ports(self) -> dict[str, int]:
         """Every service's /metrics port, by service name."""
         return {service: self.metrics_port(service) for service in SERVICE_METRICS_OFFSETS}
 
-    def service_metrics_env(self, service: str) -> dict[str, str]:
-        """What one service process needs to expose /metrics where this stack's Prometheus looks."""
-        return {"CAIRN_METRICS_PORT": str(self.metrics_port(service)), "CAIRN_METRICS_HOST": self.host}
+    def service_metrics_env(self, service: str, member: int = 1) -> dict[str, str]:
+        """What one service process (member `member` of its group) needs to expose /metrics on its port."""
+        port = self.metrics_port(service, member)
+        return {"CAIRN_METRICS_PORT": str(port), "CAIRN_METRICS_HOST": self.host}
 
 
 LOCAL_CONSUMER_ENV = {

@@ -25,7 +25,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: A process name; `#<n>` at the end numbers a further member of a group (`retriever#2`).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(#[0-9]+)?$")
 _PROC = Path("/proc")
 _ROTATE_BYTES = 20 * 1024 * 1024
 #: Popen objects of the processes started by this interpreter, so their exit can be reaped.
