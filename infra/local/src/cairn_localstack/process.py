@@ -113,8 +113,13 @@ def pid_alive(pid: int) -> bool:
 
 def _forget_child(pid: int) -> None:
     child = _CHILDREN.pop(pid, None)
-    if child is not None and child.returncode is not None:
-        _EXIT_CODES[pid] = child.returncode
+    if child is not None:
+        # it may have exited after the poll above and before /proc said so: reap it now, or it
+        # stays a zombie until this interpreter exits
+        with contextlib.suppress(OSError):
+            child.poll()
+        if child.returncode is not None:
+            _EXIT_CODES[pid] = child.returncode
 
 
 def exit_code(pid: int) -> int | None:
