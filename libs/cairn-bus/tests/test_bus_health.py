@@ -6,6 +6,9 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from typing import Any
+
+import pytest
 
 from cairn_bus.service import Health, default_health_checks, postgres_check, serve_metrics_and_health
 from cairn_bus.settings import PostgresSettings, ServiceSettings
@@ -84,3 +87,36 @@ async def test_healthz_and_metrics_share_the_port() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.integration
+async def test_the_database_check_keeps_its_connection_and_reconnects_after_losing_it(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncpg
+
+    opened: list[Any] = []
+    connect = asyncpg.connect
+
+    async def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        conn = await connect(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(asyncpg, "connect", counting_connect)
+    health = Health({"postgres": postgres_check(postgres_dsn)}, timeout_s=5)
+    assert (await health.probe())["status"] == "ok"
+    assert (await health.probe())["status"] == "ok"
+    assert len(opened) == 1
+    admin = await connect(postgres_dsn)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", opened[0].get_server_pid())
+    finally:
+        await admin.close()
+    # the server closed the kept connection: a probe either fails on it (and drops it) or sees it
+    # closed and connects again; either way the check recovers with a new connection
+    statuses = [(await health.probe())["status"] for _ in range(2)]
+    assert statuses[-1] == "ok", statuses
+    assert len(opened) == 2
+    assert opened[0].is_closed()
+    await opened[1].close()

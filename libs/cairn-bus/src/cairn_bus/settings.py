@@ -58,7 +58,10 @@ class ServiceSettings(BaseSettings):
         200, ge=1, description="Most records taken (and committed) in one batch by a consumer."
     )
     consumer_batch_timeout_ms: int = Field(
-        100, ge=0, description="How long a consumer waits to fill a batch before handling what it has."
+        1000,
+        ge=1,
+        description="Longest one poll of a consumer waits for records; it returns as soon as some are "
+        "there, so this only sets how often an idle consumer wakes up.",
     )
     consumer_linger_ms: int = Field(
         0,
