@@ -91,10 +91,11 @@ class Settings(
         40, ge=1, description="Candidates taken from each ranked list (vector, full text) before fusion."
     )
     hnsw_ef_search: int = Field(
-        200,
+        100,
         ge=1,
-        description="pgvector hnsw.ef_search (raised to candidate_depth when smaller); 200 gave recall@10 "
-        "0.985 at 100k chunks where pgvector's default 40 gave 0.72 (benchmarks/retrieval_bench.py).",
+        description="pgvector hnsw.ef_search (raised to candidate_depth when smaller); on the index's "
+        "ef_construction 128, 100 gave recall@10 1.0 (vector) and 0.998 (hybrid) at 100k chunks where "
+        "40 gave 0.94 and 0.96 (benchmarks/retrieval_bench.py).",
     )
     fulltext_rank_limit: int = Field(
         2000,
