@@ -3,8 +3,8 @@
 Backpressure: a consumer takes at most `consumer_batch_max_records` records at a time and commits
 them before taking more, so a service holds one batch of work however deep the backlog is; the
 backlog stays on the broker. The bound on memory: each service's peak RSS during the burst may
-exceed its RSS after warm-up by at most 256 MiB. One batch is at most 200 records of a few KB (well
-under 10 MiB), and the working memory of handling it (query embeddings, one generation batch of at
+exceed its RSS after warm-up by at most 256 MiB. One batch is at most 200 records (1,000 for the
+audit) of a few KB (well under 10 MiB), and the working memory of handling it (query embeddings, one generation batch of at
 most `max_batch_size` rows of the tiny model, buffered audit rows) is tens of MiB; 256 MiB leaves
 room for allocator slack while catching a service that holds the whole backlog or leaks per request.
 """
