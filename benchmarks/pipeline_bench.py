@@ -385,12 +385,18 @@ async def pipeline(
             await producer.stop()
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
+async def started_stack() -> tuple[StackConfig, LocalStack]:
+    """The local stack of `CAIRN_STACK_PROFILE` (the test profile by default), up, with every topic."""
     config = StackConfig.for_profile(os.environ.get("CAIRN_STACK_PROFILE", "test"))
     stack = LocalStack(config)
     stack.up()
+    await ensure_topics(config.kafka_bootstrap)
+    return config, stack
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    config, stack = await started_stack()
     bootstrap = config.kafka_bootstrap
-    await ensure_topics(bootstrap)
 
     # 1. the bus floor, before anything else runs
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")

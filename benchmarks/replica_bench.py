@@ -36,11 +36,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from cpu_meter import TICKS, per_request_ms, snapshot
-from pipeline_bench import REQUEST_PATH, RESULTS, Upstream, closed_loop, request_path
+from pipeline_bench import REQUEST_PATH, RESULTS, Upstream, closed_loop, request_path, started_stack
 
-from cairn_bus.kafka import KafkaPublisher, ensure_topics
-from cairn_localstack.config import StackConfig, member_name
-from cairn_localstack.stack import LocalStack
+from cairn_bus.kafka import KafkaPublisher
+from cairn_localstack.config import member_name
 from cairn_testing.databases import scratch_database
 from cairn_testing.processes import ServiceProcesses, free_port
 
@@ -96,11 +95,8 @@ async def settle(up: Upstream, services: ServiceProcesses, members: list[str], t
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    config = StackConfig.for_profile(os.environ.get("CAIRN_STACK_PROFILE", "test"))
-    stack = LocalStack(config)
-    stack.up()
+    config, stack = await started_stack()
     bootstrap = config.kafka_bootstrap
-    await ensure_topics(bootstrap)
     prompt = f"replqa{uuid.uuid4().hex[:6]}"
     stack_pids = {c.name: c.pid for c in stack.status().components if c.name in ("broker", "postgres")}
     async with (

@@ -12,6 +12,7 @@ import json
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,22 @@ async def complete_trail(store: PostgresAuditStore, request_id: str, attempts: i
             break
         await asyncio.sleep(0.5)
     return records
+
+
+async def assert_answered_once_with_clean_trails(
+    upstream: Upstream, store: PostgresAuditStore, request_ids: list[str]
+) -> None:
+    """No request got a second response (one would have arrived within 2 s), and each trail holds
+    every stage exactly once, no event stored twice."""
+    await asyncio.sleep(2.0)
+    for rid in request_ids:
+        assert distinct_responses(upstream, rid) == 1, f"{rid}: a second response"
+    for rid in request_ids:
+        records = await complete_trail(store, rid)
+        types = Counter(rec.event_type for rec in records)
+        assert set(types) == FULL_TRAIL, (rid, types)
+        assert all(n == 1 for n in types.values()), f"duplicate events in the trail of {rid}: {types}"
+        assert len({rec.event_id for rec in records}) == len(records)
 
 
 PROMPT_YAML = """\
