@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +49,6 @@ _COLUMNS = (
     "subject, correlation_id, causation_id, tenant, replay_of, replay_id, payload, headers, "
     "recorded_at, prev_hash, hash"
 )
-_JSONB_OID, _BINARY = 3802, 1  # pg_type oid of jsonb; asyncpg's code for the binary format
 _COPY_COLUMNS = [c.strip().strip('"') for c in _COLUMNS.split(",")]
 # the batch's ids already stored, and the chain's head (seq and hash are NULL on an empty table)
 _CHAIN_STATE = """
@@ -59,27 +57,6 @@ SELECT (SELECT array_agg(event_id) FROM audit_events WHERE event_id = ANY($1::te
 FROM (SELECT 1) AS one
 LEFT JOIN (SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) AS head ON true
 """
-
-
-async def _copyable_jsonb(conn: Any) -> None:
-    """Give the connection a binary-format jsonb codec (once): COPY is binary, and the pool's codec
-    (`cairn_bus.postgres.init_connection`) is text-only. Reads and writes the same Python objects."""
-    if conn.get_settings().get_data_codec(_JSONB_OID, _BINARY) is None:
-        await conn.set_type_codec(
-            "jsonb",
-            encoder=_encode_jsonb,
-            decoder=_decode_jsonb,
-            schema="pg_catalog",
-            format="binary",
-        )
-
-
-def _encode_jsonb(value: Any) -> bytes:
-    return b"\x01" + json.dumps(value).encode()  # jsonb's binary format: version 1, then the text
-
-
-def _decode_jsonb(data: bytes) -> Any:
-    return json.loads(data[1:])
 
 
 def _row_to_record(row: Any) -> AuditRecord:
@@ -159,7 +136,6 @@ class PostgresAuditStore:
         if not records:
             return 0
         async with transaction(self.pool, "audit database unavailable") as conn:
-            await _copyable_jsonb(conn)
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             state = await conn.fetchrow(_CHAIN_STATE, [r.event_id for r in records])
             seen = set(state["seen"] or ())
