@@ -18,12 +18,13 @@ from cairn_events.common import (
     RawHeader,
     ResponseStatus,
     RetrievalOptions,
+    ReviewDecision,
     SafetyFinding,
     SuiteScore,
     TokenUsage,
     Verdict,
 )
-from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1
+from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1, ReviewResolvedV1
 from cairn_events.model_lifecycle import (
     DatasetPublishedV1,
     EvaluationCompletedV1,
@@ -79,7 +80,9 @@ __all__ = [
     "ResponseCompletedV1",
     "ResponseStatus",
     "RetrievalOptions",
+    "ReviewDecision",
     "ReviewRequestedV1",
+    "ReviewResolvedV1",
     "SafetyFinding",
     "SuiteScore",
     "Timestamp",

@@ -132,12 +132,25 @@ class SafetyFinding(BaseModel):
 
 
 class ResponseStatus(StrEnum):
-    """How a request ended."""
+    """How a request ended, or `held`: waiting for a human reviewer.
+
+    `held` is the only status that is not final: the same request is answered again, once, when
+    the review is resolved (`completed` for an approved or edited answer, `blocked` for a rejected one).
+    """
 
     COMPLETED = "completed"
     BLOCKED = "blocked"
     REJECTED = "rejected"
     FAILED = "failed"
+    HELD = "held"
+
+
+class ReviewDecision(StrEnum):
+    """What a reviewer (or a review's deadline) decided about a held text."""
+
+    APPROVE = "approve"
+    EDIT = "edit"
+    REJECT = "reject"
 
 
 class ModelStage(StrEnum):

@@ -7,9 +7,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from cairn_events.base import Event, Identifier, RequestId, Timestamp
-from cairn_events.common import SafetyFinding, Verdict
+from cairn_events.common import ReviewDecision, SafetyFinding, Verdict
 
-__all__ = ["FeedbackSubmittedV1", "ReviewRequestedV1"]
+__all__ = ["FeedbackSubmittedV1", "ReviewRequestedV1", "ReviewResolvedV1"]
 
 
 class ReviewRequestedV1(Event):
@@ -29,6 +29,35 @@ class ReviewRequestedV1(Event):
     findings: list[SafetyFinding] = Field(description="The checks that ran on the text.")
     text: str = Field(description="The text to review (the last user turn, or the model output).")
     requested_at: Timestamp = Field(description="When the review was requested (RFC 3339).")
+
+
+class ReviewResolvedV1(Event):
+    """A held text was decided: by a reviewer, or by the policy's default when the review's deadline passed.
+
+    `approve` releases the held answer (or, for a held input, lets the request go on to the model);
+    `edit` releases the reviewer's corrected text, screened again; `reject` answers the request `blocked`.
+    """
+
+    event_type: ClassVar[str] = "cairn.review.resolved.v1"
+    topic: ClassVar[str] = "cairn.reviews"
+    key_field: ClassVar[str] = "request_id"
+
+    review_id: Identifier = Field(description="Id of the review item in safety's review queue.")
+    request_id: RequestId = Field(description="The request whose input or output was under review.")
+    tenant: str = Field(min_length=1, description="The tenant the request belongs to.")
+    stage: Literal["input", "output"] = Field(description="Whether the held text was the input or the output.")
+    decision: ReviewDecision = Field(description="What was decided.")
+    text: str | None = Field(None, description="The reviewer's corrected text; set for `edit` only.")
+    reason: str | None = Field(
+        None, description="The reviewer's note or reason; for a deadline, which default the policy applied."
+    )
+    decided_by: str = Field(
+        min_length=1,
+        description="Who decided: the reviewer's API key id, `cli:<user>` for the command line, or "
+        "`deadline` when the policy's default applied.",
+    )
+    by_deadline: bool = Field(False, description="True when no one decided in time and the policy's default applied.")
+    decided_at: Timestamp = Field(description="When the decision was made (RFC 3339).")
 
 
 class FeedbackSubmittedV1(Event):

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from cairn_events.admin import AdminActionRecordedV1
 from cairn_events.base import EVENT_TYPE_PATTERN, Event
-from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1
+from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1, ReviewResolvedV1
 from cairn_events.model_lifecycle import (
     DatasetPublishedV1,
     EvaluationCompletedV1,
@@ -44,6 +44,7 @@ _ALL: tuple[type[Event], ...] = (
     CompletionGeneratedV1,
     ResponseCompletedV1,
     ReviewRequestedV1,
+    ReviewResolvedV1,
     FeedbackSubmittedV1,
     DatasetPublishedV1,
     TuningRequestedV1,
