@@ -89,6 +89,7 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/replica_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/litellm_bench.py --bench-run benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/groundedness_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000
 	@$(TEST_ENV) $(PY) benchmarks/audit_bench.py

@@ -4,6 +4,10 @@
 service cannot start consuming or publishing something its topic files do not declare (or
 the reverse) without this failing. `upstream` (systems outside Cairn, the `cairn` CLI) is
 declared in topic files but has no contract to check.
+
+A shadow topic (`shadow_of`) is written by whoever writes its primary topic: the publisher sends
+an event of a replay or shadow trail there instead (`cairn_bus.publisher.destination`), so every
+(primary, type) a service produces counts as (shadow, type) too.
 """
 
 from __future__ import annotations
@@ -18,10 +22,29 @@ Pair = tuple[str, str]
 
 
 @pytest.fixture(scope="module")
-def contracts() -> dict[str, ServiceContract]:
+def contracts(topic_files: dict[str, TopicFile]) -> dict[str, ServiceContract]:
     found = service_contracts()
     assert found, "no service contracts found: are the services installed (cairn.services entry points)?"
-    return found
+    shadows = {topic.shadow_of: name for name, topic in topic_files.items() if topic.shadow_of}
+    return {
+        name: ServiceContract(
+            c.service,
+            c.consumes,
+            c.produces | {(shadows[topic], t) for topic, t in c.produces if topic in shadows},
+        )
+        for name, c in found.items()
+    }
+
+
+def test_a_shadow_topic_has_its_primarys_producers_and_types(topic_files: dict[str, TopicFile]) -> None:
+    shadows = [topic for topic in topic_files.values() if topic.shadow_of]
+    assert [topic.name for topic in shadows] == ["cairn.responses.shadow"]
+    for shadow in shadows:
+        assert shadow.shadow_of is not None
+        primary = topic_files[shadow.shadow_of]
+        assert sorted(shadow.producers) == sorted(primary.producers), shadow.name
+        assert shadow.event_types == primary.event_types, shadow.name
+        assert shadow.key.field == primary.key.field, shadow.name
 
 
 def test_services_are_the_ones_topic_files_know(contracts: dict[str, ServiceContract]) -> None:
@@ -79,4 +102,6 @@ def test_audit_consumes_every_registered_event_type(contracts: dict[str, Service
     if audit is None:
         pytest.skip("the audit service is not installed")
     expected = {(event_cls.topic, event_type) for event_type, event_cls in EVENT_TYPES.items()}
+    # and the shadow copies: the answers of replays and shadow requests are in the trail too
+    expected.add(("cairn.responses.shadow", "cairn.response.completed.v1"))
     assert audit.consumes == expected

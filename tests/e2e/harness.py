@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, events_in
 from cairn_bus.postgres import create_pool
-from cairn_events import Event, ResponseCompletedV1
+from cairn_events import Event, ResponseCompletedV1, ResponseStatus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,6 +72,28 @@ class Upstream:
         ids = {m.id for m, _ in got}
         assert len(ids) == 1, f"{len(ids)} distinct responses for {request_id}: {[e.status for _, e in got]}"
         return got[0][1]
+
+    async def final_response(
+        self, request_id: str, timeout: float = 180.0, settle: float = 1.0
+    ) -> ResponseCompletedV1:
+        """The final response to `request_id`, after any `held` one (a request waiting for review);
+        waits `settle` more seconds and fails if a second final one arrives."""
+
+        def finals() -> dict[str, ResponseCompletedV1]:
+            got = self.responses.get(request_id, [])
+            return {m.id: e for m, e in got if e.status is not ResponseStatus.HELD}
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not finals():
+            if loop.time() > deadline:
+                seen = [e.status.value for _, e in self.responses.get(request_id, [])]
+                raise AssertionError(f"no final response for {request_id} within {timeout}s (seen: {seen})")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(settle)
+        found = finals()
+        assert len(found) == 1, f"{len(found)} distinct final responses for {request_id}"
+        return next(iter(found.values()))
 
 
 @asynccontextmanager

@@ -197,3 +197,17 @@ async def test_dispatch_batch_raises_after_every_key_finished() -> None:
     assert sorted(done) == [1, 2]
     assert ended == [True], "buffered work of the handled records is still flushed"
     assert failed == [True], "the rewound batch is counted once"
+
+
+def test_a_router_with_shadows_also_reads_the_shadow_topic_of_what_it_consumes() -> None:
+    plain: EventRouter[None] = EventRouter("svc")
+    plain.handler(ResponseCompletedV1, RequestSubmittedV1)(on_request)
+    shadowed: EventRouter[None] = EventRouter("svc", shadows=True)
+    shadowed.handler(ResponseCompletedV1, RequestSubmittedV1)(on_request)
+    response = ResponseCompletedV1.event_type
+    assert plain.topics == ["cairn.requests", "cairn.responses"]
+    assert shadowed.topics == ["cairn.requests", "cairn.responses", "cairn.responses.shadow"]
+    assert ("cairn.responses.shadow", response) in shadowed.consumes()
+    assert ("cairn.responses.shadow", response) not in plain.consumes()
+    # cairn.requests has no shadow topic: nothing else is added
+    assert shadowed.consumes() - plain.consumes() == {("cairn.responses.shadow", response)}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cairn_events import TopicSpec, UnknownEventType, load_topics, topic_of
-from cairn_events.topics import TopicFileError
+from cairn_events.topics import TopicFileError, shadow_topic
 
 VALID = """
 name: cairn.things
@@ -101,3 +101,68 @@ def test_topic_of_uses_the_repository_topics() -> None:
     assert topic_of("cairn.model.promoted.v1").key == "model_name"
     with pytest.raises(UnknownEventType):
         topic_of("cairn.nothing.happened.v1")
+
+
+SHADOW = VALID.replace("name: cairn.things", "name: cairn.things.shadow").replace(
+    "compatibility: BACKWARD", "compatibility: BACKWARD\nshadow_of: cairn.things"
+)
+
+
+def test_a_shadow_topic_repeats_its_primary_topics_types(tmp_path: Path) -> None:
+    write(tmp_path, "cairn.things", VALID)
+    write(tmp_path, "cairn.things.shadow", SHADOW)
+    topics = load_topics(tmp_path)
+    assert topics["cairn.things.shadow"].shadow_of == "cairn.things"
+    assert topics["cairn.things.shadow"].event_types == topics["cairn.things"].event_types
+    assert topics["cairn.things"].shadow_of is None
+
+
+@pytest.mark.parametrize(
+    ("shadow", "message"),
+    [
+        (SHADOW.replace("shadow_of: cairn.things", "shadow_of: cairn.nowhere"), "is not a primary topic"),
+        (SHADOW.replace("cairn.thing.happened.v1", "cairn.thing.vanished.v1"), "exactly the types"),
+    ],
+)
+def test_a_shadow_topic_must_shadow_an_existing_topic_with_its_types(
+    tmp_path: Path, shadow: str, message: str
+) -> None:
+    write(tmp_path, "cairn.things", VALID)
+    write(tmp_path, "cairn.things.shadow", shadow)
+    with pytest.raises(TopicFileError, match=message):
+        load_topics(tmp_path)
+
+
+def test_a_topic_has_at_most_one_shadow(tmp_path: Path) -> None:
+    write(tmp_path, "cairn.things", VALID)
+    write(tmp_path, "cairn.things.shadow", SHADOW)
+    write(
+        tmp_path,
+        "cairn.things.shadow2",
+        SHADOW.replace("name: cairn.things.shadow", "name: cairn.things.shadow2"),
+    )
+    with pytest.raises(TopicFileError, match="more than one shadow topic"):
+        load_topics(tmp_path)
+
+
+def test_a_shadow_of_a_shadow_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "cairn.things", VALID)
+    write(tmp_path, "cairn.things.shadow", SHADOW)
+    write(
+        tmp_path,
+        "cairn.things.shadow2",
+        SHADOW.replace("name: cairn.things.shadow", "name: cairn.things.shadow2").replace(
+            "shadow_of: cairn.things", "shadow_of: cairn.things.shadow"
+        ),
+    )
+    with pytest.raises(TopicFileError, match="is not a primary topic"):
+        load_topics(tmp_path)
+
+
+def test_the_responses_have_a_shadow_topic_and_lookups_name_the_primary() -> None:
+    assert shadow_topic("cairn.responses") == "cairn.responses.shadow"
+    assert shadow_topic("cairn.requests") is None
+    assert topic_of("cairn.response.completed.v1").name == "cairn.responses"
+    shadow = load_topics()["cairn.responses.shadow"]
+    assert shadow.retention_ms is not None
+    assert shadow.retention_ms < (load_topics()["cairn.responses"].retention_ms or 0)

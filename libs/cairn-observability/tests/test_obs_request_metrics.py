@@ -90,3 +90,15 @@ def test_the_duration_comes_from_the_trace_context_or_is_not_made_up() -> None:
     assert record_request_outcome("failed", "obs-t2", "qa", SUBMITTED) is None
     assert _sample("cairn_request_duration_seconds_count", status="failed", tenant="obs-t2") == 0
     assert trace.get_current_span().get_span_context().is_valid is False
+
+
+def test_a_replayed_request_is_counted_apart_from_live_traffic() -> None:
+    done = SUBMITTED + timedelta(seconds=4)
+    seconds = record_request_outcome("completed", "obs-replay", "qa", done, started_at=SUBMITTED, replay=True)
+    assert seconds == 4.0
+    assert _sample("cairn_replay_requests_total", status="completed", tenant="obs-replay", prompt="qa") == 1
+    assert _sample("cairn_requests_total", status="completed", tenant="obs-replay", prompt="qa") == 0
+    assert _sample("cairn_request_duration_seconds_count", status="completed", tenant="obs-replay") == 0
+    record_request_outcome("completed", "obs-replay", "qa", done, started_at=SUBMITTED)
+    assert _sample("cairn_requests_total", status="completed", tenant="obs-replay", prompt="qa") == 1
+    assert _sample("cairn_replay_requests_total", status="completed", tenant="obs-replay", prompt="qa") == 1

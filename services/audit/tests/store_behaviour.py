@@ -277,6 +277,24 @@ class AuditStoreBehaviour:
         assert [r.event_id for r in await store.trail("corr-x")] == ["evt-5"]
         assert await store.trail("req-none") == []
 
+    async def test_trails_of_several_requests_at_once(self, store: AuditStore) -> None:
+        await self.append_all(
+            store,
+            [
+                audit_record(1),
+                audit_record(2, subject="req-b", correlation_id="req-b"),
+                audit_record(3, subject=None, correlation_id="req-a"),
+                audit_record(4, subject="req-b", correlation_id="req-a"),  # in both
+                audit_record(5, subject="req-c", correlation_id="req-c"),
+            ],
+        )
+        found = await store.trails(["req-a", "req-b", "req-none"])
+        assert {k: [r.event_id for r in v] for k, v in found.items()} == {
+            "req-a": ["evt-1", "evt-3", "evt-4"],
+            "req-b": ["evt-2", "evt-4"],
+            "req-none": [],
+        }
+
     async def test_a_trail_can_be_limited_to_one_tenant(self, store: AuditStore) -> None:
         await self.append_all(
             store,

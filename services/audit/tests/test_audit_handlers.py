@@ -141,7 +141,9 @@ async def test_the_same_event_handled_twice_is_stored_once(deps: Deps) -> None:
 
 def test_the_audit_router_consumes_every_event_type_and_publishes_only_dead_letters() -> None:
     assert router.consumed_types == frozenset(EVENT_TYPES)
-    assert router.topics == sorted({cls.topic for cls in EVENT_TYPES.values()})
+    # every topic of the registry, and the shadow topic that carries replayed and shadow answers
+    assert router.topics == sorted({cls.topic for cls in EVENT_TYPES.values()} | {"cairn.responses.shadow"})
+    assert ("cairn.responses.shadow", "cairn.response.completed.v1") in router.consumes()
     # besides dead letters, only the creation of the bootstrap admin key (CAIRN_AUTH_BOOTSTRAP_KEY_FILE)
     assert router.published_types == {DeadLetterRecordedV1.event_type, AdminActionRecordedV1.event_type}
     for event_type in EVENT_TYPES:

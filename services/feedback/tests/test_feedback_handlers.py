@@ -11,10 +11,11 @@ import pytest
 
 from cairn_bus import Dispatcher, InMemoryPublisher, Outcome, RawRecord
 from cairn_bus.objects import InMemoryObjectStore
-from cairn_events import Event
+from cairn_events import Event, ReviewDecision, ReviewResolvedV1
 from cairn_feedback.adapters.memory import InMemoryRepository
 from cairn_feedback.app import router
 from cairn_feedback.bootstrap import Deps, build
+from cairn_feedback.domain.rules import parse_rules
 from cairn_feedback.settings import Settings
 from cairn_testing import schema_examples
 from cairn_testing.suites import load_suite
@@ -65,8 +66,14 @@ def upstream(deps: Deps) -> Upstream:
 
 
 def test_the_router_declares_what_the_service_consumes_and_publishes() -> None:
-    assert router.consumed_types == frozenset(CONSUMED)
-    assert router.topics == ["cairn.feedback", "cairn.requests", "cairn.responses", "cairn.screenings"]
+    assert router.consumed_types == frozenset([*CONSUMED, ReviewResolvedV1.event_type])
+    assert router.topics == [
+        "cairn.feedback",
+        "cairn.requests",
+        "cairn.responses",
+        "cairn.reviews",
+        "cairn.screenings",
+    ]
     assert "cairn.dataset.published.v1" in router.published_types
 
 
@@ -125,3 +132,49 @@ async def test_an_outage_fails_the_handler_and_leaves_the_record_for_retry(
     repository.fail_with = None
     assert await upstream.deliver(F.request("req-1")) == [Outcome.HANDLED]
     assert (await repository.trail("req-1")).request == F.request("req-1")
+
+
+# --- a reviewer's decision on a held answer is feedback --------------------------------------------------
+
+
+def decision(decision: ReviewDecision, **fields: Any) -> ReviewResolvedV1:
+    [edited] = [e for e in schema_examples(ReviewResolvedV1.event_type) if e.payload["decision"] == "edit"]
+    base = edited.event()
+    assert isinstance(base, ReviewResolvedV1)
+    return base.model_copy(update={"decision": decision, **fields})
+
+
+async def test_an_edit_is_a_correction_tagged_as_a_review(upstream: Upstream, deps: Deps) -> None:
+    event = decision(ReviewDecision.EDIT)
+    await upstream.deliver(F.response(event.request_id))
+    assert await upstream.deliver(event, times=2) == [Outcome.HANDLED, Outcome.HANDLED]
+    [stored] = (await deps.repository.trail(event.request_id)).feedback
+    assert stored.feedback_id == f"review:{event.review_id}"
+    assert (stored.corrected_answer, stored.comment, stored.thumbs) == (event.text, event.reason, None)
+    assert stored.tags == ["review", "review:edit", "review:output"]
+    assert (stored.user_id, stored.submitted_at, stored.tenant) == (
+        event.decided_by,
+        event.decided_at,
+        event.tenant,
+    )
+    assert parse_rules(["corrected"]).source_of(stored) == "corrected"  # a dataset build selects it
+
+
+@pytest.mark.parametrize(
+    ("made", "thumbs"), [(ReviewDecision.APPROVE, "up"), (ReviewDecision.REJECT, "down")]
+)
+async def test_approve_and_reject_are_thumbs(
+    upstream: Upstream, deps: Deps, made: ReviewDecision, thumbs: str
+) -> None:
+    event = decision(made, text=None, reason="checked")
+    await upstream.deliver(event)
+    [stored] = (await deps.repository.trail(event.request_id)).feedback
+    assert (stored.thumbs, stored.corrected_answer, stored.comment) == (thumbs, None, "checked")
+    assert f"review:{made.value}" in stored.tags
+
+
+async def test_a_decision_by_the_deadline_is_no_feedback(upstream: Upstream, deps: Deps) -> None:
+    [late] = [e for e in schema_examples(ReviewResolvedV1.event_type) if e.payload["by_deadline"]]
+    event = late.event()
+    assert await upstream.deliver(event) == [Outcome.HANDLED]
+    assert (await deps.repository.trail(event.request_id)).feedback == ()

@@ -455,3 +455,26 @@ def test_the_router_consumes_requests_and_declares_what_it_publishes() -> None:
     }
     assert router.dead_letter_hook is not None
     assert CONTENT_TYPE_JSON == "application/json"
+
+
+async def test_a_replayed_request_is_answered_on_the_shadow_topic_and_counted_apart(
+    dispatcher: Dispatcher[Deps], deps: Deps
+) -> None:
+    from cairn_observability.metrics import REPLAY_REQUESTS, REQUESTS
+    from cairn_observability.request_metrics import UNKNOWN_PROMPT
+
+    live = REQUESTS.labels("rejected", "acme", UNKNOWN_PROMPT)  # an unknown prompt: no name resolved
+    replayed = REPLAY_REQUESTS.labels("rejected", "acme", UNKNOWN_PROMPT)
+    before = (live._value.get(), replayed._value.get())
+    original = sent(request("nope", request_id="req-live", tenant="acme"))
+    shadow = upstream.build(
+        request("nope", request_id="req-live.r-1", tenant="acme"),
+        cause=original.meta,
+        replay_id="replay-1",
+        replay_of=original.meta.id,
+    )
+    assert await dispatcher.dispatch(as_record(shadow)) is Outcome.HANDLED
+    [out] = published(deps)
+    assert out.topic == "cairn.responses.shadow"  # upstream's cairn.responses never sees it
+    assert out.meta.replay_id == "replay-1"
+    assert (live._value.get(), replayed._value.get()) == (before[0], before[1] + 1)

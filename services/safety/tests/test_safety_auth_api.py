@@ -14,11 +14,12 @@ import yaml
 
 from cairn_auth import Authenticator, InMemoryKeyStore, Role, create_key
 from cairn_bus import InMemoryPublisher
-from cairn_events import AdminActionRecordedV1, SafetyFinding, Verdict
+from cairn_events import AdminActionRecordedV1, ReviewDecision, ReviewResolvedV1, SafetyFinding, Verdict
 from cairn_safety.adapters.memory import InMemoryReviewQueue
 from cairn_safety.adapters.policy_files import PolicyFiles, load_policy
 from cairn_safety.api import create_app
 from cairn_safety.app import router
+from cairn_safety.decisions import decision_event_id
 from cairn_safety.domain.reviews import ReviewItem, ReviewStatus
 
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
@@ -184,6 +185,67 @@ async def test_safety_auth_a_decision_records_the_reviewer_key(world: World) -> 
     )
     assert again.status_code == 409
     assert world.admin_events() == []  # a decision is an operator's, not an administrative, action
+    # the decision is an event, once: who decided, what, when and why
+    [decision] = world.publisher.events(ReviewResolvedV1.event_type)
+    assert isinstance(decision, ReviewResolvedV1)
+    assert (decision.review_id, decision.request_id, decision.tenant, decision.stage) == (
+        "rev-a1",
+        "req-rev-a1",
+        "acme",
+        "input",
+    )
+    assert (decision.decision, decision.decided_by, decision.reason, decision.decided_at) == (
+        ReviewDecision.REJECT,
+        world.ids["acme-operator"],
+        "abusive",
+        NOW,
+    )
+    assert not decision.by_deadline
+    [message] = [m for m in world.publisher.messages if m.event is decision]
+    assert message.meta.id == decision_event_id("rev-a1")
+
+
+async def test_safety_auth_an_edit_carries_the_reviewers_text(world: World) -> None:
+    edited = await world.client.post(
+        "/v1/reviews/rev-a2/decision",
+        json={"decision": "edit", "text": "Refunds take 5 days.", "note": "tone"},
+        headers=world.as_("acme-operator"),
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["status"], edited.json()["edited_text"]) == ("edited", "Refunds take 5 days.")
+    [decision] = world.publisher.events(ReviewResolvedV1.event_type)
+    assert isinstance(decision, ReviewResolvedV1)
+    assert (decision.decision, decision.text) == (ReviewDecision.EDIT, "Refunds take 5 days.")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"decision": "edit"},
+        {"decision": "edit", "text": "  "},
+        {"decision": "approve", "text": "not for approve"},
+        {"decision": "maybe"},
+    ],
+)
+async def test_safety_auth_a_malformed_decision_is_refused(world: World, body: dict[str, Any]) -> None:
+    response = await world.client.post(
+        "/v1/reviews/rev-a1/decision", json=body, headers=world.as_("acme-operator")
+    )
+    assert response.status_code == 422
+    assert (await world.queue.get("rev-a1")).status is ReviewStatus.PENDING  # type: ignore[union-attr]
+    assert world.publisher.events(ReviewResolvedV1.event_type) == []
+
+
+async def test_safety_auth_a_decision_that_cannot_be_published_is_not_recorded(world: World) -> None:
+    async def broker_down(message: Any) -> None:
+        raise ConnectionError("broker went away")
+
+    world.publisher.send = broker_down  # type: ignore[method-assign]
+    response = await world.client.post(
+        "/v1/reviews/rev-a1/decision", json={"decision": "approve"}, headers=world.as_("acme-operator")
+    )
+    assert response.status_code == 503
+    assert (await world.queue.get("rev-a1")).status is ReviewStatus.PENDING  # type: ignore[union-attr]
 
 
 async def test_safety_auth_policies_are_scoped_to_the_tenant(world: World) -> None:

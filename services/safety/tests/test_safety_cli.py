@@ -1,12 +1,20 @@
-"""`cairn safety check` and `cairn safety policies` (the review commands run in the integration test)."""
+"""`cairn safety check`, `cairn safety policies` and `cairn safety reviews decide` through the API (the
+review commands on the database run in the integration test)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from cairn_safety.cli import app, load_settings
@@ -104,3 +112,105 @@ def test_settings_come_from_the_environment_else_from_the_local_stack(
     settings = load_settings()
     assert settings.postgres_dsn == local_stack_env()["CAIRN_POSTGRES_DSN"]
     assert settings.kafka_bootstrap == "kafka.example:9092"
+
+
+# --- `cairn safety reviews decide` through the API ---------------------------------------------------------
+
+
+@pytest.fixture
+def review_api(policy_dir: Path) -> Iterator[SimpleNamespace]:
+    """The real review API on a free port (in-memory queue and publisher), with an operator's key."""
+    from cairn_auth import Authenticator, InMemoryKeyStore, Role, create_key
+    from cairn_bus import InMemoryPublisher
+    from cairn_events import SafetyFinding, Verdict
+    from cairn_safety.adapters.memory import InMemoryReviewQueue
+    from cairn_safety.adapters.policy_files import PolicyFiles
+    from cairn_safety.api import create_app
+    from cairn_safety.app import router
+    from cairn_safety.domain.reviews import ReviewItem
+    from cairn_testing.processes import free_port
+
+    keys, queue = InMemoryKeyStore(), InMemoryReviewQueue()
+    publisher = InMemoryPublisher("/cairn/safety", allowed_types=router.published_types)
+
+    async def seed() -> tuple[str, str]:
+        issued, record, _ = await create_key(
+            keys, tenant="acme", role=Role.OPERATOR, name="ann", actor="test"
+        )
+        item = ReviewItem(
+            review_id="rev-cli",
+            request_id="req-cli",
+            tenant="acme",
+            stage="output",
+            verdict=Verdict.REVIEW,
+            findings=[SafetyFinding(check="toxicity", label="toxic", score=0.6, fired=True)],
+            text="what the heck",
+            policy="default@1",
+            event_id="evt-cli",
+            created_at=datetime.now(UTC),
+        )
+        async with queue.once("test", item.event_id) as tx:
+            assert tx is not None
+            await tx.add(item)
+        return issued.token, record.key_id
+
+    token, key_id = asyncio.run(seed())
+    app_ = create_app(
+        reviews=queue,
+        policies=PolicyFiles(policy_dir),
+        publisher=publisher,
+        authenticator=Authenticator(keys),
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", token=token, key_id=key_id, publisher=publisher)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_decide_goes_through_the_api_with_a_key(review_api: SimpleNamespace, policy_dir: Path) -> None:
+    from cairn_events import ReviewResolvedV1
+
+    env = {"CAIRN_POLICY_DIR": str(policy_dir), "COLUMNS": "200"}
+    args = ["reviews", "decide", "rev-cli", "edit", "--text", "Refunds take 5 days.", "--note", "tone"]
+    done = runner.invoke(app, [*args, "--api", review_api.url, "--key", review_api.token], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"rev-cli: edited by {review_api.key_id}" in done.output
+    assert "DIRECTLY IN THE DATABASE" not in done.output
+    [decision] = review_api.publisher.events(ReviewResolvedV1.event_type)
+    assert (decision.decision.value, decision.text, decision.decided_by) == (
+        "edit",
+        "Refunds take 5 days.",
+        review_api.key_id,
+    )
+    # a second decision: the API's 409, as a clear error
+    again_env = {**env, "CAIRN_API_URL": review_api.url, "CAIRN_API_KEY": review_api.token}
+    again = runner.invoke(app, ["reviews", "decide", "rev-cli", "approve"], env=again_env)
+    assert again.exit_code == 1
+    assert f"409: review rev-cli was edited by {review_api.key_id}" in again.output
+    wrong_key = runner.invoke(
+        app, ["reviews", "decide", "rev-cli", "approve"], env={**again_env, "CAIRN_API_KEY": "nope"}
+    )
+    assert wrong_key.exit_code == 1
+    assert "401" in wrong_key.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["maybe"], "must be approve, edit or reject"),
+        (["edit"], "--text is required for edit"),
+        (["approve", "--text", "x"], "--text is required for edit, and only for edit"),
+        (["approve", "--api", "http://127.0.0.1:9"], "give both --api and --key"),
+    ],
+)
+def test_decide_refuses_what_it_cannot_do(policy_dir: Path, args: list[str], message: str) -> None:
+    done = run(policy_dir, "reviews", "decide", "rev-x", *args)
+    assert done.exit_code == 2
+    assert message in done.output

@@ -19,13 +19,14 @@ from cairn_events import (
     ResponseCompletedV1,
     ResponseStatus,
     ReviewRequestedV1,
+    ReviewResolvedV1,
     Verdict,
 )
 from cairn_safety.adapters.memory import InMemoryReviewQueue
 from cairn_safety.app import router
 from cairn_safety.bootstrap import Deps
 from cairn_safety.domain.reviews import ReviewStatus, review_id_for
-from cairn_safety.handlers import REVIEW_REASON
+from cairn_safety.handlers import REVIEW_REASON, held_reason
 from cairn_testing import schema_examples
 
 
@@ -200,8 +201,8 @@ async def test_borderline_input_is_held_for_review_and_upstream_is_answered(
     requested, response = events(deps)
     assert isinstance(requested, ReviewRequestedV1)
     assert isinstance(response, ResponseCompletedV1)
-    assert response.status is ResponseStatus.BLOCKED
-    assert response.reason == REVIEW_REASON
+    assert response.status is ResponseStatus.HELD  # not final: the decision answers it again
+    assert response.reason == held_reason(requested.review_id)
     assert response.verdict is Verdict.REVIEW
     assert requested.stage == "input"
     assert requested.verdict is Verdict.REVIEW
@@ -221,6 +222,15 @@ async def test_borderline_input_is_held_for_review_and_upstream_is_answered(
     )
     assert item.findings == requested.findings
     assert item.event_id == message.meta.id
+    # what approval releases: the conversation as screening would pass it on, the card redacted
+    screened = InputScreenedV1.model_validate(item.release["screened"])
+    assert screened.verdict is Verdict.REDACT
+    assert screened.messages[-1].content == "What the heck, my card [CARD_NUMBER] was charged twice"
+    assert screened.messages[0] == message.event.messages[0]
+    assert item.release["envelope"]["correlation_id"] == message.meta.correlation_id
+    assert item.deadline_at is not None
+    assert (item.deadline_at - item.created_at).total_seconds() == 3600  # the policy's default
+    assert item.on_deadline.value == "reject"
 
 
 async def test_a_tenant_policy_applies_and_is_recorded(upstream: Any, deps: Deps, policy_dir: Path) -> None:
@@ -312,9 +322,19 @@ async def test_a_borderline_completion_is_held_for_review(upstream: Any, deps: D
     assert (requested.stage, requested.text) == ("output", "What the heck, refunds take 5 days.")
     assert requested.review_id == review_id_for(message.meta.id, "output")
     assert isinstance(response, ResponseCompletedV1)
-    assert (response.status, response.reason, response.text) == (ResponseStatus.BLOCKED, REVIEW_REASON, None)
+    assert (response.status, response.text) == (ResponseStatus.HELD, None)
+    assert response.reason is not None
+    assert response.reason.startswith(REVIEW_REASON)
+    assert requested.review_id in response.reason
     [item] = queue(deps).reviews.values()
     assert (item.stage, item.verdict, item.status) == ("output", Verdict.REVIEW, ReviewStatus.PENDING)
+    held = ResponseCompletedV1.model_validate(item.release["response"])  # what approval releases
+    assert (held.status, held.text, held.model) == (
+        ResponseStatus.COMPLETED,
+        "What the heck, refunds take 5 days.",
+        "support-assistant",
+    )
+    assert held.citations == message.event.chunks
 
 
 # --- the same event twice gives one result ---------------------------------------------------------------
@@ -386,9 +406,11 @@ def test_the_router_declares_what_the_service_consumes_and_publishes() -> None:
     assert router.consumes() == {
         ("cairn.contexts", ContextAssembledV1.event_type),
         ("cairn.completions", CompletionGeneratedV1.event_type),
+        ("cairn.reviews", ReviewResolvedV1.event_type),
     }
     assert {
         InputScreenedV1.event_type,
         ResponseCompletedV1.event_type,
         ReviewRequestedV1.event_type,
+        ReviewResolvedV1.event_type,
     } <= router.published_types

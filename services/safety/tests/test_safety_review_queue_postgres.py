@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,5 +52,43 @@ async def test_tables_are_prefixed_and_typed(fresh_database: str) -> None:
                 "event_id, status, created_at) VALUES ('r', 'q', 't', 'input', 'review', '[]', '', 'p', 'e', "
                 "'maybe', now())"
             )
+    finally:
+        await pool.close()
+
+
+async def test_replicas_sweeping_at_once_decide_each_item_once(fresh_database: str) -> None:
+    """A sweep skips the items another replica's sweep holds, instead of waiting or deciding them again."""
+    behaviour = load_behaviour()
+    pool = await create_pool(fresh_database, 1, 4)
+    try:
+        queue = PostgresReviewQueue(pool)
+        await queue.migrate()
+        other = PostgresReviewQueue(pool)  # a second replica on the same database
+        first, second = (behaviour.review_item(n, deadline_at=behaviour.T0) for n in (1, 2))
+        async with queue.once("c", "x") as tx:
+            await tx.add(first)
+            await tx.add(second)
+        holding, release = asyncio.Event(), asyncio.Event()
+        announced: list[str] = []
+
+        async def slow(item: Any) -> None:
+            announced.append(item.review_id)
+            holding.set()
+            await release.wait()
+
+        async def quick(item: Any) -> None:
+            announced.append(item.review_id)
+
+        now = behaviour.T0 + timedelta(seconds=1)
+        a = asyncio.create_task(queue.resolve_overdue(now, slow, limit=1))
+        await holding.wait()
+        b = await other.resolve_overdue(now, quick)  # skips the locked item, decides the other
+        release.set()
+        a_done = await a
+        assert len(a_done) == 1
+        assert len(b) == 1
+        assert {a_done[0].review_id, b[0].review_id} == {first.review_id, second.review_id}
+        assert sorted(announced) == sorted([first.review_id, second.review_id])
+        assert await queue.resolve_overdue(now, quick) == []
     finally:
         await pool.close()

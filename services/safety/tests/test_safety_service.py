@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
@@ -21,17 +24,21 @@ from cairn_events import (
     InputScreenedV1,
     ResponseCompletedV1,
     ResponseStatus,
+    ReviewDecision,
     ReviewRequestedV1,
+    ReviewResolvedV1,
     Verdict,
 )
 from cairn_safety import bootstrap
+from cairn_safety.adapters.policy_files import load_policy
 from cairn_safety.app import router
 from cairn_safety.cli import app as cli_app
-from cairn_safety.handlers import REVIEW_REASON
+from cairn_safety.handlers import held_reason
 from cairn_safety.settings import Settings
 from cairn_testing import expect_events, running_service, schema_examples, start_group_at_end
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -110,7 +117,8 @@ async def test_pii_input_is_screened_with_redacted_messages(
     [screened] = [e for m, e in got.events if of(rid)(m, e)]
     assert isinstance(screened, InputScreenedV1)
     assert screened.verdict is Verdict.REDACT
-    assert screened.policy == "acme-support@1"  # the tenant's own file in infra/policies
+    tenant_policy = load_policy(REPO / "infra" / "policies" / "acme-support.yaml")
+    assert screened.policy == tenant_policy.ref  # the tenant's own file in infra/policies
     assert screened.messages[0] == event.messages[0]
     assert screened.messages[1].content == "My IBAN is [IBAN] and email [EMAIL] - refund please"
     assert screened.chunks == event.chunks
@@ -147,58 +155,109 @@ async def test_clean_completion_gets_one_completed_response_with_citations(
     )
 
 
-async def test_the_same_flagged_input_twice_gives_one_review_and_one_response(
+async def test_the_same_flagged_input_twice_gives_one_review_and_one_held_response(
     settings: Settings, upstream: KafkaPublisher, kafka_bootstrap: str
 ) -> None:
     rid = f"dup-{uuid.uuid4().hex[:8]}"
     message = upstream.build(context(rid, "I am so pissed off about this"))
+    async with running_service(router, settings, bootstrap.build):
+        async with (
+            expect_events(kafka_bootstrap, "cairn.reviews", where=of(rid), settle=2.0) as reviews,
+            expect_events(kafka_bootstrap, "cairn.responses", where=of(rid), settle=2.0) as responses,
+        ):
+            await upstream.send(message)
+            await upstream.send(message)  # a redelivery: same id
+        [requested] = [e for m, e in reviews.events if of(rid)(m, e)]
+        [response] = [e for m, e in responses.events if of(rid)(m, e)]
+        assert isinstance(requested, ReviewRequestedV1)
+        assert requested.stage == "input"
+        assert isinstance(response, ResponseCompletedV1)
+        assert (response.status, response.reason, response.verdict) == (
+            ResponseStatus.HELD,
+            held_reason(requested.review_id),
+            Verdict.REVIEW,
+        )
+        pool = await create_pool(settings.postgres_dsn, 1, 1)
+        try:
+            rows = await pool.fetch(
+                "SELECT id, request_id, stage, status, findings, release FROM safety_reviews"
+            )
+            claims = await pool.fetchval(
+                "SELECT count(*) FROM cairn_inbox WHERE event_id = $1", message.meta.id
+            )
+        finally:
+            await pool.close()
+        assert [(r["id"], r["request_id"], r["stage"], r["status"]) for r in rows] == [
+            (requested.review_id, rid, "input", "pending")
+        ]
+        assert rows[0]["findings"] == [f.model_dump(mode="json") for f in requested.findings]
+        assert rows[0]["release"]["screened"]["request_id"] == rid  # what approval lets go on
+        assert claims == 1
+
+        # an operator works the queue with the CLI (directly in the database: it says so)
+        env = {"CAIRN_POSTGRES_DSN": settings.postgres_dsn, "CAIRN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
+        runner = CliRunner()
+
+        def cli(*args: str) -> Any:
+            return runner.invoke(cli_app, list(args), env=env)
+
+        listed = await asyncio.to_thread(cli, "reviews", "list", "--json")
+        assert listed.exit_code == 0, listed.output
+        [item] = [json.loads(line) for line in listed.output.splitlines() if line.startswith("{")]
+        assert (item["review_id"], item["request_id"], item["status"]) == (
+            requested.review_id,
+            rid,
+            "pending",
+        )
+        async with (
+            expect_events(kafka_bootstrap, "cairn.reviews", where=of(rid), settle=1.0) as decisions,
+            expect_events(kafka_bootstrap, "cairn.screenings", where=of(rid)) as screenings,
+        ):
+            done = await asyncio.to_thread(cli, "reviews", "decide", requested.review_id, "approve")
+            assert done.exit_code == 0, done.output
+        who = f"cli:{getpass.getuser()}"
+        assert f"approved by {who}" in done.output
+        assert f"DIRECTLY IN THE DATABASE as {who}" in done.output  # and it says so loudly
+        [decision] = [e for m, e in decisions.events if of(rid)(m, e)]
+        assert isinstance(decision, ReviewResolvedV1)
+        assert (decision.decision, decision.decided_by) == (ReviewDecision.APPROVE, who)
+        [released] = [e for m, e in screenings.events if of(rid)(m, e)]
+        assert isinstance(released, InputScreenedV1)  # the request goes on to the model
+        again = await asyncio.to_thread(cli, "reviews", "decide", requested.review_id, "reject")
+        assert again.exit_code == 1
+        assert f"approved by {who}" in again.output
+        pending = await asyncio.to_thread(cli, "reviews", "list", "--json")
+        assert [line for line in pending.output.splitlines() if line.startswith("{")] == []
+        shown = await asyncio.to_thread(cli, "reviews", "show", requested.review_id)
+        assert json.loads(shown.output)["resolved_by"] == who
+
+
+async def test_an_overdue_review_is_decided_by_the_sweeper(
+    settings: Settings, upstream: KafkaPublisher, kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    for source in (REPO / "infra" / "policies").glob("*.yaml"):
+        (folder / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    default = yaml.safe_load((folder / "default.yaml").read_text(encoding="utf-8"))
+    quick = {**default, "name": "quick", "review": {"deadline_s": 1, "on_deadline": "reject"}}
+    (folder / "quick.yaml").write_text(yaml.safe_dump(quick), encoding="utf-8")
+    settings = settings.model_copy(update={"policy_dir": str(folder), "review_sweep_interval_s": 0.5})
+    rid = f"late-{uuid.uuid4().hex[:8]}"
+    held = context(rid, "I am so pissed off about this").model_copy(update={"tenant": "quick"})
     async with (
         running_service(router, settings, bootstrap.build),
-        expect_events(kafka_bootstrap, "cairn.reviews", where=of(rid), settle=2.0) as reviews,
-        expect_events(kafka_bootstrap, "cairn.responses", where=of(rid), settle=2.0) as responses,
+        expect_events(kafka_bootstrap, "cairn.reviews", where=of(rid), count=2) as reviews,
+        expect_events(kafka_bootstrap, "cairn.responses", where=of(rid), count=2) as responses,
     ):
-        await upstream.send(message)
-        await upstream.send(message)  # a redelivery: same id
-    [requested] = [e for m, e in reviews.events if of(rid)(m, e)]
-    [response] = [e for m, e in responses.events if of(rid)(m, e)]
-    assert isinstance(requested, ReviewRequestedV1)
-    assert requested.stage == "input"
-    assert isinstance(response, ResponseCompletedV1)
-    assert (response.status, response.reason, response.verdict) == (
-        ResponseStatus.BLOCKED,
-        REVIEW_REASON,
-        Verdict.REVIEW,
+        await upstream.publish(held)
+    kinds = [type(e).__name__ for m, e in reviews.events if of(rid)(m, e)]
+    assert kinds == ["ReviewRequestedV1", "ReviewResolvedV1"]
+    decision = reviews.events[-1][1]
+    assert (decision.decided_by, decision.by_deadline, decision.decision) == (
+        "deadline",
+        True,
+        ReviewDecision.REJECT,
     )
-    pool = await create_pool(settings.postgres_dsn, 1, 1)
-    try:
-        rows = await pool.fetch("SELECT id, request_id, stage, status, findings FROM safety_reviews")
-        claims = await pool.fetchval("SELECT count(*) FROM cairn_inbox WHERE event_id = $1", message.meta.id)
-    finally:
-        await pool.close()
-    assert [(r["id"], r["request_id"], r["stage"], r["status"]) for r in rows] == [
-        (requested.review_id, rid, "input", "pending")
-    ]
-    assert rows[0]["findings"] == [f.model_dump(mode="json") for f in requested.findings]
-    assert claims == 1
-
-    # an operator works the queue with the CLI
-    env = {"CAIRN_POSTGRES_DSN": settings.postgres_dsn, "CAIRN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
-    runner = CliRunner()
-
-    def cli(*args: str) -> Any:
-        return runner.invoke(cli_app, list(args), env=env)
-
-    listed = await asyncio.to_thread(cli, "reviews", "list", "--json")
-    assert listed.exit_code == 0, listed.output
-    [item] = [json.loads(line) for line in listed.output.splitlines() if line.startswith("{")]
-    assert (item["review_id"], item["request_id"], item["status"]) == (requested.review_id, rid, "pending")
-    done = await asyncio.to_thread(cli, "reviews", "resolve", requested.review_id, "--approve", "--by", "ann")
-    assert done.exit_code == 0, done.output
-    assert "approved by ann" in done.output
-    again = await asyncio.to_thread(cli, "reviews", "resolve", requested.review_id, "--reject", "--by", "bob")
-    assert again.exit_code == 1
-    assert "approved by ann" in again.output
-    pending = await asyncio.to_thread(cli, "reviews", "list", "--json")
-    assert [line for line in pending.output.splitlines() if line.startswith("{")] == []
-    shown = await asyncio.to_thread(cli, "reviews", "show", requested.review_id)
-    assert json.loads(shown.output)["resolved_by"] == "ann"
+    statuses = [e.status for m, e in responses.events if of(rid)(m, e)]
+    assert statuses == [ResponseStatus.HELD, ResponseStatus.BLOCKED]

@@ -17,7 +17,7 @@ from cairn_cli.config import CliSettings
 from cairn_cli.kafka_io import producer
 from cairn_cli.responses import ResponseWatcher, trail_summary
 from cairn_cli.tracing import publish_traced
-from cairn_events import RequestSubmittedV1, ResponseCompletedV1
+from cairn_events import RequestSubmittedV1, ResponseCompletedV1, ResponseStatus
 
 
 @dataclass
@@ -50,7 +50,10 @@ def question_request(
 async def ask_many(
     settings: CliSettings, requests: list[tuple[str, RequestSubmittedV1]], timeout: float
 ) -> list[Answer]:
-    """Submit every request, wait for all responses (up to `timeout` s), then read each trail."""
+    """Submit every request, wait for all responses (up to `timeout` s), then read each trail.
+
+    A request held for human review is returned `held` at once (a reviewer may take up to the
+    review's deadline); its final answer follows on `cairn.responses` (`cairn trail` shows it)."""
     await ensure_topics(settings.kafka_bootstrap)
     async with ResponseWatcher(settings.kafka_bootstrap) as watcher, producer(settings.kafka_bootstrap) as p:
         publisher = KafkaPublisher(p, "/cairn/cli", service="cli")
@@ -87,7 +90,14 @@ def print_answer(console: Console, answer: Answer) -> None:
             f"   [red]no response for {answer.request_id} yet[/red] (cairn trail {answer.request_id})"
         )
         return
-    if r.status.value == "completed":
+    if r.status is ResponseStatus.HELD:
+        console.print(f"   [yellow]held for human review[/yellow]: {r.reason}")
+        console.print(
+            "   [dim]the final answer follows on cairn.responses once a reviewer decides "
+            "(cairn safety reviews list; cairn safety reviews decide ID approve|edit|reject) "
+            "or the review's deadline passes[/dim]"
+        )
+    elif r.status is ResponseStatus.COMPLETED:
         console.print(f"[bold]A:[/bold] {(r.text or '').strip()}")
         for i, c in enumerate(r.citations, 1):
             console.print(f"   [dim][{i}] {c.source_uri}  score {c.score:.2f}  chunk {c.chunk_id}[/dim]")

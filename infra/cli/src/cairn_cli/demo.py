@@ -1,8 +1,10 @@
 """`cairn demo`: the platform end to end on the running local stack and services.
 
 Asks grounded questions on the Python language reference and a few the platform must refuse or
-clean up, then shows bad input going to the dead-letter topic, a replay linked to its original,
-and the audit hash chain verified. Exits 1 when any step did not check out.
+clean up, one the knowledge base cannot answer (the groundedness gate must catch the small model's
+answer, and the audit trail must keep the gate's score and action), then shows bad input going to
+the dead-letter topic, a replay linked to its original, and the audit hash chain verified. Exits 1
+when any step did not check out.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import asyncio
 import base64
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rich.console import Console
 
@@ -22,7 +26,7 @@ from cairn_cli.config import CliSettings
 from cairn_cli.kafka_io import producer, read_range
 from cairn_cli.replay import ReplayReport, from_audit, publish_replay
 from cairn_cli.trail_view import render_trail
-from cairn_events import DeadLetterRecordedV1, decode
+from cairn_events import DeadLetterRecordedV1, ResponseCompletedV1, SafetyFinding, decode
 
 # Grounded questions on the Python language reference (pydoc_data.topics, shipped with CPython).
 GROUNDED = [
@@ -47,6 +51,27 @@ GUARDED = [
     ),
     ("unknown prompt", "What is a lambda?", "no-such-prompt", "rejected"),
 ]
+# The knowledge base does not answer this one: retrieval still finds passages, the small model answers
+# from what it remembers, and the groundedness gate (infra/policies/default.yaml: flag) must say so.
+UNGROUNDED = "Who won the football World Cup in 2018?"
+GATE = "groundedness"
+
+
+def gate_finding(findings: Sequence[SafetyFinding] | Sequence[dict[str, Any]]) -> SafetyFinding | None:
+    """The groundedness gate's finding among a response's findings (as events or as stored JSON)."""
+    for f in findings:
+        finding = f if isinstance(f, SafetyFinding) else SafetyFinding.model_validate(f)
+        if finding.check == GATE:
+            return finding
+    return None
+
+
+def gate_line(finding: SafetyFinding | None) -> str:
+    """One line: the gate's score and what it did (its detail names the action, never the text)."""
+    if finding is None:
+        return "   [dim]groundedness: not scored (no retrieved chunks, or the policy has no gate)[/dim]"
+    colour = "red" if finding.fired else "green"
+    return f"   groundedness [{colour}]{finding.score:.2f} {finding.label}[/{colour}]: {finding.detail}"
 
 
 async def run_questions(settings: CliSettings, console: Console, timeout: float) -> tuple[int, list[Answer]]:
@@ -55,6 +80,12 @@ async def run_questions(settings: CliSettings, console: Console, timeout: float)
     requests += [
         (f"({what}) {q}", question_request(q, prompt, max_tokens=96)) for what, q, prompt, _ in GUARDED
     ]
+    requests.append(
+        (
+            f"(not in the knowledge base) {UNGROUNDED}",
+            question_request(UNGROUNDED, "qa@production", max_tokens=96),
+        )
+    )
     console.rule("grounded answers: prompt-store → retriever → safety → inference → safety")
     started = time.perf_counter()
     answers = await ask_many(settings, requests, timeout)
@@ -65,14 +96,55 @@ async def run_questions(settings: CliSettings, console: Console, timeout: float)
         if r is None or r.status.value != "completed" or not r.citations:
             console.print("   [red]expected a completed answer with citations[/red]")
             problems += 1
+        else:
+            console.print(gate_line(gate_finding(r.findings)))
     console.rule("guarded: blocked, redacted, rejected")
-    for answer, (_, _, _, want) in zip(answers[len(GROUNDED) :], GUARDED, strict=True):
+    for answer, (_, _, _, want) in zip(
+        answers[len(GROUNDED) : len(GROUNDED) + len(GUARDED)], GUARDED, strict=True
+    ):
         print_answer(console, answer)
         if answer.response is None or answer.response.status.value != want:
             console.print(f"   [red]expected status {want}[/red]")
             problems += 1
+    console.rule("groundedness gate: a question the knowledge base does not answer")
+    problems += gate_caught(console, answers[-1])
     console.print(f"{len(answers)} requests answered in {time.perf_counter() - started:.1f} s")
     return problems, answers
+
+
+def gate_caught(console: Console, answer: Answer) -> int:
+    """Show the ungrounded answer and the gate's finding; 1 when the gate did not catch it."""
+    print_answer(console, answer)
+    r = answer.response
+    finding = gate_finding(r.findings) if r is not None else None
+    console.print(gate_line(finding))
+    if r is None or finding is None or not finding.fired:
+        console.print("   [red]expected the groundedness gate to catch this answer[/red]")
+        return 1
+    return 0
+
+
+async def show_gate_in_trail(
+    store: PostgresAuditStore, console: Console, answer: Answer, timeout: float
+) -> int:
+    """The gate's finding as the audit trail keeps it (on the stored response); 1 when it is missing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = [
+            r for r in await store.trail(answer.request_id) if r.event_type == ResponseCompletedV1.event_type
+        ]
+        if stored or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    finding = gate_finding(stored[0].payload.get("findings") or []) if stored else None
+    if finding is None:
+        console.print(f"[red]the trail of {answer.request_id} has no groundedness finding[/red]")
+        return 1
+    console.print(
+        f"cairn trail {answer.request_id} --json: {ResponseCompletedV1.event_type} carries "
+        f"groundedness score {finding.score:.2f}, {finding.label}, {finding.detail}"
+    )
+    return 0
 
 
 async def run_bad_input(settings: CliSettings, console: Console, timeout: float) -> int:
@@ -131,6 +203,12 @@ async def run_replay_and_verify(
     try:
         store = PostgresAuditStore(pool)
         await store.migrate()
+        caught = next(
+            (a for a in answers if a.question.endswith(UNGROUNDED) and a.response is not None), None
+        )
+        if caught is not None:
+            console.rule("the gate's score and action in the audit trail")
+            problems += await show_gate_in_trail(store, console, caught, timeout)
         answered = next((a for a in answers if a.response is not None), None)
         if answered is not None:
             console.rule("replay from the audit store")

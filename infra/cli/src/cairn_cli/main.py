@@ -224,7 +224,7 @@ def trail(
 
 @app.command()
 def replay(
-    topic: str = typer.Option(..., help="Topic to replay."),
+    topic: str = typer.Option("cairn.requests", help="Topic to replay."),
     start: str = typer.Option(..., "--from", help="Start time (ISO 8601, 'now', or -15m/-2h/-1d)."),
     end: str = typer.Option("now", "--to", help="End time, exclusive."),
     to_topic: str | None = typer.Option(
@@ -235,8 +235,41 @@ def replay(
         None, help="Replay run id; re-running one id publishes nothing new."
     ),
     dry_run: bool = typer.Option(False, help="List what would be replayed, publish nothing."),
+    diff: bool = typer.Option(
+        False, "--diff", help="Re-run the window's requests as shadow requests; compare old and new answers."
+    ),
+    tenant: str | None = typer.Option(None, help="--diff: only this tenant's requests."),
+    prompt: str | None = typer.Option(None, help="--diff: run with this prompt reference (qa@label, qa:3)."),
+    model: str | None = typer.Option(None, help="--diff: run with this model (e.g. cairn-qa:2)."),
+    retrieval_index: str | None = typer.Option(None, help="--diff: retrieve from this collection."),
+    output_format: str = typer.Option("table", "--format", help="--diff: table, json or html."),
+    out: Path | None = typer.Option(None, "--out", help="--diff: write the report to this file."),
+    timeout: float = typer.Option(300.0, help="--diff: seconds to wait for the shadow answers."),
 ) -> None:
-    """Re-publish a time range of a topic, keeping each original event id in `ce_replayof`."""
+    """Re-publish a time range of a topic, keeping each original event id in `ce_replayof`.
+
+    With --diff: re-run the recorded requests of the window with the overrides as shadow requests
+    (answers on cairn.responses.shadow, never upstream) and show old and new answers side by side."""
+    if diff:
+        from cairn_cli.replay_diff_cmd import replay_diff_command
+
+        replay_diff_command(
+            topic=topic,
+            start=start,
+            end=end,
+            replay_id=replay_id,
+            tenant=tenant,
+            prompt=prompt,
+            model=model,
+            retrieval_index=retrieval_index,
+            output_format=output_format,
+            out=out,
+            timeout=timeout,
+            console=console,
+        )
+        return
+    if any(v is not None for v in (tenant, prompt, model, retrieval_index, out)):
+        raise typer.BadParameter("--tenant, --prompt, --model, --retrieval-index and --out need --diff")
     from cairn_cli.config import load_settings
     from cairn_cli.kafka_io import producer, read_range
     from cairn_cli.replay import ReplayReport, from_audit, from_broker, publish_replay

@@ -1,4 +1,5 @@
-"""Waiting for `response.completed` events as an upstream system would, and summarising trails."""
+"""Waiting for `response.completed` events as an upstream system would (a `held` answer is followed by
+the final one), and summarising trails."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.domain.trail import causal_order
 from cairn_bus.kafka import consumer_at_end, events_in
-from cairn_events import ResponseCompletedV1
+from cairn_events import ResponseCompletedV1, ResponseStatus
 
 RESPONSES_TOPIC = "cairn.responses"
 
@@ -33,18 +34,37 @@ class ResponseWatcher:
         if self._consumer is not None:
             await self._consumer.stop()
 
-    async def wait_for(self, request_ids: Iterable[str], timeout: float) -> dict[str, ResponseCompletedV1]:
-        """Responses for the given requests (those that arrived within `timeout` seconds)."""
+    async def wait_for(
+        self, request_ids: Iterable[str], timeout: float, *, until_final: bool = False
+    ) -> dict[str, ResponseCompletedV1]:
+        """The latest response of each given request that arrived within `timeout` seconds.
+
+        A `held` response (waiting for a human reviewer) is not final: the request is answered again
+        once the review is decided, and that answer replaces it. Waiting ends when every request has
+        its final response or, unless `until_final`, is held (a review may take up to its deadline).
+        """
         assert self._consumer is not None
         wanted = set(request_ids)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not wanted <= set(self.responses) and loop.time() < deadline:
+
+        def settled(rid: str) -> bool:
+            got = self.responses.get(rid)
+            return got is not None and (not until_final or is_final(got))
+
+        while not all(settled(rid) for rid in wanted) and loop.time() < deadline:
             batch = await self._consumer.getmany(timeout_ms=200)
             for _, event in events_in(batch):
                 if isinstance(event, ResponseCompletedV1) and event.request_id in wanted:
-                    self.responses.setdefault(event.request_id, event)
+                    seen = self.responses.get(event.request_id)
+                    if seen is None or not is_final(seen):  # a final answer is never replaced
+                        self.responses[event.request_id] = event
         return {rid: self.responses[rid] for rid in wanted if rid in self.responses}
+
+
+def is_final(response: ResponseCompletedV1) -> bool:
+    """Whether the response ends the request (every status but `held`)."""
+    return response.status is not ResponseStatus.HELD
 
 
 def _short(event_type: str) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.tree import Tree
 
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.domain.trail import TrailNode, build_trail, causal_order
+from cairn_events import ReviewRequestedV1, ReviewResolvedV1
+
+REVIEW_REQUESTED = ReviewRequestedV1.event_type
+REVIEW_RESOLVED = ReviewResolvedV1.event_type
 
 
 def _label(record: AuditRecord, t0: float) -> str:
@@ -22,10 +26,47 @@ def _label(record: AuditRecord, t0: float) -> str:
     ]
     if record.replay_of:
         parts.append(f"[magenta]replay of {record.replay_of[:8]} (run {str(record.replay_id)[:8]})[/magenta]")
+    review = review_line(record.event_type, record.payload)
     status = record.payload.get("status") or record.payload.get("verdict") or record.payload.get("error_kind")
-    if status:
+    if review:
+        parts.append(review)
+    elif status:
         parts.append(f"[yellow]{status}[/yellow]")
+    gate = grounding_line(record.payload)
+    if gate:
+        parts.append(gate)
     return "  ".join(parts)
+
+
+def grounding_line(payload: Mapping[str, Any]) -> str | None:
+    """The groundedness gate's finding on a response (score, label, action), or None without one."""
+    findings = payload.get("findings") or []
+    found = next((f for f in findings if isinstance(f, Mapping) and f.get("check") == "groundedness"), None)
+    if found is None:
+        return None
+    action = str(found.get("detail") or "").split(";")[0]
+    style = "red" if found.get("fired") else "green"
+    return f"[{style}]groundedness {float(found.get('score', 0.0)):.2f} {found.get('label')}[/{style}] ({action})"
+
+
+def review_line(event_type: str, payload: Mapping[str, Any]) -> str | None:
+    """What a review event says (the hold: review id and stage; the decision: what, who, why), or None
+    for other events."""
+    if event_type == REVIEW_REQUESTED:
+        return f"[yellow]held for review {payload.get('review_id')} ({payload.get('stage')})[/yellow]"
+    if event_type != REVIEW_RESOLVED:
+        return None
+    by = f"{payload.get('decided_by')}{' (deadline)' if payload.get('by_deadline') else ''}"
+    line = f"[bold]{payload.get('decision')}[/bold] by {by}"
+    if payload.get("reason"):
+        line += f": {payload['reason']}"
+    if payload.get("text"):
+        line += f" [dim](edited: {_clip(str(payload['text']))})[/dim]"
+    return line
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def render_trail(request_id: str, records: Sequence[AuditRecord]) -> Tree:

@@ -3,6 +3,12 @@
 The new event's id is derived from its cause, its correlation id, tenant and trace context are
 carried over from the cause, so a handler that runs twice publishes the same event twice, which
 consumers (and the audit store) recognise as one.
+
+Replay and shadow traffic: an event whose envelope carries a replay id (`ce_replayid`, inherited
+from its cause, or given with `replay_id=` to start a shadow trail from a live event) is published
+on its topic's shadow topic when the topic has one (`cairn_events.topics.shadow_topic`: today
+`cairn.responses` -> `cairn.responses.shadow`), so an upstream system never receives an answer to
+a request it did not send.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Protocol
 from cairn_bus.envelope import EventMeta
 from cairn_bus.ids import derive_event_id, new_event_id
 from cairn_events import CONTENT_TYPE_JSON, Event, dataschema_uri, encode
+from cairn_events.topics import shadow_topic
 from cairn_observability import EVENTS_PUBLISHED, inject_trace_headers
 
 
@@ -46,11 +53,14 @@ class Publisher(Protocol):
         discriminator: str = "",
         event_id: str | None = None,
         correlation_id: str | None = None,
+        replay_id: str | None = None,
+        replay_of: str | None = None,
     ) -> EventMeta:
         """Publish `event`; its id is derived from `cause` (random without one) unless `event_id` is given.
 
-        Returns the envelope that was sent. Raises UndeclaredPublicationError for a type the
-        service does not declare.
+        `replay_id`/`replay_of` start a replay or shadow trail (see `build_meta`); such an event goes
+        to its topic's shadow topic when there is one. Returns the envelope that was sent. Raises
+        UndeclaredPublicationError for a type the service does not declare.
         """
         ...
 
@@ -65,8 +75,20 @@ def build_meta(
     correlation_id: str | None = None,
     content_type: str = CONTENT_TYPE_JSON,
     now: datetime | None = None,
+    replay_id: str | None = None,
+    replay_of: str | None = None,
 ) -> EventMeta:
-    """The envelope of a new event caused by `cause` (or of a new trail when `cause` is None)."""
+    """The envelope of a new event caused by `cause` (or of a new trail when `cause` is None).
+
+    The replay id is `replay_id` when given, else the cause's: every event derived from a replayed
+    or shadow event belongs to the same replay. `replay_id` given beside a live cause (one without
+    that replay id) starts a shadow trail from it: the derived event id then depends on the replay
+    id too, so two shadows of one live event never collide. `replay_of` (`ce_replayof`) names the
+    original event a replayed event stands for.
+    """
+    starts_replay = replay_id is not None and cause is not None and cause.replay_id != replay_id
+    if starts_replay:
+        discriminator = f"{discriminator}|replay:{replay_id}"
     if event_id is None:
         event_id = derive_event_id(cause.id, event.event_type, discriminator) if cause else new_event_id()
     subject = event.subject() or (cause.subject if cause else None)
@@ -93,10 +115,19 @@ def build_meta(
         correlation_id=correlation,
         causation_id=cause.id if cause else None,
         tenant=tenant if isinstance(tenant, str) else None,
-        replay_id=cause.replay_id if cause else None,
+        replay_of=replay_of,
+        replay_id=replay_id if replay_id is not None else (cause.replay_id if cause else None),
         traceparent=trace_headers.get("traceparent"),
         tracestate=trace_headers.get("tracestate"),
     )
+
+
+def destination(topic: str, meta: EventMeta) -> str:
+    """Where an event of `topic` with envelope `meta` is published: the topic's shadow topic for a
+    replay or shadow event (`meta.replay_id` set) when it has one, else `topic`."""
+    if meta.replay_id:
+        return shadow_topic(topic) or topic
+    return topic
 
 
 class BasePublisher(ABC):
@@ -123,8 +154,11 @@ class BasePublisher(ABC):
         discriminator: str = "",
         event_id: str | None = None,
         correlation_id: str | None = None,
+        replay_id: str | None = None,
+        replay_of: str | None = None,
     ) -> OutgoingMessage:
-        """The record `publish` would send."""
+        """The record `publish` would send: on the event's topic, or on its shadow topic when the
+        envelope has a replay id and the topic has one."""
         if self.allowed_types is not None and event.event_type not in self.allowed_types:
             raise UndeclaredPublicationError(
                 f"{self.source} does not declare {event.event_type}; add it to the service's router"
@@ -137,9 +171,11 @@ class BasePublisher(ABC):
             event_id=event_id,
             correlation_id=correlation_id,
             content_type=self.content_type,
+            replay_id=replay_id,
+            replay_of=replay_of,
         )
         return OutgoingMessage(
-            topic=event.topic,
+            topic=destination(event.topic, meta),
             key=event.partition_key().encode(),
             value=encode(event, self.content_type),
             headers=meta.to_headers(),
@@ -155,9 +191,17 @@ class BasePublisher(ABC):
         discriminator: str = "",
         event_id: str | None = None,
         correlation_id: str | None = None,
+        replay_id: str | None = None,
+        replay_of: str | None = None,
     ) -> EventMeta:
         message = self.build(
-            event, cause=cause, discriminator=discriminator, event_id=event_id, correlation_id=correlation_id
+            event,
+            cause=cause,
+            discriminator=discriminator,
+            event_id=event_id,
+            correlation_id=correlation_id,
+            replay_id=replay_id,
+            replay_of=replay_of,
         )
         await self.send(message)
         EVENTS_PUBLISHED.labels(self.service, message.topic, event.event_type).inc()

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from cairn_bus.envelope import EventMeta
 from cairn_events import EVENT_TYPES, DeadLetterRecordedV1, Event
+from cairn_events.topics import shadow_topic
 
 D = TypeVar("D")
 Handler = Callable[[Any, EventMeta, D], Awaitable[None]]
@@ -21,11 +22,15 @@ class EventRouter(Generic[D]):
     """Maps event types to handlers `on_<event>(event, meta, deps)` and lists what the service publishes.
 
     Every service may publish dead letters. `all_events` registers a handler for every type in the
-    registry (the audit service).
+    registry (the audit service). With `shadows=True` the service also reads the shadow topic of each
+    topic it consumes (`cairn.responses.shadow`: the answers of replayed and shadow requests); a record
+    goes to the handler of its type whichever of the two topics it came from (the envelope's
+    `replay_id` tells them apart).
     """
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, shadows: bool = False) -> None:
         self.service = service
+        self.shadows = shadows
         self._handlers: dict[str, Handler[D]] = {}
         self._catch_all: Handler[D] | None = None
         self._publishes: set[str] = {DeadLetterRecordedV1.event_type}
@@ -135,11 +140,14 @@ class EventRouter(Generic[D]):
     @property
     def topics(self) -> list[str]:
         """The topics the service subscribes to, sorted."""
-        return sorted({EVENT_TYPES[t].topic for t in self.consumed_types})
+        return sorted({topic for topic, _ in self.consumes()})
 
     def consumes(self) -> frozenset[tuple[str, str]]:
-        """(topic, event type) pairs consumed."""
-        return frozenset((EVENT_TYPES[t].topic, t) for t in self.consumed_types)
+        """(topic, event type) pairs consumed (shadow topics included, with `shadows=True`)."""
+        pairs = {(EVENT_TYPES[t].topic, t) for t in self.consumed_types}
+        if self.shadows:
+            pairs |= {(shadow, t) for topic, t in pairs if (shadow := shadow_topic(topic)) is not None}
+        return frozenset(pairs)
 
     def produces(self) -> frozenset[tuple[str, str]]:
         """(topic, event type) pairs published."""

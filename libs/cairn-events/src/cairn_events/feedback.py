@@ -45,7 +45,9 @@ class ReviewResolvedV1(Event):
     review_id: Identifier = Field(description="Id of the review item in safety's review queue.")
     request_id: RequestId = Field(description="The request whose input or output was under review.")
     tenant: str = Field(min_length=1, description="The tenant the request belongs to.")
-    stage: Literal["input", "output"] = Field(description="Whether the held text was the input or the output.")
+    stage: Literal["input", "output"] = Field(
+        description="Whether the held text was the input or the output."
+    )
     decision: ReviewDecision = Field(description="What was decided.")
     text: str | None = Field(None, description="The reviewer's corrected text; set for `edit` only.")
     reason: str | None = Field(
@@ -56,7 +58,9 @@ class ReviewResolvedV1(Event):
         description="Who decided: the reviewer's API key id, `cli:<user>` for the command line, or "
         "`deadline` when the policy's default applied.",
     )
-    by_deadline: bool = Field(False, description="True when no one decided in time and the policy's default applied.")
+    by_deadline: bool = Field(
+        False, description="True when no one decided in time and the policy's default applied."
+    )
     decided_at: Timestamp = Field(description="When the decision was made (RFC 3339).")
 
 

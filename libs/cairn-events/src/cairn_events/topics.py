@@ -23,6 +23,7 @@ __all__ = [
     "TopicSpec",
     "load_topics",
     "read_topic_file",
+    "shadow_topic",
     "topic_of",
 ]
 
@@ -47,7 +48,8 @@ class TopicFileError(ValueError):
 class TopicSpec:
     """One Kafka topic: what it carries, who writes and reads it, and how it is configured.
 
-    `retention_ms` None means the topic is kept forever (`retention.ms=-1`).
+    `retention_ms` None means the topic is kept forever (`retention.ms=-1`). `shadow_of` names the
+    primary topic whose replay and shadow traffic this topic carries instead (see `shadow_topic`).
     """
 
     name: str
@@ -60,6 +62,7 @@ class TopicSpec:
     consumers: tuple[str, ...]
     event_types: tuple[str, ...]
     retention_ms: int | None
+    shadow_of: str | None = None
 
 
 class KeySpec(BaseModel):
@@ -109,6 +112,14 @@ class TopicFile(BaseModel):
     consumers: list[Party] = Field(description="Who subscribes to the topic today.")
     planned: PlannedParties = Field(PlannedParties(), description="Who is intended to (documentation only).")
     event_types: list[EventTypeEntry] = Field(min_length=1, description="The event types the topic carries.")
+    shadow_of: TopicName | None = Field(
+        None,
+        description=(
+            "The primary topic this one shadows: events of the primary's types that belong to a replay or "
+            "shadow trail (`ce_replayid` set) are published here instead, so the primary's consumers never "
+            "see them. The types must be the primary's."
+        ),
+    )
 
     def spec(self) -> TopicSpec:
         """The runtime view of this topic file."""
@@ -123,6 +134,7 @@ class TopicFile(BaseModel):
             consumers=tuple(self.consumers),
             event_types=tuple(entry.type for entry in self.event_types),
             retention_ms=self.retention_ms,
+            shadow_of=self.shadow_of,
         )
 
 
@@ -149,7 +161,8 @@ def load_topics(directory: Path | None = None) -> dict[str, TopicSpec]:
     """Every topic, by name, from `<directory>/*.yaml` (default `schemas_dir() / "topics"`).
 
     `directory` may also be a `schemas/` folder holding `topics/`. Files are validated (see
-    `read_topic_file`) and an event type may belong to one topic only. Results are cached
+    `read_topic_file`) and an event type may belong to one topic only, except that a shadow topic
+    (`shadow_of`) repeats the types of the existing primary topic it names. Results are cached
     per folder; the returned dict is a fresh copy.
     """
     folder = directory if directory is not None else schemas_dir() / "topics"
@@ -167,17 +180,45 @@ def _load(folder: str) -> dict[str, TopicSpec]:
     owner_of: dict[str, str] = {}
     for path in paths:
         spec = read_topic_file(path).spec()
-        for event_type in spec.event_types:
-            if event_type in owner_of:
-                raise TopicFileError(f"{path}: {event_type} is already on {owner_of[event_type]}")
-            owner_of[event_type] = spec.name
+        if spec.shadow_of is None:
+            for event_type in spec.event_types:
+                if event_type in owner_of:
+                    raise TopicFileError(f"{path}: {event_type} is already on {owner_of[event_type]}")
+                owner_of[event_type] = spec.name
         topics[spec.name] = spec
+    for spec in topics.values():
+        if spec.shadow_of is None:
+            continue
+        where = Path(folder) / f"{spec.name}.yaml"
+        primary = topics.get(spec.shadow_of)
+        if primary is None or primary.shadow_of is not None:
+            raise TopicFileError(f"{where}: shadow_of {spec.shadow_of!r} is not a primary topic")
+        if set(spec.event_types) != set(primary.event_types):
+            raise TopicFileError(f"{where}: a shadow topic carries exactly the types of {primary.name}")
+        if sum(1 for other in topics.values() if other.shadow_of == spec.shadow_of) > 1:
+            raise TopicFileError(f"{where}: {spec.shadow_of} has more than one shadow topic")
     return topics
 
 
+def shadow_topic(topic: str) -> str | None:
+    """The topic that carries `topic`'s replay and shadow traffic, or None when it has none.
+
+    An event of a replay or shadow trail (its envelope's `ce_replayid` set) whose topic has a shadow
+    topic is published there instead (`cairn_bus.publisher`), so that topic's upstream consumers
+    never see it. Read from the repository's topic files once.
+    """
+    return _shadow_topics().get(topic)
+
+
+@functools.cache
+def _shadow_topics() -> dict[str, str]:
+    return {spec.shadow_of: spec.name for spec in load_topics().values() if spec.shadow_of is not None}
+
+
 def topic_of(event_type: str) -> TopicSpec:
-    """The topic that carries an event type; raises `UnknownEventType` if no topic file lists it."""
+    """The (primary) topic that carries an event type; raises `UnknownEventType` if no topic file
+    lists it. A shadow topic that repeats the type is never returned."""
     for spec in load_topics().values():
-        if event_type in spec.event_types:
+        if spec.shadow_of is None and event_type in spec.event_types:
             return spec
     raise UnknownEventType(event_type)

@@ -181,6 +181,12 @@ REQUEST_DURATION = MetricSpec(
     "From request.submitted to response.completed, by final status.",
     _SECONDS_REQUEST,
 )
+REPLAY_REQUESTS = MetricSpec(
+    "cairn_replay_requests_total",
+    MetricKind.COUNTER,
+    ("status", "tenant", "prompt"),
+    "Replayed and shadow requests (ce_replayid set) answered, by final status; never in cairn_requests_total.",
+)
 RETRIEVAL_HITS = MetricSpec(
     "cairn_retrieval_hits_total",
     MetricKind.COUNTER,
@@ -206,6 +212,26 @@ SAFETY_CHECKS_FIRED = MetricSpec(
     ("stage", "check"),
     "Checks whose threshold was crossed, by stage and check (e.g. toxicity, pii.email).",
 )
+SAFETY_REVIEWS_RESOLVED = MetricSpec(
+    "cairn_safety_reviews_resolved_total",
+    MetricKind.COUNTER,
+    ("stage", "decision", "by"),
+    "Review decisions by stage (input, output), decision (approve, edit, reject) and who made them "
+    "(reviewer, or deadline when the policy's default applied).",
+)
+SAFETY_GROUNDEDNESS_ACTIONS = MetricSpec(
+    "cairn_safety_groundedness_actions_total",
+    MetricKind.COUNTER,
+    ("policy", "action"),
+    "Answers the safety groundedness gate scored, by policy and action (pass, flag, cite, review).",
+)
+SAFETY_GROUNDEDNESS_SCORE = MetricSpec(
+    "cairn_safety_groundedness_score",
+    MetricKind.HISTOGRAM,
+    ("policy",),
+    "Groundedness of answers in their retrieved chunks at release (0 .. 1), scored by the safety gate.",
+    _SCORE_0_1,
+)
 FEEDBACK_SCORE = MetricSpec(
     "cairn_feedback_score",
     MetricKind.HISTOGRAM,
@@ -218,6 +244,31 @@ GROUNDEDNESS = MetricSpec(
     MetricKind.HISTOGRAM,
     ("tenant", "model"),
     "Groundedness of live responses in their retrieved context (0 .. 1), scored by the evaluator.",
+    _SCORE_0_1,
+)
+SHADOW_MIRRORED = MetricSpec(
+    "cairn_shadow_requests_mirrored_total",
+    MetricKind.COUNTER,
+    ("shadow",),
+    "Live requests the evaluator mirrored to a shadow's candidate.",
+)
+SHADOW_ANSWERS = MetricSpec(
+    "cairn_shadow_answers_total",
+    MetricKind.COUNTER,
+    ("shadow", "side", "status"),
+    "Final answers filed for shadow pairs, by side (live or shadow) and status.",
+)
+SHADOW_PAIRS = MetricSpec(
+    "cairn_shadow_pairs_total",
+    MetricKind.COUNTER,
+    ("shadow",),
+    "Mirrored requests with both answers filed (a pair, scored).",
+)
+SHADOW_GROUNDEDNESS = MetricSpec(
+    "cairn_shadow_groundedness_score",
+    MetricKind.HISTOGRAM,
+    ("shadow", "side"),
+    "Groundedness of the answers of shadow pairs (0 .. 1), live and shadow side.",
     _SCORE_0_1,
 )
 DRIFT = MetricSpec(
@@ -243,12 +294,20 @@ CATALOG: tuple[MetricSpec, ...] = (
     COST_BUDGET,
     REQUESTS,
     REQUEST_DURATION,
+    REPLAY_REQUESTS,
     RETRIEVAL_HITS,
     RETRIEVAL_SOURCE_FEEDBACK,
     SAFETY_VERDICTS,
     SAFETY_CHECKS_FIRED,
+    SAFETY_REVIEWS_RESOLVED,
+    SAFETY_GROUNDEDNESS_ACTIONS,
+    SAFETY_GROUNDEDNESS_SCORE,
     FEEDBACK_SCORE,
     GROUNDEDNESS,
+    SHADOW_MIRRORED,
+    SHADOW_ANSWERS,
+    SHADOW_PAIRS,
+    SHADOW_GROUNDEDNESS,
     DRIFT,
 )
 

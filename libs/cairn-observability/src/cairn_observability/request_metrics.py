@@ -7,13 +7,17 @@ and blocks, the prompt store, retriever or inference for rejections and failures
 read from the trace context, which carries it from the prompt store through every hop
 (`tracing.request_started`). When neither is known (tracing was off when the request entered)
 only the count is recorded, never a made-up duration.
+
+A replayed or shadow request (`replay=True`: its envelope carries `ce_replayid`) is counted in
+`cairn_replay_requests_total` instead, and its duration is not observed: the live series, and the
+dashboards and alert rules built on them, describe only what upstream systems asked.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from cairn_observability.metrics import REQUEST_SECONDS, REQUESTS
+from cairn_observability.metrics import REPLAY_REQUESTS, REQUEST_SECONDS, REQUESTS
 from cairn_observability.tracing import request_started_at
 
 __all__ = ["UNKNOWN_PROMPT", "record_request_outcome"]
@@ -29,13 +33,19 @@ def record_request_outcome(
     completed_at: datetime,
     *,
     started_at: datetime | None = None,
+    replay: bool = False,
 ) -> float | None:
     """Count one finished request by final status, tenant and prompt; observe its duration when the
-    start is known (`started_at`, else the trace context). Returns the duration in seconds, or None."""
-    REQUESTS.labels(status, tenant, prompt or UNKNOWN_PROMPT).inc()
+    start is known (`started_at`, else the trace context). Returns the duration in seconds, or None.
+
+    `replay`: the request is a replay or shadow (pass `meta.replay_id is not None`); it is counted
+    in `cairn_replay_requests_total` only."""
+    counter = REPLAY_REQUESTS if replay else REQUESTS
+    counter.labels(status, tenant, prompt or UNKNOWN_PROMPT).inc()
     started = started_at or request_started_at()
     if started is None:
         return None
     seconds = max(0.0, (completed_at - started).total_seconds())
-    REQUEST_SECONDS.labels(status, tenant).observe(seconds)
+    if not replay:
+        REQUEST_SECONDS.labels(status, tenant).observe(seconds)
     return seconds

@@ -21,6 +21,11 @@ class AuditStore(Protocol):
         `tenant`, only the events of that tenant."""
         ...
 
+    async def trails(self, request_ids: Sequence[str]) -> dict[str, list[AuditRecord]]:
+        """The trails of several requests at once (as `trail`, any tenant), by request id; a request
+        with no stored event maps to an empty list."""
+        ...
+
     async def events(
         self,
         *,

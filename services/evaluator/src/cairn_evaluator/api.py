@@ -10,6 +10,9 @@ model. So any tenant's viewer may read it, and what changes it is decided by rol
 | `POST /v1/models/{name}/versions/{v}/promote` `{"to": "production" or "archived"}` | admin of `*` (platform) |
 | `POST /v1/models/{name}/rollback` | admin of `*` (platform) |
 
+Shadow traffic (`/v1/shadows`, see `api_shadow`): viewers list shadows and read their reports;
+admins start and stop them.
+
 A tenant-bound admin is refused production (403): one tenant's key must not change what every
 tenant is answered by. Promotions go through `promotion.promote`/`promotion.rollback`, so they
 publish `model.promoted` exactly as the CLI does, with `promoted_by` = the caller's key id; each one
@@ -34,6 +37,7 @@ from cairn_auth import Authenticator, AuthSettings, Principal, Role, admin_actio
 from cairn_auth.domain import PLATFORM_TENANT
 from cairn_auth.fastapi import Admin, Operator, Viewer, install_auth, not_found
 from cairn_bus import TransientError
+from cairn_evaluator.api_shadow import add_shadow_routes
 from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import EvaluatorError, NoRollbackTargetError, VersionNotFoundError
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
@@ -290,6 +294,7 @@ def create_app(
             changed=bool(outcome.promotions), promotions=[PromotionOut.of(p) for p in outcome.promotions]
         )
 
+    add_shadow_routes(app, deps)
     return app
 
 

@@ -3,7 +3,8 @@
 It publishes the evaluation requests (`request.submitted`), `evaluation.completed` and
 `model.promoted`; it reads the answers to its own requests from `cairn.responses`. Its online part
 observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback` and raises
-`alert.raised` on drift.
+`alert.raised` on drift. Shadow traffic: it mirrors live requests to candidates (`request.submitted`
+with `ce_replayid = shadow:<id>`) and reads their answers from `cairn.responses.shadow`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from cairn_events import (
     ResponseCompletedV1,
 )
 
-router: EventRouter[Deps] = EventRouter("evaluator")
+# shadows: also `cairn.responses.shadow`, where the answers of its shadow requests arrive
+# (`on_response_completed` tells them apart by `ce_replayid`)
+router: EventRouter[Deps] = EventRouter("evaluator", shadows=True)
 router.handler(ModelRegisteredV1)(on_model_registered)
 router.handler(ModelPromotedV1)(on_model_promoted)
 router.handler(ResponseCompletedV1)(on_response_completed)

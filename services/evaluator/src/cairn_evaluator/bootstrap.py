@@ -14,9 +14,10 @@ from pathlib import Path
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
 from cairn_evaluator.adapters.memory_online import InMemoryOnlineStore
+from cairn_evaluator.adapters.memory_shadow import InMemoryShadowStore
 from cairn_evaluator.adapters.suite_files import SuiteFiles
 from cairn_evaluator.deps import Deps, utc_now
-from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, SuiteSource
+from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, ShadowStore, SuiteSource
 from cairn_evaluator.settings import Settings
 
 
@@ -40,10 +41,11 @@ async def build(
     clock: Callable[[], datetime] | None = None,
     online: OnlineStore | None = None,
     embedder: Embedder | None = None,
+    shadows: ShadowStore | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the service or the CLI.
 
-    With `registry` and `runs` given (tests): those, in-memory objects and online store unless given,
+    With `registry` and `runs` given (tests): those, in-memory objects, online and shadow stores unless given,
     no pool. Otherwise a PostgreSQL pool (tables migrated; closed when the block exits), S3 through
     `minio`, and suites from `suites_dir`. The embedder (unless given) follows `groundedness_embedder`
     and loads on first use.
@@ -62,6 +64,7 @@ async def build(
             settings,
             now,
             online=online or InMemoryOnlineStore(),
+            shadows=shadows or InMemoryShadowStore(),
             embedder=embedder,
         )
         return
@@ -71,6 +74,7 @@ async def build(
     from cairn_evaluator.adapters.pg_registry import PostgresRegistry
     from cairn_evaluator.adapters.pg_runs import PostgresRunStore
     from cairn_evaluator.adapters.pg_schema import migrate
+    from cairn_evaluator.adapters.pg_shadow import PostgresShadowStore
 
     pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
     try:
@@ -84,6 +88,7 @@ async def build(
             settings,
             now,
             online=online or PostgresOnlineStore(pool),
+            shadows=shadows or PostgresShadowStore(pool),
             embedder=embedder or make_embedder(settings),
             pool=pool,
         )

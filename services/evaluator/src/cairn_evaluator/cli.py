@@ -1,4 +1,5 @@
-"""`cairn models` (the registry) and `cairn eval` (evaluation runs and reports): two typer apps."""
+"""`cairn models` (the registry) and `cairn eval` (evaluation runs and reports, `cairn eval shadow`
+for shadow traffic): two typer apps."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Column, Table
 
+from cairn_evaluator.cli_shadow import shadow_app
 from cairn_evaluator.cli_support import actor, console, run_with
 from cairn_evaluator.completion import verdict_of
 from cairn_evaluator.deps import Deps
@@ -15,10 +17,12 @@ from cairn_evaluator.domain.errors import RunNotFoundError, VersionNotFoundError
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
 from cairn_evaluator.domain.runs import Run, RunCase
 from cairn_evaluator.domain.scoring import score_run
+from cairn_evaluator.domain.shadow import REPLAY_PREFIX
 from cairn_evaluator.evaluation import start_run
 from cairn_evaluator.promotion import promote, rollback
 from cairn_evaluator.reports.html import delta, fmt, render_html
-from cairn_events import ModelStage
+from cairn_evaluator.shadow import shadow_evidence
+from cairn_events import ModelStage, SuiteScore
 
 __all__ = ["eval_app", "models_app"]
 
@@ -32,6 +36,7 @@ eval_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+eval_app.add_typer(shadow_app, name="shadow")
 _TARGETS = [ModelStage.STAGING.value, ModelStage.PRODUCTION.value, ModelStage.ARCHIVED.value]
 
 
@@ -205,6 +210,17 @@ async def _run_and_cases(deps: Deps, run_id: str) -> tuple[Run, list[RunCase]]:
     return run, await deps.runs.cases(run_id)
 
 
+async def _run_cases_and_evidence(
+    deps: Deps, run_id: str
+) -> tuple[Run, list[RunCase], tuple[list[SuiteScore], dict[tuple[str, str], str]]]:
+    """The run, its cases, and its shadow evidence: as the run recorded it once ended, else as now."""
+    run, cases = await _run_and_cases(deps, run_id)
+    if run.status == "running":
+        return run, cases, await shadow_evidence(deps, run)
+    kept = [s for s in run.scores if s.suite == "shadow" or s.suite.startswith(REPLAY_PREFIX)]
+    return run, cases, (kept, {(s.suite, s.metric): "as recorded when the run ended" for s in kept})
+
+
 @eval_app.command()
 def status(run_id: str = typer.Argument(..., help="The run id.")) -> None:
     """A run's state and how many of its requests are answered."""
@@ -225,8 +241,10 @@ def report(
     html: Path | None = typer.Option(None, "--html", help="Also write the HTML report to this file."),
 ) -> None:
     """Scores per suite and metric with gates, and the verdict; optionally the HTML report."""
-    run, cases = run_with(lambda deps: _run_and_cases(deps, run_id))
+    run, cases, evidence = run_with(lambda deps: _run_cases_and_evidence(deps, run_id))
     scores = score_run(run, cases)
+    scores.scores.extend(evidence[0])
+    scores.notes.update(evidence[1])
     gates = {s.name: s.gate.explain() for s in run.suites}
     table = Table(
         "suite", "metric", "candidate", "baseline", "delta", "gate", "result", title=f"run {run_id}"
@@ -239,7 +257,7 @@ def report(
             fmt(s.candidate),
             fmt(s.baseline),
             delta(s.candidate, s.baseline),
-            gates.get(s.suite, "every request answered"),
+            gates.get(s.suite) or scores.notes.get((s.suite, s.metric), "every request answered"),
             result,
         )
     console.print(table)

@@ -1,4 +1,5 @@
-"""Ending runs: answers recorded, scores and gates, the report, `evaluation.completed`, promotions."""
+"""Ending runs: answers recorded, scores and gates (with the candidate's shadow evidence, when there
+is any), the report, `evaluation.completed`, promotions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from cairn_evaluator.domain.runs import EVAL_PREFIX, Answer, Run, RunCase
 from cairn_evaluator.domain.scoring import RunScores, score_run
 from cairn_evaluator.promotion import EVALUATOR, promote
 from cairn_evaluator.reports.html import render_html
-from cairn_events import EvaluationCompletedV1, ModelPromotedV1, ModelStage, ResponseCompletedV1
+from cairn_evaluator.shadow import shadow_evidence
+from cairn_events import (
+    EvaluationCompletedV1,
+    ModelPromotedV1,
+    ModelStage,
+    ResponseCompletedV1,
+    ResponseStatus,
+)
 
 
 def report_uri_for(bucket: str, run_id: str) -> str:
@@ -30,8 +38,9 @@ def verdict_of(run: Run, scores: RunScores) -> str:
 
 
 async def record_response(deps: Deps, event: ResponseCompletedV1, meta: EventMeta) -> None:
-    """Keep the answer to one of the evaluator's requests and end its run when it was the last."""
-    if not event.request_id.startswith(EVAL_PREFIX):
+    """Keep the answer to one of the evaluator's requests and end its run when it was the last; a
+    `held` answer is not final (the request is answered again once its review is resolved)."""
+    if not event.request_id.startswith(EVAL_PREFIX) or event.status is ResponseStatus.HELD:
         return
     answer = Answer(status=event.status, text=event.text, reason=event.reason, answered_at=deps.clock())
     run_id = await deps.runs.record_answer(event.request_id, answer)
@@ -73,6 +82,9 @@ async def finish(deps: Deps, run: Run, cases: list[RunCase], cause: EventMeta | 
         if current is None or current.status != "running":
             return False
         scores = score_run(run, cases)
+        evidence, notes = await shadow_evidence(deps, run)
+        scores.scores.extend(evidence)
+        scores.notes.update(notes)
         completed_at = deps.clock()
         verdict = verdict_of(run, scores)
         uri = report_uri_for(deps.settings.s3_bucket, run.run_id)

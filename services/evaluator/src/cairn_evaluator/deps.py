@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
 from cairn_evaluator.adapters.memory_online import InMemoryOnlineStore
+from cairn_evaluator.adapters.memory_shadow import InMemoryShadowStore
+from cairn_evaluator.domain.shadow import Shadow
 from cairn_evaluator.observer import OnlineObserver
-from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, SuiteSource
+from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, ShadowStore, SuiteSource
 from cairn_evaluator.settings import Settings
 from cairn_observability import get_logger
 
@@ -46,6 +48,12 @@ class Deps:
     """Held while a run is being finished, so the periodic check and a handler never race in-process."""
     online: OnlineStore = field(default_factory=InMemoryOnlineStore)
     """Live traffic records and alert firings (the online part)."""
+    shadows: ShadowStore = field(default_factory=InMemoryShadowStore)
+    """Shadows, the live requests they mirrored and both sides' answers (shadow traffic)."""
+    active_shadows: list[Shadow] | None = None
+    """The enabled shadows as last read (`shadow.active_shadows`); None: read them again."""
+    shadows_read_at: float = 0.0
+    """When (`time.monotonic`) `active_shadows` was read."""
     embedder: Embedder | None = None
     """Embeds answers, chunks and questions; None: lexical groundedness and no request embeddings."""
     observer: OnlineObserver | None = None

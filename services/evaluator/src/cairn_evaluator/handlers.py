@@ -1,5 +1,7 @@
 """The evaluator's handlers: the registry follows `cairn.models`; runs follow `cairn.responses`; the
-online part observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback`."""
+online part observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback`;
+shadow traffic mirrors live `cairn.requests` and pairs the answers of `cairn.responses` and
+`cairn.responses.shadow`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from cairn_evaluator.domain.registry import ModelVersion, PromotionRequest
 from cairn_evaluator.evaluation import start_run
 from cairn_evaluator.promotion import publish_promotions
 from cairn_evaluator.quality import observe_feedback, observe_prompt, observe_request, observe_response
+from cairn_evaluator.shadow import mirror_request, observe_shadow_answer
 from cairn_events import (
     FeedbackSubmittedV1,
     ModelPromotedV1,
@@ -19,6 +22,7 @@ from cairn_events import (
     PromptRenderedV1,
     RequestSubmittedV1,
     ResponseCompletedV1,
+    ResponseStatus,
 )
 
 
@@ -66,14 +70,24 @@ async def _observe(deps: Deps, observation: Callable[[], Awaitable[object]]) -> 
 
 async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, deps: Deps) -> None:
     """Record the answer to an evaluation request (the last answer ends its run); any other response
-    is live traffic, observed for quality (groundedness, tokens, refusals) off the consumer's path."""
+    is live traffic, observed for quality (groundedness, tokens, refusals) off the consumer's path.
+    A live or shadow answer whose request was mirrored is filed as one side of its shadow pair.
+    A `held` answer is not final: nothing counts it; the request's final answer follows."""
+    if event.status is ResponseStatus.HELD:
+        return
     await record_response(deps, event, meta)
-    await _observe(deps, lambda: observe_response(deps, event, meta))
+    if meta.replay_id is None:
+        await _observe(deps, lambda: observe_response(deps, event, meta))
+    await _observe(deps, lambda: observe_shadow_answer(deps, event, meta))
 
 
 async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:
-    """Observe a live request for drift (prompt length, the question's embedding); not the evaluator's."""
-    await _observe(deps, lambda: observe_request(deps, event, meta))
+    """Mirror a live request to the shadows that select it (on the consumer's path, so a crash
+    before the commit mirrors it again, with the same ids); observe it for drift (prompt length, the
+    question's embedding). Replayed and shadow requests are neither mirrored nor observed."""
+    await mirror_request(deps, event, meta)
+    if meta.replay_id is None:
+        await _observe(deps, lambda: observe_request(deps, event, meta))
 
 
 async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
 from cairn_evaluator.domain.runs import Answer, Run, RunCase
+from cairn_evaluator.domain.shadow import Mirror, Shadow, ShadowAnswer
 from cairn_evaluator.domain.suites import Suite
 from cairn_evaluator.online.records import (
     AlertFiring,
@@ -192,4 +193,50 @@ class OnlineStore(Protocol):
 
     async def alerts(self, since: datetime | None, limit: int = 100) -> list[AlertFiring]:
         """Firings raised after `since`, newest first."""
+        ...
+
+
+class ShadowStore(Protocol):
+    """Shadows (candidates that live requests are mirrored to), the requests they mirrored, and the
+    answers of both sides.
+
+    Promises: a mirror is kept once per (shadow, live request), an answer once per (shadow, live
+    request, side): a redelivery changes nothing and returns False; reads return at most `limit` of
+    the newest, oldest first.
+    """
+
+    async def save_shadow(self, shadow: Shadow) -> None:
+        """Create the shadow, or replace the one with its id."""
+        ...
+
+    async def get_shadow(self, shadow_id: str) -> Shadow | None:
+        """One shadow, or None."""
+        ...
+
+    async def shadows(self) -> list[Shadow]:
+        """Every shadow, by id."""
+        ...
+
+    async def record_mirror(self, mirror: Mirror) -> bool:
+        """Keep a mirrored request; False when the shadow mirrored that request before."""
+        ...
+
+    async def mirror_for(self, shadow_request_id: str) -> Mirror | None:
+        """The mirror that sent this shadow request, or None."""
+        ...
+
+    async def record_answer(self, answer: ShadowAnswer) -> bool:
+        """Keep one side's final answer; False when that side of that request was kept before."""
+        ...
+
+    async def answers_for(self, shadow_id: str, request_id: str) -> list[ShadowAnswer]:
+        """Both sides' answers of one mirrored request, as filed so far."""
+        ...
+
+    async def mirrors(self, shadow_id: str, limit: int) -> list[Mirror]:
+        """The shadow's mirrored requests."""
+        ...
+
+    async def answers(self, shadow_id: str, limit: int) -> list[ShadowAnswer]:
+        """The shadow's answers, both sides."""
         ...

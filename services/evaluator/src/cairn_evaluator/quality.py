@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cairn_bus import EventMeta, derive_event_id
+from cairn_embedding.groundedness import Embed, score_groundedness
 from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.runs import EVAL_PREFIX
-from cairn_evaluator.online.groundedness import Embed, score_groundedness
 from cairn_evaluator.online.records import (
     EVALUATOR_USER,
     AlertFiring,
@@ -73,8 +73,9 @@ def _groundedness_embed(deps: Deps) -> Embed | None:
 
 async def observe_response(deps: Deps, event: ResponseCompletedV1, meta: EventMeta) -> bool:
     """Record a live response (sampled answers with citations scored for groundedness); whether it
-    was new. Evaluation answers are not live traffic."""
-    if event.request_id.startswith(EVAL_PREFIX):
+    was new. Evaluation answers are not live traffic; a `held` answer is not final (neither an
+    answer nor a refusal): the request's final answer is the one recorded."""
+    if event.request_id.startswith(EVAL_PREFIX) or event.status is ResponseStatus.HELD:
         return False
     score: float | None = None
     chunks = [c.text for c in event.citations]

@@ -80,6 +80,31 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings, http_api_settings(
         3600.0, ge=0.0, description="The same alert for the same scope fires again only after this."
     )
 
+    # shadow traffic: live requests mirrored to candidates, scored in pairs
+    shadow_refresh_s: float = Field(
+        5.0, ge=0.0, description="Seconds the mirror keeps the list of shadows before reading it again."
+    )
+    shadow_gate_min_pairs: int = Field(
+        0,
+        ge=0,
+        description="Scored shadow pairs an evaluation run's candidate needs (0: shadow evidence is "
+        "reported, not gated).",
+    )
+    shadow_gate_max_drop: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="How far the candidate's mean groundedness may fall below live's on the same requests.",
+    )
+    shadow_report_limit: int = Field(
+        50_000, ge=10, description="Most mirrored requests (the newest) a shadow report reads."
+    )
+    price_table: str | None = Field(
+        None,
+        description="YAML price table shadow reports price tokens with; unset: `<repo>/infra/prices.yaml` "
+        "if present, else no cost.",
+    )
+
     @field_validator("drift_recent_window", "drift_reference_window")
     @classmethod
     def _window(cls, value: str) -> str:

@@ -1,4 +1,5 @@
-"""The feedback service: keeps requests, screened inputs, responses and feedback as seen on the bus.
+"""The feedback service: keeps requests, screened inputs, responses and feedback as seen on the bus
+(reviewers' decisions on held answers included, as feedback).
 
 Dataset versions are built from them by `cairn datasets build` (see `datasets.build_dataset`), which
 publishes `cairn.dataset.published.v1` under this service's name.
@@ -14,6 +15,7 @@ from cairn_events import (
     InputScreenedV1,
     RequestSubmittedV1,
     ResponseCompletedV1,
+    ReviewResolvedV1,
 )
 from cairn_feedback.bootstrap import Deps, build
 from cairn_feedback.handlers import (
@@ -21,6 +23,7 @@ from cairn_feedback.handlers import (
     on_input_screened,
     on_request_submitted,
     on_response_completed,
+    on_review_resolved,
 )
 from cairn_feedback.settings import Settings
 
@@ -29,6 +32,7 @@ router.handler(RequestSubmittedV1)(on_request_submitted)
 router.handler(InputScreenedV1)(on_input_screened)
 router.handler(ResponseCompletedV1)(on_response_completed)
 router.handler(FeedbackSubmittedV1)(on_feedback_submitted)
+router.handler(ReviewResolvedV1)(on_review_resolved)
 router.publishes(DatasetPublishedV1)
 
 

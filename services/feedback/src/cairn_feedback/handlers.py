@@ -7,9 +7,16 @@ changes nothing, so no inbox claim is needed, and none of them publishes.
 from __future__ import annotations
 
 from cairn_bus import EventMeta
-from cairn_events import FeedbackSubmittedV1, InputScreenedV1, RequestSubmittedV1, ResponseCompletedV1
+from cairn_events import (
+    FeedbackSubmittedV1,
+    InputScreenedV1,
+    RequestSubmittedV1,
+    ResponseCompletedV1,
+    ReviewResolvedV1,
+)
 from cairn_feedback.bootstrap import Deps
 from cairn_feedback.domain.records import RequestTrail
+from cairn_feedback.domain.reviews import review_feedback
 from cairn_observability import RETRIEVAL_SOURCE_FEEDBACK, get_logger
 
 log = get_logger("cairn.feedback")
@@ -48,6 +55,23 @@ async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, dep
         trail = await deps.repository.trail(event.request_id)
         for uri in named:
             RETRIEVAL_SOURCE_FEEDBACK.labels(event.tenant, source_outcome(uri, trail)).inc()
+
+
+async def on_review_resolved(event: ReviewResolvedV1, meta: EventMeta, deps: Deps) -> None:
+    """Keep a reviewer's decision on a held answer as feedback on the request (approve: thumbs up;
+    reject: thumbs down with the reason; edit: a correction), its id fixed by the review, tagged
+    `review`. A decision the deadline made is not feedback (no one judged the answer)."""
+    feedback = review_feedback(event)
+    if feedback is None:
+        log.info("review decided by its deadline; no feedback", review_id=event.review_id)
+        return
+    stored = await deps.repository.save_feedback(feedback, meta.id)
+    log.info(
+        "review decision stored as feedback" if stored else "review decision already stored",
+        feedback_id=feedback.feedback_id,
+        request_id=event.request_id,
+        decision=event.decision.value,
+    )
 
 
 def named_sources(tags: list[str]) -> list[str]:

@@ -43,7 +43,7 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             log.warning("unknown model reference", model=event.model, reason=str(exc))
             failed = failed_response(event, model=None, adapter=None, reason=failure_reason(exc), now=_now())
             await deps.publisher.publish(failed, cause=meta)
-            _count(failed.status.value, event, failed.completed_at)
+            _count(failed.status.value, event, failed.completed_at, meta)
             return
         try:
             completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
@@ -59,7 +59,7 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
                 now=_now(),
             )
             await deps.publisher.publish(failed, cause=meta)
-            _count(failed.status.value, event, failed.completed_at)
+            _count(failed.status.value, event, failed.completed_at, meta)
             return
         generated = completion_event(event, completion, _now(), served)
         await deps.publisher.publish(generated, cause=meta)
@@ -73,9 +73,11 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             )
 
 
-def _count(status: str, event: InputScreenedV1, completed_at: datetime) -> None:
-    """A request this service ended (failed): `cairn_requests_total`, and its duration when known."""
-    record_request_outcome(status, event.tenant, event.prompt_name, completed_at)
+def _count(status: str, event: InputScreenedV1, completed_at: datetime, meta: EventMeta) -> None:
+    """A request this service ended (failed): `cairn_requests_total` (replays apart), and its duration when known."""
+    record_request_outcome(
+        status, event.tenant, event.prompt_name, completed_at, replay=meta.replay_id is not None
+    )
 
 
 async def _generate(event: InputScreenedV1, served: ResolvedModel, deps: Deps) -> Completion:

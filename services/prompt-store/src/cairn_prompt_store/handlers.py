@@ -36,17 +36,19 @@ async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps:
         with request_started(event.submitted_at):
             await deps.publisher.publish(outcome, cause=meta)
     if isinstance(outcome, ResponseCompletedV1):
-        _count(outcome, event.submitted_at)
+        _count(outcome, event.submitted_at, replay=meta.replay_id is not None)
 
 
-def _count(response: ResponseCompletedV1, submitted_at: datetime | None) -> None:
-    """`cairn_requests_total` and `cairn_request_duration_seconds` for a request ended here."""
+def _count(response: ResponseCompletedV1, submitted_at: datetime | None, *, replay: bool = False) -> None:
+    """`cairn_requests_total` and `cairn_request_duration_seconds` for a request ended here (a replay or
+    shadow request: `cairn_replay_requests_total` only)."""
     record_request_outcome(
         response.status.value,
         response.tenant,
         response.prompt_name,
         response.completed_at,
         started_at=submitted_at,
+        replay=replay,
     )
 
 

@@ -84,7 +84,13 @@ async def _give_up(
         completed_at=deps.clock(),
     )
     await deps.publisher.publish(response, cause=meta)
-    record_request_outcome(status.value, event.tenant, event.prompt_name, response.completed_at)
+    record_request_outcome(
+        status.value,
+        event.tenant,
+        event.prompt_name,
+        response.completed_at,
+        replay=meta.replay_id is not None,
+    )
 
 
 async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> None:

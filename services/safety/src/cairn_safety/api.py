@@ -4,10 +4,14 @@
 |---|---|---|
 | `GET /v1/reviews?status=&tenant=&limit=` | viewer | the caller's tenant (platform admins: every tenant, or `tenant=`) |
 | `GET /v1/reviews/{id}` | viewer | another tenant's item is 404, like a missing one |
-| `POST /v1/reviews/{id}/decision` | operator | the reviewer recorded is the caller's key id |
+| `POST /v1/reviews/{id}/decision` | operator | approve, edit (with `text`) or reject; the reviewer recorded is the caller's key id |
 | `GET /v1/policies` | viewer | the policy that applies to the caller's tenant (platform admins: every policy) |
 | `GET /v1/policies/{tenant}` | viewer | the tenant's policy, or the default one it falls back to |
 | `PUT /v1/policies/{tenant}` | admin | the caller's tenant; the default policy only by platform admins |
+
+A decision is published as `cairn.review.resolved.v1` in the transaction that records it (when it
+cannot be published, nothing is recorded and the call fails with 503); the service then answers the
+held request. A second decision on the same item is 409.
 
 A policy change is published as `cairn.admin_action.recorded.v1` (`policy.changed`); when that
 cannot be published, the change is undone and the call fails (503), so the audit trail never misses one.
@@ -20,14 +24,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cairn_auth import Authenticator, AuthSettings, Principal, admin_action
 from cairn_auth.domain import PLATFORM_TENANT
 from cairn_auth.fastapi import Admin, Operator, Viewer, install_auth, not_found
-from cairn_bus import Publisher
-from cairn_events import JsonScalar, SafetyFinding, Verdict
+from cairn_bus import Publisher, TransientError
+from cairn_events import JsonScalar, ReviewDecision, SafetyFinding, Verdict
 from cairn_observability import get_logger
+from cairn_safety.decisions import announcer
 from cairn_safety.domain.policy import Policy, PolicyError
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
@@ -60,11 +65,16 @@ class ReviewOut(BaseModel):
     findings: list[SafetyFinding] = Field(description="Every check's finding.")
     text: str = Field(description="The flagged text, with personal data that fired redacted.")
     policy: str = Field(description="The policy that decided, `name@version`.")
-    status: ReviewStatus = Field(description="pending, approved or rejected.")
+    status: ReviewStatus = Field(description="pending, approved, edited or rejected.")
     created_at: datetime = Field(description="When it was queued.")
-    resolved_by: str | None = Field(description="Who decided: the reviewer's API key id (or a CLI user).")
+    deadline_at: datetime | None = Field(description="When the policy's default applies if no one decides.")
+    on_deadline: ReviewDecision = Field(description="The policy's default at the deadline.")
+    resolved_by: str | None = Field(
+        description="Who decided: the reviewer's API key id, `cli:<user>`, or `deadline`."
+    )
     resolved_at: datetime | None = Field(description="When it was decided.")
-    note: str | None = Field(description="The reviewer's note.")
+    note: str | None = Field(description="The reviewer's note or reason.")
+    edited_text: str | None = Field(description="The reviewer's corrected text, for an edit.")
 
     @classmethod
     def of(cls, item: ReviewItem) -> ReviewOut:
@@ -79,9 +89,12 @@ class ReviewOut(BaseModel):
             policy=item.policy,
             status=item.status,
             created_at=item.created_at,
+            deadline_at=item.deadline_at,
+            on_deadline=item.on_deadline,
             resolved_by=item.resolved_by,
             resolved_at=item.resolved_at,
             note=item.note,
+            edited_text=item.edited_text,
         )
 
 
@@ -90,8 +103,20 @@ class DecisionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["approve", "reject"] = Field(description="Approve or reject the flagged text.")
-    note: str | None = Field(None, max_length=2000, description="Why (kept with the decision).")
+    decision: ReviewDecision = Field(
+        description="approve (release the held answer), edit (release `text` instead, screened again) "
+        "or reject (answer the request `blocked`)."
+    )
+    text: str | None = Field(
+        None, min_length=1, max_length=32000, description="The corrected answer; required for `edit` only."
+    )
+    note: str | None = Field(None, max_length=2000, description="Why (the reason a rejection answers with).")
+
+    @model_validator(mode="after")
+    def _text_for_edit_only(self) -> DecisionIn:
+        if (self.decision is ReviewDecision.EDIT) != (self.text is not None and bool(self.text.strip())):
+            raise ValueError("`text` is required for edit, and only for edit")
+        return self
 
 
 class PolicyChangeOut(BaseModel):
@@ -135,7 +160,7 @@ def create_app(
     async def list_reviews(
         principal: Viewer,
         status_: Annotated[
-            Literal["pending", "approved", "rejected", "all"],
+            Literal["pending", "approved", "edited", "rejected", "all"],
             Query(alias="status", description="Only items with this status (`all`: any)."),
         ] = "pending",
         tenant: Annotated[
@@ -151,21 +176,34 @@ def create_app(
     async def show_review(review_id: str, principal: Viewer) -> ReviewOut:
         return ReviewOut.of(await visible(review_id, principal))
 
-    @app.post("/v1/reviews/{review_id}/decision", summary="Approve or reject a pending item")
+    @app.post("/v1/reviews/{review_id}/decision", summary="Approve, edit or reject a pending item")
     async def decide(review_id: str, decision: DecisionIn, principal: Operator) -> ReviewOut:
         await visible(review_id, principal)
         try:
             item = await reviews.resolve(
                 review_id,
-                approve=decision.decision == "approve",
+                decision.decision,
                 resolved_by=principal.key_id,
                 note=decision.note,
+                text=decision.text,
                 now=clock(),
+                then=announcer(publisher),
             )
         except ReviewNotFoundError:
             raise not_found() from None
         except ReviewAlreadyResolvedError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+        except TransientError as exc:
+            log.error("review decision not recorded", review_id=review_id, error=repr(exc))
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, detail="the database is unavailable"
+            ) from None
+        except Exception as exc:  # the decision could not be published: nothing was recorded
+            log.error("review decision not published; not recorded", review_id=review_id, error=repr(exc))
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="the decision could not be published; not recorded",
+            ) from None
         log.info("review decided", review_id=review_id, status=item.status.value, reviewer=principal.key_id)
         return ReviewOut.of(item)
 

@@ -1,4 +1,5 @@
-"""The safety service: screens each request's input before inference and its output after it."""
+"""The safety service: screens each request's input before inference and its output after it, and
+answers a held request once its review is decided."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from cairn_events import (
     InputScreenedV1,
     ResponseCompletedV1,
     ReviewRequestedV1,
+    ReviewResolvedV1,
 )
 from cairn_safety.bootstrap import Deps, build
-from cairn_safety.handlers import on_completion_generated, on_context_assembled
+from cairn_safety.handlers import on_completion_generated, on_context_assembled, on_review_resolved
 from cairn_safety.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("safety")
 router.handler(ContextAssembledV1)(on_context_assembled)
 router.handler(CompletionGeneratedV1)(on_completion_generated)
-router.publishes(InputScreenedV1, ResponseCompletedV1, ReviewRequestedV1, AdminActionRecordedV1)
+router.handler(ReviewResolvedV1)(on_review_resolved)
+router.publishes(
+    InputScreenedV1, ResponseCompletedV1, ReviewRequestedV1, ReviewResolvedV1, AdminActionRecordedV1
+)
 
 
 def main() -> None:

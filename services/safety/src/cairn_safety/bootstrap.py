@@ -68,11 +68,19 @@ async def build(
     policies: PolicyStore | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service: policy files, the configured classifier and a PostgreSQL review
-    queue (migrated), each unless given. With the queue not given, also the review and policy API
-    on `http_host:http_port` when `http_enabled` (API keys in the same database), stopped when the
+    queue (migrated), each unless given. With the queue not given, also the sweeper that decides
+    overdue reviews (every `review_sweep_interval_s`) and the review and policy API on
+    `http_host:http_port` when `http_enabled` (API keys in the same database), stopped when the
     block exits."""
     policies = policies if policies is not None else make_policies(settings)
-    screener = Screener(classifier if classifier is not None else make_classifier(settings))
+    embed = None
+    if settings.groundedness_embedder == "minilm":  # the groundedness gate's, loaded once here
+        from cairn_embedding import MiniLMEmbedder
+
+        embedder = MiniLMEmbedder(threads=settings.groundedness_embedder_threads, eager=True)
+        embed = embedder.embed_documents
+        log.info("groundedness embedder loaded", model=embedder.name)
+    screener = Screener(classifier if classifier is not None else make_classifier(settings), embed=embed)
     if reviews is not None:
         yield Deps(publisher=publisher, reviews=reviews, policies=policies, screener=screener)
         return
@@ -86,6 +94,9 @@ async def build(
         stack.push_async_callback(pool.close)
         queue = PostgresReviewQueue(pool)
         await queue.migrate()
+        from cairn_safety.decisions import deadline_sweeper
+
+        await stack.enter_async_context(deadline_sweeper(queue, publisher, settings.review_sweep_interval_s))
         http = None
         if settings.http_enabled:
             from cairn_auth.serving import serving_api

@@ -7,8 +7,12 @@ The lead's `cairn` command mounts `app` as `cairn safety`. Settings come from CA
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cairn_bus.settings import settings_or_local_stack
-from cairn_events import Verdict
+from cairn_events import ReviewDecision, Verdict
 from cairn_safety.domain.policy import PolicyError
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
@@ -43,6 +47,7 @@ policies_app = typer.Typer(help="Per-tenant policy files.", no_args_is_help=True
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(policies_app, name="policies")
 console = Console()
+err_console = Console(stderr=True)
 T = TypeVar("T")
 
 _VERDICT_STYLE = {
@@ -201,22 +206,25 @@ def _item_json(item: ReviewItem) -> dict[str, Any]:
         "text": item.text,
         "findings": [f.model_dump(mode="json") for f in item.findings],
         "created_at": item.created_at.isoformat(),
+        "deadline_at": item.deadline_at.isoformat() if item.deadline_at else None,
+        "on_deadline": item.on_deadline.value,
         "resolved_by": item.resolved_by,
         "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None,
         "note": item.note,
+        "edited_text": item.edited_text,
     }
 
 
 @reviews_app.command("list")
 def reviews_list(
-    status: str = typer.Option("pending", help="pending, approved, rejected or all."),
+    status: str = typer.Option("pending", help="pending, approved, edited, rejected or all."),
     tenant: str | None = typer.Option(None, help="Only this tenant's items."),
     limit: int = typer.Option(50, min=1, help="At most this many items."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """List review items, oldest first."""
     if status != "all" and status not in {s.value for s in ReviewStatus}:
-        raise typer.BadParameter("must be pending, approved, rejected or all", param_hint="--status")
+        raise typer.BadParameter("must be pending, approved, edited, rejected or all", param_hint="--status")
     wanted = None if status == "all" else ReviewStatus(status)
     settings = load_settings()
     items = _run(lambda: _with_queue(settings, lambda q: q.items(wanted, tenant, limit)))
@@ -253,20 +261,96 @@ def reviews_show(review_id: str = typer.Argument(..., help="Review id.")) -> Non
     typer.echo(json.dumps(_item_json(item), indent=2))
 
 
-@reviews_app.command("resolve")
-def reviews_resolve(
+def _decide_through_api(
+    api: str, key: str, review_id: str, decision: ReviewDecision, text: str | None, note: str | None
+) -> dict[str, Any]:
+    """POST the decision to the safety API; the item as the API returns it. Exits 1 with the API's
+    message on an error (409 when decided before)."""
+    body = json.dumps({"decision": decision.value, "text": text, "note": note}).encode()
+    url = f"{api.rstrip('/')}/v1/reviews/{urllib.parse.quote(review_id, safe='')}/decision"
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            found: dict[str, Any] = json.loads(response.read())
+            return found
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = str(json.loads(detail).get("detail", detail))
+        console.print(f"[red]error:[/red] {exc.code}: {detail}")
+        raise typer.Exit(1) from None
+    except urllib.error.URLError as exc:
+        console.print(f"[red]error:[/red] cannot reach {api}: {exc.reason}")
+        raise typer.Exit(1) from None
+
+
+async def _decide_in_database(
+    settings: Settings, review_id: str, decision: ReviewDecision, who: str, text: str | None, note: str | None
+) -> ReviewItem:
+    """Decide in the review queue's database and publish the decision, in one transaction."""
+    from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer
+    from cairn_safety.app import router
+    from cairn_safety.decisions import announcer
+
+    await ensure_topics(settings.kafka_bootstrap)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        publisher = KafkaPublisher(
+            producer, "/cairn/safety", allowed_types=router.published_types, service=settings.service_name
+        )
+
+        async def decide(queue: Any) -> ReviewItem:
+            item: ReviewItem = await queue.resolve(
+                review_id, decision, resolved_by=who, note=note, text=text, then=announcer(publisher)
+            )
+            return item
+
+        return await _with_queue(settings, decide)
+    finally:
+        await producer.stop()
+
+
+@reviews_app.command("decide")
+def reviews_decide(
     review_id: str = typer.Argument(..., help="Review id."),
-    approve: bool = typer.Option(..., "--approve/--reject", help="Approve or reject the flagged text."),
-    by: str | None = typer.Option(None, "--by", help="Who resolves it (default: the OS user)."),
-    note: str | None = typer.Option(None, "--note", help="Why."),
+    decision: str = typer.Argument(..., help="approve, edit or reject."),
+    text: str | None = typer.Option(None, "--text", help="The corrected answer (edit only)."),
+    note: str | None = typer.Option(None, "--note", help="Why; a rejection answers the request with it."),
+    api: str | None = typer.Option(
+        None, "--api", envvar="CAIRN_API_URL", help="The safety API's URL (e.g. http://127.0.0.1:8083)."
+    ),
+    key: str | None = typer.Option(None, "--key", envvar="CAIRN_API_KEY", help="Your API key (operator)."),
 ) -> None:
-    """Approve or reject a pending review item."""
+    """Decide a pending review: approve releases the held answer, edit releases TEXT instead (screened
+    again), reject answers the request `blocked`. The decision is published as
+    `cairn.review.resolved.v1` and the safety service answers the request.
+
+    With --api and --key (or CAIRN_API_URL / CAIRN_API_KEY) through the API, checked against your key;
+    without them directly in the database, recorded as `cli:<user>`.
+    """
+    try:
+        chosen = ReviewDecision(decision)
+    except ValueError:
+        raise typer.BadParameter("must be approve, edit or reject", param_hint="DECISION") from None
+    if (chosen is ReviewDecision.EDIT) != bool(text and text.strip()):
+        raise typer.BadParameter("--text is required for edit, and only for edit", param_hint="--text")
+    if api and key:
+        out = _decide_through_api(api, key, review_id, chosen, text, note)
+        console.print(f"{out['review_id']}: {out['status']} by {out['resolved_by']}")
+        return
+    if api or key:
+        raise typer.BadParameter("give both --api and --key (or neither, for the database)")
+    who = f"cli:{getpass.getuser()}"
+    err_console.print(
+        f"[bold yellow]warning:[/bold yellow] no --api/--key: deciding DIRECTLY IN THE DATABASE as {who} "
+        "(no API key, role or tenant check)"
+    )
     settings = load_settings()
-    who = by or getpass.getuser()
-
-    async def resolve(queue: Any) -> ReviewItem:
-        item: ReviewItem = await queue.resolve(review_id, approve=approve, resolved_by=who, note=note)
-        return item
-
-    item = _run(lambda: _with_queue(settings, resolve))
+    item = _run(lambda: _decide_in_database(settings, review_id, chosen, who, text, note))
     console.print(f"{item.review_id}: {item.status.value} by {item.resolved_by}")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from cairn_events import ReviewDecision
 from cairn_safety.domain.policy import Policy
 from cairn_safety.domain.reviews import ReviewItem, ReviewStatus
+
+Announce = Callable[[ReviewItem], Awaitable[None]]
+"""Publishes a decided item's decision, inside the transaction that decided it."""
 
 
 class ToxicityClassifier(Protocol):
@@ -68,15 +72,27 @@ class ReviewQueue(Protocol):
     async def resolve(
         self,
         review_id: str,
+        decision: ReviewDecision,
         *,
-        approve: bool,
         resolved_by: str,
         note: str | None = None,
+        text: str | None = None,
         now: datetime | None = None,
+        then: Announce | None = None,
     ) -> ReviewItem:
-        """Approve or reject a pending item; returns it resolved.
+        """Decide a pending item (`text`: the reviewer's corrected text, for an edit); returns it decided.
 
-        Raises ReviewNotFoundError for an unknown id, ReviewAlreadyResolvedError when it was resolved before.
+        `then(item)` runs inside the same transaction once the item is decided (it publishes the
+        decision): when it raises, the item stays pending. Raises ReviewNotFoundError for an unknown
+        id, ReviewAlreadyResolvedError when it was decided before.
+        """
+        ...
+
+    async def resolve_overdue(self, now: datetime, then: Announce, limit: int = 100) -> list[ReviewItem]:
+        """Decide pending items whose deadline is at or before `now` with their policy's default
+        (`resolved_by` = `deadline`), oldest deadline first, at most `limit`; `then(item)` runs for each
+        in the same transaction (when it raises, every item of the batch stays pending). Items another
+        replica is deciding at the same moment are skipped, not waited for. Returns the items decided.
         """
         ...
 

@@ -1,7 +1,9 @@
 """Screening one input or one output: the checks run concurrently, then the policy decides.
 
 The classifier runs in a worker thread while the PII detectors and injection patterns run on
-the event loop; `decide` turns what they saw into a verdict.
+the event loop; `decide` turns what they saw into a verdict. On output, an answer the content checks
+allow (or redact) then meets the groundedness gate (`domain.grounding`) when it has retrieved chunks:
+lexical scoring runs on the event loop, embedding similarity in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cairn_embedding.groundedness import Embed
 from cairn_events import ChatMessage, CompletionGeneratedV1, ContextAssembledV1, ContextChunk, Verdict
+from cairn_safety.domain.grounding import GroundingCheck, apply_grounding, check_groundedness
 from cairn_safety.domain.injection import InjectionHit, find_injections
 from cairn_safety.domain.pii import PiiMatch, find_pii, redact
 from cairn_safety.domain.policy import CheckPolicy, PiiPolicy, Policy, Stage
@@ -49,13 +53,17 @@ class OutputScreening:
     decision: Decision
     text: str
     review_text: str
+    grounding: GroundingCheck | None = None
+    """The groundedness gate's result, when it ran."""
 
 
 class Screener:
-    """Runs the checks of one policy stage on texts, concurrently."""
+    """Runs the checks of one policy stage on texts, concurrently; `embed` (texts in, vectors out) serves
+    the groundedness gate of policies that ask for semantic scoring (lexical without it)."""
 
-    def __init__(self, classifier: ToxicityClassifier) -> None:
+    def __init__(self, classifier: ToxicityClassifier, embed: Embed | None = None) -> None:
         self.classifier = classifier
+        self.embed = embed
 
     async def _toxicity(self, check: CheckPolicy, texts: Sequence[str]) -> list[float] | None:
         if not check.enabled:
@@ -120,7 +128,39 @@ class Screener:
         review_text = screening.redacted[-1] if screening.redacted else ""
         return InputScreening(screening.decision, messages, review_text)
 
+    async def _groundedness(
+        self, policy: Policy, text: str, chunks: Sequence[ContextChunk]
+    ) -> GroundingCheck | None:
+        rules = policy.output.groundedness
+        if not rules.enabled or not chunks:
+            return None
+        if rules.semantic and self.embed is not None:
+            return await asyncio.to_thread(check_groundedness, rules, text, chunks, self.embed)
+        return check_groundedness(rules, text, chunks)
+
     async def screen_output(self, event: CompletionGeneratedV1, policy: Policy) -> OutputScreening:
-        """Screen the generated text (toxicity, PII and, when enabled, injection patterns)."""
+        """Screen the generated text (toxicity, PII and, when enabled, injection patterns); an answer
+        allowed or redacted then meets the groundedness gate when it has chunks. `cite` replaces the
+        text by the cited passages (their personal data redacted like the answer's); `review` raises
+        the verdict to review (the reviewer sees the answer)."""
         screening = await self.screen("output", policy, [event.text])
-        return OutputScreening(screening.decision, screening.passed_on()[0], screening.redacted[0])
+        decision, text = screening.decision, screening.passed_on()[0]
+        if decision.verdict not in (Verdict.ALLOW, Verdict.REDACT):
+            return OutputScreening(decision, text, screening.redacted[0])
+        gate = await self._groundedness(policy, event.text, event.chunks)
+        if gate is None:
+            return OutputScreening(decision, text, screening.redacted[0])
+        decision = apply_grounding(decision, gate)
+        if gate.replacement is not None:
+            text = self._redact_passages(policy, gate.replacement)
+        return OutputScreening(decision, text, screening.redacted[0], gate)
+
+    @staticmethod
+    def _redact_passages(policy: Policy, text: str) -> str:
+        """The passages with the personal data the output policy would redact replaced by placeholders."""
+        pii = policy.output.pii
+        if not pii.enabled:
+            return text
+        matches = find_pii(text, pii.kinds)
+        kinds = frozenset(m.kind for m in matches if pii.action_for(m.confidence) is Verdict.REDACT)
+        return redact(text, matches, kinds) if kinds else text

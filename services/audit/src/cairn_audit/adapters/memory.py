@@ -35,6 +35,9 @@ class InMemoryAuditStore:
             if request_id in (r.subject, r.correlation_id) and (tenant is None or r.tenant == tenant)
         ]
 
+    async def trails(self, request_ids: Sequence[str]) -> dict[str, list[AuditRecord]]:
+        return {request_id: await self.trail(request_id) for request_id in request_ids}
+
     async def events(
         self,
         *,

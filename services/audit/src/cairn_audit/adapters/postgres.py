@@ -112,6 +112,16 @@ def _row(r: AuditRecord, seq: int, recorded_at: datetime, prev_hash: str, hash_:
     )
 
 
+def _by_request(ids: Sequence[str], records: Sequence[AuditRecord]) -> dict[str, list[AuditRecord]]:
+    """Records grouped by the requested id they belong to (subject or correlation id), in order."""
+    out: dict[str, list[AuditRecord]] = {i: [] for i in ids}
+    for r in records:
+        for request_id in dict.fromkeys((r.subject, r.correlation_id)):
+            if request_id in out:
+                out[request_id].append(r)
+    return out
+
+
 class PostgresAuditStore:
     """AuditStore on an asyncpg pool from `cairn_bus.postgres.create_pool` (jsonb as Python objects)."""
 
@@ -167,6 +177,15 @@ class PostgresAuditStore:
             tenant,
         )
         return [_row_to_record(r) for r in rows]
+
+    async def trails(self, request_ids: Sequence[str]) -> dict[str, list[AuditRecord]]:
+        ids = list(dict.fromkeys(request_ids))
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE subject = ANY($1::text[]) "
+            "OR correlation_id = ANY($1::text[]) ORDER BY seq",
+            ids,
+        )
+        return _by_request(ids, [_row_to_record(r) for r in rows])
 
     async def events(
         self,

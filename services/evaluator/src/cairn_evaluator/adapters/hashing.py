@@ -9,7 +9,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 
-from cairn_evaluator.online.groundedness import content_words
+from cairn_embedding.groundedness import content_words
 
 
 class HashingEmbedder:

@@ -1,4 +1,4 @@
-"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`, `online_*`) and their migration."""
+"""The evaluator's PostgreSQL tables (`registry_*`, `eval_*`, `online_*`, `shadow_*`) and their migration."""
 
 from __future__ import annotations
 
@@ -154,7 +154,54 @@ CREATE INDEX IF NOT EXISTS online_alerts_unpublished ON online_alerts (raised_at
 """
 """The online part's tables (`online_*`): live responses, requests, feedback, attributions, alerts."""
 
+SHADOW_DDL = """
+CREATE TABLE IF NOT EXISTS shadow_configs (
+    shadow_id    text              PRIMARY KEY,
+    model        text,
+    prompt       text,
+    share        double precision  NOT NULL CHECK (share >= 0 AND share <= 1),
+    tenant       text,
+    prompt_name  text,
+    enabled      boolean           NOT NULL,
+    created_by   text              NOT NULL,
+    created_at   timestamptz       NOT NULL,
+    updated_by   text              NOT NULL,
+    updated_at   timestamptz       NOT NULL,
+    CHECK (model IS NOT NULL OR prompt IS NOT NULL)
+);
+CREATE TABLE IF NOT EXISTS shadow_mirrors (
+    shadow_id          text         NOT NULL,
+    request_id         text         NOT NULL,
+    shadow_request_id  text         NOT NULL UNIQUE,
+    tenant             text         NOT NULL,
+    live_event_id      text         NOT NULL,
+    submitted_at       timestamptz  NOT NULL,
+    mirrored_at        timestamptz  NOT NULL,
+    PRIMARY KEY (shadow_id, request_id)
+);
+CREATE INDEX IF NOT EXISTS shadow_mirrors_time ON shadow_mirrors (shadow_id, mirrored_at);
+CREATE TABLE IF NOT EXISTS shadow_answers (
+    shadow_id       text              NOT NULL,
+    request_id      text              NOT NULL,
+    side            text              NOT NULL CHECK (side IN ('live', 'shadow')),
+    event_id        text              NOT NULL,
+    status          text              NOT NULL,
+    refused         boolean           NOT NULL,
+    groundedness    double precision,
+    input_tokens    integer,
+    output_tokens   integer,
+    model           text,
+    model_version   text,
+    prompt_name     text,
+    prompt_version  integer,
+    completed_at    timestamptz       NOT NULL,
+    PRIMARY KEY (shadow_id, request_id, side)
+);
+CREATE INDEX IF NOT EXISTS shadow_answers_time ON shadow_answers (shadow_id, completed_at);
+"""
+"""Shadow traffic (`shadow_*`): shadows, the live requests they mirrored, both sides' answers."""
+
 
 async def migrate(pool: Any) -> None:
     """Create the evaluator's tables and indexes (idempotent; one replica at a time)."""
-    await postgres.migrate(pool, MIGRATION_LOCK, DDL, ONLINE_DDL)
+    await postgres.migrate(pool, MIGRATION_LOCK, DDL, ONLINE_DDL, SHADOW_DDL)

@@ -21,3 +21,11 @@ class NoRollbackTargetError(EvaluatorError):
 
 class SuiteError(EvaluatorError, ValueError):
     """A suite file is invalid."""
+
+
+class ShadowNotFoundError(EvaluatorError, LookupError):
+    """No shadow has this id."""
+
+
+class ShadowConflictError(EvaluatorError):
+    """A shadow with this id mirrors to another candidate."""

@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cairn_evaluator.online.groundedness import cosine
+from cairn_embedding.groundedness import cosine
 
 __all__ = [
     "DriftSignal",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from cairn_evaluator.domain.runs import Answer, Run
-from cairn_evaluator.domain.scoring import RunScores
+from cairn_evaluator.domain.scoring import COMPLETENESS, RunScores
 from cairn_evaluator.reports.svg import bar_chart
 
 _STYLE = """
@@ -39,6 +39,7 @@ def _metrics(values: dict[str, float] | None) -> str:
 def render_html(run: Run, scores: RunScores, verdict: str) -> str:
     """The report as one HTML document (no external files, scripts or styles)."""
     gates = {s.name: s.gate.explain() for s in run.suites}
+    gates[COMPLETENESS] = "every request answered"
     verdict_class = "pass" if scores.passed else "fail"
     rows = []
     for s in scores.scores:
@@ -47,7 +48,7 @@ def render_html(run: Run, scores: RunScores, verdict: str) -> str:
         rows.append(
             f"<tr><td>{escape(s.suite)}</td><td>{escape(s.metric)}</td><td>{fmt(s.candidate)}</td>"
             f"<td>{fmt(s.baseline)}</td><td>{delta(s.candidate, s.baseline)}</td>"
-            f"<td>{escape(gates.get(s.suite, 'every request answered'))}</td><td>{status} {escape(note)}</td></tr>"
+            f"<td>{escape(gates.get(s.suite, 'shadow traffic: candidate (shadow) vs live'))}</td><td>{status} {escape(note)}</td></tr>"
         )
     cases = [
         f"<tr><td>{escape(c.suite)}</td><td>{escape(c.case_id)}</td><td>{_answer(c.candidate)}"

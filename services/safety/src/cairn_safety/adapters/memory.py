@@ -3,18 +3,22 @@ runs against PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from cairn_bus import InMemoryInbox
+from cairn_events import ReviewDecision
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
     ReviewItem,
     ReviewNotFoundError,
     ReviewStatus,
+    at_deadline,
+    decided,
 )
+from cairn_safety.ports import Announce
 
 __all__ = ["InMemoryReviewQueue"]
 
@@ -34,6 +38,7 @@ class InMemoryReviewQueue:
     def __init__(self, inbox: InMemoryInbox | None = None) -> None:
         self.reviews: dict[str, ReviewItem] = {}
         self.inbox = inbox or InMemoryInbox()
+        self._deciding = asyncio.Lock()
 
     @asynccontextmanager
     async def once(self, consumer: str, event_id: str) -> AsyncIterator[_Transaction | None]:
@@ -62,25 +67,41 @@ class InMemoryReviewQueue:
     async def resolve(
         self,
         review_id: str,
+        decision: ReviewDecision,
         *,
-        approve: bool,
         resolved_by: str,
         note: str | None = None,
+        text: str | None = None,
         now: datetime | None = None,
+        then: Announce | None = None,
     ) -> ReviewItem:
-        item = self.reviews.get(review_id)
-        if item is None:
-            raise ReviewNotFoundError(f"no review item {review_id!r}")
-        if item.status is not ReviewStatus.PENDING:
-            raise ReviewAlreadyResolvedError(
-                f"review {review_id} was {item.status.value} by {item.resolved_by} at {item.resolved_at}"
-            )
-        resolved = replace(
-            item,
-            status=ReviewStatus.APPROVED if approve else ReviewStatus.REJECTED,
-            resolved_by=resolved_by,
-            resolved_at=now or datetime.now(UTC),
-            note=note,
-        )
-        self.reviews[review_id] = resolved
-        return resolved
+        async with self._deciding:
+            item = self.reviews.get(review_id)
+            if item is None:
+                raise ReviewNotFoundError(f"no review item {review_id!r}")
+            if item.status is not ReviewStatus.PENDING:
+                raise ReviewAlreadyResolvedError(
+                    f"review {review_id} was {item.status.value} by {item.resolved_by} at {item.resolved_at}"
+                )
+            done = decided(item, decision, resolved_by, note, text, now or datetime.now(UTC))
+            if then is not None:
+                await then(done)
+            self.reviews[review_id] = done
+            return done
+
+    async def resolve_overdue(self, now: datetime, then: Announce, limit: int = 100) -> list[ReviewItem]:
+        async with self._deciding:
+            due = sorted(
+                (
+                    r
+                    for r in self.reviews.values()
+                    if r.status is ReviewStatus.PENDING and r.deadline_at is not None and r.deadline_at <= now
+                ),
+                key=lambda r: (r.deadline_at, r.review_id),
+            )[:limit]
+            done = [at_deadline(r, now) for r in due]
+            for item in done:
+                await then(item)
+            for item in done:
+                self.reviews[item.review_id] = item
+            return done

@@ -8,16 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cairn_bus import PostgresInbox
-from cairn_bus.postgres import migrate
-from cairn_events import SafetyFinding, Verdict
+from cairn_bus.postgres import migrate, transaction
+from cairn_events import ReviewDecision, SafetyFinding, Verdict
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
     ReviewItem,
     ReviewNotFoundError,
     ReviewStatus,
+    at_deadline,
+    decided,
 )
+from cairn_safety.ports import Announce
 
-__all__ = ["DDL", "PostgresReviewQueue"]
+__all__ = ["DDL", "RELEASE_DDL", "PostgresReviewQueue"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS safety_reviews (
@@ -40,12 +43,26 @@ CREATE INDEX IF NOT EXISTS safety_reviews_status_created ON safety_reviews (stat
 CREATE INDEX IF NOT EXISTS safety_reviews_request ON safety_reviews (request_id);
 """
 
+RELEASE_DDL = """
+ALTER TABLE safety_reviews ADD COLUMN IF NOT EXISTS release jsonb NOT NULL DEFAULT '{}'::jsonb;
+ALTER TABLE safety_reviews ADD COLUMN IF NOT EXISTS deadline_at timestamptz;
+ALTER TABLE safety_reviews ADD COLUMN IF NOT EXISTS on_deadline text NOT NULL DEFAULT 'reject'
+    CHECK (on_deadline IN ('approve', 'reject'));
+ALTER TABLE safety_reviews ADD COLUMN IF NOT EXISTS edited_text text;
+ALTER TABLE safety_reviews DROP CONSTRAINT IF EXISTS safety_reviews_status_check;
+ALTER TABLE safety_reviews ADD CONSTRAINT safety_reviews_status_check
+    CHECK (status IN ('pending', 'approved', 'edited', 'rejected'));
+CREATE INDEX IF NOT EXISTS safety_reviews_pending_deadline ON safety_reviews (deadline_at)
+    WHERE status = 'pending';
+"""
+"""The second migration: what a release needs, the deadline and its default, the edited text."""
+
 MIGRATION_LOCK = "safety_reviews"
 """The advisory lock replicas starting together migrate under, one at a time."""
 
 _COLUMNS = (
     "id, request_id, tenant, stage, verdict, findings, text, policy, event_id, status, created_at, "
-    "resolved_by, resolved_at, note"
+    "resolved_by, resolved_at, note, release, deadline_at, on_deadline, edited_text"
 )
 
 
@@ -65,6 +82,23 @@ def _row(row: Any) -> ReviewItem:
         resolved_by=row["resolved_by"],
         resolved_at=row["resolved_at"],
         note=row["note"],
+        release=row["release"],
+        deadline_at=row["deadline_at"],
+        on_deadline=ReviewDecision(row["on_deadline"]),
+        edited_text=row["edited_text"],
+    )
+
+
+async def _save_decision(conn: Any, item: ReviewItem) -> None:
+    await conn.execute(
+        "UPDATE safety_reviews SET status = $2, resolved_by = $3, resolved_at = $4, note = $5, edited_text = $6 "
+        "WHERE id = $1",
+        item.review_id,
+        item.status.value,
+        item.resolved_by,
+        item.resolved_at,
+        item.note,
+        item.edited_text,
     )
 
 
@@ -77,7 +111,7 @@ class _Transaction:
     async def add(self, item: ReviewItem) -> None:
         await self.conn.execute(
             f"INSERT INTO safety_reviews ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-            "$12, $13, $14) ON CONFLICT (id) DO NOTHING",
+            "$12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO NOTHING",
             item.review_id,
             item.request_id,
             item.tenant,
@@ -92,6 +126,10 @@ class _Transaction:
             item.resolved_by,
             item.resolved_at,
             item.note,
+            item.release,
+            item.deadline_at,
+            item.on_deadline.value,
+            item.edited_text,
         )
 
 
@@ -105,7 +143,7 @@ class PostgresReviewQueue:
 
     async def migrate(self) -> None:
         """Create the review and inbox tables if missing."""
-        await migrate(self.pool, MIGRATION_LOCK, DDL)
+        await migrate(self.pool, MIGRATION_LOCK, DDL, RELEASE_DDL)
         await self.inbox.migrate()
 
     @asynccontextmanager
@@ -132,27 +170,41 @@ class PostgresReviewQueue:
     async def resolve(
         self,
         review_id: str,
+        decision: ReviewDecision,
         *,
-        approve: bool,
         resolved_by: str,
         note: str | None = None,
+        text: str | None = None,
         now: datetime | None = None,
+        then: Announce | None = None,
     ) -> ReviewItem:
-        status = ReviewStatus.APPROVED if approve else ReviewStatus.REJECTED
-        row = await self.pool.fetchrow(
-            f"UPDATE safety_reviews SET status = $2, resolved_by = $3, resolved_at = $4, note = $5 "
-            f"WHERE id = $1 AND status = 'pending' RETURNING {_COLUMNS}",
-            review_id,
-            status.value,
-            resolved_by,
-            now or datetime.now(UTC),
-            note,
-        )
-        if row is not None:
-            return _row(row)
-        existing = await self.get(review_id)
-        if existing is None:
-            raise ReviewNotFoundError(f"no review item {review_id!r}")
-        raise ReviewAlreadyResolvedError(
-            f"review {review_id} was {existing.status.value} by {existing.resolved_by} at {existing.resolved_at}"
-        )
+        async with transaction(self.pool, "decide a review") as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM safety_reviews WHERE id = $1 FOR UPDATE", review_id
+            )
+            if row is None:
+                raise ReviewNotFoundError(f"no review item {review_id!r}")
+            item = _row(row)
+            if item.status is not ReviewStatus.PENDING:
+                raise ReviewAlreadyResolvedError(
+                    f"review {review_id} was {item.status.value} by {item.resolved_by} at {item.resolved_at}"
+                )
+            done = decided(item, decision, resolved_by, note, text, now or datetime.now(UTC))
+            await _save_decision(conn, done)
+            if then is not None:
+                await then(done)
+            return done
+
+    async def resolve_overdue(self, now: datetime, then: Announce, limit: int = 100) -> list[ReviewItem]:
+        async with transaction(self.pool, "decide overdue reviews") as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM safety_reviews WHERE status = 'pending' AND deadline_at <= $1 "
+                "ORDER BY deadline_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                now,
+                limit,
+            )
+            done = [at_deadline(_row(r), now) for r in rows]
+            for item in done:
+                await _save_decision(conn, item)
+                await then(item)
+            return done

@@ -34,11 +34,14 @@ from cairn_safety.domain.pii import PiiKind
 __all__ = [
     "SEVERITY",
     "CheckPolicy",
+    "GroundednessAction",
+    "GroundednessPolicy",
     "InputPolicy",
     "OutputPolicy",
     "PiiPolicy",
     "Policy",
     "PolicyError",
+    "ReviewPolicy",
     "Stage",
     "Threshold",
 ]
@@ -131,6 +134,40 @@ class InputPolicy(BaseModel):
     )
 
 
+GroundednessAction = Literal["flag", "cite", "review"]
+"""What the groundedness gate does to an answer below its threshold: `flag` releases it with the fired
+finding; `cite` replaces it by the retrieved passages with a note; `review` holds it for a reviewer."""
+
+
+class GroundednessPolicy(BaseModel):
+    """The groundedness gate: how much of an answer its retrieved chunks must support before release.
+
+    The score is the share of the answer's sentences (weighted by length) the chunks support
+    (`cairn_embedding.groundedness`); an answer scoring below `threshold` fires the gate. Answers
+    without retrieved chunks are not scored. Off when a policy has no `groundedness` section; on
+    when it has one, unless `enabled: false`.
+    """
+
+    model_config = _strict()
+
+    enabled: bool = Field(True, description="Whether the gate runs (only on answers with retrieved chunks).")
+    threshold: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="The answer's groundedness score below which the gate fires (0.7: the best F1 of the "
+        "lexical gate on benchmarks/data/groundedness_labelled.jsonl, see docs/groundedness.md).",
+    )
+    action: GroundednessAction = Field(
+        "flag", description="What happens to an answer below the threshold: flag, cite or review."
+    )
+    semantic: bool = Field(
+        False,
+        description="Also score sentence-embedding similarity (all-MiniLM-L6-v2); lexical support only "
+        "when false, or when the service runs without an embedder (CAIRN_GROUNDEDNESS_EMBEDDER).",
+    )
+
+
 class OutputPolicy(BaseModel):
     """Checks on the generated text."""
 
@@ -141,6 +178,24 @@ class OutputPolicy(BaseModel):
     injection: CheckPolicy = Field(
         CheckPolicy(enabled=False),
         description="Prompt-injection patterns in the generated text (e.g. a leaked control token).",
+    )
+    groundedness: GroundednessPolicy = Field(
+        GroundednessPolicy(enabled=False),
+        description="The groundedness gate on answers with retrieved chunks (off unless configured).",
+    )
+
+
+class ReviewPolicy(BaseModel):
+    """How long a held request waits for a reviewer, and what applies when no one decides in time."""
+
+    model_config = _strict()
+
+    deadline_s: int = Field(
+        3600, ge=1, le=30 * 24 * 3600, description="Seconds a held request waits for a reviewer's decision."
+    )
+    on_deadline: Literal["approve", "reject"] = Field(
+        "reject",
+        description="The decision applied when the deadline passes: release the held answer, or block.",
     )
 
 
@@ -154,6 +209,9 @@ class Policy(BaseModel):
     description: str = Field("", description="What the policy is for.")
     input: InputPolicy = Field(description="Checks before inference.")
     output: OutputPolicy = Field(description="Checks after inference.")
+    review: ReviewPolicy = Field(
+        ReviewPolicy(), description="Human review: the deadline of a held request and its default decision."
+    )
 
     @field_validator("name")
     @classmethod

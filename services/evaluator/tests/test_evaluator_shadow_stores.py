@@ -1,0 +1,36 @@
+"""Both shadow stores pass the same behaviour suite (PostgreSQL against the local stack)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cairn_bus.postgres import create_pool
+from cairn_evaluator.adapters.memory_shadow import InMemoryShadowStore
+from cairn_evaluator.adapters.pg_schema import migrate
+from cairn_evaluator.adapters.pg_shadow import PostgresShadowStore
+
+from .shadow_behaviour import ShadowStoreBehaviour
+
+
+class TestInMemoryShadowStore(ShadowStoreBehaviour):
+    @pytest.fixture
+    def shadow_store(self) -> InMemoryShadowStore:
+        return InMemoryShadowStore()
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Any]:
+    p = await create_pool(fresh_database)
+    await migrate(p)
+    yield p
+    await p.close()
+
+
+@pytest.mark.integration
+class TestPostgresShadowStore(ShadowStoreBehaviour):
+    @pytest.fixture
+    def shadow_store(self, pool: Any) -> PostgresShadowStore:
+        return PostgresShadowStore(pool)
