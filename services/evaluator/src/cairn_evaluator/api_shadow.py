@@ -24,7 +24,7 @@ from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.errors import ShadowNotFoundError
 from cairn_evaluator.domain.shadow import SHADOW_ID_PATTERN, Shadow
 from cairn_evaluator.shadow import report_json, shadow_report, start_shadow, stop_shadow
-from cairn_events import JsonScalar, PromptRef
+from cairn_events import PromptRef
 
 __all__ = ["ShadowIn", "add_shadow_routes"]
 
@@ -59,19 +59,12 @@ def add_shadow_routes(app: FastAPI, deps: Deps) -> None:
     """Add the shadow routes to the evaluator's API."""
 
     async def record(principal: Principal, action: str, shadow: Shadow) -> None:
-        details: dict[str, JsonScalar] = {
-            "model": shadow.model or "-",
-            "prompt": shadow.prompt or "-",
-            "share": shadow.share,
-            "tenant_filter": shadow.tenant or "*",
-            "prompt_filter": shadow.prompt_name or "*",
-        }
         event = admin_action(
             principal,
             action,
             f"shadow:{shadow.shadow_id}",
             tenant=shadow.tenant or PLATFORM_TENANT,
-            details=details,
+            details=shadow.admin_details(),
             at=shadow.updated_at,
         )
         try:

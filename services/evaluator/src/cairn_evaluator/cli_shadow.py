@@ -13,7 +13,6 @@ from cairn_evaluator.cli_support import actor, console, run_with
 from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.shadow import Estimate, Shadow
 from cairn_evaluator.shadow import ShadowReport, report_json, shadow_report, start_shadow, stop_shadow
-from cairn_events import JsonScalar
 
 __all__ = ["shadow_app"]
 
@@ -30,19 +29,12 @@ def _print(text: str) -> None:
 
 
 async def _record(deps: Deps, action: str, shadow: Shadow, by: str) -> None:
-    details: dict[str, JsonScalar] = {
-        "model": shadow.model or "-",
-        "prompt": shadow.prompt or "-",
-        "share": shadow.share,
-        "tenant_filter": shadow.tenant or "*",
-        "prompt_filter": shadow.prompt_name or "*",
-    }
     event = admin_action(
         by,
         action,
         f"shadow:{shadow.shadow_id}",
         tenant=shadow.tenant or PLATFORM_TENANT,
-        details=details,
+        details=shadow.admin_details(),
         actor_role=Role.ADMIN,
         at=shadow.updated_at,
     )

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cairn_evaluator.online.records import sampled
-from cairn_events import PromptRef, RequestSubmittedV1, ResponseStatus, SuiteScore
+from cairn_events import JsonScalar, PromptRef, RequestSubmittedV1, ResponseStatus, SuiteScore
 
 __all__ = [
     "REPLAY_PREFIX",
@@ -81,6 +81,16 @@ class Shadow(BaseModel):
         if self.model is None and self.prompt is None:
             raise ValueError("a shadow needs a candidate model, a candidate prompt, or both")
         return self
+
+    def admin_details(self) -> dict[str, JsonScalar]:
+        """What the admin-action record of a start or stop says about the shadow."""
+        return {
+            "model": self.model or "-",
+            "prompt": self.prompt or "-",
+            "share": self.share,
+            "tenant_filter": self.tenant or "*",
+            "prompt_filter": self.prompt_name or "*",
+        }
 
     @property
     def replay_id(self) -> str:
