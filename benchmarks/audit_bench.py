@@ -8,7 +8,9 @@ and indexes (what the table alone allows), the earlier 8-column floor, and the C
 process spent per event. Run with `.venv/bin/python benchmarks/audit_bench.py` (test stack profile
 unless CAIRN_STACK_PROFILE says otherwise); prints a table and writes
 benchmarks/results/audit_bench.json. `--set FIELD=VALUE` overrides an audit setting for the run;
-`--profile FILE` records the service with py-spy while it drains.
+`--profile FILE` records the service with py-spy while it drains. `--encryption` also measures the
+store with tenants' payloads encrypted (`cairn_auth.encryption`) against the same store without,
+batches of 1000 alternated in the same run (best of 3 each): `encrypted_over_plain`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def records(n: int, run: str) -> list[AuditRecord]:
             headers={"ce_id": f"{run}-{i}", "ce_type": "cairn.request.submitted.v1", "ce_specversion": "1.0"},
             subject=f"r-{i}",
             correlation_id=f"r-{i}",
+            tenant="default",
         )
         for i in range(n)
     ]
@@ -66,10 +69,18 @@ async def fresh_db(dsn: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
-async def through_store(dsn: str, n: int, batch: int) -> float:
+async def through_store(dsn: str, n: int, batch: int, *, encrypted: bool = False) -> float:
     pool = await create_pool(dsn)
     try:
-        store = PostgresAuditStore(pool)
+        keyring = None
+        if encrypted:
+            from cairn_auth.encryption import Keyring, MasterKey, PostgresTenantKeyStore
+
+            master = MasterKey.configured()  # the one the service uses too (the local stack's)
+            if master is None:
+                raise SystemExit("--encryption needs a master key: CAIRN_MASTER_KEY or a local stack")
+            keyring = Keyring(master, PostgresTenantKeyStore(pool))
+        store = PostgresAuditStore(pool, keyring)
         await store.migrate()
         rows = records(n, uuid.uuid4().hex[:6])
         start = time.perf_counter()
@@ -237,7 +248,22 @@ def start_py_spy(output: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
-async def main(n: int, overrides: dict[str, Any], profile: Path | None = None) -> dict[str, Any]:
+async def encryption_cost(dsn: str, n: int, repeat: int = 3) -> dict[str, Any]:
+    """Store batches of 1000 with and without encryption, alternated; best of `repeat` each."""
+    plain = sealed = 0.0
+    for _ in range(repeat):
+        plain = max(plain, await through_store(dsn, n, 1000))
+        sealed = max(sealed, await through_store(dsn, n, 1000, encrypted=True))
+    return {
+        "store_batch1000_plain_events_s": round(plain, 1),
+        "store_batch1000_encrypted_events_s": round(sealed, 1),
+        "encrypted_over_plain": round(sealed / plain, 4),
+    }
+
+
+async def main(
+    n: int, overrides: dict[str, Any], profile: Path | None = None, encryption: bool = False
+) -> dict[str, Any]:
     config = StackConfig.for_profile(os.environ.get("CAIRN_STACK_PROFILE", "test"))
     LocalStack(config).up()
     dsn = await fresh_db(config.postgres_dsn)
@@ -249,7 +275,9 @@ async def main(n: int, overrides: dict[str, Any], profile: Path | None = None) -
     indexed = await copy_floor(dsn, n, indexed=True)
     narrow = await copy_floor_narrow(dsn, n)
     rate = service["stored_events_s"]
+    cost = await encryption_cost(dsn, n) if encryption else {}
     return {
+        **cost,
         "events": n,
         "audit_service_from_bus_events_s": round(rate, 1),
         "service_process_cpu_us_per_event": round(service["cpu_us_per_event"], 1),
@@ -285,8 +313,15 @@ if __name__ == "__main__":
         help="record a py-spy profile of the service draining the bus (.svg flame graph, .json "
         "speedscope, .txt collapsed stacks); needs py-spy installed",
     )
+    parser.add_argument(
+        "--encryption",
+        action="store_true",
+        help="also measure the store with payloads encrypted against without, in the same run",
+    )
     args = parser.parse_args()
-    res = asyncio.run(main(args.n, dict(item.split("=", 1) for item in args.set), args.profile))
+    res = asyncio.run(
+        main(args.n, dict(item.split("=", 1) for item in args.set), args.profile, args.encryption)
+    )
     width = max(len(k) for k in res)
     for key, value in res.items():
         print(f"{key:<{width}}  {value}")

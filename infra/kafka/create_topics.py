@@ -11,8 +11,10 @@ declared is reported (and grown with --grow; Kafka cannot shrink a topic, and gr
 keys to other partitions, so it is never done silently). Exits non-zero if the broker cannot be
 reached within --wait seconds or a topic cannot be created.
 
-Depends only on PyYAML and aiokafka (both in the service image); aiokafka is imported lazily so
-the plan can be read (and tested) without it.
+Connects with the Kafka security of the `CAIRN_KAFKA_SECURITY_PROTOCOL` / `CAIRN_KAFKA_SASL_*` /
+`CAIRN_KAFKA_SSL_*` variables, like every service (`cairn_bus.kafka.client_options`). Depends on
+PyYAML, aiokafka and cairn-bus (all in the service image); the last two are imported lazily so the
+plan can be read (and tested) without them.
 """
 
 from __future__ import annotations
@@ -87,12 +89,19 @@ async def _admin_client(bootstrap: str, wait_s: float) -> Any:
     """A started aiokafka admin client, retrying until the broker answers or `wait_s` passes."""
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from cairn_bus.kafka import KafkaSecurityError, client_options, start_client
+
+    security = client_options()
     deadline = time.monotonic() + wait_s
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
         try:
-            await admin.start()
+            await start_client(admin.start, bootstrap)
             return admin
+        except KafkaSecurityError as exc:
+            with contextlib.suppress(Exception):
+                await admin.close()
+            raise RuntimeError(str(exc)) from exc
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await admin.close()

@@ -33,7 +33,17 @@ DOCKERFILE = REPO_ROOT / "infra" / "docker" / "Dockerfile"
 
 #: Environment names a service container may get that are not fields of its Settings class.
 #: CAIRN_SCHEMAS_DIR is read by cairn_events.paths.schemas_dir().
-NON_SETTINGS_ENV = frozenset({"CAIRN_SCHEMAS_DIR"})
+NON_SETTINGS_ENV = frozenset(
+    {
+        "CAIRN_SCHEMAS_DIR",
+        # read by cairn_bus.signing, outside Settings, like the schemas folder
+        "CAIRN_TRUSTED_KEYS_DIR",
+        "CAIRN_REQUIRE_SIGNATURES",
+        "CAIRN_SIGNING_KEY_FILE",
+        # read_secret("master_key") by cairn_auth.encryption, outside Settings
+        "CAIRN_MASTER_KEY",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,13 @@ class ServiceInfo:
     @property
     def env_names(self) -> set[str]:
         """The environment variable of every Settings field (env prefix + upper-cased field name)."""
+        from cairn_bus.settings import credential_fields
+
         cls = self.settings_class
         prefix = str(cls.model_config.get("env_prefix", ""))
-        return {f"{prefix}{name}".upper() for name in cls.model_fields}
+        # a credential may also come from a file: `<VAR>_FILE` (read_secret)
+        files = {f"{prefix}{name}_FILE".upper() for name in credential_fields(cls)}
+        return {f"{prefix}{name}".upper() for name in cls.model_fields} | files
 
     @property
     def group_id(self) -> str:

@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -356,7 +355,7 @@ def test_kafka_is_a_single_kraft_node_without_auto_created_topics(compose_servic
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node_id}@kafka:9093"
     assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"].split(",")
     assert "CONTROLLER://:9093" in env["KAFKA_LISTENERS"].split(",")
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "INTERNAL://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert env["CLUSTER_ID"], "the apache/kafka image needs CLUSTER_ID in KRaft mode"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     for key in (
@@ -368,6 +367,114 @@ def test_kafka_is_a_single_kraft_node_without_auto_created_topics(compose_servic
     listeners = {item.split("://", 1)[0] for item in env["KAFKA_LISTENERS"].split(",")}
     mapped = {item.split(":", 1)[0] for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")}
     assert listeners <= mapped
+
+
+def test_kafka_clients_connect_only_through_sasl_ssl(compose_services: dict[str, Any]) -> None:
+    env = environment(compose_services["kafka"])
+    protocols = dict(item.split(":", 1) for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    controllers = set(env["KAFKA_CONTROLLER_LISTENER_NAMES"].split(","))
+    advertised = {item.split("://", 1)[0] for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
+    assert not advertised & controllers
+    assert {protocols[name] for name in advertised} == {"SASL_SSL"}
+    # the image's start script misreads listener names containing "SSL" (it then wants JKS files)
+    assert "SSL" not in "".join(advertised)
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    for name in advertised:
+        mechanisms = env[f"KAFKA_LISTENER_NAME_{name}_SASL_ENABLED_MECHANISMS"].split(",")
+        assert "SCRAM-SHA-512" in mechanisms, name
+        assert "ScramLoginModule" in env[f"KAFKA_LISTENER_NAME_{name}_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+    keystore = env["KAFKA_SSL_KEYSTORE_LOCATION"]
+    mounts = dict(v.split(":")[:2][::-1] for v in compose_services["kafka"]["volumes"] if v.startswith("."))
+    assert any(keystore.startswith(target + "/") for target in mounts), "the broker keystore is not mounted"
+    assert "admin-client.sh" in " ".join(compose_services["kafka"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_service_connects_as_its_own_scram_user_trusting_the_mounted_ca(
+    raw_compose: dict[str, Any], compose_services: dict[str, Any], folder: str
+) -> None:
+    env = environment(compose_services[folder])
+    assert env["CAIRN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["CAIRN_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["CAIRN_KAFKA_SASL_USERNAME"] == f"cairn-{folder}"
+    var = f"CAIRN_KAFKA_USER_{folder.upper().replace('-', '_')}_PASSWORD"
+    password = str(raw_compose["services"][folder]["environment"]["CAIRN_KAFKA_SASL_PASSWORD"])
+    assert password.startswith(f"${{{var}:?")
+    assert read_env_file(ENV_EXAMPLE)[var] == "CHANGE_ME"
+    cafile = Path(env["CAIRN_KAFKA_SSL_CAFILE"])
+    mounts = [v.split(":") for v in compose_services[folder].get("volumes") or []]
+    sources = [src for src, target, *_ in mounts if Path(target) == cafile.parent]
+    assert sources == ["./infra/kafka/tls/public"]
+    assert depends_on(compose_services[folder]).get("kafka-users") == "service_completed_successfully"
+
+
+def test_kafka_users_makes_a_user_for_every_service(compose_services: dict[str, Any]) -> None:
+    job = compose_services["kafka-users"]
+    assert sorted(as_list(job["command"])) == sorted(SERVICES)
+    env = environment(job)
+    for folder in SERVICES:
+        assert f"CAIRN_KAFKA_USER_{folder.upper().replace('-', '_')}_PASSWORD" in env, folder
+    assert "CAIRN_KAFKA_ADMIN_PASSWORD" in env
+    assert depends_on(job) == {"kafka": "service_healthy"}
+    script = (REPO_ROOT / "infra/kafka/kafka-users.sh").read_text(encoding="utf-8")
+    assert "SCRAM-SHA-512=[" in script
+    assert "--entity-type users" in script
+    init = environment(compose_services["kafka-init"])
+    assert init["CAIRN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert init["CAIRN_KAFKA_SASL_USERNAME"] == "admin"
+
+
+@pytest.fixture
+def made_certs(tmp_path: Path) -> Path:
+    """What infra/kafka/make-certs.sh makes, in tmp_path, plus the broker's key and certificate as
+    PEM (b.key, b.pem) taken out of its PKCS#12 keystore."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_TLS_DIR": str(tmp_path),
+        "KAFKA_SSL_KEYSTORE_PASSWORD": "test-pass",
+    }
+    script = REPO_ROOT / "infra/kafka/make-certs.sh"
+    subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
+    keystore = (tmp_path / "broker/broker.p12").read_bytes()
+    key, cert, _ = pkcs12.load_key_and_certificates(keystore, b"test-pass")
+    assert key is not None
+    assert cert is not None
+    (tmp_path / "b.key").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    (tmp_path / "b.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    return tmp_path
+
+
+async def test_make_certs_gives_a_broker_certificate_the_services_accept(made_certs: Path) -> None:
+    """infra/kafka/make-certs.sh's CA and broker keystore, served over TLS, pass the services' check
+    (cairn_bus.kafka.client_options with CAIRN_KAFKA_SSL_CAFILE) for the names clients use."""
+    import asyncio
+    import ssl
+
+    from cairn_bus.kafka import client_options
+    from cairn_bus.settings import ServiceSettings
+    from cairn_testing.kafka_tls import TlsProxy
+
+    proxy = TlsProxy(made_certs / "b.pem", made_certs / "b.key", ("127.0.0.1", 9))
+    await proxy.start()
+    try:
+        cafile = str(made_certs / "public/ca.pem")
+        settings = ServiceSettings(kafka_security_protocol="SSL", kafka_ssl_cafile=cafile)
+        context = client_options(settings)["ssl_context"]
+        for name in ("kafka", "localhost", "127.0.0.1"):
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", proxy.port, ssl=context, server_hostname=name
+            )
+            writer.close()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncio.open_connection(
+                "127.0.0.1", proxy.port, ssl=context, server_hostname="kafka.example"
+            )
+    finally:
+        await proxy.stop()
 
 
 def kafka_init_args(compose_services: dict[str, Any]) -> dict[str, str]:
@@ -450,26 +557,29 @@ def test_dockerfile_builds_a_python_311_slim_non_root_image_with_the_schemas() -
 
 
 def test_dockerfile_installs_every_service_and_its_libraries() -> None:
-    text = DOCKERFILE.read_text(encoding="utf-8")
-    for folder in SERVICES:
-        assert f"./services/{folder}" in text, f"the image does not install services/{folder}"
-    libs = {p.name for p in (REPO_ROOT / "libs").iterdir() if (p / "pyproject.toml").is_file()}
-    needed = set()
-    for folder in SERVICES:
-        project = tomllib.loads(
-            (REPO_ROOT / "services" / folder / "pyproject.toml").read_text(encoding="utf-8")
-        )
-        for requirement in project["project"]["dependencies"]:
-            name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
-            if name in libs:
-                needed.add(name)
-    for lib in ("cairn-events", "cairn-bus", "cairn-observability", *sorted(needed)):
-        assert f"./libs/{lib}" in text, f"the image does not install libs/{lib}, which a service depends on"
+    """The Dockerfile installs exactly the closure of the services' local dependencies, read from their
+    pyproject.toml files (tests/infra/_image.py): every service, every library one needs through another,
+    and no development package (the CLI, the local stack, the test helpers)."""
+    spec = importlib.util.spec_from_file_location(
+        "cairn_tests_infra_image", Path(__file__).with_name("_image.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    image = sys.modules.setdefault("cairn_tests_infra_image", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(image)
+    closure = {str(folder.relative_to(REPO_ROOT)) for folder in image.image_closure().values()}
+    assert {f"services/{folder}" for folder in SERVICES} <= closure
+    assert {"libs/cairn-events", "libs/cairn-observability", "libs/cairn-bus", "libs/cairn-auth"} <= closure
+    installed = image.dockerfile_installs()
+    assert len(installed) == len(set(installed)), "a package is installed twice"
+    assert set(installed) - closure == set(), "the image installs a package no service needs"
+    assert closure - set(installed) == set(), "the image misses a package a service needs"
 
 
 def test_dockerignore_keeps_secrets_out_and_the_topic_script_in() -> None:
     ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
     assert "infra/compose.env" in ignore
+    assert "infra/kafka/tls" in ignore  # the CA and broker keys make-certs.sh makes
     assert ".venv" in ignore
     assert not any(entry in ("infra", "infra/kafka", "schemas", "libs", "services") for entry in ignore)
 
@@ -577,3 +687,47 @@ def test_docker_compose_config_accepts_the_file() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- signing keys and the master key (docs/security-signing.md, docs/security-encryption.md) -------
+
+
+def test_every_service_signs_with_its_own_key_and_trusts_the_public_keys(
+    raw_compose: dict[str, Any], compose_services: dict[str, Any]
+) -> None:
+    secrets = raw_compose["secrets"]
+    for name in SERVICES:
+        service = compose_services[name]
+        [secret] = [s for s in service.get("secrets") or [] if isinstance(s, dict)]
+        assert secret == {"source": f"signing_key_{name}", "target": "signing_key"}, name
+        assert secrets[f"signing_key_{name}"] == {"file": f"./infra/signing/private/{name}.pem"}
+        env = service["environment"]
+        assert env["CAIRN_SIGNING_KEY_FILE"] == "/run/secrets/signing_key"
+        assert env["CAIRN_REQUIRE_SIGNATURES"] == "true"
+        trusted = env["CAIRN_TRUSTED_KEYS_DIR"]
+        assert f"./infra/signing/trusted:{trusted}:ro" in service["volumes"], name
+
+
+def test_make_keys_makes_keys_the_services_sign_and_verify_with(tmp_path: Path) -> None:
+    from cairn_bus.signing import KeyRing, Signer
+
+    script = REPO_ROOT / "infra" / "signing" / "make-keys.sh"
+    subprocess.run(["sh", str(script), str(tmp_path)], check=True, capture_output=True)
+    ring = KeyRing.from_dir(tmp_path / "trusted")
+    owners = {key.owner for key in ring.keys.values()}
+    assert owners == {*SERVICES, "cli"}
+    private = tmp_path / "private" / "evaluator.pem"
+    assert private.stat().st_mode & 0o077 == 0  # the private key is readable by its owner only
+    signer = Signer.from_pem(private.read_bytes())
+    headers = signer.sign([("ce_type", b"cairn.model.promoted.v1"), ("ce_id", b"e-1")], b"{}")
+    assert ring.verify("cairn.model.promoted.v1", headers, b"{}").owner == "evaluator"
+    before = {p.name: p.read_bytes() for p in (tmp_path / "private").iterdir()}
+    subprocess.run(["sh", str(script), str(tmp_path)], check=True, capture_output=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "private").iterdir()} == before  # kept
+
+
+def test_the_services_holding_tenant_data_get_the_master_key(raw_compose: dict[str, Any]) -> None:
+    for name in ("audit", "feedback"):
+        env = raw_compose["services"][name]["environment"]
+        assert env["CAIRN_MASTER_KEY"].startswith("${CAIRN_MASTER_KEY:?")
+    assert read_env_file(ENV_EXAMPLE)["CAIRN_MASTER_KEY"] == "CHANGE_ME"

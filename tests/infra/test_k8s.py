@@ -588,6 +588,93 @@ def test_sglang_gets_one_gpu_and_serves_the_model_inference_asks_for(
     assert inference["CAIRN_SGLANG_URL"] == f"http://sglang:{port}"
 
 
+# --- Kafka TLS and SASL ----------------------------------------------------------------------------
+
+
+def _strimzi_users() -> ModuleType:
+    path = REPO_ROOT / "infra" / "kafka" / "strimzi_users.py"
+    spec = importlib.util.spec_from_file_location("cairn_strimzi_users", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_kafka_client_connects_with_tls_and_scram(
+    manifests: list[dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+    example_secrets: dict[str, dict[str, str]],
+) -> None:
+    common = config_maps["cairn-common"]
+    assert common["CAIRN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert common["CAIRN_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    cafile = Path(common["CAIRN_KAFKA_SSL_CAFILE"])
+    workloads = {doc["metadata"]["name"]: doc for doc in manifests if doc["kind"] in ("Deployment", "Job")}
+    assert set(SERVICES) | {"cairn-topics"} <= set(workloads)
+    for name, workload in workloads.items():
+        if name not in SERVICES and name != "cairn-topics":
+            continue
+        container = only_container(workload)
+        env = container_env(container, config_maps, example_secrets)
+        assert env["CAIRN_KAFKA_SASL_USERNAME"] == (name if name == "cairn-topics" else f"cairn-{name}")
+        assert "CHANGE_ME" in env["CAIRN_KAFKA_SASL_PASSWORD"], f"{name}: the password comes from its Secret"
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in pod_spec(workload).get("volumes", [])}
+        assert Path(mounts["kafka-ca"]) == cafile.parent, name
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "cairn-kafka-ca", name
+    assert cafile.name in example_secrets["cairn-kafka-ca"]
+
+
+def test_keda_scalers_authenticate_like_the_services(scaled_objects: dict[str, Any]) -> None:
+    strimzi = _strimzi_users()
+    docs = strimzi.documents(strimzi.load_topics(REPO_ROOT / "schemas"))
+    [auth] = [doc for doc in docs if doc["kind"] == "TriggerAuthentication"]
+    for scaled in scaled_objects.values():
+        for trigger in scaled["spec"]["triggers"]:
+            assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    secret = {ref["name"] for ref in auth["spec"]["secretTargetRef"]}
+    assert secret == {"cairn-keda-kafka"}
+    keys = load_docs(SECRETS_EXAMPLE)
+    [keda] = [doc for doc in keys if doc["metadata"]["name"] == "cairn-keda-kafka"]
+    assert {ref["key"] for ref in auth["spec"]["secretTargetRef"]} <= set(keda["stringData"])
+    assert keda["stringData"]["sasl"] == "scram_sha512"
+    assert keda["stringData"]["tls"] == "enable"
+
+
+def test_strimzi_users_are_generated_from_the_topic_files() -> None:
+    strimzi = _strimzi_users()
+    assert strimzi.main(["--check"]) == 0, "run python infra/kafka/strimzi_users.py"
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_service_user_may_use_exactly_its_topics_and_group(
+    topics_read: dict[str, set[str]], folder: str
+) -> None:
+    strimzi = _strimzi_users()
+    topics = strimzi.load_topics(REPO_ROOT / "schemas")
+    users = {doc["metadata"]["name"]: doc for doc in strimzi.documents(topics) if doc["kind"] == "KafkaUser"}
+    user = users[f"cairn-{folder}"]
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    acls = user["spec"]["authorization"]["acls"]
+    readable = {
+        a["resource"]["name"] for a in acls if "Read" in a["operations"] and a["resource"]["type"] == "topic"
+    }
+    writable = {a["resource"]["name"] for a in acls if "Write" in a["operations"]}
+    assert topics_read[folder] <= readable, "a topic the service subscribes to is not readable"
+    assert writable == {name for name, doc in topics.items() if folder in (doc.get("producers") or [])}
+    assert "cairn.deadletter" in writable, "every consumer dead-letters"
+    groups = [a for a in acls if a["resource"]["type"] == "group"]
+    assert groups == [
+        {
+            "resource": {"type": "group", "name": SERVICES[folder].group_id, "patternType": "literal"},
+            "operations": ["Read", "Describe"],
+        }
+    ]
+    prefixed = [a for a in acls if a["resource"]["patternType"] == "prefix"]
+    assert all(a["operations"] == ["Describe"] for a in prefixed), "prefix ACLs only describe"
+
+
 def test_topic_job_runs_the_topic_script_against_the_image_schemas(
     manifests: list[dict[str, Any]], config_maps: dict[str, dict[str, str]]
 ) -> None:
@@ -621,3 +708,18 @@ def test_kustomize_builds_the_manifests(validator: Any) -> None:
         if doc["kind"] != "Namespace":
             assert doc["metadata"].get("namespace") == "cairn", doc["metadata"]["name"]
         assert validator.errors(doc) == [], doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_each_service_signs_with_its_own_key_and_trusts_every_public_key(
+    deployments: dict[str, Any], config_maps: dict[str, dict[str, str]], folder: str
+) -> None:
+    common = config_maps["cairn-common"]
+    assert common["CAIRN_REQUIRE_SIGNATURES"] == "true"
+    pod = pod_spec(deployments[folder])
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["signing-key"]["secret"]["secretName"] == f"cairn-{folder}-signing"  # its own only
+    assert volumes["signing-trusted"]["configMap"]["name"] == "cairn-signing-trusted"
+    mounts = {m["name"]: m["mountPath"] for m in only_container(deployments[folder])["volumeMounts"]}
+    assert common["CAIRN_TRUSTED_KEYS_DIR"] == mounts["signing-trusted"]
+    assert common["CAIRN_SIGNING_KEY_FILE"] == f"{mounts['signing-key']}/signing_key"

@@ -80,7 +80,7 @@ async def test_a_row_postgresql_rejects_fails_its_whole_batch_and_the_chain_goes
     not an outage, so the consumer dead-letters that one row; the next batch chains on the head."""
     pool = await create_pool(fresh_database)
     try:
-        store = PostgresAuditStore(pool)
+        store = PostgresAuditStore(pool, None)  # in clear: an encrypted payload would hide the NUL
         await store.migrate()
         await store.append([record(1)])
         poisoned = [record(2), record(3, payload={"request_id": "req-a", "prompt": "nul \u0000 here"})]

@@ -73,4 +73,6 @@ def test_service_env() -> None:
         "CAIRN_S3_ACCESS_KEY": "cairn",
         "CAIRN_S3_SECRET_KEY": "cairn-local-secret",
         "CAIRN_S3_SECURE": "false",
+        # the development master key (docs/security-encryption.md): audit and feedback encrypt with it
+        "CAIRN_MASTER_KEY": StackConfig().master_key,
     }

@@ -161,3 +161,13 @@ def test_more_members_than_partitions_is_told_and_unknown_names_refused(fake_ser
     assert "unknown service(s): nosuch" in refused.output
     refused = runner.invoke(services_cmd.app, ["up", "safety", "--replicas", "retriever=2"])
     assert refused.exit_code != 0
+
+
+def test_each_member_signs_as_its_service_and_trusts_the_stacks_keys(tmp_path: Path) -> None:
+    config = StackConfig(profile="test", root_dir=tmp_path)
+    env = services_cmd.member_env(config, "evaluator", 2)
+    trusted = Path(env["CAIRN_TRUSTED_KEYS_DIR"])
+    assert (trusted / "evaluator.pub").is_file()
+    key = Path(env["CAIRN_SIGNING_KEY_FILE"])
+    assert key.is_file()
+    assert key.stem == "evaluator"  # the service's own key, not the command line's

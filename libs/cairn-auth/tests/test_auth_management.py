@@ -160,3 +160,24 @@ def test_admin_actions_of_a_principal_record_its_key_and_role() -> None:
     with pytest.raises(ValueError, match="action"):
         admin_action("ana", "Label Moved", "x", tenant="acme")
     assert admin_action("ana", "model.promoted", "model:m:3", tenant="*").actor_role == "admin"
+
+
+async def test_the_bootstrap_key_is_read_as_a_secret_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn_auth.serving import install_bootstrap
+    from cairn_auth.settings import AuthSettings
+    from cairn_bus import InMemoryPublisher
+
+    key = new_key()
+    monkeypatch.delenv("CAIRN_AUTH_BOOTSTRAP_KEY_FILE", raising=False)
+    monkeypatch.setenv("CAIRN_AUTH_BOOTSTRAP_KEY", key.token)  # read_secret("auth_bootstrap_key")
+    store, publisher = InMemoryKeyStore(), InMemoryPublisher("/cairn/test")
+    await install_bootstrap(store, AuthSettings(bootstrap_key_file=None), publisher)
+    principal = await Authenticator(store).authenticate(key.token)
+    assert principal.platform_wide
+    [created] = publisher.events()
+    assert created.target == f"apikey:{key.key_id}"  # type: ignore[attr-defined]
+    assert redact(key.secret) == "[REDACTED]"
+    monkeypatch.delenv("CAIRN_AUTH_BOOTSTRAP_KEY")
+    nothing = InMemoryPublisher("/cairn/test")
+    await install_bootstrap(InMemoryKeyStore(), AuthSettings(bootstrap_key_file=None), nothing)
+    assert nothing.events() == []  # no source: no bootstrap key

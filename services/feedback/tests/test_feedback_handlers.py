@@ -11,7 +11,7 @@ import pytest
 
 from cairn_bus import Dispatcher, InMemoryPublisher, Outcome, RawRecord
 from cairn_bus.objects import InMemoryObjectStore
-from cairn_events import Event, ReviewDecision, ReviewResolvedV1
+from cairn_events import AdminActionRecordedV1, Event, ReviewDecision, ReviewResolvedV1
 from cairn_feedback.adapters.memory import InMemoryRepository
 from cairn_feedback.app import router
 from cairn_feedback.bootstrap import Deps, build
@@ -66,8 +66,11 @@ def upstream(deps: Deps) -> Upstream:
 
 
 def test_the_router_declares_what_the_service_consumes_and_publishes() -> None:
-    assert router.consumed_types == frozenset([*CONSUMED, ReviewResolvedV1.event_type])
+    assert router.consumed_types == frozenset(
+        [*CONSUMED, ReviewResolvedV1.event_type, AdminActionRecordedV1.event_type]
+    )
     assert router.topics == [
+        "cairn.admin",
         "cairn.feedback",
         "cairn.requests",
         "cairn.responses",

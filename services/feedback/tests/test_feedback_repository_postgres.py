@@ -56,6 +56,7 @@ async def test_tables_are_prefixed_and_versions_immutable(pg: PostgresRepository
         "feedback_requests",
         "feedback_responses",
         "feedback_screenings",
+        "tenant_keys",  # the keyring (cairn_auth.encryption)
     ]
     for statement in (
         "UPDATE feedback_dataset_versions SET uri = 's3://x/'",

@@ -8,15 +8,17 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from cairn_bus.kafka import assign_topic, record_from_kafka
+from cairn_bus.kafka import assign_topic, client_options, record_from_kafka, start_client
 from cairn_bus.records import RawRecord
 
 
 @asynccontextmanager
 async def producer(bootstrap: str, client_id: str = "cairn-cli") -> AsyncIterator[AIOKafkaProducer]:
-    """A started producer, stopped (and flushed) on exit."""
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=5)
-    await p.start()
+    """A started producer, stopped (and flushed) on exit; Kafka security from the `CAIRN_*` environment."""
+    p = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=5, **client_options()
+    )
+    await start_client(p.start, bootstrap)
     try:
         yield p
     finally:
@@ -37,9 +39,12 @@ async def read_range(
     the real end, so the end offsets are a lower bound here, not the stop.)
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="cairn-cli-reader"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        client_id="cairn-cli-reader",
+        **client_options(),
     )
-    await consumer.start()
+    await start_client(consumer.start, bootstrap)
     try:
         tps = await assign_topic(consumer, topic)
         ends = await consumer.end_offsets(tps)
@@ -66,6 +71,9 @@ async def read_range(
                     break
                 for msg in msgs:
                     next_offset = msg.offset + 1
+                    # the time index only narrows where to start (Tansu may answer an earlier offset)
+                    if start_ms is not None and msg.timestamp < start_ms:
+                        continue
                     if end_ms is not None and msg.timestamp >= end_ms:
                         continue
                     out.append(record_from_kafka(msg))

@@ -77,6 +77,9 @@ ON_DEMAND = {
     "keys": OnDemand(
         "cairn_auth.cli:app", "API keys: create (shown once), list (never shows secrets), revoke."
     ),
+    "tenants": OnDemand(
+        "cairn_cli.tenants_cmd:app", "Tenants: erase a tenant's stored content everywhere (crypto-shredding)."
+    ),
     "services": OnDemand(
         "cairn_cli.services_cmd:app", "Start, stop and inspect the Cairn services as local processes."
     ),

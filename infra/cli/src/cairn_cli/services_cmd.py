@@ -28,6 +28,7 @@ from cairn_localstack.config import (
     member_name,
     split_member,
 )
+from cairn_localstack.keys import signing_env
 from cairn_localstack.process import ProcessManager
 
 app = typer.Typer(help="Start, stop and inspect the Cairn services as local processes.", no_args_is_help=True)
@@ -99,6 +100,7 @@ def member_env(config: StackConfig, service: str, member: int) -> dict[str, str]
     return {
         **os.environ,
         **config.service_env(),
+        **signing_env(config.stack_dir, service),  # signs as the service, verifies against the stack's keys
         **LOCAL_CONSUMER_ENV,
         "CAIRN_LOG_FORMAT": "json",
         "CAIRN_SERVICE_NAME": service,

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
+from cairn_bus.kafka import client_options, start_client
 from cairn_cli.services_cmd import manager, recorded_members
 from cairn_localstack.config import StackConfig, split_member
 from cairn_observability import catalog
@@ -239,8 +240,10 @@ async def describe_groups(
     One group per request: Tansu 0.6 answers a DescribeGroups of several groups with a response the
     client cannot decode (and the connection is dropped)."""
     wanted = sorted(set(groups))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
-    await asyncio.wait_for(admin.start(), timeout_s)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_options()
+    )
+    await asyncio.wait_for(start_client(admin.start, bootstrap), timeout_s)
     try:
         responses = []
         for group in wanted:

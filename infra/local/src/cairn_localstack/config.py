@@ -120,6 +120,11 @@ class StackConfig(BaseSettings):
     s3_port: int = Field(default=18333, ge=1, le=65535 - 10008)
     s3_access_key: str = "cairn"
     s3_secret_key: str = "cairn-local-secret"
+    master_key: str = Field(
+        default="sf3Awck6ram5uv6P8KTY6Kc6WReAjqzsavyhDHco86k=",
+        description="The master key wrapping tenants' data keys (`cairn_auth.encryption`): a fixed "
+        "development value for the local stacks only; production reads its own from the secrets source.",
+    )
     broker_bucket: str = "tansu"
     prometheus: bool = Field(default=False, description="Also run Prometheus, scraping the services.")
     prometheus_port: int = Field(default=19090, ge=1, le=65535)
@@ -178,6 +183,7 @@ class StackConfig(BaseSettings):
             "CAIRN_S3_ACCESS_KEY": self.s3_access_key,
             "CAIRN_S3_SECRET_KEY": self.s3_secret_key,
             "CAIRN_S3_SECURE": "false",
+            "CAIRN_MASTER_KEY": self.master_key,
         }
 
     @property

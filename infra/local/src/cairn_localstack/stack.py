@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .components import Component, Postgres, Prometheus, SeaweedFS, StartReport, Tansu
 from .config import StackConfig
+from .keys import signing_env
 from .process import ProcessManager
 
 log = logging.getLogger("cairn_localstack")
@@ -185,8 +186,10 @@ class LocalStack:
         return self._component_status(self.broker, report)
 
     def env(self) -> dict[str, str]:
-        """What the services need to reach this stack (also written to `stack.env` by `up`)."""
-        return self.config.service_env()
+        """What the services need to reach this stack (also written to `stack.env` by `up`), with the
+        event signing keys (made when missing) a process beside it uses: the CLI's key, every
+        service's public key (`cairn_localstack.keys`)."""
+        return {**self.config.service_env(), **signing_env(self.stack_dir)}
 
     def write_env_file(self) -> Path:
         self.stack_dir.mkdir(parents=True, exist_ok=True)

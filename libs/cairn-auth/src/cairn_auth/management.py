@@ -24,6 +24,7 @@ __all__ = [
     "admin_action",
     "create_key",
     "install_bootstrap_key",
+    "install_bootstrap_token",
     "revoke_key",
 ]
 
@@ -155,14 +156,22 @@ async def revoke_key(
 async def install_bootstrap_key(
     store: KeyStore, path: Path, *, now: datetime | None = None
 ) -> tuple[KeyRecord, AdminActionRecordedV1 | None]:
-    """Install the key in the file at `path` as a platform-wide admin key, unless its id is stored.
+    """Install the key in the file at `path` as a platform-wide admin key, unless its id is stored
+    (see `install_bootstrap_token`)."""
+    token = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
+    return await install_bootstrap_token(store, token, now=now)
+
+
+async def install_bootstrap_token(
+    store: KeyStore, token: str, *, now: datetime | None = None
+) -> tuple[KeyRecord, AdminActionRecordedV1 | None]:
+    """Install the API key `token` as a platform-wide admin key, unless its id is stored.
 
     Returns the stored record and, when it was installed now, the audit event. Raises
-    AuthenticationError when the file does not hold a well-formed key, or holds the id of a stored
-    key with a different secret (the message never contains the key).
+    AuthenticationError when `token` is not a well-formed key, or holds the id of a stored key with a
+    different secret (the message never contains the key).
     """
-    token = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
-    issued = parse_key(token)
+    issued = parse_key(token.strip())
     register_secret(issued.secret)
     existing = await store.get(issued.key_id)
     if existing is not None:

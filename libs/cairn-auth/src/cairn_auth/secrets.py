@@ -12,25 +12,27 @@
 Every value read is registered, and `redact` (and the structlog processor `redact_secrets`, and
 the logging filter `RedactingFilter`) replace registered values, API keys, passwords in URLs and
 bearer tokens with `[REDACTED]`. Error messages here name variables and paths, never values.
+
+The implementation lives in `cairn_bus.secrets`, below every service, so that the settings every
+service shares (`cairn_bus.settings`: database password, S3 keys, ...) read their credentials
+through this same `read_secret`; this module is its public face.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import re
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-
-from cairn_observability.redaction import (
+from cairn_bus.secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
     RedactingFilter,
+    SecretNotFoundError,
+    VaultError,
     forget_secrets,
+    optional_secret,
+    read_secret,
     redact,
     redact_secrets,
     register_secret,
+    secret_env_name,
 )
 
 __all__ = [
@@ -40,105 +42,10 @@ __all__ = [
     "SecretNotFoundError",
     "VaultError",
     "forget_secrets",
+    "optional_secret",
     "read_secret",
     "redact",
     "redact_secrets",
     "register_secret",
     "secret_env_name",
 ]
-
-# the registry and the redaction live in cairn-observability (configure_logging applies them to every
-# service's log lines; cairn-auth depends on cairn-bus, which depends on cairn-observability)
-
-
-class SecretNotFoundError(LookupError):
-    """No source provides the secret (or the one that should is empty)."""
-
-
-class VaultError(RuntimeError):
-    """Vault is configured but the secret could not be read from it (or `hvac` is not installed)."""
-
-
-# --- reading secrets ---------------------------------------------------------------------------
-
-
-def secret_env_name(name: str) -> str:
-    """The variable holding a secret: `postgres_password` → `CAIRN_POSTGRES_PASSWORD`."""
-    upper = re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
-    if not upper:
-        raise ValueError(f"invalid secret name {name!r}")
-    return upper if upper.startswith("CAIRN_") else f"CAIRN_{upper}"
-
-
-def _from_env_or_file(var: str, env: Mapping[str, str]) -> str | None:
-    value, file = env.get(var), env.get(f"{var}_FILE")
-    if value is not None and file is not None:
-        raise ValueError(f"set {var} or {var}_FILE, not both")
-    if value is not None:
-        if not value.strip():
-            raise SecretNotFoundError(f"{var} is empty")
-        return value
-    if file is None:
-        return None
-    try:
-        text = Path(file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SecretNotFoundError(f"{var}_FILE names {file}, which cannot be read ({exc.strerror})") from None
-    if not text:
-        raise SecretNotFoundError(f"{var}_FILE names {file}, which is empty")
-    return text
-
-
-def _vault_client(addr: str, env: Mapping[str, str]) -> Any:
-    try:
-        hvac = importlib.import_module("hvac")
-    except ModuleNotFoundError:
-        raise VaultError(
-            "CAIRN_VAULT_ADDR is set but the hvac package is not installed: "
-            "pip install 'cairn-auth[vault]' (or unset CAIRN_VAULT_ADDR)"
-        ) from None
-    token = _from_env_or_file("CAIRN_VAULT_TOKEN", env)
-    register_secret(token)
-    return hvac.Client(url=addr, token=token, namespace=env.get("CAIRN_VAULT_NAMESPACE"))
-
-
-def _from_vault(name: str, env: Mapping[str, str], client: Any | None) -> str:
-    addr = env["CAIRN_VAULT_ADDR"]
-    path = env.get("CAIRN_VAULT_SECRET_PATH", "cairn").strip("/")
-    mount = env.get("CAIRN_VAULT_MOUNT", "secret").strip("/")
-    field = secret_env_name(name).removeprefix("CAIRN_").lower()
-    where = f"{mount}/{path} at {addr}"
-    client = client if client is not None else _vault_client(addr, env)
-    try:
-        response = client.secrets.kv.v2.read_secret_version(
-            path=path, mount_point=mount, raise_on_deleted_version=True
-        )
-        data = response["data"]["data"]
-    except Exception as exc:
-        raise VaultError(
-            f"could not read {where} from Vault: {type(exc).__name__}: {redact(str(exc))}"
-        ) from None
-    value = data.get(field) if isinstance(data, Mapping) else None
-    if not isinstance(value, str) or not value:
-        raise SecretNotFoundError(f"the Vault secret {where} has no field {field!r}")
-    return value
-
-
-def read_secret(
-    name: str, *, environ: Mapping[str, str] | None = None, vault_client: Any | None = None
-) -> str:
-    """The value of a secret from the environment, a mounted file or Vault (see the module docstring).
-
-    The value is registered for redaction. Raises SecretNotFoundError when no source has it,
-    ValueError when both the variable and its `_FILE` are set, VaultError when Vault fails.
-    `vault_client` replaces the hvac client (tests).
-    """
-    env = os.environ if environ is None else environ
-    var = secret_env_name(name)
-    value = _from_env_or_file(var, env)
-    if value is None and env.get("CAIRN_VAULT_ADDR"):
-        value = _from_vault(name, env, vault_client)
-    if value is None:
-        raise SecretNotFoundError(f"secret {name!r} not found: set {var} or {var}_FILE, or configure Vault")
-    register_secret(value)
-    return value

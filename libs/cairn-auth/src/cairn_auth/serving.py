@@ -17,10 +17,11 @@ import uvicorn
 
 from cairn_auth.adapters.postgres import PostgresKeyStore
 from cairn_auth.authenticator import Authenticator
-from cairn_auth.management import action_event_id, install_bootstrap_key
+from cairn_auth.management import action_event_id, install_bootstrap_key, install_bootstrap_token
 from cairn_auth.ports import KeyStore
 from cairn_auth.settings import AuthSettings
 from cairn_bus import Publisher
+from cairn_bus.secrets import optional_secret
 from cairn_bus.settings import ServiceSettings
 
 __all__ = [
@@ -118,11 +119,19 @@ async def serving(
 
 
 async def install_bootstrap(keys: KeyStore, auth: AuthSettings, publisher: Publisher) -> None:
-    """Install the key in `CAIRN_AUTH_BOOTSTRAP_KEY_FILE` (when set and access control is on) as a
-    platform-wide admin key, and publish its creation on `cairn.admin` the first time."""
-    if not auth.enabled or auth.bootstrap_key_file is None:
+    """Install the bootstrap key (when access control is on) as a platform-wide admin key, and publish
+    its creation on `cairn.admin` the first time. The key is a secret like any other: the file
+    `CAIRN_AUTH_BOOTSTRAP_KEY_FILE` names, else `read_secret("auth_bootstrap_key")`
+    (`CAIRN_AUTH_BOOTSTRAP_KEY`, or Vault); none of them set: no bootstrap key."""
+    if not auth.enabled:
         return
-    _, event = await install_bootstrap_key(keys, auth.bootstrap_key_file)
+    if auth.bootstrap_key_file is not None:
+        _, event = await install_bootstrap_key(keys, auth.bootstrap_key_file)
+    else:
+        token = optional_secret("auth_bootstrap_key")
+        if token is None:
+            return
+        _, event = await install_bootstrap_token(keys, token)
     if event is not None:
         await publisher.publish(
             event, event_id=action_event_id(event.action, event.target, event.recorded_at)

@@ -1,7 +1,7 @@
 """Turns one consumed record into a handler call, or a dead letter; never lets bad input stop a consumer.
 
 Order of checks: the CloudEvents envelope, the event type, whether this service handles it, the
-payload against its schema, then the handler (retried; transient failures propagate so the
+signature of a privileged event (`cairn_bus.signing`), the payload against its schema, then the handler (retried; transient failures propagate so the
 consumer rewinds and the record is delivered again, other failures dead-letter after the last
 attempt). The record is committed by the caller once `dispatch` returns.
 """
@@ -20,7 +20,8 @@ from cairn_bus.envelope import EnvelopeError, Origin, meta_from_headers
 from cairn_bus.publisher import Publisher
 from cairn_bus.records import RawRecord
 from cairn_bus.router import EventRouter
-from cairn_events import EVENT_TYPES, DeadLetterKind, DecodeError, decode
+from cairn_bus.signing import SignatureError, SignaturePolicy
+from cairn_events import EVENT_TYPES, PRIVILEGED_EVENT_TYPES, DeadLetterKind, DecodeError, decode
 from cairn_observability import (
     BATCH_FAILURES,
     DEADLETTERS,
@@ -70,13 +71,17 @@ class Dispatcher(Generic[D]):
         group_id: str,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
+        signatures: SignaturePolicy | None = None,
     ) -> None:
+        """`signatures` defaults to `SignaturePolicy.from_env()` (raises SigningConfigError when
+        signatures are required and no trusted keys are configured: the service does not start)."""
         self.router = router
         self.deps = deps
         self.publisher = publisher
         self.group_id = group_id
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
+        self.signatures = signatures if signatures is not None else SignaturePolicy.from_env()
         self._tracer = get_tracer(f"cairn.{router.service}")
         # metric series of this service, looked up once each (`labels()` cost ~15 µs a call, three
         # calls an event: a tenth of dispatching one)
@@ -151,6 +156,11 @@ class Dispatcher(Generic[D]):
         if handler is None:
             self._count(record.topic, meta.type, Outcome.SKIPPED)
             return Outcome.SKIPPED
+        if meta.type in PRIVILEGED_EVENT_TYPES:
+            try:
+                self.signatures.check(meta.type, record.headers, record.value)
+            except SignatureError as exc:
+                return await self._dead_letter(record, exc.kind, exc.reason, meta.type)
         try:
             event = decode(meta.type, record.value or b"", meta.content_type)
         except DecodeError as exc:

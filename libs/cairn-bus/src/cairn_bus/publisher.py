@@ -17,11 +17,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Protocol
 
 from cairn_bus.envelope import EventMeta
 from cairn_bus.ids import derive_event_id, new_event_id
-from cairn_events import CONTENT_TYPE_JSON, Event, dataschema_uri, encode
+from cairn_bus.signing import Signer, SigningConfigError, signatures_required, signer_from_env
+from cairn_events import CONTENT_TYPE_JSON, PRIVILEGED_EVENT_TYPES, Event, dataschema_uri, encode
 from cairn_events.topics import shadow_topic
 from cairn_observability import EVENTS_PUBLISHED, inject_trace_headers
 
@@ -130,8 +132,19 @@ def destination(topic: str, meta: EventMeta) -> str:
     return topic
 
 
+class KeyFrom(Enum):
+    """Where a publisher's signing key comes from when none is passed."""
+
+    ENVIRONMENT = "environment"
+
+
 class BasePublisher(ABC):
-    """Builds the record for an event and hands it to `_send`; checks declared publications."""
+    """Builds the record for an event and hands it to `_send`; checks declared publications.
+
+    Privileged events (`PRIVILEGED_EVENT_TYPES`) are signed with `signer`: by default the process's
+    key (`cairn_bus.signing.signer_from_env`). Without a key they go out unsigned, unless
+    `CAIRN_REQUIRE_SIGNATURES` is set: then building one raises SigningConfigError.
+    """
 
     def __init__(
         self,
@@ -140,11 +153,15 @@ class BasePublisher(ABC):
         allowed_types: Iterable[str] | None = None,
         content_type: str = CONTENT_TYPE_JSON,
         service: str | None = None,
+        signer: Signer | KeyFrom | None = KeyFrom.ENVIRONMENT,
     ) -> None:
         self.source = source
         self.service = service or source.rsplit("/", 1)[-1]
         self.allowed_types = frozenset(allowed_types) if allowed_types is not None else None
         self.content_type = content_type
+        from_env = signer is KeyFrom.ENVIRONMENT
+        self.signer: Signer | None = signer_from_env() if isinstance(signer, KeyFrom) else signer
+        self._must_sign = from_env and signatures_required()
 
     def build(
         self,
@@ -174,11 +191,21 @@ class BasePublisher(ABC):
             replay_id=replay_id,
             replay_of=replay_of,
         )
+        value = encode(event, self.content_type)
+        headers = meta.to_headers()
+        if event.event_type in PRIVILEGED_EVENT_TYPES:
+            if self.signer is not None:
+                headers = self.signer.sign(headers, value)
+            elif self._must_sign:
+                raise SigningConfigError(
+                    f"{self.source} has no signing key and CAIRN_REQUIRE_SIGNATURES is set: "
+                    f"{event.event_type} is privileged and is not published unsigned"
+                )
         return OutgoingMessage(
             topic=destination(event.topic, meta),
             key=event.partition_key().encode(),
-            value=encode(event, self.content_type),
-            headers=meta.to_headers(),
+            value=value,
+            headers=headers,
             meta=meta,
             event=event,
         )
@@ -221,8 +248,9 @@ class InMemoryPublisher(BasePublisher):
         *,
         allowed_types: Iterable[str] | None = None,
         content_type: str = CONTENT_TYPE_JSON,
+        signer: Signer | None = None,
     ) -> None:
-        super().__init__(source, allowed_types=allowed_types, content_type=content_type)
+        super().__init__(source, allowed_types=allowed_types, content_type=content_type, signer=signer)
         self.messages: list[OutgoingMessage] = []
 
     async def send(self, message: OutgoingMessage) -> None:

@@ -22,7 +22,14 @@ from faststream.message import StreamMessage
 
 from cairn_bus.dispatcher import Dispatcher
 from cairn_bus.fetching import FetchPacer, wake_on_records
-from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, record_from_kafka
+from cairn_bus.kafka import (
+    KafkaPublisher,
+    broker_security,
+    ensure_topics,
+    make_producer,
+    record_from_kafka,
+    start_client,
+)
 from cairn_bus.publisher import Publisher
 from cairn_bus.router import EventRouter
 from cairn_bus.settings import PostgresSettings, ServiceSettings
@@ -305,9 +312,11 @@ async def _serve(
     stop: asyncio.Event,
     ready: asyncio.Event | None,
 ) -> None:
-    await ensure_topics(settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor)
+    await ensure_topics(
+        settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor, settings=settings
+    )
     producer = make_producer(settings)
-    await producer.start()
+    await start_client(producer.start, settings.kafka_bootstrap, settings)
     try:
         publisher = KafkaPublisher(
             producer,
@@ -331,6 +340,7 @@ async def _serve(
             broker = KafkaBroker(
                 settings.kafka_bootstrap,
                 client_id=f"cairn-{settings.service_name}",
+                security=broker_security(settings),
                 log_level=logging.DEBUG,
                 apply_types=False,
             )

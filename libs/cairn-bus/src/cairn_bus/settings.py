@@ -8,15 +8,76 @@ from __future__ import annotations
 
 import os
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cairn_bus.secrets import optional_secret, register_secret
 
 ENV_PREFIX = "CAIRN_"
 S = TypeVar("S", bound=BaseSettings)
 
+SECRET: dict[str, Any] = {"cairn_secret": True}
+"""`Field(..., json_schema_extra=SECRET)` marks a credential: it is read with `read_secret(<field name>)`
+(`CAIRN_<FIELD>`, `CAIRN_<FIELD>_FILE` or Vault) and registered for log redaction."""
+PUBLIC_CREDENTIAL: dict[str, Any] = {"cairn_secret": "public"}
+"""The public half of a credential (an S3 access key): read like a SECRET, not redacted from logs."""
 
-class ServiceSettings(BaseSettings):
+
+def _credential_kind(field: FieldInfo) -> object:
+    extra = field.json_schema_extra
+    return extra.get("cairn_secret") if isinstance(extra, dict) else None
+
+
+def credential_fields(settings_cls: type[BaseSettings]) -> list[str]:
+    """The fields of `settings_cls` read through `read_secret` (SECRET or PUBLIC_CREDENTIAL), sorted."""
+    return sorted(name for name, field in settings_cls.model_fields.items() if _credential_kind(field))
+
+
+class ReadSecretSource(PydanticBaseSettingsSource):
+    """Every credential field of the settings, read through `read_secret`: after the values given to the
+    constructor, before the plain environment (which `read_secret` covers for these fields)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every credential at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            kind = _credential_kind(field)
+            if kind:
+                value = optional_secret(name, redacted=kind is True)
+                if value is not None:
+                    values[name] = value
+        return values
+
+
+class CairnSettings(BaseSettings):
+    """Base of every `CAIRN_*` settings class: credential fields (marked SECRET) come through `read_secret`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            ReadSecretSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+
+class ServiceSettings(CairnSettings):
     """Bus, logging and telemetry settings of one service process."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
@@ -99,6 +160,38 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = Field(
         1, ge=1, description="Replication factor of topics a service creates (3 on a production cluster)."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client of the process connects: PLAINTEXT (the local stack), SSL "
+        "(TLS), SASL_PLAINTEXT or SASL_SSL (TLS and SASL authentication; production).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user of this service (required when the protocol is SASL_*)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password (`CAIRN_KAFKA_SASL_PASSWORD`, `CAIRN_KAFKA_SASL_PASSWORD_FILE` or Vault).",
+        json_schema_extra=SECRET,
+    )
+    kafka_ssl_cafile: str | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the broker certificates (SSL, SASL_SSL); unset: "
+        "the system's trusted CAs.",
+    )
+    kafka_ssl_certfile: str | None = Field(
+        None, description="PEM client certificate for mutual TLS (optional; with `kafka_ssl_keyfile`)."
+    )
+    kafka_ssl_keyfile: str | None = Field(
+        None, description="PEM private key of `kafka_ssl_certfile` (mutual TLS)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Refuse a broker whose certificate does not name the host connected to. Turn off "
+        "only for a broker reached through an address its certificate cannot name.",
+    )
 
     @property
     def group_id(self) -> str:
@@ -106,29 +199,77 @@ class ServiceSettings(BaseSettings):
         return self.kafka_group_id or f"cairn-{self.service_name}"
 
 
-class PostgresSettings(BaseSettings):
+class PostgresSettings(CairnSettings):
     """PostgreSQL connection of a service that owns tables."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
-
     postgres_dsn: str = Field(
-        "postgresql://cairn@127.0.0.1:15432/cairn", description="asyncpg DSN of the service's database."
+        "postgresql://cairn@127.0.0.1:15432/cairn",
+        description="asyncpg DSN of the service's database, without the password: that comes from "
+        "`postgres_password` and is put into the DSN here.",
+    )
+    postgres_password: SecretStr | None = Field(
+        None,
+        description="Database password, through `read_secret` (`CAIRN_POSTGRES_PASSWORD`, "
+        "`CAIRN_POSTGRES_PASSWORD_FILE` or Vault); none for a server that trusts the connection.",
+        json_schema_extra=SECRET,
     )
     postgres_pool_min: int = Field(1, ge=0, description="Minimum pooled connections.")
     postgres_pool_max: int = Field(5, ge=1, description="Maximum pooled connections.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _password_into_dsn(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "postgres_dsn" in cls.model_fields:
+            default = cls.model_fields["postgres_dsn"].default
+            data = {
+                **data,
+                "postgres_dsn": dsn_with_password(
+                    data.get("postgres_dsn", default), data.get("postgres_password")
+                ),
+            }
+        return data
 
-class S3Settings(BaseSettings):
+
+class S3Settings(CairnSettings):
     """S3-compatible object store (SeaweedFS locally, MinIO or AWS S3 in production)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
-
     s3_endpoint: str = Field("127.0.0.1:18333", description="host:port of the S3 API.")
-    s3_access_key: str = Field("cairn", description="S3 access key.")
-    s3_secret_key: SecretStr = Field(SecretStr("cairn-local-secret"), description="S3 secret key.")
+    s3_access_key: str = Field(
+        "cairn",
+        description="S3 access key, through `read_secret` (`CAIRN_S3_ACCESS_KEY[_FILE]` or Vault); it "
+        "names the account, so it is not redacted from logs.",
+        json_schema_extra=PUBLIC_CREDENTIAL,
+    )
+    s3_secret_key: SecretStr = Field(
+        SecretStr("cairn-local-secret"),
+        description="S3 secret key, through `read_secret` (`CAIRN_S3_SECRET_KEY[_FILE]` or Vault).",
+        json_schema_extra=SECRET,
+    )
     s3_secure: bool = Field(False, description="Use HTTPS for S3.")
     s3_region: str = Field("us-east-1", description="S3 region.")
     s3_bucket: str = Field("cairn", description="Bucket holding this service's objects.")
+
+
+def dsn_with_password(dsn: str, password: object) -> str:
+    """`dsn` (a `postgresql://` URL) with `password` put in as the user's; a password already in the
+    DSN is registered for redaction, and refused when a password is also given."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        register_secret(parts.password)
+    if password is None:
+        return dsn
+    secret = password.get_secret_value() if isinstance(password, SecretStr) else str(password)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.username:
+        raise ValueError("CAIRN_POSTGRES_PASSWORD needs CAIRN_POSTGRES_DSN as a postgresql://USER@... URL")
+    if parts.password:
+        if unquote(parts.password) == secret:
+            return dsn  # already put in (settings rebuilt from their own values)
+        raise ValueError("CAIRN_POSTGRES_DSN holds a password and CAIRN_POSTGRES_PASSWORD is set: keep one")
+    quoted = quote(secret, safe="")
+    register_secret(secret)
+    register_secret(quoted)
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quoted}@{host}"))
 
 
 def http_api_settings(default_port: int, api: str) -> type[BaseSettings]:
@@ -138,9 +279,7 @@ def http_api_settings(default_port: int, api: str) -> type[BaseSettings]:
     `class Settings(ServiceSettings, PostgresSettings, http_api_settings(8085, "audit query")): ...`
     """
 
-    class HttpApiSettings(BaseSettings):
-        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
-
+    class HttpApiSettings(CairnSettings):
         http_host: str = Field("127.0.0.1", description=f"Bind address of the {api} HTTP API.")
         http_port: int = Field(
             default_port, ge=0, le=65535, description=f"Port of the {api} HTTP API (0: any free port)."
@@ -172,7 +311,7 @@ def settings_or_local_stack(cls: type[S], profile: str | None = None, **override
     values: dict[str, object] = {}
     for field in cls.model_fields:
         name = f"{ENV_PREFIX}{field.upper()}"
-        if name in env and name not in os.environ:
+        if name in env and name not in os.environ and f"{name}_FILE" not in os.environ:
             values[field] = env[name]
     values.update(overrides)
     build: Any = cls  # init keywords are the fields; BaseSettings' own init parameters confuse mypy

@@ -35,7 +35,13 @@ from cairn_events.model_lifecycle import (
 )
 from cairn_events.operations import AlertRaisedV1, DeadLetterRecordedV1
 from cairn_events.paths import schemas_dir
-from cairn_events.registry import EVENT_TYPES, UnknownEventType, dataschema_uri, event_class
+from cairn_events.registry import (
+    EVENT_TYPES,
+    PRIVILEGED_EVENT_TYPES,
+    UnknownEventType,
+    dataschema_uri,
+    event_class,
+)
 from cairn_events.request_flow import (
     CompletionGeneratedV1,
     ContextAssembledV1,
@@ -50,6 +56,7 @@ __all__ = [
     "CONTENT_TYPE_AVRO",
     "CONTENT_TYPE_JSON",
     "EVENT_TYPES",
+    "PRIVILEGED_EVENT_TYPES",
     "AdminActionRecordedV1",
     "AlertRaisedV1",
     "ChatMessage",

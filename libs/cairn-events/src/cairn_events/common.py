@@ -206,6 +206,8 @@ class DeadLetterKind(StrEnum):
     SCHEMA_INVALID = "schema_invalid"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     HANDLER_FAILED = "handler_failed"
+    UNSIGNED = "unsigned"
+    FORGED = "forged"
 
 
 class RawHeader(BaseModel):

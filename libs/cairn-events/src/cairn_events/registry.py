@@ -29,6 +29,7 @@ from cairn_events.request_flow import (
 
 __all__ = [
     "EVENT_TYPES",
+    "PRIVILEGED_EVENT_TYPES",
     "UnknownEventType",
     "dataschema_uri",
     "event_class",
@@ -59,6 +60,12 @@ _ALL: tuple[type[Event], ...] = (
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType({cls.event_type: cls for cls in _ALL})
 """Every registered event type string → its model class (read-only)."""
+
+PRIVILEGED_EVENT_TYPES: frozenset[str] = frozenset(
+    cls.event_type for cls in (ModelRegisteredV1, ModelPromotedV1, ReviewResolvedV1, AdminActionRecordedV1)
+)
+"""Event types that change what is served or who may do what: their producer signs them (Ed25519,
+`cairn_bus.signing`) and every consumer that acts on them verifies the signature first."""
 
 _TYPE_RE = re.compile(EVENT_TYPE_PATTERN)
 

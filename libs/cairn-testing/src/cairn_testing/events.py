@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cairn_bus.envelope import EventMeta
-from cairn_bus.kafka import consumer_at_end, read_event, record_from_kafka
+from cairn_bus.kafka import client_options, consumer_at_end, read_event, record_from_kafka, start_client
 from cairn_bus.records import RawRecord
+from cairn_bus.settings import ServiceSettings
 from cairn_events import Event
 
 Match = Callable[[EventMeta, Event], bool]
@@ -38,14 +39,16 @@ async def expect_events(
     count: int = 1,
     timeout: float = 30.0,
     settle: float = 0.0,
+    settings: ServiceSettings | None = None,
 ) -> AsyncIterator[Received]:
     """Capture the topic's end offsets, run the block, then wait for `count` matching events.
 
     Raises AssertionError listing what was seen when fewer arrive within `timeout`. With
     `settle`, keeps reading that many seconds more after the count is reached (to catch extras).
+    Kafka security from `settings` (unset: the `CAIRN_*` environment).
     """
     try:
-        consumer = await consumer_at_end(bootstrap, topic)
+        consumer = await consumer_at_end(bootstrap, topic, settings=settings)
     except LookupError as exc:
         raise AssertionError(str(exc)) from None
     received = Received()
@@ -82,14 +85,18 @@ async def expect_events(
         await consumer.stop()
 
 
-async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
+async def start_group_at_end(
+    bootstrap: str, group_id: str, topics: list[str], *, settings: ServiceSettings | None = None
+) -> None:
     """Commit the current end offsets of `topics` for a new consumer group, so it starts from now.
 
     Tests give each service its own group; without this a new group would first read everything
     earlier tests left on the broker.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, **client_options(settings)
+    )
+    await start_client(consumer.start, bootstrap, settings)
     try:
         tps = [
             TopicPartition(topic, p)

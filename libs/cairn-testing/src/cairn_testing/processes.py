@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cairn_bus.contract import service_modules, service_routers
-from cairn_localstack.config import EXTRA_MEMBER_ENV, LOCAL_CONSUMER_ENV, member_name, split_member
+from cairn_localstack.config import (
+    EXTRA_MEMBER_ENV,
+    LOCAL_CONSUMER_ENV,
+    StackConfig,
+    member_name,
+    split_member,
+)
+from cairn_localstack.keys import private_key_file, signing_env
 from cairn_localstack.process import ProcessManager
 from cairn_testing.events import start_group_at_end
 
@@ -27,11 +34,18 @@ CAIRN = str(Path(sys.executable).with_name("cairn"))
 """The `cairn` command of the running Python environment."""
 
 
-def service_env(stack_env: Mapping[str, str], database_dsn: str) -> dict[str, str]:
+def service_env(
+    stack_env: Mapping[str, str], database_dsn: str, stack_dir: Path | None = None
+) -> dict[str, str]:
     """What every service process gets: this environment, the stack's settings, its own database,
-    fast local group joins, JSON logs, one torch thread and no model downloads."""
+    fast local group joins, JSON logs, one torch thread and no model downloads; and the stack's event
+    signing keys (`stack_dir`, default the `CAIRN_STACK_PROFILE` stack's): every service's public key
+    trusted, the CLI's key to sign with (`ServiceProcesses.start` gives each service its own)."""
+    if stack_dir is None:
+        stack_dir = StackConfig.for_profile(os.environ.get("CAIRN_STACK_PROFILE", "test")).stack_dir
     return {
         **os.environ,
+        **signing_env(stack_dir),
         **stack_env,
         "CAIRN_POSTGRES_DSN": database_dsn,
         **LOCAL_CONSUMER_ENV,
@@ -101,6 +115,10 @@ class ServiceProcesses:
             **(EXTRA_MEMBER_ENV if member > 1 else {}),
             **(extra_env or {}),
         }
+        if env.get("CAIRN_TRUSTED_KEYS_DIR") and not (extra_env and "CAIRN_SIGNING_KEY_FILE" in extra_env):
+            own_key = private_key_file(Path(env["CAIRN_TRUSTED_KEYS_DIR"]), service)
+            if own_key.exists():
+                env["CAIRN_SIGNING_KEY_FILE"] = str(own_key)
         self.pm.start(name, [sys.executable, "-m", self.modules[service]], env=env, cwd=self.cwd)
         if env.get("CAIRN_METRICS_PORT"):
             self.metrics_ports[name] = int(env["CAIRN_METRICS_PORT"])

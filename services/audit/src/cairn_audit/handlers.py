@@ -6,9 +6,10 @@ import json
 
 from cairn_audit.bootstrap import Deps
 from cairn_audit.domain.records import AuditRecord
+from cairn_auth.encryption import TENANT_ERASE
 from cairn_bus import EventMeta, RawRecord, publish_dead_letter
 from cairn_bus.dispatcher import TRANSIENT
-from cairn_events import DeadLetterKind, Event
+from cairn_events import AdminActionRecordedV1, DeadLetterKind, Event
 from cairn_observability import get_logger
 
 log = get_logger("cairn.audit")
@@ -39,8 +40,11 @@ def record_of(event: Event, meta: EventMeta) -> AuditRecord:
 
 
 async def on_any_event(event: Event, meta: EventMeta, deps: Deps) -> None:
-    """Buffer the event's record; `flush` stores the batch's records in one transaction."""
+    """Buffer the event's record; `flush` stores the batch's records in one transaction. A tenant's
+    erasure (admin action `tenant.erase`) is buffered too: `flush` destroys the tenant's key."""
     deps.pending.append(record_of(event, meta))
+    if isinstance(event, AdminActionRecordedV1) and event.action == TENANT_ERASE:
+        deps.erasures.append(event.target)
 
 
 async def flush(deps: Deps) -> None:
@@ -52,8 +56,27 @@ async def flush(deps: Deps) -> None:
     never blocks the others.
     """
     records, deps.pending = deps.pending, []
+    erasures, deps.erasures = deps.erasures, []
     if not records:
         return
+    await _store(deps, records)
+    for tenant in dict.fromkeys(erasures):
+        await erase_tenant(deps, tenant)
+
+
+async def erase_tenant(deps: Deps, tenant: str) -> None:
+    """Destroy the tenant's data key (idempotent): its stored payloads become unreadable, the
+    chain (over the stored ciphertext) still verifies."""
+    if deps.keyring is None:
+        log.warning(
+            "tenant erasure asked, but no master key is configured: payloads are not encrypted", tenant=tenant
+        )
+        return
+    destroyed = await deps.keyring.erase(tenant)
+    log.info("tenant erased", tenant=tenant, keys_destroyed=destroyed)
+
+
+async def _store(deps: Deps, records: list[AuditRecord]) -> None:
     try:
         await deps.store.append(records)
     except TRANSIENT:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Column, Table
 
+from cairn_bus.direct_access import record_direct_access
 from cairn_evaluator.cli_shadow import shadow_app
 from cairn_evaluator.cli_support import actor, console, run_with
 from cairn_evaluator.completion import verdict_of
@@ -120,6 +121,7 @@ def promote_cmd(
         raise typer.Exit(1)
 
     async def action(deps: Deps) -> PromotionOutcome:
+        await record_direct_access(deps.publisher, "models.promote", f"model:{name}:{version}", by=by)
         request = PromotionRequest(
             name=name,
             version=version,
@@ -144,10 +146,12 @@ def rollback_cmd(
     by: str | None = typer.Option(None, help="Who rolls back (default: the OS user)."),
 ) -> None:
     """Put the version that was in production before the current one back into production."""
-    outcome = run_with(
-        lambda deps: rollback(deps, name, by=by or actor(), reason=reason, event_id=str(uuid.uuid4())),
-        publish=True,
-    )
+
+    async def action(deps: Deps) -> PromotionOutcome:
+        await record_direct_access(deps.publisher, "models.rollback", f"model:{name}", by=by)
+        return await rollback(deps, name, by=by or actor(), reason=reason, event_id=str(uuid.uuid4()))
+
+    outcome = run_with(action, publish=True)
     _print_moves(outcome.promotions)
 
 
@@ -159,7 +163,12 @@ def alias(
     by: str | None = typer.Option(None, help="Who sets it (default: the OS user)."),
 ) -> None:
     """Point an alias at a version."""
-    previous = run_with(lambda deps: deps.registry.set_alias(name, alias_name, version, by or actor()))
+
+    async def action(deps: Deps) -> int | None:
+        await record_direct_access(deps.publisher, "models.alias", f"model:{name}@{alias_name}", by=by)
+        return await deps.registry.set_alias(name, alias_name, version, by or actor())
+
+    previous = run_with(action, publish=True)
     _print(f"{name}@{alias_name} -> {version}" + ("" if previous is None else f" (was {previous})"))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import (
+    AdminActionRecordedV1,
     DatasetPublishedV1,
     FeedbackSubmittedV1,
     InputScreenedV1,
@@ -19,6 +20,7 @@ from cairn_events import (
 )
 from cairn_feedback.bootstrap import Deps, build
 from cairn_feedback.handlers import (
+    on_admin_action,
     on_feedback_submitted,
     on_input_screened,
     on_request_submitted,
@@ -33,6 +35,7 @@ router.handler(InputScreenedV1)(on_input_screened)
 router.handler(ResponseCompletedV1)(on_response_completed)
 router.handler(FeedbackSubmittedV1)(on_feedback_submitted)
 router.handler(ReviewResolvedV1)(on_review_resolved)
+router.handler(AdminActionRecordedV1)(on_admin_action)  # tenant erasures
 router.publishes(DatasetPublishedV1)
 
 

@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
 from cairn_feedback.ports import Repository
 from cairn_feedback.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn_auth.encryption import Keyring
 
 
 def utc_now() -> datetime:
@@ -27,6 +31,8 @@ class Deps:
     publisher: Publisher
     bucket: str = "cairn"
     clock: Callable[[], datetime] = utc_now
+    keyring: Keyring | None = None
+    """The tenants' data keys the repository seals payloads with (None: stored as they are)."""
 
 
 @asynccontextmanager
@@ -37,25 +43,33 @@ async def build(
     repository: Repository | None = None,
     objects: ObjectStore | None = None,
     clock: Callable[[], datetime] | None = None,
+    keyring: Keyring | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service: with `repository` given (tests) that one, otherwise a PostgreSQL
     pool with the tables migrated, closed when the block exits; the S3 store of the settings unless
-    `objects` is given."""
+    `objects` is given. The PostgreSQL repository seals payloads when a master key is configured
+    (`cairn_auth.encryption`)."""
     if objects is None:
         from cairn_bus.objects import S3ObjectStore
 
         objects = S3ObjectStore.from_settings(settings)
     now = clock or utc_now
     if repository is not None:
-        yield Deps(repository, objects, publisher, settings.s3_bucket, now)
+        yield Deps(repository, objects, publisher, settings.s3_bucket, now, keyring)
         return
     from cairn_bus.postgres import create_pool
     from cairn_feedback.adapters.postgres import PostgresRepository
 
     pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
     try:
-        pg = PostgresRepository(pool)
+        pg = PostgresRepository(pool) if keyring is None else PostgresRepository(pool, keyring)
         await pg.migrate()
-        yield Deps(pg, objects, publisher, settings.s3_bucket, now)
+        if pg.keyring is None:
+            from cairn_observability import get_logger
+
+            get_logger("cairn.feedback").warning(
+                "no master key configured (CAIRN_MASTER_KEY): feedback payloads are stored unencrypted"
+            )
+        yield Deps(pg, objects, publisher, settings.s3_bucket, now, pg.keyring)
     finally:
         await pool.close()

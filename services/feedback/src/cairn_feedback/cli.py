@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cairn_bus import Publisher, TransientError
+from cairn_bus.direct_access import direct_access
 from cairn_bus.settings import settings_or_local_stack
 from cairn_feedback.datasets import Built, build_dataset, find_version, republish
 from cairn_feedback.domain.curation import DEFAULT_HELDOUT
@@ -100,6 +101,8 @@ def build(
 ) -> None:
     """Curate feedback into the dataset's next version, write it to S3 and publish `dataset.published`."""
     from cairn_bus.objects import S3ObjectStore
+
+    direct_access(load_settings(), "datasets.build", f"dataset:{dataset_id}")
     from cairn_feedback.adapters.code_version import code_version
 
     async def action(settings: Settings, repository: Repository) -> Built:

@@ -6,8 +6,10 @@ changes nothing, so no inbox claim is needed, and none of them publishes.
 
 from __future__ import annotations
 
+from cairn_auth.encryption import TENANT_ERASE
 from cairn_bus import EventMeta
 from cairn_events import (
+    AdminActionRecordedV1,
     FeedbackSubmittedV1,
     InputScreenedV1,
     RequestSubmittedV1,
@@ -23,6 +25,22 @@ log = get_logger("cairn.feedback")
 
 SOURCE_TAG = "source:"
 """Feedback tag naming the source that should have grounded the answer: `source:<uri>`."""
+
+
+async def on_admin_action(event: AdminActionRecordedV1, meta: EventMeta, deps: Deps) -> None:
+    """A tenant's erasure (`tenant.erase`): destroy this service's key for the tenant (idempotent),
+    so the tenant's stored requests, answers and feedback can never be read again. Other actions
+    are not this service's business."""
+    if event.action != TENANT_ERASE:
+        return
+    if deps.keyring is None:
+        log.warning(
+            "tenant erasure asked, but no master key is configured: payloads are not encrypted",
+            tenant=event.target,
+        )
+        return
+    destroyed = await deps.keyring.erase(event.target)
+    log.info("tenant erased", tenant=event.target, keys_destroyed=destroyed)
 
 
 async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from cairn_bus.settings import PostgresSettings, S3Settings, ServiceSettings
+from cairn_bus.settings import SECRET, PostgresSettings, S3Settings, ServiceSettings
 
 
 class Settings(ServiceSettings, PostgresSettings, S3Settings):
@@ -72,7 +72,10 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         "syntax of current SGLang) or `lora_path` (the request field older servers read).",
     )
     sglang_api_key: SecretStr | None = Field(
-        None, description="Bearer token for an SGLang server started with --api-key."
+        None,
+        description="Bearer token for an SGLang server started with --api-key, through `read_secret` "
+        "(`CAIRN_SGLANG_API_KEY[_FILE]` or Vault).",
+        json_schema_extra=SECRET,
     )
     inbox: Literal["memory", "postgres"] = Field(
         "memory",

@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cairn_bus.direct_access import direct_access
 from cairn_bus.settings import settings_or_local_stack
 from cairn_retriever.bootstrap import load_embedder, make_ingestor, open_store, search_config
 from cairn_retriever.domain.models import SearchMode
@@ -149,6 +150,7 @@ def ingest(
         stored = stored_collection(tenant, collection or settings.default_collection)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    direct_access(settings, "docs.ingest", f"source:{source}", tenant=tenant, details={"collection": stored})
     report = _run(ingest_source(settings, source, stored))
     console.print(_summary(report))
     if report.count(DocumentStatus.FAILED):
@@ -253,6 +255,7 @@ def delete(
     path = Path(uri).expanduser()
     if "://" not in uri and not uri.startswith("pydoc:") and path.exists():
         uri = path.resolve().as_uri()
+    direct_access(settings, "docs.delete", f"document:{uri}", tenant=tenant or "*")
 
     async def run() -> int:
         async with open_store(settings) as store:

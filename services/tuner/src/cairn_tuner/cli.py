@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cairn_bus import Publisher, TransientError
+from cairn_bus.direct_access import direct_access
 from cairn_bus.settings import settings_or_local_stack
 from cairn_events import LoraConfig, TuningRequestedV1
 from cairn_tuner.domain.jobs import Job, JobState
@@ -231,6 +232,10 @@ def list_jobs(limit: Annotated[int, typer.Option(help="Most jobs shown.")] = 20)
 @app.command()
 def cancel(job_id: Annotated[str, typer.Argument(help="The job id.")]) -> None:
     """Ask a queued or running job to stop; the tuner cancels it at its next step."""
+    settings = load_settings()
+    direct_access(
+        settings, "tune.cancel", f"job:{job_id}", open_publisher=lambda: open_publisher(settings, "cli")
+    )
 
     async def action(repo: JobRepository) -> Job:
         job = await repo.request_cancel(job_id, datetime.now(UTC))

@@ -81,10 +81,13 @@ class Tansu(Component):
         _, writer = await asyncio.open_connection(self.config.host, self.config.kafka_port)
         writer.close()
         await writer.wait_closed()
+        # the local broker is plaintext on loopback: CAIRN_KAFKA_SECURITY_PROTOCOL (for a remote
+        # cluster) must not apply here, so no cairn_bus.kafka.client_options()
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.config.kafka_bootstrap,
             request_timeout_ms=4000,
             client_id="cairn-localstack",
+            security_protocol="PLAINTEXT",
         )
         await admin.start()
         try:

@@ -1,12 +1,19 @@
-"""The audit store in PostgreSQL: one row per event id, chained under an advisory lock."""
+"""The audit store in PostgreSQL: one row per event id, chained under an advisory lock.
+
+With a keyring (by default: when a master key is configured, see `cairn_auth.encryption`), tenants'
+payloads are encrypted before they are chained and stored, and opened by every read method, so
+readers get plain payloads and only the table holds ciphertext (`adapters.sealing`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from cairn_audit.adapters.sealing import open_records, seal_records
 from cairn_audit.domain.records import GENESIS_HASH, AuditRecord, ChainBreak, chain_hashes, verify_chain
+from cairn_auth.encryption import Keyring, MasterKey, PostgresTenantKeyStore
 from cairn_bus.postgres import migrate, transaction
 
 CHAIN_LOCK = 0x0CA1_A0D1  # pg_advisory_xact_lock key serialising appends to the chain
@@ -104,7 +111,7 @@ def _row(r: AuditRecord, seq: int, recorded_at: datetime, prev_hash: str, hash_:
         r.tenant,
         r.replay_of,
         r.replay_id,
-        r.payload,
+        r.payload if r.sealed_payload is None else r.sealed_payload,
         r.headers,
         recorded_at,
         prev_hash,
@@ -123,14 +130,32 @@ def _by_request(ids: Sequence[str], records: Sequence[AuditRecord]) -> dict[str,
 
 
 class PostgresAuditStore:
-    """AuditStore on an asyncpg pool from `cairn_bus.postgres.create_pool` (jsonb as Python objects)."""
+    """AuditStore on an asyncpg pool from `cairn_bus.postgres.create_pool` (jsonb as Python objects).
 
-    def __init__(self, pool: Any) -> None:
+    `keyring` encrypts tenants' payloads: "environment" (the default) builds one on the pool's
+    `tenant_keys` table when a master key is configured (`CAIRN_MASTER_KEY`...), none otherwise;
+    None stores and reads payloads as they are.
+    """
+
+    def __init__(self, pool: Any, keyring: Keyring | Literal["environment"] | None = "environment") -> None:
         self.pool = pool
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The keyring in use (resolved from the environment on first use)."""
+        if self._keyring == "environment":
+            master = MasterKey.configured()
+            self._keyring = Keyring(master, PostgresTenantKeyStore(self.pool)) if master else None
+        return self._keyring
 
     async def migrate(self) -> None:
-        """Create the table and indexes if missing (replicas starting together migrate one by one)."""
+        """Create the tables and indexes if missing (replicas starting together migrate one by one)."""
         await migrate(self.pool, MIGRATION_LOCK, DDL)
+        await PostgresTenantKeyStore(self.pool).migrate()
+
+    async def _read(self, rows: Any) -> list[AuditRecord]:
+        return await open_records(self.keyring, [_row_to_record(r) for r in rows])
 
     async def append(self, records: Sequence[AuditRecord]) -> int:
         """Store `records` (those not stored before), chained, in one transaction with one COPY.
@@ -145,6 +170,7 @@ class PostgresAuditStore:
         """
         if not records:
             return 0
+        records = await seal_records(self.keyring, records)  # before the lock: keys are looked up once
         async with transaction(self.pool, "audit database unavailable") as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             state = await conn.fetchrow(_CHAIN_STATE, [r.event_id for r in records])
@@ -176,7 +202,7 @@ class PostgresAuditStore:
             request_id,
             tenant,
         )
-        return [_row_to_record(r) for r in rows]
+        return await self._read(rows)
 
     async def trails(self, request_ids: Sequence[str]) -> dict[str, list[AuditRecord]]:
         ids = list(dict.fromkeys(request_ids))
@@ -185,7 +211,7 @@ class PostgresAuditStore:
             "OR correlation_id = ANY($1::text[]) ORDER BY seq",
             ids,
         )
-        return _by_request(ids, [_row_to_record(r) for r in rows])
+        return _by_request(ids, await self._read(rows))
 
     async def events(
         self,
@@ -210,7 +236,7 @@ class PostgresAuditStore:
             after_seq,
             limit,
         )
-        return [_row_to_record(r) for r in rows]
+        return await self._read(rows)
 
     async def in_range(
         self, topic: str, start: datetime | None, end: datetime | None, limit: int | None = None
@@ -224,11 +250,11 @@ class PostgresAuditStore:
             end,
             limit,
         )
-        return [_row_to_record(r) for r in rows]
+        return await self._read(rows)
 
     async def get(self, event_id: str) -> AuditRecord | None:
         row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM audit_events WHERE event_id = $1", event_id)
-        return _row_to_record(row) if row else None
+        return (await self._read([row]))[0] if row else None
 
     async def verify(self) -> list[ChainBreak]:
         breaks: list[ChainBreak] = []

@@ -38,6 +38,10 @@ class AuditRecord:
     hash: str | None = None
     recorded_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    sealed_payload: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """What the table holds instead of `payload` when the payload is encrypted (the chain covers
+    this); None when the payload is stored as it is. Not compared: a record read back equals the
+    record appended."""
 
     def canonical(self) -> bytes:
         """The bytes the chain hashes: every stored field except seq and the hashes themselves."""
@@ -57,7 +61,7 @@ def _canonical(record: AuditRecord, recorded_at: str | None) -> bytes:
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
-        "payload": record.payload,
+        "payload": record.payload if record.sealed_payload is None else record.sealed_payload,
         "headers": record.headers,
         "content_type": record.content_type,
         "key": record.key,

@@ -1,12 +1,19 @@
-"""The Repository in PostgreSQL (asyncpg): one table per consumed event kind, immutable dataset versions."""
+"""The Repository in PostgreSQL (asyncpg): one table per consumed event kind, immutable dataset versions.
+
+With a keyring (by default: when a master key is configured, see `cairn_auth.encryption`), every
+stored event payload (requests, screened inputs, answers, feedback: the whole event, nothing queries
+inside it) is sealed under its tenant's data key, `{"sealed": "cairn-enc:v1:..."}`, and opened when
+read; after the tenant's erasure its events read as never stored.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from cairn_auth.encryption import Keyring, MasterKey, PostgresTenantKeyStore
 from cairn_bus.postgres import migrate, transaction, transient_errors
 from cairn_events import FeedbackSubmittedV1, InputScreenedV1, RequestSubmittedV1, ResponseCompletedV1
 from cairn_events.artifacts import DatasetManifest
@@ -98,14 +105,33 @@ class PostgresRepository:
     """Repository in the service's PostgreSQL database (tables prefixed `feedback_`), on an asyncpg pool
     (`cairn_bus.postgres.create_pool`); a database outage raises `cairn_bus.TransientError`."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, keyring: Keyring | Literal["environment"] | None = "environment") -> None:
         self.pool = pool
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The keyring sealing payloads: "environment" (the default) builds one on the pool's
+        `tenant_keys` when a master key is configured; None stores payloads as they are."""
+        if self._keyring == "environment":
+            master = MasterKey.configured()
+            self._keyring = Keyring(master, PostgresTenantKeyStore(self.pool)) if master else None
+        return self._keyring
 
     async def migrate(self) -> None:
         """Create the tables if they do not exist (safe to run concurrently and repeatedly)."""
         await migrate(self.pool, MIGRATION_LOCK, DDL)
+        await PostgresTenantKeyStore(self.pool).migrate()
+
+    async def _sealed(self, tenant: str, payload: Any) -> Any:
+        return payload if self.keyring is None else await self.keyring.seal_json(tenant, payload)
+
+    async def _opened(self, payloads: list[Any]) -> list[Any]:
+        """Payloads as stored, opened; None for an erased tenant's."""
+        return payloads if self.keyring is None else await self.keyring.open_json_many(payloads)
 
     async def _put(self, table: str, request_id: str, event_id: str, at: datetime, payload: Any) -> None:
+        payload = await self._sealed(payload["tenant"], payload)
         with transient_errors():
             await self.pool.execute(_upsert(table), request_id, event_id, at, payload)
 
@@ -133,6 +159,7 @@ class PostgresRepository:
         )
 
     async def save_feedback(self, event: FeedbackSubmittedV1, event_id: str) -> bool:
+        payload = await self._sealed(event.tenant, event.model_dump(mode="json"))
         with transient_errors():
             stored = await self.pool.fetchval(
                 "INSERT INTO feedback_records (feedback_id, request_id, event_id, submitted_at, payload) "
@@ -141,7 +168,7 @@ class PostgresRepository:
                 event.request_id,
                 event_id,
                 event.submitted_at,
-                event.model_dump(mode="json"),
+                payload,
             )
         return stored is not None
 
@@ -155,15 +182,18 @@ class PostgresRepository:
             rows = await conn.fetch(
                 f"SELECT request_id, payload FROM {table} WHERE request_id = ANY($1::text[])", request_ids
             )
-            for row in rows:
-                parts[row["request_id"]][kind] = row["payload"]
+            for row, payload in zip(rows, await self._opened([r["payload"] for r in rows]), strict=True):
+                if payload is not None:  # None: the tenant was erased
+                    parts[row["request_id"]][kind] = payload
         feedback: dict[str, list[FeedbackSubmittedV1]] = {rid: [] for rid in request_ids}
-        for row in await conn.fetch(
+        rows = await conn.fetch(
             "SELECT request_id, payload FROM feedback_records WHERE request_id = ANY($1::text[]) "
             "ORDER BY submitted_at, feedback_id",
             request_ids,
-        ):
-            feedback[row["request_id"]].append(FeedbackSubmittedV1.model_validate(row["payload"]))
+        )
+        for row, payload in zip(rows, await self._opened([r["payload"] for r in rows]), strict=True):
+            if payload is not None:
+                feedback[row["request_id"]].append(FeedbackSubmittedV1.model_validate(payload))
         out = []
         for rid in request_ids:
             p = parts[rid]

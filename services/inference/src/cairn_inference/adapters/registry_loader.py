@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cairn_bus.envelope import EnvelopeError, meta_from_headers
+from cairn_bus.kafka import client_options, start_client
+from cairn_bus.settings import ServiceSettings
 from cairn_events import DecodeError, ModelPromotedV1, ModelRegisteredV1, decode
 from cairn_inference.domain.registry import RegistryView
 from cairn_observability import get_logger
@@ -26,15 +28,23 @@ MODEL_EVENTS = frozenset({ModelRegisteredV1.event_type, ModelPromotedV1.event_ty
 
 
 async def read_registry(
-    bootstrap: str, view: RegistryView, *, topic: str = ModelRegisteredV1.topic, timeout_s: float = 60.0
+    bootstrap: str,
+    view: RegistryView,
+    *,
+    topic: str = ModelRegisteredV1.topic,
+    timeout_s: float = 60.0,
+    settings: ServiceSettings | None = None,
 ) -> int:
     """Apply every model event on `topic` up to its current end to `view`; returns how many applied.
 
     A topic that does not exist yet holds no events (0). Raises TimeoutError when the end is not
-    reached within `timeout_s`, OSError/KafkaError when the broker is unreachable.
+    reached within `timeout_s`, OSError/KafkaError when the broker is unreachable. Connects with the
+    Kafka security of `settings` (unset: the `CAIRN_*` environment).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options(settings)
+    )
+    await start_client(consumer.start, bootstrap, settings)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
