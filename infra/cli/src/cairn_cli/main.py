@@ -97,6 +97,26 @@ topics_app = typer.Typer(help="Topics of the schema registry.", no_args_is_help=
 loop_app = typer.Typer(
     help="The closed loop: feedback → dataset → tuning → evaluation → promotion.", no_args_is_help=True
 )
+
+
+@app.callback()
+def _sign_as_the_cli() -> None:
+    """Beside a local stack, the command signs what it publishes with the stack's CLI key (and trusts
+    the stack's keys), unless a signing key is configured: privileged events it publishes (promotions,
+    admin actions) would otherwise be dead-lettered as unsigned (docs/security-signing.md)."""
+    import os
+
+    if any(os.environ.get(v) for v in ("CAIRN_SIGNING_KEY", "CAIRN_SIGNING_KEY_FILE", "CAIRN_VAULT_ADDR")):
+        return
+    from cairn_localstack.config import StackConfig
+    from cairn_localstack.keys import signing_env
+
+    stack_dir = StackConfig().stack_dir
+    if stack_dir.is_dir():  # a local stack was set up here
+        for name, value in signing_env(stack_dir).items():
+            os.environ.setdefault(name, value)
+
+
 app.add_typer(loop_app, name="loop")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
