@@ -20,32 +20,7 @@ through this same `read_secret`; this module is its public face.
 
 from __future__ import annotations
 
-from cairn_bus.secrets import (
-    MIN_SECRET_LENGTH,
-    REDACTED,
-    RedactingFilter,
-    SecretNotFoundError,
-    VaultError,
-    forget_secrets,
-    optional_secret,
-    read_secret,
-    redact,
-    redact_secrets,
-    register_secret,
-    secret_env_name,
-)
+from cairn_bus import secrets as _impl
+from cairn_bus.secrets import *  # noqa: F403 - this module re-exports cairn_bus.secrets, nothing more
 
-__all__ = [
-    "MIN_SECRET_LENGTH",
-    "REDACTED",
-    "RedactingFilter",
-    "SecretNotFoundError",
-    "VaultError",
-    "forget_secrets",
-    "optional_secret",
-    "read_secret",
-    "redact",
-    "redact_secrets",
-    "register_secret",
-    "secret_env_name",
-]
+__all__ = list(_impl.__all__)
