@@ -415,8 +415,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     status = stack.status()
     stack_pids = {c.name: c.pid for c in status.components if c.name in ("broker", "postgres")}
     async with scratch_database(config.postgres_dsn, "pipebench") as dsn:
+        service_vars = stack.env()
+        if args.encryption == "off":  # the audit stores payloads in clear (cairn_auth.encryption)
+            service_vars["CAIRN_ENCRYPTION"] = "off"
         levels, closed, handlers, up_reasons, idle = await pipeline(
-            args, bootstrap, stack.env(), dsn, prompt, stack_pids
+            args, bootstrap, service_vars, dsn, prompt, stack_pids
         )
     levels = sustained(levels)
     best = max((lv["answered_req_s"] for lv in levels if lv["sustained"]), default=0.0)
@@ -424,6 +427,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "label": args.label,
         "backend": "instant (fixed completion, benchmark mode)",
+        "encryption": args.encryption,
         "hops": HOPS,
         "hop_p50_ms": round(hop_p50, 2),
         "hop_p99_ms": round(hop_p99, 2),
@@ -512,6 +516,12 @@ if __name__ == "__main__":
     parser.add_argument("--floor-events", type=int, default=3000)
     parser.add_argument(
         "--label", default="", help="name of the run; the JSON goes to pipeline_bench.<label>.json"
+    )
+    parser.add_argument(
+        "--encryption",
+        choices=["on", "off"],
+        default="on",
+        help="per-tenant encryption of the stored payloads (on: as the stack runs; off: CAIRN_ENCRYPTION=off)",
     )
     parser.add_argument(
         "--profile",

@@ -35,7 +35,7 @@ async def test_the_warning_names_the_actor_and_the_record_is_published() -> None
         publisher, "prompts.label", "prompt:qa@production", tenant="acme", by="ana", stream=stderr
     )
     assert stderr.getvalue().startswith(
-        "WARNING: direct database access as cli:ana; use --api/--key for RBAC"
+        "WARNING: direct database access as cli:ana; no RBAC applies (a service API with an API key applies roles and tenants)"
     )
     [published] = publisher.events(AdminActionRecordedV1.event_type)
     assert published == event

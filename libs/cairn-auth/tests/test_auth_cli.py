@@ -71,13 +71,14 @@ async def test_create_list_revoke_and_the_audit_trail(
     token = KEY_RE.search(created.stdout).group(0)  # type: ignore[union-attr]
     assert created.stdout.startswith(f"created API key {key_id} (tenant acme, role operator, name deploy)\n")
     assert "shown only this once" in created.stderr
+    assert created.stderr.startswith("WARNING: direct database access as cli:ana; no RBAC applies")
     [(meta, event)] = [(m, e) for m, e in got.events if about(key_id, "apikey.created")(m, e)]
     assert isinstance(event, AdminActionRecordedV1)
     assert (event.actor, event.actor_role, event.tenant, event.details) == (
         "ana",
         "admin",
         "acme",
-        {"role": "operator", "name": "deploy"},
+        {"role": "operator", "name": "deploy", "access": "direct-database"},
     )
     assert meta.tenant == "acme"
     assert token not in event.model_dump_json()
@@ -104,6 +105,7 @@ async def test_create_list_revoke_and_the_audit_trail(
     ) as revoked_events:
         revoked = await run(cli, "revoke", key_id, "--by", "ben")
     assert revoked.stdout.startswith(f"API key {key_id} is now revoked")
+    assert f"(keys.revoke api-key:{key_id}, recorded on cairn.admin)" in revoked.stderr
     [(revoke_meta, revoke_event)] = [
         (m, e) for m, e in revoked_events.events if about(key_id, "apikey.revoked")(m, e)
     ]

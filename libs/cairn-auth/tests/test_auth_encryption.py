@@ -183,3 +183,11 @@ def test_beside_the_local_stack_its_development_key_is_used(monkeypatch: pytest.
     monkeypatch.setenv("CAIRN_MASTER_KEY", new_master_key())
     with pytest.raises(EncryptionError):
         MasterKey.configured().unwrap("k1", wrapped)  # type: ignore[union-attr]
+
+
+def test_encryption_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = new_master_key()
+    assert MasterKey.configured({"CAIRN_MASTER_KEY": text, "CAIRN_ENCRYPTION": "off"}) is None
+    assert MasterKey.configured({"CAIRN_MASTER_KEY": text, "CAIRN_ENCRYPTION": "on"}) is not None
+    monkeypatch.setenv("CAIRN_ENCRYPTION", "OFF")  # beside the local stack too
+    assert MasterKey.configured() is None

@@ -182,5 +182,13 @@ def test_the_cli_starts_lists_reports_and_stops_a_shadow(deps: Deps) -> None:
     stopped = runner.invoke(eval_app, ["shadow", "stop", "qa-v3"])
     assert "shadow qa-v3: off" in stopped.output
     assert runner.invoke(eval_app, ["shadow", "stop", "nope"]).exit_code == 1
-    assert [a.action for a in admin_actions(deps)] == ["shadow.started", "shadow.stopped"]
+    changes = [a for a in admin_actions(deps) if a.details.get("access") != "direct-database"]
+    assert [a.action for a in changes] == ["shadow.started", "shadow.stopped"]
+    accesses = [(a.action, a.target) for a in admin_actions(deps) if a.details.get("access")]
+    # announced and recorded before each write, the refused stop of an unknown shadow included
+    assert accesses == [
+        ("shadow.start", "shadow:qa-v3"),
+        ("shadow.stop", "shadow:qa-v3"),
+        ("shadow.stop", "shadow:nope"),
+    ]
     assert asyncio.run(deps.shadows.get_shadow("qa-v3")).enabled is False  # type: ignore[union-attr]

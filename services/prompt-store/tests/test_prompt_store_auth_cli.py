@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cairn_bus import InMemoryPublisher
+from cairn_bus.direct_access import DIRECT_ACCESS
 from cairn_events import AdminActionRecordedV1
 from cairn_prompt_store import cli as cli_module
 from cairn_prompt_store.app import router
@@ -41,11 +42,25 @@ def cli(fresh_database: str, audit: InMemoryPublisher) -> CliRunner:
 def run(cli: CliRunner, *args: str, code: int = 0) -> str:
     result: Result = cli.invoke(app, list(args))
     assert result.exit_code == code, result.output
-    return result.output
+    # a write's direct-database warning goes to stderr; successful commands are compared on stdout
+    return result.stdout if code == 0 else result.output
 
 
 def recorded(audit: InMemoryPublisher) -> list[AdminActionRecordedV1]:
-    return [e for e in audit.events() if isinstance(e, AdminActionRecordedV1)]
+    """The changes recorded (not the direct-database access records made before each write)."""
+    return [
+        e
+        for e in audit.events()
+        if isinstance(e, AdminActionRecordedV1) and e.details.get("access") != DIRECT_ACCESS
+    ]
+
+
+def direct_accesses(audit: InMemoryPublisher) -> list[tuple[str, str, str, str]]:
+    return [
+        (e.action, e.target, e.tenant, e.actor)
+        for e in audit.events()
+        if isinstance(e, AdminActionRecordedV1) and e.details.get("access") == DIRECT_ACCESS
+    ]
 
 
 def test_prompt_store_auth_cli_label_moves_are_recorded_as_the_os_user(
@@ -72,6 +87,26 @@ def test_prompt_store_auth_cli_label_moves_are_recorded_as_the_os_user(
         ("prompt.experiment.cleared", "ops"),
     ]
     assert {m.topic for m in audit.messages} == {"cairn.admin"}
+    me = f"cli:{getpass.getuser()}"
+    assert direct_accesses(audit) == [
+        ("prompts.push", "prompt-file:qa.yaml", "acme", me),
+        ("prompts.push", "prompt-file:qa.yaml", "acme", me),
+        ("prompts.label", "prompt:qa@production", "acme", me),
+        ("prompts.experiments.set", "prompt:qa", "acme", "cli:ops"),
+        ("prompts.experiments.clear", "prompt:qa", "acme", "cli:ops"),
+    ]
+
+
+def test_prompt_store_auth_cli_writes_announce_direct_database_access_on_stderr(
+    cli: CliRunner, audit: InMemoryPublisher
+) -> None:
+    result = cli.invoke(app, ["push", str(QA_FILE), "--by", "ana"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("WARNING: direct database access as cli:ana; no RBAC applies")
+    assert "WARNING" not in result.stdout
+    shown = cli.invoke(app, ["show", "qa:1"])  # reading announces nothing
+    assert shown.exit_code == 0
+    assert shown.stderr == ""
 
 
 def test_prompt_store_auth_cli_tenants_see_their_own_and_the_shared_prompts(

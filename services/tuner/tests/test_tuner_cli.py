@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cairn_bus import EventMeta, InMemoryPublisher, Publisher
-from cairn_events import Event, ModelRegisteredV1, TuningRequestedV1
+from cairn_bus.kafka import ensure_topics
+from cairn_events import AdminActionRecordedV1, Event, ModelRegisteredV1, TuningRequestedV1, load_topics
 from cairn_testing.events import expect_events
 from cairn_tuner import cli
 from cairn_tuner.adapters.memory import InMemoryJobRepository
@@ -142,9 +143,13 @@ def test_register_base_once(runner: CliRunner, fakes: Any) -> None:
     assert "cairn-qa:1 is already the registration of SmolLM2-135M-Instruct; nothing done" in run(
         runner, "register-base", "cairn-qa", "--base-model", "SmolLM2-135M-Instruct"
     )
-    [event] = publisher.events()
+    [event] = publisher.events(ModelRegisteredV1.event_type)
     assert isinstance(event, ModelRegisteredV1)
     assert event.adapter_uri is None
+    announced = publisher.events(AdminActionRecordedV1.event_type)
+    assert [(e.action, e.target, e.details["access"]) for e in announced] == [  # type: ignore[attr-defined]
+        ("tune.register_base", "model:cairn-qa", "direct-database")
+    ] * 2
     assert event.version == 1
     assert "invalid model name" in run(runner, "register-base", "Bad:Name", code=1)
 
@@ -170,6 +175,8 @@ async def test_start_and_register_base_reach_the_broker(
     env = {**local_stack, "CAIRN_POSTGRES_DSN": fresh_database, "COLUMNS": "200"}
     runner = CliRunner(env=env)
     bootstrap = local_stack["CAIRN_KAFKA_BOOTSTRAP"]
+    topics = load_topics()
+    await ensure_topics(bootstrap, [topics["cairn.tuning"], topics["cairn.models"]])  # run alone too
     dataset = f"cli-{uuid.uuid4().hex[:8]}"
 
     def requested(meta: EventMeta, event: Event) -> bool:

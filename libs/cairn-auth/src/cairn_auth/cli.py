@@ -1,7 +1,7 @@
 """`cairn keys`: create, list and revoke API keys. Creations and revocations go to the audit trail.
 
 The CLI talks to the key table directly (it is an operator's tool with database access, so it
-acts as `admin`, recorded under the OS user name) and publishes `cairn.admin_action.recorded.v1`
+acts as `admin`, recorded under the OS user name; it says so on stderr) and publishes `cairn.admin_action.recorded.v1`
 on `cairn.admin` for every change. A key whose creation cannot be recorded is revoked at once
 and never shown.
 """
@@ -25,6 +25,7 @@ from cairn_auth.domain.principals import Role
 from cairn_auth.management import action_event_id, create_key, revoke_key
 from cairn_auth.secrets import redact
 from cairn_bus import TransientError
+from cairn_bus.direct_access import DIRECT_ACCESS, announce_direct_access
 from cairn_bus.postgres import create_pool
 from cairn_bus.settings import PostgresSettings, ServiceSettings, settings_or_local_stack
 from cairn_events import AdminActionRecordedV1
@@ -83,7 +84,8 @@ def _with_store(action: Callable[[PostgresKeyStore, KeysCliSettings], Awaitable[
 
 
 async def _record(settings: KeysCliSettings, event: AdminActionRecordedV1) -> None:
-    """Publish the action on `cairn.admin`; its event id is derived from the action, so retries are one."""
+    """Publish the action on `cairn.admin`, marked as done by direct database access; its event id is
+    derived from the action, so retries are one."""
     from cairn_auth.serving import kafka_publisher
     from cairn_bus.kafka import ensure_topics
     from cairn_events import load_topics
@@ -93,6 +95,7 @@ async def _record(settings: KeysCliSettings, event: AdminActionRecordedV1) -> No
         [load_topics()[event.topic]],
         replication_factor=settings.kafka_replication_factor,
     )
+    event = event.model_copy(update={"details": {**event.details, "access": DIRECT_ACCESS}})
     async with kafka_publisher(settings) as publisher:  # source /cairn/cli: service_name is "cli"
         await publisher.publish(
             event, event_id=action_event_id(event.action, event.target, event.recorded_at)
@@ -114,6 +117,7 @@ def create(
     as_json: bool = typer.Option(False, "--json", help="Print the new key as one JSON object."),
 ) -> None:
     """Create an API key and print it ONCE: only its hash is stored, it cannot be shown again."""
+    announce_direct_access("keys.create", f"tenant:{tenant}", by=by or _actor())
 
     async def go(store: PostgresKeyStore, settings: KeysCliSettings) -> tuple[str, KeyRecord]:
         issued, record, event = await create_key(
@@ -199,6 +203,7 @@ def revoke(
     by: str | None = typer.Option(None, help="Who revokes it (default: the OS user)."),
 ) -> None:
     """Revoke a key: it stops working (within the services' short cache time) and is kept for the record."""
+    announce_direct_access("keys.revoke", f"api-key:{key_id}", by=by or _actor())
 
     async def go(store: PostgresKeyStore, settings: KeysCliSettings) -> tuple[KeyRecord, bool]:
         before = await store.get(key_id)

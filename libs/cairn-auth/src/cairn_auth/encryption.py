@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cairn_auth.secrets import SecretNotFoundError, read_secret
 
 __all__ = [
+    "ENCRYPTION_SWITCH",
     "ERASED",
     "MASTER_KEY_SECRET",
     "SEALED_FIELD",
@@ -59,6 +60,9 @@ __all__ = [
 
 MASTER_KEY_SECRET = "master_key"
 """The secret holding the master key (`CAIRN_MASTER_KEY`, `CAIRN_MASTER_KEY_FILE` or Vault)."""
+ENCRYPTION_SWITCH = "CAIRN_ENCRYPTION"
+"""`off`: services store new content in clear text even where a master key is configured (see
+`MasterKey.configured`)."""
 SEALED_PREFIX = "cairn-enc:v1:"
 """How every sealed value starts (format version 1)."""
 ERASED = "[erased]"
@@ -120,7 +124,10 @@ class MasterKey:
     def configured(cls, environ: Mapping[str, str] | None = None) -> MasterKey | None:
         """The master key from the secrets source; else, for a process run beside the embedded local
         stack (no `environ` given, the local stack package installed: never in a production image),
-        the local stack's development key; else None."""
+        the local stack's development key; else None. `CAIRN_ENCRYPTION=off` turns encryption off (None): for
+        measuring its cost, or where the disks are encrypted and erasure is not needed."""
+        if (os.environ if environ is None else environ).get(ENCRYPTION_SWITCH, "").lower() == "off":
+            return None
         try:
             return cls.from_secrets(environ)
         except SecretNotFoundError:

@@ -4,7 +4,7 @@ A CLI command that writes a service's tables itself (rather than through that se
 API key, where roles and tenants apply) bypasses RBAC: it acts with whatever the database credentials
 allow. For local administration that is allowed, but never silently:
 
-- a warning goes to stderr: `direct database access as cli:<user>; use --api/--key for RBAC`;
+- a warning goes to stderr: `direct database access as cli:<user>; no RBAC applies (a service API with an API key applies roles and tenants)`;
 - `cairn.admin_action.recorded.v1` is published on `cairn.admin` (actor `cli:<user>`, the action,
   the target, `details.access = "direct-database"`) BEFORE the command writes anything: a command
   whose access cannot be recorded is refused, so no direct write goes unrecorded.
@@ -30,6 +30,7 @@ from cairn_events import AdminActionRecordedV1, JsonScalar
 __all__ = [
     "DIRECT_ACCESS",
     "admin_publisher",
+    "announce_direct_access",
     "cli_actor",
     "direct_access",
     "direct_access_event",
@@ -73,6 +74,21 @@ def direct_access_event(
     )
 
 
+def announce_direct_access(
+    action: str, target: str, *, by: str | None = None, stream: TextIO | None = None
+) -> str:
+    """Only the warning, on `stream` (stderr), for a command that records its change on `cairn.admin`
+    itself (with `details.access = DIRECT_ACCESS`); returns the actor `cli:<user>`."""
+    actor = cli_actor(by)
+    print(
+        f"WARNING: direct database access as {actor}; no RBAC applies (a service API with an API key "
+        f"applies roles and tenants) ({action} {target}, recorded on cairn.admin)",
+        file=stream if stream is not None else sys.stderr,
+        flush=True,
+    )
+    return actor
+
+
 async def record_direct_access(
     publisher: Publisher,
     action: str,
@@ -84,13 +100,7 @@ async def record_direct_access(
     stream: TextIO | None = None,
 ) -> AdminActionRecordedV1:
     """Warn on `stream` (stderr) and publish the record through `publisher`; raises what publishing raises."""
-    actor = cli_actor(by)
-    print(
-        f"WARNING: direct database access as {actor}; use --api/--key for RBAC "
-        f"({action} {target}, recorded on cairn.admin)",
-        file=stream if stream is not None else sys.stderr,
-        flush=True,
-    )
+    actor = announce_direct_access(action, target, by=by, stream=stream)
     event = direct_access_event(action, target, actor=actor, tenant=tenant, details=details)
     await publisher.publish(event)
     return event

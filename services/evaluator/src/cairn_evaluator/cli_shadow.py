@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cairn_auth import Role, admin_action
 from cairn_auth.domain import PLATFORM_TENANT
+from cairn_bus.direct_access import record_direct_access
 from cairn_evaluator.cli_support import actor, console, run_with
 from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.shadow import Estimate, Shadow
@@ -75,6 +76,7 @@ def start(
             updated_by=who,
             updated_at=now,
         )
+        await record_direct_access(deps.publisher, "shadow.start", f"shadow:{shadow_id}", by=who)
         started = await start_shadow(deps, shadow)
         await _record(deps, "shadow.started", started, who)
         return started
@@ -95,6 +97,7 @@ def stop(
     who = f"cli:{by or actor()}"
 
     async def action(deps: Deps) -> Shadow:
+        await record_direct_access(deps.publisher, "shadow.stop", f"shadow:{shadow_id}", by=who)
         stopped = await stop_shadow(deps, shadow_id, who)
         await _record(deps, "shadow.stopped", stopped, who)
         return stopped

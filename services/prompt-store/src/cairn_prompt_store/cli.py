@@ -16,6 +16,7 @@ from rich.table import Table
 
 from cairn_auth.domain.principals import check_tenant_id
 from cairn_bus import Publisher, TransientError
+from cairn_bus.direct_access import direct_access
 from cairn_bus.settings import settings_or_local_stack
 from cairn_events import AdminActionRecordedV1, ChatMessage, JsonScalar
 from cairn_prompt_store import management
@@ -93,6 +94,20 @@ def _record(*events: AdminActionRecordedV1 | None) -> None:
             highlight=False,
         )
         raise typer.Exit(1) from None
+
+
+def _direct(action: str, target: str, actor: str, tenant: str) -> None:
+    """Before a write: say on stderr that the CLI writes prompt-store's database directly (no RBAC),
+    and record that on `cairn.admin`; nothing is written when the record cannot be published."""
+    settings = load_settings()
+    direct_access(
+        settings,
+        action,
+        target,
+        tenant=tenant,
+        by=actor,
+        open_publisher=lambda: open_audit_publisher(settings),
+    )
 
 
 def _actor() -> str:
@@ -173,6 +188,7 @@ def push(
     Label moves are recorded on `cairn.admin` (actor: the OS user).
     """
     spec_text = file.read_text(encoding="utf-8")
+    _direct("prompts.push", f"prompt-file:{file.name}", by or _actor(), tenant)
 
     async def action(store: PromptStore) -> management.Pushed:
         spec = load_prompt(spec_text, str(file))
@@ -249,6 +265,7 @@ def label(
 ) -> None:
     """Point a label at a version (recorded with who and when, and on `cairn.admin`)."""
     actor = by or _actor()
+    _direct("prompts.label", f"prompt:{name}@{label_name}", actor, tenant)
     move = _with_store(
         lambda store: management.move_label(store, name, version, label_name, actor, tenant=tenant)
     )
@@ -343,6 +360,7 @@ def experiments_set(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     actor = by or _actor()
+    _direct("prompts.experiments.set", f"prompt:{prompt}", actor, tenant)
     _with_store(lambda store: management.set_experiment(store, experiment, actor, tenant=tenant))
     _print(_describe(experiment))
     _record(
@@ -384,6 +402,7 @@ def experiments_clear(
     tenant: str = _tenant_option(),
 ) -> None:
     """Stop the experiment on a prompt (recorded on `cairn.admin`)."""
+    _direct("prompts.experiments.clear", f"prompt:{prompt}", by or _actor(), tenant)
     _with_store(lambda store: management.clear_experiment(store, prompt, tenant=tenant))
     _print(f"{prompt}: experiment stopped")
     _record(

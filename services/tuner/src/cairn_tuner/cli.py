@@ -263,6 +263,13 @@ def register_base(
         Settings(model_name=model)
     except ValidationError:
         _error(f"invalid model name {model!r}: lower-case letters, digits and . _ - only")
+    direct_access(
+        settings,
+        "tune.register_base",
+        f"model:{model}",
+        details={"base_model": base_model},
+        open_publisher=lambda: open_publisher(settings, "cli"),
+    )
 
     async def go() -> tuple[Any, bool]:
         async with open_repo(settings) as repo, open_publisher(settings, "tuner") as publisher:
