@@ -13,7 +13,8 @@ TEST_ENV   := CAIRN_STACK_PROFILE=test
 PYTEST     := $(BIN)/pytest
 
 .PHONY: help setup run demo loop-demo test test-unit test-contract test-integration stack-up stack-down stack-status \
-        test-stack-up test-stack-down services-up services-down lint schemas lock bench clean
+        test-stack-up test-stack-down services-up services-down lint schemas lock bench safety-model clean \
+        adversarial-suite
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -82,6 +83,9 @@ lint: setup  ## ruff on everything, mypy --strict on libs
 	@$(BIN)/ruff format --check libs services infra/local infra/cli tests contract-tests
 	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-auth/src infra/local/src infra/cli/src
 
+adversarial-suite: setup  ## Rebuild infra/eval/suites/adversarial.yaml from the pinned red-team packages (--check: CHECK=1)
+	@$(BIN)/cairn eval suites build-adversarial $(if $(CHECK),--check)
+
 bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSON in benchmarks/results)
 	@mkdir -p benchmarks/results && date -u +%Y-%m-%dT%H:%M:%SZ > benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/bus_throughput.py
@@ -89,10 +93,15 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/replica_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/litellm_bench.py --bench-run benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/toxicity_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/groundedness_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000
 	@$(TEST_ENV) $(PY) benchmarks/audit_bench.py
+	@$(PY) benchmarks/jailbreak_bench.py
+
+safety-model: setup  ## Retrain the jailbreak detector from the pinned public collections (writes the shipped artefact)
+	@$(BIN)/cairn safety train
 
 schemas: setup  ## Regenerate JSON Schema and Avro files from the event models
 	@$(PY) -m cairn_events.generate

@@ -27,6 +27,7 @@ SERVICE_PACKAGES = {
     "cairn_audit",
     "cairn_evaluator",
     "cairn_feedback",
+    "cairn_gateway",
     "cairn_inference",
     "cairn_prompt_store",
     "cairn_retriever",

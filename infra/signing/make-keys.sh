@@ -12,7 +12,7 @@ set -eu
 out="${1:-$(dirname "$0")}"
 mkdir -p "$out/private" "$out/trusted"
 umask 077
-for owner in prompt-store retriever inference safety tuner evaluator feedback audit cli; do
+for owner in prompt-store retriever inference safety tuner evaluator feedback audit gateway cli; do
   private="$out/private/$owner.pem"
   if [ ! -s "$private" ]; then
     openssl genpkey -algorithm ed25519 -out "$private"

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_bus.kafka import ensure_topics
@@ -45,16 +46,32 @@ def knowledge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def e2e_suites(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's suites, the adversarial one cut to its four hand-written cases: each case is a
+    request per side on CPU, and the e2e tests check the loop, not the red-team coverage (the full
+    sliced suite is tested in services/evaluator/tests)."""
+    folder = tmp_path_factory.mktemp("suites")
+    for path in sorted((REPO / "infra" / "eval" / "suites").glob("*.yaml")):
+        suite = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if suite["kind"] == "adversarial":
+            suite["cases"] = [c for c in suite["cases"] if c.get("source", "").startswith("cairn")]
+        (folder / path.name).write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="module")
 async def services(
     request: pytest.FixtureRequest,
     local_stack: dict[str, str],
     e2e_database: str,
     knowledge_dir: Path,
+    e2e_suites: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[ServiceProcesses]:
     env = service_env(local_stack, e2e_database)
     env["CAIRN_HTTP_PORT"] = "0"  # the prompt-store API on any free port
+    env["CAIRN_SUITES_DIR"] = str(e2e_suites)
     bootstrap = local_stack["CAIRN_KAFKA_BOOTSTRAP"]
     await ensure_topics(bootstrap)
     qa = str(REPO / "infra" / "prompts" / "qa.yaml")

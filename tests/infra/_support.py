@@ -88,6 +88,27 @@ def discover_services() -> dict[str, ServiceInfo]:
 SERVICES = discover_services()
 
 
+def load_strimzi_users() -> ModuleType:
+    """infra/kafka/strimzi_users.py as a module (a script, not an installed package)."""
+    name = "cairn_infra_strimzi_users"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, REPO_ROOT / "infra" / "kafka" / "strimzi_users.py"
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+#: Services that read without a consumer group (said once, in infra/kafka/strimzi_users.py): no
+#: KEDA ScaledObject (no group lag), a CPU HorizontalPodAutoscaler instead; no group ACL.
+GROUPLESS_SERVICES: frozenset[str] = frozenset(load_strimzi_users().GROUPLESS_SERVICES)
+#: The services that are members of their consumer group `cairn-<service>`.
+GROUP_SERVICES: dict[str, ServiceInfo] = {k: v for k, v in SERVICES.items() if k not in GROUPLESS_SERVICES}
+
+
 def read_topic_files() -> dict[str, dict[str, Any]]:
     """schemas/topics/*.yaml as plain dicts, by topic name (read independently of the script)."""
     topics: dict[str, dict[str, Any]] = {}

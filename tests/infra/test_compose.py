@@ -727,7 +727,7 @@ def test_make_keys_makes_keys_the_services_sign_and_verify_with(tmp_path: Path) 
 
 
 def test_the_services_holding_tenant_data_get_the_master_key(raw_compose: dict[str, Any]) -> None:
-    for name in ("audit", "feedback"):
+    for name in ("audit", "feedback", "safety", "tuner", "evaluator"):
         env = raw_compose["services"][name]["environment"]
         assert env["CAIRN_MASTER_KEY"].startswith("${CAIRN_MASTER_KEY:?")
     assert read_env_file(ENV_EXAMPLE)["CAIRN_MASTER_KEY"] == "CHANGE_ME"

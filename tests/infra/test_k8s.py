@@ -40,6 +40,9 @@ def _support() -> ModuleType:
 support = _support()
 REPO_ROOT: Path = support.REPO_ROOT
 SERVICES: dict[str, Any] = support.SERVICES
+#: Members of a consumer group (KEDA scales them on its lag) and services without one (scaled on CPU).
+GROUP_SERVICES: dict[str, Any] = support.GROUP_SERVICES
+GROUPLESS_SERVICES: frozenset[str] = support.GROUPLESS_SERVICES
 NON_SETTINGS_ENV: frozenset[str] = support.NON_SETTINGS_ENV
 
 K8S_DIR = REPO_ROOT / "infra" / "k8s"
@@ -109,6 +112,11 @@ def example_secrets() -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def scaled_objects(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return objects(manifests, "ScaledObject")
+
+
+@pytest.fixture(scope="module")
+def autoscalers(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return objects(manifests, "HorizontalPodAutoscaler")
 
 
 def pod_spec(workload: Mapping[str, Any]) -> dict[str, Any]:
@@ -503,7 +511,7 @@ def kafka_triggers(scaled: Mapping[str, Any]) -> list[dict[str, str]]:
     return [t["metadata"] for t in triggers]
 
 
-@pytest.mark.parametrize("folder", sorted(SERVICES))
+@pytest.mark.parametrize("folder", sorted(GROUP_SERVICES))
 def test_scaled_object_follows_the_service_consumer_group(
     scaled_objects: dict[str, Any], config_maps: dict[str, dict[str, str]], folder: str
 ) -> None:
@@ -520,7 +528,7 @@ def test_scaled_object_follows_the_service_consumer_group(
         assert int(meta["lagThreshold"]) >= 1
 
 
-@pytest.mark.parametrize("folder", sorted(SERVICES))
+@pytest.mark.parametrize("folder", sorted(GROUP_SERVICES))
 def test_scaled_object_names_every_topic_the_service_reads_once(
     scaled_objects: dict[str, Any], topics_read: dict[str, set[str]], folder: str
 ) -> None:
@@ -537,12 +545,33 @@ def test_scaled_object_names_every_topic_the_service_reads_once(
 def test_every_scaled_object_targets_a_service_deployment(
     scaled_objects: dict[str, Any], deployments: dict[str, Any]
 ) -> None:
-    assert set(scaled_objects) == set(SERVICES)
+    assert set(scaled_objects) == set(GROUP_SERVICES), "a ScaledObject per service with a consumer group"
     for scaled in scaled_objects.values():
         assert scaled["spec"]["scaleTargetRef"]["name"] in deployments
 
 
-@pytest.mark.parametrize("folder", sorted(SERVICES))
+def test_services_without_a_consumer_group_scale_on_cpu(
+    autoscalers: dict[str, Any], deployments: dict[str, Any], topics_read: dict[str, set[str]]
+) -> None:
+    """A service that reads without a group has no lag for KEDA to follow (a kafka trigger needs a
+    group): a HorizontalPodAutoscaler scales its Deployment on CPU, from more than one pod."""
+    assert GROUPLESS_SERVICES, "the gateway reads cairn.responses without a consumer group"
+    assert set(autoscalers) == set(GROUPLESS_SERVICES)
+    for name, hpa in autoscalers.items():
+        assert topics_read[name], f"{name} reads topics (without a group)"
+        spec = hpa["spec"]
+        assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert name in deployments
+        assert "replicas" not in deployments[name]["spec"], "the autoscaler owns the replica count"
+        assert 2 <= spec["minReplicas"] <= spec["maxReplicas"]
+        [metric] = spec["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        assert only_container(deployments[name])["resources"]["requests"]["cpu"], (
+            "utilisation needs a request"
+        )
+
+
+@pytest.mark.parametrize("folder", sorted(GROUP_SERVICES))
 def test_max_replicas_do_not_exceed_the_partitions_of_the_topics_named(
     scaled_objects: dict[str, Any], topic_files: dict[str, dict[str, Any]], folder: str
 ) -> None:
@@ -665,12 +694,13 @@ def test_each_service_user_may_use_exactly_its_topics_and_group(
     assert writable == {name for name, doc in topics.items() if folder in (doc.get("producers") or [])}
     assert "cairn.deadletter" in writable, "every consumer dead-letters"
     groups = [a for a in acls if a["resource"]["type"] == "group"]
-    assert groups == [
+    own_group = [
         {
             "resource": {"type": "group", "name": SERVICES[folder].group_id, "patternType": "literal"},
             "operations": ["Read", "Describe"],
         }
     ]
+    assert groups == ([] if folder in GROUPLESS_SERVICES else own_group)
     prefixed = [a for a in acls if a["resource"]["patternType"] == "prefix"]
     assert all(a["operations"] == ["Describe"] for a in prefixed), "prefix ACLs only describe"
 

@@ -190,14 +190,14 @@ def test_profiles_keep_prometheus_and_metrics_ports_apart(monkeypatch: pytest.Mo
     taken = {local.kafka_port, test.kafka_port, local.pg_port, test.pg_port}
     taken |= set(local.s3_ports.values()) | set(test.s3_ports.values())
     ports = [*local.metrics_ports().values(), *test.metrics_ports().values()]
-    assert len(set(ports)) == len(ports) == 16
+    assert len(set(ports)) == len(ports) == 2 * len(SERVICES)
     assert not (set(ports) | {19090, 19190}) & taken
     assert test.service_metrics_env("safety") == {
         "CAIRN_METRICS_PORT": "19562",
         "CAIRN_METRICS_HOST": "127.0.0.1",
     }
     with pytest.raises(KeyError, match="known: prompt-store"):
-        test.metrics_port("gateway")
+        test.metrics_port("no-such-service")
     monkeypatch.setenv("CAIRN_STACK_PROMETHEUS", "1")
     assert StackConfig.for_profile("test").prometheus
 

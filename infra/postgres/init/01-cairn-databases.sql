@@ -11,6 +11,7 @@ CREATE DATABASE cairn_tuner;
 CREATE DATABASE cairn_evaluator;
 CREATE DATABASE cairn_feedback;
 CREATE DATABASE cairn_audit;
+CREATE DATABASE cairn_gateway;
 
 -- pgvector: the retriever keeps embeddings here when CAIRN_VECTOR_STORE=pgvector (the local
 -- stack's default) and its ingestion provenance in any case; the extension costs nothing unused.

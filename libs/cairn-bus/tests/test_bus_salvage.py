@@ -152,7 +152,8 @@ def test_a_payload_tenant_that_is_no_text_gives_way_to_the_header(tenant: object
 @pytest.mark.parametrize("value", [None, b"", b"{", b"\xff\xfe{}", b"[1, 2]", b'"req-1"', b"null", b"NaN"])
 def test_a_value_that_is_no_json_object_gives_an_empty_payload(value: bytes | None) -> None:
     found = salvage_request(bare(value=value, ce_subject=b"req-1", ce_tenant=b"acme"))
-    assert found == SalvagedRequest("req-1", "acme", "cairn.requests/3/7", {}, None)
+    headers = {"ce_subject": "req-1", "ce_tenant": "acme"}
+    assert found == SalvagedRequest("req-1", "acme", "cairn.requests/3/7", {}, None, headers)
 
 
 def test_without_a_readable_envelope_the_answer_id_derives_from_the_origin() -> None:
@@ -309,3 +310,69 @@ async def test_the_dispatcher_dead_letters_the_record_then_the_service_answers(
 def test_the_answer_type_is_declared_when_the_builder_is_registered() -> None:
     router = answering_router()
     assert ResponseCompletedV1.event_type in router.published_types
+
+
+# --- the answer's causation and trace context when the envelope is not the request's own
+
+TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def schema_invalid(request: RequestSubmittedV1, **replaced: bytes | None) -> RawRecord:
+    """The request's record with a payload that fails its schema, a trace context, and some headers
+    replaced (None: removed)."""
+    broken = {**request.model_dump(mode="json"), "prompt": 7}
+    record = record_of(request, value=json.dumps(broken).encode())
+    changes = {"traceparent": TRACEPARENT, "tracestate": b"acme=1", **replaced}
+    return replace(record, headers=headers_of(record, **changes))
+
+
+async def answer_of(record: RawRecord) -> Any:
+    deps = Deps()
+    outcome = await Dispatcher(answering_router(), deps, InMemoryPublisher(), group_id="g").dispatch(record)
+    assert outcome.value == "deadlettered"
+    [message] = deps.publisher.messages
+    return message
+
+
+@pytest.mark.parametrize(
+    "replaced",
+    [
+        {},  # the full envelope: the answer joins it
+        {"ce_subject": None},  # ce_subject is only recommended
+        {"ce_subject": b"req-other"},  # an envelope about another request
+        {"ce_source": None},  # an unreadable envelope
+        {"ce_time": b"yesterday"},
+    ],
+)
+async def test_the_answer_is_caused_by_the_record_s_ce_id_and_in_its_trace(
+    request_submitted: RequestSubmittedV1, replaced: dict[str, bytes | None]
+) -> None:
+    record = schema_invalid(request_submitted, **replaced)
+    ce_id = (dict(record.headers)["ce_id"] or b"").decode()
+    message = await answer_of(record)
+    assert message.meta.causation_id == ce_id
+    assert message.meta.traceparent == TRACEPARENT.decode()
+    assert message.meta.tracestate == "acme=1"
+    assert message.meta.subject == "req-7f3c2a9e"
+    assert message.topic == "cairn.responses"
+    if replaced:  # not the request's own envelope: the request's trail, an id fixed by the origin
+        assert message.meta.correlation_id == "req-7f3c2a9e"
+        assert message.meta.id == derive_event_id(
+            "cairn.requests/0/42", ResponseCompletedV1.event_type, "safety"
+        )
+
+
+async def test_a_record_without_ce_id_gets_an_answer_without_causation(
+    request_submitted: RequestSubmittedV1,
+) -> None:
+    message = await answer_of(schema_invalid(request_submitted, ce_id=None))
+    assert message.meta.causation_id is None
+    assert message.meta.correlation_id == "req-7f3c2a9e"
+
+
+async def test_the_answer_to_a_replayed_record_goes_to_the_shadow_topic(
+    request_submitted: RequestSubmittedV1,
+) -> None:
+    message = await answer_of(schema_invalid(request_submitted, ce_subject=None, ce_replayid=b"replay-1"))
+    assert message.meta.replay_id == "replay-1"
+    assert message.topic == "cairn.responses.shadow"

@@ -55,6 +55,28 @@ def firing(alert_id: str, minutes: int, key: str = "RequestDriftDetected|default
 class OnlineStoreBehaviour:
     """What every OnlineStore promises."""
 
+    async def test_erasing_a_tenant_forgets_its_embeddings_only(self, online_store: OnlineStore) -> None:
+        for n, tenant in enumerate(["acme", "acme", "beta"]):
+            await online_store.record_request(
+                RequestRecord(
+                    event_id=f"rq-{n}",
+                    request_id=f"req-{n}",
+                    tenant=tenant,
+                    prompt_name="support-qa",
+                    prompt_length=10 + n,
+                    embedding=[0.5, float(n)],
+                    submitted_at=T0 + timedelta(minutes=n),
+                )
+            )
+        assert await online_store.erase_tenant("acme") == 2
+        assert await online_store.erase_tenant("acme") == 0
+        kept = await online_store.requests(None, T0 + timedelta(hours=1), 10)
+        assert sorted((r.tenant, r.prompt_length, r.embedding) for r in kept) == [
+            ("acme", 10, None),
+            ("acme", 11, None),
+            ("beta", 12, [0.5, 2.0]),
+        ]
+
     async def test_records_are_kept_once_per_event_id(self, online_store: OnlineStore) -> None:
         assert await online_store.record_response(response(1))
         assert not await online_store.record_response(response(1, groundedness=0.1))

@@ -7,14 +7,15 @@ from datetime import timedelta
 
 from cairn_evaluator.adapters.hashing import HashingEmbedder
 from cairn_evaluator.deps import Deps
+from cairn_evaluator.handlers import on_admin_action
 from cairn_evaluator.online.records import sampled
 from cairn_evaluator.quality import quality_summary
 from cairn_evaluator.settings import Settings
-from cairn_events import ResponseStatus, Verdict
+from cairn_events import AdminActionRecordedV1, ResponseStatus, Verdict
 from cairn_observability import metrics
 
 from .conftest import Clock, make_deps
-from .online_support import NOW, deliver, feedback, rendered, request, response
+from .online_support import NOW, deliver, feedback, meta, rendered, request, response
 
 CHUNK = "A generator is a function that uses yield to produce values lazily."
 SUPPORTED = "A generator uses yield to produce values lazily."
@@ -142,3 +143,28 @@ async def test_summaries_per_prompt_model_and_variant() -> None:
     assert set(by_variant) == {"exp1/B", "support-qa:1"}
     assert by_variant["exp1/B"].responses == 2
     assert by_variant["exp1/B"].thumbs_up_rate == 1.0
+
+
+async def test_a_tenant_erasure_forgets_its_questions_embeddings() -> None:
+    deps = online_deps(request_sample_rate=1.0)
+    await deliver(deps, request("live-1", "How do generators work?", NOW, tenant="acme"))
+    await deliver(deps, request("live-2", "What does yield do?", NOW, tenant="beta"))
+
+    def action(name: str, target: str) -> AdminActionRecordedV1:
+        return AdminActionRecordedV1(
+            action_id=f"a-{name}",
+            actor="cli:ops",
+            actor_role="admin",
+            tenant=target,
+            action=name,
+            target=target,
+            recorded_at=NOW,
+        )
+
+    await on_admin_action(action("apikey.created", "acme"), meta(action("apikey.created", "acme")), deps)
+    assert all(r.embedding is not None for r in await deps.online.requests(None, NOW, 10))
+    await on_admin_action(action("tenant.erase", "acme"), meta(action("tenant.erase", "acme")), deps)
+    kept = {r.tenant: r for r in await deps.online.requests(None, NOW, 10)}
+    assert kept["acme"].embedding is None
+    assert kept["acme"].prompt_length == len("How do generators work?")
+    assert kept["beta"].embedding is not None

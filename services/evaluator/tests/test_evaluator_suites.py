@@ -20,7 +20,8 @@ def test_the_repository_suites_are_small_and_use_the_qa_prompt() -> None:
     suites = {s.name: s for s in SuiteFiles(SUITES).load()}
     assert {s.kind for s in suites.values()} == {"scenario", "adversarial"}
     for suite in suites.values():
-        assert 4 <= len(suite.cases) <= 6
+        # the generated adversarial suite is larger and sliced: test_evaluator_adversarial_suite.py
+        assert 4 <= len(suite.cases) <= (80 if suite.kind == "adversarial" else 6)
         assert suite.max_tokens == 48
         assert suite.gate.min is not None
         assert suite.gate.max_regression is not None

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cairn_auth.object_keys import object_store_keyring
+from cairn_auth.sealed_rows import open_rows
 from cairn_bus.kafka import ensure_topics
 from cairn_bus.objects import S3ObjectStore
 from cairn_bus.postgres import create_pool
@@ -117,8 +119,11 @@ async def test_build_list_show_and_provenance(
     objects = S3ObjectStore.from_settings(settings)
     train = (await asyncio.to_thread(objects.get, event.uri + "train.jsonl")).decode()
     heldout = (await asyncio.to_thread(objects.get, event.uri + "heldout.jsonl")).decode()
-    assert "[PHONE]" in train + heldout
-    assert "555 2671" not in train + heldout
+    assert "PHONE" not in train + heldout  # beside the stack, its master key seals every row
+    keyring = object_store_keyring(objects, "cairn")
+    opened = await open_rows(keyring, [json.loads(line) for line in (train + heldout).splitlines()])
+    assert "[PHONE]" in json.dumps(opened.rows)
+    assert "555 2671" not in json.dumps(opened.rows)
 
     again = await asyncio.to_thread(invoke, env, "build", dataset_id, "--rule", "corrected")
     assert f"{dataset_id} v2" in again

@@ -331,7 +331,7 @@ async def test_schema_example_requests_end_in_exactly_one_event(
     for offset, example in enumerate(examples):
         await dispatcher.dispatch(as_record(sent(example.event()), offset))  # type: ignore[arg-type]
     assert [m.meta.type for m in published(deps)] == [ResponseCompletedV1.event_type] * 2
-    assert {m.event.reason for m in published(deps)} == {"unknown prompt 'support-answer'"}  # type: ignore[union-attr]
+    assert {m.event.reason for m in published(deps)} == {"unknown prompt 'qa'"}  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- dead letters

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cairn_auth.encryption import ERASED
 from cairn_events import ReviewDecision, SafetyFinding, Verdict
 from cairn_safety.domain.reviews import (
     ReviewAlreadyResolvedError,
@@ -48,6 +49,9 @@ class FlakyHandlerError(Exception):
 
 class ReviewQueueBehaviour:
     queue: Any
+
+    async def erase_tenant(self, queue: Any, tenant: str) -> None:
+        raise NotImplementedError
 
     async def test_once_claims_an_event_once_per_consumer(self, queue: Any) -> None:
         async with queue.once("safety.in", "e1") as tx:
@@ -225,3 +229,63 @@ class ReviewQueueBehaviour:
         done = await queue.resolve_overdue(T0 + timedelta(seconds=1), announce)
         assert {i.review_id for i in done} == {a.review_id, b.review_id}
         assert await queue.items() == []
+
+    async def test_an_erased_tenants_items_read_erased_and_can_still_be_decided(self, queue: Any) -> None:
+        envelope = {"correlation_id": "corr-1", "traceparent": None}
+        release = {"response": {"text": "held answer"}, "envelope": envelope}
+        held = review_item(20, release=release, deadline_at=T0, on_deadline=ReviewDecision.APPROVE)
+        decided_before = review_item(21, release=release)
+        other = review_item(22, tenant="beta", release=release)
+        async with queue.once("c", "e") as tx:
+            for item in (held, decided_before, other):
+                await tx.add(item)
+        await queue.resolve(
+            decided_before.review_id, ReviewDecision.EDIT, resolved_by="ann", note="why", text="Fixed."
+        )
+        await self.erase_tenant(queue, "acme")
+        gone = await queue.get(held.review_id)
+        assert (gone.text, gone.release, gone.erased, gone.note) == (
+            ERASED,
+            {"envelope": envelope},
+            True,
+            None,
+        )
+        assert (gone.findings, gone.deadline_at, gone.status) == (held.findings, T0, ReviewStatus.PENDING)
+        before = await queue.get(decided_before.review_id)
+        assert (before.text, before.note, before.edited_text, before.erased) == (ERASED, ERASED, ERASED, True)
+        assert await queue.get(other.review_id) == other  # another tenant's are untouched
+        listed = await queue.items(None)
+        assert [(i.review_id, i.erased) for i in listed] == [
+            (held.review_id, True),
+            (decided_before.review_id, True),
+            (other.review_id, False),
+        ]
+        # a decision after the erasure is kept (its note readable), the item stays erased
+        approved = await queue.resolve(held.review_id, ReviewDecision.APPROVE, resolved_by="bob", note="ok")
+        assert (approved.status, approved.note, approved.text, approved.erased) == (
+            ReviewStatus.APPROVED,
+            "ok",
+            ERASED,
+            True,
+        )
+        assert await queue.get(held.review_id) == approved
+
+    async def test_the_deadline_decides_an_erased_tenants_items(self, queue: Any) -> None:
+        item = review_item(23, deadline_at=T0, release={"screened": {"messages": []}})
+        async with queue.once("c", "g") as tx:
+            await tx.add(item)
+        await self.erase_tenant(queue, "acme")
+        announced: list[ReviewItem] = []
+
+        async def announce(decided: ReviewItem) -> None:
+            announced.append(decided)
+
+        [done] = await queue.resolve_overdue(T0 + timedelta(seconds=1), announce)
+        assert announced == [done]
+        assert (done.status, done.erased, done.text, done.release) == (
+            ReviewStatus.REJECTED,
+            True,
+            ERASED,
+            {},
+        )
+        assert await queue.get(item.review_id) == done

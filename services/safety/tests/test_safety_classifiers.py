@@ -158,8 +158,8 @@ def test_the_fast_path_gives_predict_probs_scores(profanity: ProfanityCheckClass
         " ".join(CLEAN) * 3,  # a long text
     ]
     expected = [float(p) for p in predict_prob(texts)]
-    assert profanity.scores(texts) == pytest.approx(expected, abs=1e-9)
-    assert slow.scores(texts) == pytest.approx(expected, abs=1e-12)
+    assert profanity.raw_scores(texts) == pytest.approx(expected, abs=1e-9)
+    assert slow.raw_scores(texts) == pytest.approx(expected, abs=1e-12)
 
 
 def test_a_model_of_another_shape_falls_back_to_predict_prob() -> None:

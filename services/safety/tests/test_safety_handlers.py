@@ -11,6 +11,7 @@ import pytest
 from cairn_bus import Outcome, derive_event_id
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
+    AdminActionRecordedV1,
     ChatMessage,
     CompletionGeneratedV1,
     ContextAssembledV1,
@@ -407,6 +408,7 @@ def test_the_router_declares_what_the_service_consumes_and_publishes() -> None:
         ("cairn.contexts", ContextAssembledV1.event_type),
         ("cairn.completions", CompletionGeneratedV1.event_type),
         ("cairn.reviews", ReviewResolvedV1.event_type),
+        ("cairn.admin", AdminActionRecordedV1.event_type),  # tenant erasures
     }
     assert {
         InputScreenedV1.event_type,

@@ -74,6 +74,9 @@ def test_shipped_policies_are_valid_and_include_the_default() -> None:
     assert default.input.pii.action_for(1.0) is Verdict.REDACT
     assert default.output.pii.action_for(1.0) is Verdict.REDACT
     assert default.input.injection.action_for(0.95) is Verdict.BLOCK
+    assert default.output.jailbreak.action_for(0.9) is Verdict.BLOCK
+    assert default.output.jailbreak.action_for(0.6) is Verdict.REVIEW
+    assert loaded["acme-support"].output.jailbreak.action_for(0.6) is Verdict.BLOCK
 
 
 def test_policy_dir_is_found_from_another_working_directory(tmp_path: Path) -> None:

@@ -24,3 +24,6 @@ class TestInMemoryReviewQueue(ReviewQueueBehaviour):  # type: ignore[misc]
     @pytest.fixture
     def queue(self) -> InMemoryReviewQueue:
         return InMemoryReviewQueue()
+
+    async def erase_tenant(self, queue: InMemoryReviewQueue, tenant: str) -> None:
+        queue.erase(tenant)

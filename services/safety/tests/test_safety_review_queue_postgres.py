@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cairn_auth.encryption import Keyring, MasterKey, PostgresTenantKeyStore, new_master_key
 from cairn_bus.postgres import create_pool
 from cairn_safety.adapters.postgres import PostgresReviewQueue
 from cairn_testing.suites import load_suite
@@ -30,11 +31,16 @@ class TestPostgresReviewQueue(ReviewQueueBehaviour):  # type: ignore[misc]
     @pytest.fixture
     async def queue(self, fresh_database: str) -> AsyncIterator[PostgresReviewQueue]:
         pool = await create_pool(fresh_database, 1, 3)
-        queue = PostgresReviewQueue(pool)
+        keyring = Keyring(MasterKey.from_text(new_master_key()), PostgresTenantKeyStore(pool))
+        queue = PostgresReviewQueue(pool, keyring)
         await queue.migrate()
         await queue.migrate()  # idempotent
         yield queue
         await pool.close()
+
+    async def erase_tenant(self, queue: PostgresReviewQueue, tenant: str) -> None:
+        assert queue.keyring is not None
+        await queue.keyring.erase(tenant)
 
 
 async def test_tables_are_prefixed_and_typed(fresh_database: str) -> None:
@@ -45,7 +51,7 @@ async def test_tables_are_prefixed_and_typed(fresh_database: str) -> None:
             r["tablename"]
             for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
         }
-        assert tables == {"safety_reviews", "cairn_inbox"}
+        assert tables == {"safety_reviews", "cairn_inbox", "tenant_keys"}
         with pytest.raises(Exception, match="safety_reviews_status_check"):
             await pool.execute(
                 "INSERT INTO safety_reviews (id, request_id, tenant, stage, verdict, findings, text, policy, "

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cairn_auth.encryption import ERASED
 from cairn_bus import Outcome, derive_event_id
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
@@ -24,9 +25,10 @@ from cairn_events import (
     ReviewResolvedV1,
     Verdict,
 )
+from cairn_safety.adapters.memory import InMemoryReviewQueue
 from cairn_safety.bootstrap import Deps
 from cairn_safety.decisions import announcer, decision_event_id, sweep_deadlines
-from cairn_safety.domain.reviews import ReviewItem, ReviewStatus
+from cairn_safety.domain.reviews import ERASED_REASON, ReviewItem, ReviewStatus
 from cairn_safety.metrics import SAFETY_REVIEWS_RESOLVED
 from cairn_testing import schema_examples
 
@@ -321,3 +323,68 @@ async def test_a_shadow_request_the_policy_would_hold_is_answered_blocked_and_ne
     )
     assert answer.topic == "cairn.responses.shadow"  # never upstream's cairn.responses
     assert answer.meta.replay_id == "shadow:s1"
+
+
+# --- the tenant erased while its request was held ------------------------------------------------
+
+
+def erase(deps: Deps, tenant: str) -> None:
+    """What destroying the tenant's key does to the queue (see the PostgreSQL tests for the real one)."""
+    assert isinstance(deps.reviews, InMemoryReviewQueue)
+    assert deps.reviews.erase(tenant) == 1
+
+
+def blocked_as_erased(answer: OutgoingMessage, item: ReviewItem) -> None:
+    response = answer.event
+    assert isinstance(response, ResponseCompletedV1), "nothing is released: no InputScreenedV1 either"
+    assert (response.status, response.reason, response.text, response.verdict) == (
+        ResponseStatus.BLOCKED,
+        ERASED_REASON,
+        None,
+        Verdict.REVIEW,
+    )
+    assert response.request_id == item.request_id
+    assert ERASED not in answer.value.decode()
+
+
+@pytest.mark.parametrize(
+    ("decision", "kwargs"),
+    [(ReviewDecision.APPROVE, {}), (ReviewDecision.EDIT, {"text": "Refunds take 5 days."})],
+)
+async def test_an_erased_tenants_held_output_is_never_released(
+    upstream: Any, deps: Deps, decision: ReviewDecision, kwargs: dict[str, Any]
+) -> None:
+    item = await hold_output(upstream, deps)
+    erase(deps, item.tenant)
+    listed = await deps.reviews.items()
+    assert [(i.text, i.erased) for i in listed] == [(ERASED, True)]
+    resolved, [answer] = await decide(upstream, deps, item, decision, **kwargs)
+    assert resolved.event.decision is decision  # type: ignore[union-attr]
+    blocked_as_erased(answer, item)
+
+
+async def test_an_erased_tenants_rejected_item_is_blocked_as_rejected(upstream: Any, deps: Deps) -> None:
+    item = await hold_output(upstream, deps)
+    erase(deps, item.tenant)
+    _, [answer] = await decide(upstream, deps, item, ReviewDecision.REJECT, note="spam")
+    assert answer.event.status is ResponseStatus.BLOCKED  # type: ignore[union-attr]
+    assert answer.event.reason == "rejected in human review: spam"  # type: ignore[union-attr]
+
+
+async def test_a_deadline_approval_does_not_release_an_erased_tenants_input(
+    upstream: Any, deps: Deps, policy_dir: Path
+) -> None:
+    default = yaml.safe_load((policy_dir / "default.yaml").read_text(encoding="utf-8"))
+    lenient = {**default, "name": "lenient", "review": {"deadline_s": 60, "on_deadline": "approve"}}
+    (policy_dir / "lenient.yaml").write_text(yaml.safe_dump(lenient), encoding="utf-8")
+    item = await hold_input(upstream, deps, tenant="lenient")
+    erase(deps, "lenient")
+    [done] = await sweep_deadlines(
+        deps.reviews, deps.publisher, now=datetime.now(UTC) + timedelta(seconds=61)
+    )
+    assert (done.status, done.erased) == (ReviewStatus.APPROVED, True)
+    resolved, [answer] = await deliver_decision(upstream, deps)
+    # the decision still joins the request's trail: the envelope is not the tenant's content
+    [requested] = messages(deps, ReviewRequestedV1)
+    assert resolved.meta.correlation_id == requested.meta.correlation_id
+    blocked_as_erased(answer, item)

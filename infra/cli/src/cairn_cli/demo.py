@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -243,6 +245,47 @@ async def run_replay_and_verify(
     return problems
 
 
+def gateway_url() -> str | None:
+    """Where the gateway's API listens when `cairn services up` runs it (its settings, from this
+    environment); None when the gateway is not installed."""
+    try:
+        from cairn_gateway.settings import Settings as GatewaySettings
+    except ImportError:
+        return None
+    settings = GatewaySettings()
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+    return f"http://{host}:{settings.http_port}"
+
+
+def show_gateway(console: Console) -> None:
+    """The gateway's URL, whether it answers, and how to call it (curl and the `openai` client)."""
+    url = gateway_url()
+    if url is None:
+        return
+    console.rule("the OpenAI-compatible gateway (docs/gateway.md)")
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+            state = "[green]answering[/green]" if reply.status == 200 else f"status {reply.status}"
+    except (OSError, urllib.error.URLError):
+        state = "[yellow]not answering: `cairn services up gateway`[/yellow]"
+    console.print(f"{url}/v1 {state}")
+    console.print("a key (shown once): cairn keys create --tenant default --role viewer --name my-app")
+    body = '{"model": "qa", "messages": [{"role": "user", "content": "What does the pass statement do?"}]}'
+    console.print(
+        f'curl {url}/v1/chat/completions -H "Authorization: Bearer $CAIRN_API_KEY" '
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f'python: OpenAI(base_url="{url}/v1", api_key=key).chat.completions.create(model="qa", messages=[...])',
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 async def run_demo(
     settings: CliSettings, console: Console, timeout: float = 30.0, questions: bool = True
 ) -> int:
@@ -255,6 +298,7 @@ async def run_demo(
         failures += problems
     failures += await run_bad_input(settings, console, timeout)
     failures += await run_replay_and_verify(settings, console, answers, timeout)
+    show_gateway(console)
     tail = f", {failures} problem(s)" if failures else ""
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s{tail}")
     return 1 if failures else 0

@@ -1,9 +1,10 @@
 """`cairn tenants erase TENANT`: crypto-shredding of a tenant's stored content, as an audited admin action.
 
 The command publishes `cairn.admin_action.recorded.v1` (action `tenant.erase`, target: the tenant)
-on `cairn.admin`. Every service that stores the tenant's content encrypted (the audit and feedback
-services) consumes it and destroys its own data key for the tenant, so what they stored of the tenant
-can never be read again; the audit's hash chain, computed over the ciphertext, still verifies, and
+on `cairn.admin`. Every service that stores the tenant's content encrypted consumes it and destroys its
+own data key for the tenant (audit: the trail's payloads; feedback: its tables and the dataset rows in
+S3; safety: the review queue), so what they stored of the tenant can never be read again; the
+evaluator forgets the embeddings of the tenant's questions; the audit's hash chain, computed over the ciphertext, still verifies, and
 the erasure itself stays in the trail (admin actions are stored unencrypted).
 """
 
@@ -56,8 +57,9 @@ def erase(
         console.print(f"[red]error:[/red] the erasure could not be published: {exc}")
         raise typer.Exit(1) from None
     console.print(
-        f"erasure of tenant [bold]{tenant}[/bold] published (event {event_id}): the audit and feedback "
-        "services destroy their keys for it as they consume it",
+        f"erasure of tenant [bold]{tenant}[/bold] published (event {event_id}): the audit, feedback and "
+        "safety services destroy their keys for it as they consume it (dataset rows in S3 included), "
+        "the evaluator forgets its questions' embeddings",
         highlight=False,
     )
 

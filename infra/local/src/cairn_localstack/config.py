@@ -41,6 +41,7 @@ SERVICE_METRICS_OFFSETS: dict[str, int] = {
     "tuner": 5,
     "evaluator": 6,
     "audit": 7,
+    "gateway": 8,
 }
 
 #: Member k (1-based) of a service's consumer group run locally (`cairn services up --replicas`) has its
@@ -48,7 +49,7 @@ SERVICE_METRICS_OFFSETS: dict[str, int] = {
 #: member 1 keeps the port it always had, each further member shifts the whole block by the stride.
 REPLICA_PORT_STRIDE = 10
 #: The most members of one service run locally; with the stride, the `local` profile's blocks
-#: (19460-19537) stay clear of the `test` profile's (19560-19637).
+#: (19460-19538) stay clear of the `test` profile's (19560-19638).
 MAX_REPLICAS = 8
 #: Separates a service's name from its member number in process names: `retriever#2`.
 MEMBER_SEPARATOR = "#"

@@ -71,7 +71,8 @@ class EventRouter(Generic[D]):
         request's answer, an `answer_class` event (declared as published here), or None for no
         answer, and the router publishes it through
         `deps.publisher`: under the record's envelope when its headers can be read, else with an id
-        derived from the record's origin, so a redelivered record yields the same answer.
+        derived from the record's origin, so a redelivered record yields the same answer (caused by
+        the record's `ce_id` and in its trace when it has those headers: `SalvagedRequest.partial_cause`).
         """
 
         self._publishes.add(answer_class.event_type)
@@ -95,7 +96,7 @@ class EventRouter(Generic[D]):
                     raise TypeError(f"{self.service}: a dead-letter answer must be {answer_class.__name__}")
                 await deps.publisher.publish(  # type: ignore[attr-defined]
                     answer,
-                    cause=found.cause,
+                    cause=found.cause or found.partial_cause(),
                     event_id=found.answer_id(answer.event_type, self.service),
                     correlation_id=None if found.cause else found.request_id,
                 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from cairn_bus.envelope import EnvelopeError, EventMeta, Origin, meta_from_headers
@@ -23,7 +25,7 @@ class SalvagedRequest:
 
     `cause` is the record's envelope when its headers could still be read and name the same request
     (an answer then joins the request's trail); otherwise None, and the answer's id derives from
-    `origin`.
+    `origin`. `headers` are the record's headers that are UTF-8 text.
     """
 
     request_id: str
@@ -31,6 +33,7 @@ class SalvagedRequest:
     origin: str
     payload: dict[str, Any] = field(default_factory=dict)
     cause: EventMeta | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def named_in_payload(self) -> bool:
@@ -40,6 +43,25 @@ class SalvagedRequest:
     def answer_id(self, event_type: str, discriminator: str = "") -> str | None:
         """The id of the answer when there is no readable cause (None: derive it from the cause)."""
         return None if self.cause is not None else derive_event_id(self.origin, event_type, discriminator)
+
+    def partial_cause(self) -> EventMeta | None:
+        """What an answer derives from when there is no `cause`: the record's `ce_id` (the answer's
+        `ce_causationid`), its `traceparent`/`tracestate` and `ce_replayid`, under the request's own
+        trail (subject and correlation id = the request id). None when the record has no `ce_id`."""
+        if self.cause is not None or not self.headers.get("ce_id"):
+            return None
+        return EventMeta(
+            id=self.headers["ce_id"],
+            type=self.headers.get("ce_type", ""),
+            source=self.headers.get("ce_source", ""),
+            time=datetime.now(UTC),
+            subject=self.request_id,
+            correlation_id=self.request_id,
+            tenant=self.tenant,
+            replay_id=self.headers.get("ce_replayid") or None,
+            traceparent=self.headers.get("traceparent") or None,
+            tracestate=self.headers.get("tracestate") or None,
+        )
 
 
 def _text(value: object) -> str | None:
@@ -80,5 +102,21 @@ def salvage_request(record: RawRecord) -> SalvagedRequest | None:
     if cause is not None and cause.subject != request_id:
         cause = None  # an envelope about another request must not put the answer in that trail
     return SalvagedRequest(
-        request_id, tenant, f"{record.topic}/{record.partition}/{record.offset}", payload, cause
+        request_id,
+        tenant,
+        f"{record.topic}/{record.partition}/{record.offset}",
+        payload,
+        cause,
+        _text_headers(record),
     )
+
+
+def _text_headers(record: RawRecord) -> dict[str, str]:
+    """The record's headers whose values are UTF-8 (the last of a repeated one, as consumers read it)."""
+    out: dict[str, str] = {}
+    for key, value in record.headers:
+        try:
+            out[key] = (value or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            out.pop(key, None)
+    return out

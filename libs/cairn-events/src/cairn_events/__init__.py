@@ -43,6 +43,7 @@ from cairn_events.registry import (
     event_class,
 )
 from cairn_events.request_flow import (
+    CompletionDeltaGeneratedV1,
     CompletionGeneratedV1,
     ContextAssembledV1,
     InputScreenedV1,
@@ -60,6 +61,7 @@ __all__ = [
     "AdminActionRecordedV1",
     "AlertRaisedV1",
     "ChatMessage",
+    "CompletionDeltaGeneratedV1",
     "CompletionGeneratedV1",
     "ContextAssembledV1",
     "ContextChunk",

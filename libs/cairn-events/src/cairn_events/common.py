@@ -64,6 +64,11 @@ class GenerationParams(BaseModel):
     seed: Int64 | None = Field(
         None, description="Random seed for reproducible sampling; none for a random one."
     )
+    stream: bool = Field(
+        False,
+        description="Publish the text as it is generated, in `cairn.completion_delta.generated.v1` events "
+        "on `cairn.completions.deltas`, besides the completion; set by the gateway for `stream: true`.",
+    )
 
 
 class RetrievalOptions(BaseModel):

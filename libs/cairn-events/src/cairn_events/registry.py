@@ -19,6 +19,7 @@ from cairn_events.model_lifecycle import (
 )
 from cairn_events.operations import AlertRaisedV1, DeadLetterRecordedV1
 from cairn_events.request_flow import (
+    CompletionDeltaGeneratedV1,
     CompletionGeneratedV1,
     ContextAssembledV1,
     InputScreenedV1,
@@ -43,6 +44,7 @@ _ALL: tuple[type[Event], ...] = (
     ContextAssembledV1,
     InputScreenedV1,
     CompletionGeneratedV1,
+    CompletionDeltaGeneratedV1,
     ResponseCompletedV1,
     ReviewRequestedV1,
     ReviewResolvedV1,

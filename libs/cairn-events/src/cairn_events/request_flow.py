@@ -20,6 +20,7 @@ from cairn_events.common import (
 )
 
 __all__ = [
+    "CompletionDeltaGeneratedV1",
     "CompletionGeneratedV1",
     "ContextAssembledV1",
     "InputScreenedV1",
@@ -172,6 +173,43 @@ class CompletionGeneratedV1(Event):
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
     prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     generated_at: Timestamp = Field(description="When generation finished (RFC 3339).")
+
+
+class CompletionDeltaGeneratedV1(Event):
+    """A piece of a completion while it is generated, for a request that asked to stream
+    (`params.stream`).
+
+    Produced by inference on `cairn.completions.deltas`, keyed by `request_id`, so a request's deltas
+    stay in order. The pieces of one generation, joined in `index` order, are its text before output
+    screening; the final answer is still the `cairn.response.completed.v1` on `cairn.responses`,
+    which may block, redact or replace it.
+    """
+
+    event_type: ClassVar[str] = "cairn.completion_delta.generated.v1"
+    topic: ClassVar[str] = "cairn.completions.deltas"
+    key_field: ClassVar[str] = "request_id"
+
+    request_id: RequestId = Field(description=_REQUEST_ID)
+    tenant: str = Field(min_length=1, description=_TENANT)
+    index: int = Field(ge=0, le=INT64_MAX, description="Position of this delta in its generation, from 0.")
+    offset: int = Field(
+        ge=0,
+        le=INT64_MAX,
+        description="Characters (Unicode code points) of the generated text before this delta: a consumer "
+        "appends `text` only when it holds exactly that many, and so skips repeats and notices gaps.",
+    )
+    text: str = Field(
+        description="The text generated since the previous delta (may be empty in the last one)."
+    )
+    output_tokens: int = Field(
+        ge=0, le=INT64_MAX, description="Tokens generated so far, this delta included."
+    )
+    last: bool = Field(description="Whether this is the generation's last delta.")
+    finish_reason: str | None = Field(
+        None, description="Why generation stopped (`stop`, `length`), on the last delta; none before."
+    )
+    model: str = Field(min_length=1, description="The model that generates (registry name or base model).")
+    generated_at: Timestamp = Field(description="When this delta was generated (RFC 3339).")
 
 
 class ResponseCompletedV1(Event):

@@ -27,14 +27,33 @@ __all__ = [
     "topic_of",
 ]
 
-SERVICES = ("prompt-store", "retriever", "safety", "inference", "feedback", "tuner", "evaluator", "audit")
+SERVICES = (
+    "prompt-store",
+    "retriever",
+    "safety",
+    "inference",
+    "feedback",
+    "tuner",
+    "evaluator",
+    "audit",
+    "gateway",
+)
 """The Cairn services that may appear as owner, producer or consumer of a topic."""
 
 EXTERNAL = "upstream"
 """How topic files name systems outside Cairn (upstream producers and consumers, the `cairn` CLI)."""
 
 Party = Literal[
-    "prompt-store", "retriever", "safety", "inference", "feedback", "tuner", "evaluator", "audit", "upstream"
+    "prompt-store",
+    "retriever",
+    "safety",
+    "inference",
+    "feedback",
+    "tuner",
+    "evaluator",
+    "audit",
+    "gateway",
+    "upstream",
 ]
 TopicName = Annotated[str, StringConstraints(pattern=r"^cairn\.[a-z][a-z0-9_.-]*$")]
 EventTypeName = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]

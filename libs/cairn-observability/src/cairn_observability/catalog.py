@@ -232,6 +232,34 @@ SAFETY_GROUNDEDNESS_SCORE = MetricSpec(
     "Groundedness of answers in their retrieved chunks at release (0 .. 1), scored by the safety gate.",
     _SCORE_0_1,
 )
+SAFETY_API_SCREENINGS = MetricSpec(
+    "cairn_safety_api_screenings_total",
+    MetricKind.COUNTER,
+    ("stage", "verdict", "policy"),
+    "Texts screened on request through the safety API (`POST /v1/screen`, outside the event path), "
+    "by stage, verdict and policy.",
+)
+GATEWAY_REQUESTS = MetricSpec(
+    "cairn_gateway_requests_total",
+    MetricKind.COUNTER,
+    ("route", "status", "outcome"),
+    "HTTP requests answered by the gateway, by route, HTTP status and outcome (`completed`, "
+    "`blocked`, `rejected`, `failed`, `held`, `timeout`, `replayed`, `unauthorized`, `invalid`, ...).",
+)
+GATEWAY_REQUEST_DURATION = MetricSpec(
+    "cairn_gateway_request_duration_seconds",
+    MetricKind.HISTOGRAM,
+    ("route", "status"),
+    "Seconds from an HTTP request reaching the gateway to its answer, by route and HTTP status.",
+    _SECONDS_REQUEST,
+)
+GATEWAY_STREAMS = MetricSpec(
+    "cairn_gateway_streams_total",
+    MetricKind.COUNTER,
+    ("outcome",),
+    "Streamed chat completions (`stream: true`) by how the stream ended (`completed`, `blocked`, "
+    "`replaced`, `held`, `rejected`, `failed`, `timeout`, `disconnected`, `replayed`).",
+)
 FEEDBACK_SCORE = MetricSpec(
     "cairn_feedback_score",
     MetricKind.HISTOGRAM,
@@ -302,6 +330,10 @@ CATALOG: tuple[MetricSpec, ...] = (
     SAFETY_REVIEWS_RESOLVED,
     SAFETY_GROUNDEDNESS_ACTIONS,
     SAFETY_GROUNDEDNESS_SCORE,
+    SAFETY_API_SCREENINGS,
+    GATEWAY_REQUESTS,
+    GATEWAY_REQUEST_DURATION,
+    GATEWAY_STREAMS,
     FEEDBACK_SCORE,
     GROUNDEDNESS,
     SHADOW_MIRRORED,

@@ -23,6 +23,7 @@ from cairn_evaluator.completion import check_runs
 from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.handlers import (
     after_batch,
+    on_admin_action,
     on_feedback_submitted,
     on_model_promoted,
     on_model_registered,
@@ -54,6 +55,7 @@ router.handler(ResponseCompletedV1)(on_response_completed)
 router.handler(RequestSubmittedV1)(on_request_submitted)
 router.handler(FeedbackSubmittedV1)(on_feedback_submitted)
 router.handler(PromptRenderedV1)(on_prompt_rendered)
+router.handler(AdminActionRecordedV1)(on_admin_action)  # tenant erasures
 router.after_batch(after_batch)
 router.publishes(RequestSubmittedV1, EvaluationCompletedV1, ModelPromotedV1, AlertRaisedV1)
 router.publishes(AdminActionRecordedV1)  # promotions through the registry API (api.py)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
@@ -19,6 +20,9 @@ from cairn_evaluator.adapters.suite_files import SuiteFiles
 from cairn_evaluator.deps import Deps, utc_now
 from cairn_evaluator.ports import Embedder, OnlineStore, Registry, RunStore, ShadowStore, SuiteSource
 from cairn_evaluator.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn_auth.encryption import Keyring
 
 
 def repo_root() -> Path:
@@ -42,13 +46,15 @@ async def build(
     online: OnlineStore | None = None,
     embedder: Embedder | None = None,
     shadows: ShadowStore | None = None,
+    dataset_keyring: Keyring | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the service or the CLI.
 
     With `registry` and `runs` given (tests): those, in-memory objects, online and shadow stores unless given,
     no pool. Otherwise a PostgreSQL pool (tables migrated; closed when the block exits), S3 through
     `minio`, and suites from `suites_dir`. The embedder (unless given) follows `groundedness_embedder`
-    and loads on first use.
+    and loads on first use. Sealed held-out rows open with `dataset_keyring`; without it, in the
+    service, the object-store keyring when a master key is configured (`cairn_auth.object_keys`).
     """
     suite_source = suites or SuiteFiles(settings.suites_dir, repo_root())
     now = clock or utc_now
@@ -66,8 +72,10 @@ async def build(
             online=online or InMemoryOnlineStore(),
             shadows=shadows or InMemoryShadowStore(),
             embedder=embedder,
+            dataset_keyring=dataset_keyring,
         )
         return
+    from cairn_auth.object_keys import object_store_keyring
     from cairn_bus.objects import S3ObjectStore
     from cairn_bus.postgres import create_pool
     from cairn_evaluator.adapters.pg_online import PostgresOnlineStore
@@ -76,6 +84,7 @@ async def build(
     from cairn_evaluator.adapters.pg_schema import migrate
     from cairn_evaluator.adapters.pg_shadow import PostgresShadowStore
 
+    objects = objects or S3ObjectStore.from_settings(settings)
     pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
     try:
         await migrate(pool)
@@ -83,7 +92,7 @@ async def build(
             registry or PostgresRegistry(pool),
             runs or PostgresRunStore(pool),
             suite_source,
-            objects or S3ObjectStore.from_settings(settings),
+            objects,
             publisher,
             settings,
             now,
@@ -91,6 +100,7 @@ async def build(
             shadows=shadows or PostgresShadowStore(pool),
             embedder=embedder or make_embedder(settings),
             pool=pool,
+            dataset_keyring=dataset_keyring or object_store_keyring(objects, settings.s3_bucket),
         )
     finally:
         await pool.close()

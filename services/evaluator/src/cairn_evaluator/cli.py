@@ -11,6 +11,7 @@ from rich.table import Column, Table
 
 from cairn_bus.direct_access import record_direct_access
 from cairn_evaluator.cli_shadow import shadow_app
+from cairn_evaluator.cli_suites import suites_app
 from cairn_evaluator.cli_support import actor, console, run_with
 from cairn_evaluator.completion import verdict_of
 from cairn_evaluator.deps import Deps
@@ -21,7 +22,7 @@ from cairn_evaluator.domain.scoring import score_run
 from cairn_evaluator.domain.shadow import REPLAY_PREFIX
 from cairn_evaluator.evaluation import start_run
 from cairn_evaluator.promotion import promote, rollback
-from cairn_evaluator.reports.html import delta, fmt, render_html
+from cairn_evaluator.reports.html import delta, fmt, gate_text, render_html
 from cairn_evaluator.shadow import shadow_evidence
 from cairn_events import ModelStage, SuiteScore
 
@@ -38,6 +39,7 @@ eval_app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 eval_app.add_typer(shadow_app, name="shadow")
+eval_app.add_typer(suites_app, name="suites")
 _TARGETS = [ModelStage.STAGING.value, ModelStage.PRODUCTION.value, ModelStage.ARCHIVED.value]
 
 
@@ -254,7 +256,6 @@ def report(
     scores = score_run(run, cases)
     scores.scores.extend(evidence[0])
     scores.notes.update(evidence[1])
-    gates = {s.name: s.gate.explain() for s in run.suites}
     table = Table(
         "suite", "metric", "candidate", "baseline", "delta", "gate", "result", title=f"run {run_id}"
     )
@@ -266,7 +267,7 @@ def report(
             fmt(s.candidate),
             fmt(s.baseline),
             delta(s.candidate, s.baseline),
-            gates.get(s.suite) or scores.notes.get((s.suite, s.metric), "every request answered"),
+            gate_text(run, s) or scores.notes.get((s.suite, s.metric), "every request answered"),
             result,
         )
     console.print(table)

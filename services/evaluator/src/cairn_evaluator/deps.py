@@ -23,6 +23,7 @@ from cairn_evaluator.settings import Settings
 from cairn_observability import get_logger
 
 if TYPE_CHECKING:
+    from cairn_auth.encryption import Keyring
     from cairn_auth.serving import HttpServer
 
 log = get_logger("cairn.evaluator")
@@ -62,3 +63,5 @@ class Deps:
     """The PostgreSQL pool the stores share, when they are PostgreSQL's (the API checks keys there)."""
     http: HttpServer | None = None
     """Where the registry API listens, when the service serves it (`app.serve_evaluator`)."""
+    dataset_keyring: Keyring | None = None
+    """Opens held-out rows sealed per tenant (`cairn_auth.object_keys`); None: no master key."""

@@ -27,7 +27,9 @@ async def suites_for(deps: Deps, candidate: ModelVersion) -> list[Suite]:
     suites = deps.suites.load()
     s = deps.settings
     if candidate.dataset_id and candidate.dataset_version:
-        rows = await read_heldout(deps.objects, s.s3_bucket, candidate.dataset_id, candidate.dataset_version)
+        rows = await read_heldout(
+            deps.objects, s.s3_bucket, candidate.dataset_id, candidate.dataset_version, deps.dataset_keyring
+        )
         suites.append(
             heldout_suite(
                 rows[: s.heldout_max_cases],

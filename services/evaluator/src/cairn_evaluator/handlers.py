@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from cairn_auth.encryption import TENANT_ERASE
 from cairn_bus import EventMeta
 from cairn_evaluator.completion import check_runs, record_response
 from cairn_evaluator.deps import Deps, log
@@ -16,6 +17,7 @@ from cairn_evaluator.promotion import publish_promotions
 from cairn_evaluator.quality import observe_feedback, observe_prompt, observe_request, observe_response
 from cairn_evaluator.shadow import mirror_request, observe_shadow_answer
 from cairn_events import (
+    AdminActionRecordedV1,
     FeedbackSubmittedV1,
     ModelPromotedV1,
     ModelRegisteredV1,
@@ -98,6 +100,15 @@ async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, dep
 async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> None:
     """Keep the experiment variant the prompt store chose, when it chose one."""
     await observe_prompt(deps, event, meta)
+
+
+async def on_admin_action(event: AdminActionRecordedV1, meta: EventMeta, deps: Deps) -> None:
+    """On `tenant.erase`: forget the embeddings of the tenant's questions (kept for drift), the only
+    thing the evaluator derives from a tenant's content. Other admin actions are not its business."""
+    if event.action != TENANT_ERASE:
+        return
+    erased = await deps.online.erase_tenant(event.target)
+    log.info("tenant erased", tenant=event.target, embeddings_forgotten=erased)
 
 
 async def after_batch(deps: Deps) -> None:

@@ -150,6 +150,11 @@ class OnlineStore(Protocol):
         """Keep a request; False when its event id is known."""
         ...
 
+    async def erase_tenant(self, tenant: str) -> int:
+        """Forget what was derived from a tenant's content (the questions' embeddings): the number of
+        requests it held embeddings of. The counts and timings stay."""
+        ...
+
     async def record_feedback(self, record: FeedbackRecord) -> bool:
         """Keep a feedback; False when its event id is known."""
         ...

@@ -33,6 +33,9 @@ class Deps:
     clock: Callable[[], datetime] = utc_now
     keyring: Keyring | None = None
     """The tenants' data keys the repository seals payloads with (None: stored as they are)."""
+    dataset_keyring: Keyring | None = None
+    """The tenants' data keys in the object store, sealing dataset rows (shared with the tuner and
+    the evaluator; `cairn_auth.object_keys`); None: dataset files are written as they are."""
 
 
 @asynccontextmanager
@@ -44,6 +47,7 @@ async def build(
     objects: ObjectStore | None = None,
     clock: Callable[[], datetime] | None = None,
     keyring: Keyring | None = None,
+    dataset_keyring: Keyring | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service: with `repository` given (tests) that one, otherwise a PostgreSQL
     pool with the tables migrated, closed when the block exits; the S3 store of the settings unless
@@ -55,7 +59,7 @@ async def build(
         objects = S3ObjectStore.from_settings(settings)
     now = clock or utc_now
     if repository is not None:
-        yield Deps(repository, objects, publisher, settings.s3_bucket, now, keyring)
+        yield Deps(repository, objects, publisher, settings.s3_bucket, now, keyring, dataset_keyring)
         return
     from cairn_bus.postgres import create_pool
     from cairn_feedback.adapters.postgres import PostgresRepository
@@ -70,6 +74,10 @@ async def build(
             get_logger("cairn.feedback").warning(
                 "no master key configured (CAIRN_MASTER_KEY): feedback payloads are stored unencrypted"
             )
-        yield Deps(pg, objects, publisher, settings.s3_bucket, now, pg.keyring)
+        if dataset_keyring is None and pg.keyring is not None:
+            from cairn_auth.object_keys import object_store_keyring
+
+            dataset_keyring = object_store_keyring(objects, settings.s3_bucket, pg.keyring.master)
+        yield Deps(pg, objects, publisher, settings.s3_bucket, now, pg.keyring, dataset_keyring)
     finally:
         await pool.close()

@@ -106,11 +106,14 @@ def build(
     from cairn_feedback.adapters.code_version import code_version
 
     async def action(settings: Settings, repository: Repository) -> Built:
+        from cairn_auth.object_keys import object_store_keyring
+
         rules = parse_rules(rule)
+        objects = S3ObjectStore.from_settings(settings)
         async with kafka_publisher(settings) as publisher:
             return await build_dataset(
                 repository,
-                S3ObjectStore.from_settings(settings),
+                objects,
                 publisher,
                 dataset_id=dataset_id,
                 rules=rules,
@@ -119,6 +122,7 @@ def build(
                 heldout=heldout,
                 seed=seed,
                 min_rows=min_rows,
+                keyring=object_store_keyring(objects, settings.s3_bucket),
             )
 
     built = _run(action)

@@ -1,6 +1,8 @@
 """Building and publishing dataset versions: curate, write the files to S3, record, announce.
 
-Used by `cairn datasets` (and tests) with any Repository, ObjectStore and Publisher.
+Used by `cairn datasets` (and tests) with any Repository, ObjectStore and Publisher. With a keyring
+(`cairn_auth.object_keys.object_store_keyring`: keys in the object store, shared with the tuner and
+the evaluator), every row of the splits is sealed under its tenant's key (`cairn_auth.sealed_rows`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from cairn_bus import EventMeta, Publisher, derive_event_id
 from cairn_bus.objects import ObjectStore, join_uri
@@ -23,12 +26,16 @@ from cairn_feedback.domain.manifest import (
     manifest_bytes,
     provenance,
     published_event,
+    sealed_split_files,
     split_files,
     version_uri,
 )
 from cairn_feedback.domain.records import DatasetVersion
 from cairn_feedback.domain.rules import Rules
 from cairn_feedback.ports import Repository
+
+if TYPE_CHECKING:
+    from cairn_auth.encryption import Keyring
 
 __all__ = ["Built", "build_dataset", "find_version", "republish"]
 
@@ -54,6 +61,16 @@ async def _announce(publisher: Publisher, made: DatasetVersion) -> tuple[Dataset
     return event, meta
 
 
+async def _split_files(curation: Curation, keyring: Keyring | None) -> dict[str, bytes]:
+    if keyring is None:
+        return split_files(curation)
+    from cairn_auth.sealed_rows import seal_rows
+
+    train = await seal_rows(keyring, [row.model_dump(mode="json") for row in curation.train])
+    heldout = await seal_rows(keyring, [row.model_dump(mode="json") for row in curation.heldout])
+    return sealed_split_files(train, heldout)
+
+
 async def build_dataset(
     repository: Repository,
     objects: ObjectStore,
@@ -67,13 +84,15 @@ async def build_dataset(
     seed: int = 0,
     min_rows: int = 1,
     clock: Callable[[], datetime] = _utc_now,
+    keyring: Keyring | None = None,
 ) -> Built:
     """Curate the stored feedback into the dataset's next version, write its files, record it, then
     publish `dataset.published`.
 
     Raises InvalidRuleError for a bad dataset id, fraction or rule set, and EmptySelectionError when
     fewer than `min_rows` rows are selected (no version is made). The event's id derives from the dataset and version,
-    so `republish` of the same version sends the same event.
+    so `republish` of the same version sends the same event. With `keyring`, each row is stored sealed
+    under its tenant's key; the manifest's hashes are those of the stored (sealed) files.
     """
     if not re.fullmatch(ID_PATTERN, dataset_id):
         raise InvalidRuleError(f"dataset id {dataset_id!r} must be 1-128 of A-Za-z0-9._:-")
@@ -94,9 +113,10 @@ async def build_dataset(
             f"fewer than the {min_rows} asked for; no version was made"
         )
 
+    files = await _split_files(curation, keyring)
+
     async def make(version: int) -> DatasetVersion:
         uri = version_uri(bucket, dataset_id, version)
-        files = split_files(curation)
         manifest = build_manifest(
             dataset_id=dataset_id,
             version=version,

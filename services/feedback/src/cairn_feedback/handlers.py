@@ -28,19 +28,23 @@ SOURCE_TAG = "source:"
 
 
 async def on_admin_action(event: AdminActionRecordedV1, meta: EventMeta, deps: Deps) -> None:
-    """A tenant's erasure (`tenant.erase`): destroy this service's key for the tenant (idempotent),
-    so the tenant's stored requests, answers and feedback can never be read again. Other actions
-    are not this service's business."""
+    """A tenant's erasure (`tenant.erase`): destroy this service's key for the tenant and the
+    tenant's key in the object store (both idempotent), so the tenant's stored requests, answers and
+    feedback, and its rows in every dataset version, can never be read again. Other actions are not
+    this service's business."""
     if event.action != TENANT_ERASE:
         return
-    if deps.keyring is None:
+    if deps.keyring is None and deps.dataset_keyring is None:
         log.warning(
             "tenant erasure asked, but no master key is configured: payloads are not encrypted",
             tenant=event.target,
         )
         return
-    destroyed = await deps.keyring.erase(event.target)
-    log.info("tenant erased", tenant=event.target, keys_destroyed=destroyed)
+    destroyed = await deps.keyring.erase(event.target) if deps.keyring is not None else 0
+    dataset_keys = await deps.dataset_keyring.erase(event.target) if deps.dataset_keyring is not None else 0
+    log.info(
+        "tenant erased", tenant=event.target, keys_destroyed=destroyed, dataset_keys_destroyed=dataset_keys
+    )
 
 
 async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps: Deps) -> None:

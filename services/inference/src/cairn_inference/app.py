@@ -7,6 +7,7 @@ from __future__ import annotations
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import (
+    CompletionDeltaGeneratedV1,
     CompletionGeneratedV1,
     InputScreenedV1,
     ModelPromotedV1,
@@ -21,7 +22,7 @@ router: EventRouter[Deps] = EventRouter("inference")
 router.handler(InputScreenedV1)(on_input_screened)
 router.handler(ModelRegisteredV1)(on_model_registered)
 router.handler(ModelPromotedV1)(on_model_promoted)
-router.publishes(CompletionGeneratedV1, ResponseCompletedV1)
+router.publishes(CompletionGeneratedV1, CompletionDeltaGeneratedV1, ResponseCompletedV1)
 
 
 def main() -> None:

@@ -54,6 +54,10 @@ class Deps:
     """The backend's LoRA management, when it has one."""
     prices: PriceTable | None = None
     """Model prices and tenant budgets (`cairn_cost_usd_total`); None records no cost."""
+    delta_every_tokens: int = 8
+    """A streaming request's deltas: one per this many generated tokens ..."""
+    delta_every_s: float = 0.25
+    """... or per this many seconds, whichever comes first."""
 
 
 def prepare_model_dir(
@@ -179,6 +183,8 @@ async def build(
             canary_share=settings.canary_share,
             adapters=adapters,
             prices=prices,
+            delta_every_tokens=settings.stream_delta_tokens,
+            delta_every_s=settings.stream_delta_ms / 1000,
         )
 
 

@@ -10,8 +10,10 @@ from cairn_events import InputScreenedV1, ModelPromotedV1, ModelRegisteredV1
 from cairn_inference.adapters.telemetry import record_cost
 from cairn_inference.bootstrap import Deps
 from cairn_inference.domain.completion import AdapterNotFoundError, Completion, failure_reason
+from cairn_inference.domain.deltas import reporting_to
 from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response
 from cairn_inference.domain.references import ResolvedModel, UnknownModelError, resolve
+from cairn_inference.streaming import DeltaStream, streams
 from cairn_observability import get_logger, record_request_outcome
 
 log = get_logger("cairn.inference")
@@ -22,7 +24,9 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
     adapter that answered; a model reference that resolves to nothing, an adapter that cannot be
     loaded, or a generation that fails, times out or finds no backend → a `failed`
     `ResponseCompletedV1` saying why. Other verdicts are safety's to answer. A redelivered input
-    (same event id) publishes nothing more.
+    (same event id) publishes nothing more. A request that asks to stream (`params.stream`) also
+    gets its text as `CompletionDeltaGeneratedV1` deltas while it generates, the last one before
+    the completion (`streaming.DeltaStream`).
     """
     if event.verdict not in GENERATE_ON:
         return
@@ -45,9 +49,24 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             await deps.publisher.publish(failed, cause=meta)
             _count(failed.status.value, event, failed.completed_at, meta)
             return
+        stream = (
+            DeltaStream(
+                event,
+                meta,
+                deps.publisher,
+                served.model,
+                every_tokens=deps.delta_every_tokens,
+                every_s=deps.delta_every_s,
+            )
+            if streams(event, meta)
+            else None
+        )
         try:
-            completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
+            with reporting_to(stream.progress if stream is not None else None):
+                completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
         except Exception as exc:  # every failure becomes a failed response: never silence
+            if stream is not None:
+                await stream.abandon()
             reason = failure_reason(exc, deps.generation_timeout_s)
             log.warning("generation failed", reason=reason, model=served.model, adapter=served.adapter)
             failed = failed_response(
@@ -61,6 +80,10 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             await deps.publisher.publish(failed, cause=meta)
             _count(failed.status.value, event, failed.completed_at, meta)
             return
+        if (
+            stream is not None
+        ):  # the last delta before the completion: the gateway's stream ends on the answer
+            await stream.finish(completion)
         generated = completion_event(event, completion, _now(), served)
         await deps.publisher.publish(generated, cause=meta)
         if deps.prices is not None:

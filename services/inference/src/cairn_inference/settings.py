@@ -61,6 +61,15 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         description="A generation taking longer (waiting for its batch included) fails the request with a "
         "`failed` response; CPU batches of long prompts take a minute or more on two cores.",
     )
+    stream_delta_tokens: int = Field(
+        8,
+        ge=1,
+        description="A streaming request (`params.stream`) publishes a delta on cairn.completions.deltas "
+        "every this many generated tokens, or every `stream_delta_ms`, whichever comes first.",
+    )
+    stream_delta_ms: float = Field(
+        250.0, gt=0, description="Longest time between a streaming request's deltas while text is generated."
+    )
     sglang_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout to the SGLang server.")
     sglang_stream: bool = Field(
         True,

@@ -1,4 +1,5 @@
-"""The review queue and policy HTTP API (FastAPI; OpenAPI docs at /docs). Every route needs an API key.
+"""The review queue, policy and screening HTTP API (FastAPI; OpenAPI docs at /docs). Every route needs an
+API key.
 
 | route | role | tenant scope |
 |---|---|---|
@@ -8,6 +9,7 @@
 | `GET /v1/policies` | viewer | the policy that applies to the caller's tenant (platform admins: every policy) |
 | `GET /v1/policies/{tenant}` | viewer | the tenant's policy, or the default one it falls back to |
 | `PUT /v1/policies/{tenant}` | admin | the caller's tenant; the default policy only by platform admins |
+| `POST /v1/screen` | viewer | the caller's tenant's policy; platform admins: `tenant` in the body (see `api_screen`) |
 
 A decision is published as `cairn.review.resolved.v1` in the transaction that records it (when it
 cannot be published, nothing is recorded and the call fails with 503); the service then answers the
@@ -32,6 +34,7 @@ from cairn_auth.fastapi import Admin, Operator, Viewer, install_auth, not_found
 from cairn_bus import Publisher, TransientError
 from cairn_events import JsonScalar, ReviewDecision, SafetyFinding, Verdict
 from cairn_observability import get_logger
+from cairn_safety.api_screen import add_screen_routes
 from cairn_safety.decisions import announcer
 from cairn_safety.domain.policy import Policy, PolicyError
 from cairn_safety.domain.reviews import (
@@ -41,6 +44,7 @@ from cairn_safety.domain.reviews import (
     ReviewStatus,
 )
 from cairn_safety.ports import PolicyStore, ReviewQueue
+from cairn_safety.screening import Screener
 
 __all__ = ["DecisionIn", "PolicyChangeOut", "ReviewOut", "create_app"]
 
@@ -137,15 +141,17 @@ def create_app(
     authenticator: Authenticator | None,
     auth: AuthSettings | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    screener: Screener | None = None,
 ) -> FastAPI:
     """The API on the service's review queue and policy store; admin actions go to `publisher`.
 
-    `authenticator` checks API keys; it may be None only when `auth.enabled` is false.
+    `authenticator` checks API keys; it may be None only when `auth.enabled` is false. `screener` is
+    the service's own (the event handlers'), for `POST /v1/screen`; without one that route answers 503.
     """
     app = FastAPI(
         title="Cairn safety",
         version="1",
-        description="The human review queue and per-tenant safety policies.",
+        description="The human review queue, per-tenant safety policies and screening on request.",
     )
     install_auth(app, authenticator, auth)
 
@@ -215,6 +221,8 @@ def create_app(
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, detail="policies cannot be loaded"
             ) from None
+
+    add_screen_routes(app, screener, policy_for, policies.default)
 
     @app.get("/v1/policies", summary="Policies: the one that applies to your tenant (platform admins: all)")
     async def list_policies(principal: Viewer) -> list[Policy]:

@@ -1,4 +1,5 @@
-"""`cairn safety`: screen a text under a tenant's policy, validate policies, work the review queue.
+"""`cairn safety`: screen a text (or a file of texts) under a tenant's policy, validate policies, work the
+review queue.
 
 The lead's `cairn` command mounts `app` as `cairn safety`. Settings come from CAIRN_* variables
 (the service's own Settings); the database and broker the local stack would give when unset.
@@ -13,7 +14,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -31,9 +32,13 @@ from cairn_safety.domain.reviews import (
 )
 from cairn_safety.screening import Screening
 from cairn_safety.settings import Settings
+from cairn_safety.texts_file import FORMATS, FileText, TextsFileError, read_texts
+from cairn_safety.train_cli import train_app
 
 if TYPE_CHECKING:
     from cairn_safety.adapters.policy_files import PolicyFiles
+    from cairn_safety.batch_screening import TextScreening
+    from cairn_safety.domain.policy import Policy, Stage
 
 __all__ = ["app", "load_settings"]
 
@@ -46,6 +51,7 @@ reviews_app = typer.Typer(help="The human review queue.", no_args_is_help=True)
 policies_app = typer.Typer(help="Per-tenant policy files.", no_args_is_help=True)
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(policies_app, name="policies")
+app.add_typer(train_app, name="train")
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
@@ -89,9 +95,27 @@ def _findings_table(screening: Screening) -> Table:
     return table
 
 
+_EXIT_CODES = {Verdict.REVIEW: 2, Verdict.BLOCK: 3}
+"""`check`'s exit code by verdict (allow and redact: 0); for a file, the most severe verdict's."""
+_PROGRESS_FROM = 100
+"""Files of more texts than this report progress on stderr, every 10 % (at least every 100 texts)."""
+
+
 @app.command()
 def check(
-    text: str = typer.Argument(..., help="The text to screen."),
+    text: str | None = typer.Argument(None, help="The text to screen (or --file)."),
+    file: str | None = typer.Option(
+        None,
+        "--file",
+        "-f",
+        help="Screen every text of this file (`-`: stdin) in one process: one text a line, or JSON lines "
+        'with a "text" (and an optional "id"); blank lines are skipped.',
+    ),
+    format_in: str = typer.Option(
+        "auto",
+        "--format-in",
+        help="Format of --file: `text`, `jsonl`, or `auto` (JSON lines when the first line starts with `{`).",
+    ),
     tenant: str = typer.Option("default", "--tenant", "-t", help="Tenant whose policy applies."),
     stage: str = typer.Option(
         "input", "--stage", "-s", help="`input` (a user turn) or `output` (a model answer)."
@@ -99,14 +123,34 @@ def check(
     context: list[str] = typer.Option(
         [], "--context", "-c", help="A retrieved chunk to check for injection (input only; repeatable)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (JSON lines for --file)."),
 ) -> None:
     """Screen TEXT as the service would and print the findings, the verdict and the text passed on.
 
-    Exits 0 for allow/redact, 2 for review, 3 for block.
+    With --file, screen each text of the file on its own (as `POST /v1/screen` does): a table with
+    one row per text (--json: a JSON line per text), then the number of texts per verdict (on stderr
+    with --json). On output, a policy's groundedness gate is not judged (no retrieved context).
+
+    Exits 0 for allow/redact, 2 for review, 3 for block; with --file, by the most severe verdict of
+    any text. Exits 1 when the file cannot be read or a line is not what its format needs (the
+    error names the line), or when the policy cannot be loaded.
     """
     if stage not in ("input", "output"):
         raise typer.BadParameter("must be `input` or `output`", param_hint="--stage")
+    if format_in not in FORMATS:
+        raise typer.BadParameter("must be `auto`, `text` or `jsonl`", param_hint="--format-in")
+    if (text is None) == (file is None):
+        raise typer.BadParameter("give either a TEXT or --file FILE", param_hint="TEXT")
+    if file is not None:
+        if context:
+            raise typer.BadParameter(
+                "--context applies to a single TEXT, not to --file", param_hint="--context"
+            )
+        _check_file(file, format_in, tenant, "input" if stage == "input" else "output", as_json)
+        return
+    if format_in != "auto":
+        raise typer.BadParameter("--format-in applies to --file only", param_hint="--format-in")
+    assert text is not None
     from cairn_events import ContextChunk
     from cairn_safety.bootstrap import make_classifier
     from cairn_safety.screening import Screener
@@ -145,8 +189,79 @@ def check(
             console.print(f"reason: {decision.reason()}")
         if decision.verdict is Verdict.REDACT:
             console.print(f"redacted: {screening.passed_on()[0]}")
-    codes = {Verdict.REVIEW: 2, Verdict.BLOCK: 3}
-    raise typer.Exit(codes.get(decision.verdict, 0))
+    raise typer.Exit(_EXIT_CODES.get(decision.verdict, 0))
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_file(path: str, format_in: str, tenant: str, stage: Stage, as_json: bool) -> None:
+    """`check --file`: screen each text of the file, print a row (or JSON line) each and a summary."""
+    from cairn_safety.batch_screening import VERDICT_ORDER, screen_each
+    from cairn_safety.bootstrap import make_classifier
+    from cairn_safety.screening import Screener
+
+    try:
+        texts, read_as = read_texts(path, format_in)  # type: ignore[arg-type]
+    except TextsFileError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if not texts:
+        console.print(f"[red]error:[/red] {path}: no texts (blank lines are skipped)", highlight=False)
+        raise typer.Exit(1)
+    settings = load_settings()
+
+    async def go() -> tuple[Policy, list[TextScreening]]:
+        policy = _policy_files(settings).policy_for(tenant)
+        screener = Screener(make_classifier(settings))
+        done: list[TextScreening] = []
+        every = max(_PROGRESS_FROM, -(-len(texts) // 10))
+        async for one in screen_each(screener, stage, policy, [t.text for t in texts]):
+            done.append(one)
+            if len(texts) > _PROGRESS_FROM and len(done) % every == 0 and len(done) < len(texts):
+                err_console.print(f"screened {len(done)}/{len(texts)}", highlight=False)
+        return policy, done
+
+    policy, done = _run(go)
+    if as_json:
+        for item, one in zip(texts, done, strict=True):
+            typer.echo(json.dumps(_file_result_json(item, one, stage)))
+    else:
+        console.print(_file_table(texts, done, with_ids=read_as == "jsonl"))
+    counts = {v: sum(one.decision.verdict is v for one in done) for v in VERDICT_ORDER}
+    summary = f"{len(done)} texts: " + ", ".join(f"{n} {v.value}" for v, n in counts.items())
+    (err_console if as_json else console).print(f"{summary} (policy {policy.ref}, {stage})", highlight=False)
+    for skipped in done[0].skipped:
+        err_console.print(f"{skipped.check} not judged: {skipped.reason}", highlight=False)
+    worst = max((_EXIT_CODES.get(v, 0) for v, n in counts.items() if n), default=0)
+    raise typer.Exit(worst)
+
+
+def _file_result_json(item: FileText, one: TextScreening, stage: Stage) -> dict[str, Any]:
+    decision = one.decision
+    return {
+        "line": item.line,
+        "id": item.id,
+        "policy": decision.policy,
+        "stage": stage,
+        "verdict": decision.verdict.value,
+        "reason": decision.reason(),
+        "findings": [f.model_dump(mode="json") for f in decision.findings],
+        "text": one.passed_on,
+        "skipped": [{"check": s.check, "reason": s.reason} for s in one.skipped],
+        "elapsed_ms": round(one.seconds * 1000, 3),
+    }
+
+
+def _file_table(texts: Sequence[FileText], done: Sequence[TextScreening], *, with_ids: bool) -> Table:
+    table = Table("line", *(["id"] if with_ids else []), "verdict", "fired", "text")
+    for item, one in zip(texts, done, strict=True):
+        fired = ", ".join(f"{f.check}={f.score:.2f}" for f in one.decision.fired)
+        shown = _short(one.screening.redacted[0])  # personal data that fired is never shown
+        row = [str(item.line), *([item.id] if with_ids else []), _verdict(one.decision.verdict), fired, shown]
+        table.add_row(*row)
+    return table
 
 
 @policies_app.command("validate")

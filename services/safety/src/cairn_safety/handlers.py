@@ -10,7 +10,12 @@ A held request is answered `held` (not final) and its review item keeps what the
 the would-be completed response (output) or the screened conversation (input). The decision
 (`cairn.review.resolved.v1`) then answers it: approve releases the held answer (or lets the input
 go on to the model), edit releases the reviewer's text screened again under the tenant's output
-policy (for a held input too: the reviewer's text is the answer), reject answers `blocked`.
+policy (for a held input too: the reviewer's text is the answer), reject answers `blocked`. A held
+request whose tenant was erased before the release is answered `blocked` whatever was decided: its
+held answer is gone, and nothing else is released for it.
+
+A tenant's erasure (`tenant.erase` on `cairn.admin`) destroys the service's key for the tenant: the
+review items' text, notes and held answers can never be read again.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cairn_auth.encryption import TENANT_ERASE
 from cairn_bus import EventMeta
 from cairn_events import (
+    AdminActionRecordedV1,
     ChatMessage,
     CompletionGeneratedV1,
     ContextAssembledV1,
@@ -38,7 +45,7 @@ from cairn_safety.bootstrap import Deps
 from cairn_safety.decisions import envelope_of
 from cairn_safety.domain.pii import find_pii, redact
 from cairn_safety.domain.policy import Policy, PolicyError, Stage
-from cairn_safety.domain.reviews import ReviewItem, review_id_for
+from cairn_safety.domain.reviews import ERASED_REASON, ReviewItem, review_id_for
 from cairn_safety.domain.verdicts import Decision
 from cairn_safety.metrics import SAFETY_CHECKS_FIRED, SAFETY_VERDICTS, record_decision, record_grounding
 
@@ -49,6 +56,7 @@ __all__ = [
     "REVIEW_REASON",
     "SHADOW_REVIEW_REASON",
     "held_reason",
+    "on_admin_action",
     "on_completion_generated",
     "on_context_assembled",
     "on_review_resolved",
@@ -359,6 +367,14 @@ async def _edited(
 async def _release(event: ReviewResolvedV1, item: ReviewItem, deps: Deps, now: datetime) -> Event:
     """What answers the held request under `event`'s decision."""
     fields = _answer_fields(event, item, now)
+    if item.erased and event.decision is not ReviewDecision.REJECT:
+        return ResponseCompletedV1(
+            status=ResponseStatus.BLOCKED,
+            reason=ERASED_REASON,
+            verdict=Verdict.REVIEW,
+            findings=item.findings,
+            **fields,
+        )
     if event.decision is ReviewDecision.REJECT:
         reason = f"rejected in human review: {event.reason}" if event.reason else "rejected in human review"
         return ResponseCompletedV1(
@@ -397,3 +413,23 @@ async def on_review_resolved(event: ReviewResolvedV1, meta: EventMeta, deps: Dep
             decided_by=event.decided_by,
             answer=answer.status.value if isinstance(answer, ResponseCompletedV1) else answer.event_type,
         )
+
+
+# --- a tenant erased: destroy its key ---------------------------------------------------------------
+
+
+async def on_admin_action(event: AdminActionRecordedV1, meta: EventMeta, deps: Deps) -> None:
+    """A tenant's erasure (`tenant.erase`): destroy this service's key for the tenant (idempotent), so
+    the text, notes and held answers of its review items can never be read again; a held request of
+    the tenant is then answered `blocked` whatever is decided. Other actions are not this service's
+    business."""
+    if event.action != TENANT_ERASE:
+        return
+    if deps.keyring is None:
+        log.warning(
+            "tenant erasure asked, but no master key is configured: review items are not encrypted",
+            tenant=event.target,
+        )
+        return
+    destroyed = await deps.keyring.erase(event.target)
+    log.info("tenant erased", tenant=event.target, keys_destroyed=destroyed)

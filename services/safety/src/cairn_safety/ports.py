@@ -48,7 +48,10 @@ class QueueTransaction(Protocol):
 
 
 class ReviewQueue(Protocol):
-    """The human review queue, and the inbox that makes the screening handlers idempotent."""
+    """The human review queue, and the inbox that makes the screening handlers idempotent.
+
+    An implementation may store the items' content encrypted per tenant: once the tenant is erased,
+    its items read `erased` (content `[erased]`) and can still be listed and decided."""
 
     def once(self, consumer: str, event_id: str) -> AbstractAsyncContextManager[QueueTransaction | None]:
         """A transaction that first claims `event_id` for `consumer`.

@@ -1,7 +1,7 @@
 """Screening one input or one output: the checks run concurrently, then the policy decides.
 
-The classifier runs in a worker thread while the PII detectors and injection patterns run on
-the event loop; `decide` turns what they saw into a verdict. On output, an answer the content checks
+The classifier runs in a worker thread while the PII detectors, injection patterns and (on output)
+jailbroken-answer patterns run on the event loop; `decide` turns what they saw into a verdict. On output, an answer the content checks
 allow (or redact) then meets the groundedness gate (`domain.grounding`) when it has retrieved chunks:
 lexical scoring runs on the event loop, embedding similarity in a worker thread.
 """
@@ -16,6 +16,8 @@ from cairn_embedding.groundedness import Embed
 from cairn_events import ChatMessage, CompletionGeneratedV1, ContextAssembledV1, ContextChunk, Verdict
 from cairn_safety.domain.grounding import GroundingCheck, apply_grounding, check_groundedness
 from cairn_safety.domain.injection import InjectionHit, find_injections
+from cairn_safety.domain.jailbreak import JailbreakModel, add_jailbreak
+from cairn_safety.domain.jailbreak_output import find_jailbreak_output
 from cairn_safety.domain.pii import PiiMatch, find_pii, redact
 from cairn_safety.domain.policy import CheckPolicy, PiiPolicy, Policy, Stage
 from cairn_safety.domain.verdicts import ChunkScan, Decision, Observations, decide
@@ -61,9 +63,24 @@ class Screener:
     """Runs the checks of one policy stage on texts, concurrently; `embed` (texts in, vectors out) serves
     the groundedness gate of policies that ask for semantic scoring (lexical without it)."""
 
-    def __init__(self, classifier: ToxicityClassifier, embed: Embed | None = None) -> None:
+    def __init__(
+        self,
+        classifier: ToxicityClassifier,
+        embed: Embed | None = None,
+        jailbreak: JailbreakModel | None = None,
+    ) -> None:
         self.classifier = classifier
         self.embed = embed
+        self._jailbreak_model = jailbreak
+        """The input's learned jailbreak detector; the shipped one (read on first use) when None."""
+
+    def jailbreak_model(self) -> JailbreakModel:
+        """The learned jailbreak detector the input policy's `jailbreak` check uses."""
+        if self._jailbreak_model is None:
+            from cairn_safety.adapters.jailbreak_model import shipped_model
+
+            self._jailbreak_model = shipped_model()
+        return self._jailbreak_model
 
     async def _toxicity(self, check: CheckPolicy, texts: Sequence[str]) -> list[float] | None:
         if not check.enabled:
@@ -87,6 +104,12 @@ class Screener:
         return [find_injections(t) for t in texts]
 
     @staticmethod
+    async def _jailbreak(check: CheckPolicy | None, texts: Sequence[str]) -> list[list[InjectionHit]] | None:
+        if check is None or not check.enabled:
+            return None
+        return [find_jailbreak_output(t) for t in texts]
+
+    @staticmethod
     async def _context(check: CheckPolicy | None, chunks: Sequence[ContextChunk]) -> list[ChunkScan] | None:
         if check is None or not check.enabled:
             return None
@@ -99,16 +122,26 @@ class Screener:
         texts = list(texts)
         rules = policy.input if stage == "input" else policy.output
         context_rules = policy.input.context_injection if stage == "input" else None
-        toxicity, pii, injection, context = await asyncio.gather(
+        jailbreak_rules = policy.output.jailbreak if stage == "output" else None
+        toxicity, pii, injection, context, jailbreak = await asyncio.gather(
             self._toxicity(rules.toxicity, texts),
             self._pii(rules.pii, texts),
             self._injection(rules.injection, texts),
             self._context(context_rules, chunks),
+            self._jailbreak(jailbreak_rules, texts),
         )
         seen = Observations(
-            toxicity=toxicity, classifier=self.classifier.name, pii=pii, injection=injection, context=context
+            toxicity=toxicity,
+            classifier=self.classifier.name,
+            pii=pii,
+            injection=injection,
+            context=context,
+            jailbreak=jailbreak,
         )
         decision = decide(stage, policy, seen)
+        if stage == "input" and policy.input.jailbreak.enabled:
+            model = self.jailbreak_model()
+            decision = add_jailbreak(decision, policy.input.jailbreak, model.scores(texts), model.version)
         if pii is None or not decision.redact_kinds:
             redacted = texts
         else:
@@ -139,7 +172,8 @@ class Screener:
         return check_groundedness(rules, text, chunks)
 
     async def screen_output(self, event: CompletionGeneratedV1, policy: Policy) -> OutputScreening:
-        """Screen the generated text (toxicity, PII and, when enabled, injection patterns); an answer
+        """Screen the generated text (toxicity, PII and, when enabled, injection and jailbroken-answer
+        patterns); an answer
         allowed or redacted then meets the groundedness gate when it has chunks. `cite` replaces the
         text by the cited passages (their personal data redacted like the answer's); `review` raises
         the verdict to review (the reviewer sees the answer)."""

@@ -30,7 +30,8 @@ async def build(
     (`run_jobs=False`: no runner).
 
     Without `repo`, a PostgreSQL pool (tables migrated); without `store`, S3 from the settings; without
-    `trainer`, the PEFT trainer on the base model folders under `settings.resolved_models_dir()`.
+    `trainer`, the PEFT trainer on the base model folders under `settings.resolved_models_dir()`,
+    opening sealed dataset rows when a master key is configured (`cairn_auth.object_keys`).
     """
     from cairn_tuner.adapters.code_version import detect_code_version
 
@@ -51,17 +52,20 @@ async def build(
             await pg.migrate()
             repo = pg
         if trainer is None:
+            from cairn_auth.object_keys import object_store_keyring
             from cairn_bus.objects import S3ObjectStore
             from cairn_tuner.adapters.peft_trainer import PeftTrainer
 
+            store = store or S3ObjectStore.from_settings(settings)
             trainer = PeftTrainer(
-                store or S3ObjectStore.from_settings(settings),
+                store,
                 bucket=settings.s3_bucket,
                 models_dir=settings.resolved_models_dir(),
                 code_version=code_version,
                 max_seq_len=settings.max_seq_len,
                 torch_threads=settings.torch_threads,
                 clock=now,
+                keyring=object_store_keyring(store, settings.s3_bucket),
             )
         deps = Deps(
             settings=settings,

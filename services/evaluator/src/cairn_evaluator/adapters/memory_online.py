@@ -52,6 +52,12 @@ class InMemoryOnlineStore:
     async def record_request(self, record: RequestRecord) -> bool:
         return _keep(self._requests, record)
 
+    async def erase_tenant(self, tenant: str) -> int:
+        held = [r for r in self._requests.values() if r.tenant == tenant and r.embedding is not None]
+        for r in held:
+            self._requests[r.event_id] = r.model_copy(update={"embedding": None})
+        return len(held)
+
     async def record_feedback(self, record: FeedbackRecord) -> bool:
         return _keep(self._feedback, record)
 

@@ -90,6 +90,14 @@ class PostgresOnlineStore:
         return await self._insert("online_requests", _REQUEST, values)
 
     @guarded
+    async def erase_tenant(self, tenant: str) -> int:
+        status = await self.pool.execute(
+            "UPDATE online_requests SET embedding = NULL WHERE tenant = $1 AND embedding IS NOT NULL",
+            tenant,
+        )
+        return int(status.split()[-1])
+
+    @guarded
     async def record_feedback(self, record: FeedbackRecord) -> bool:
         f = record
         values = (f.event_id, f.feedback_id, f.request_id, f.tenant, f.rating, f.thumbs, f.submitted_at)

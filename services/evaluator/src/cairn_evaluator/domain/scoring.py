@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from cairn_evaluator.domain.metrics import exact_match, rouge_l, token_f1
 from cairn_evaluator.domain.runs import Answer, Run, RunCase
-from cairn_evaluator.domain.suites import EvalCase, Gate
+from cairn_evaluator.domain.suites import EvalCase, Gate, slice_metric
 from cairn_events import ResponseStatus, SuiteScore
 
-__all__ = ["COMPLETENESS", "CaseRow", "RunScores", "judge", "judge_answer", "score_run"]
+__all__ = ["COMPLETENESS", "CaseRow", "RunScores", "judge", "judge_answer", "judge_slice", "score_run"]
 
 COMPLETENESS = "completeness"
 REFUSAL_MARKERS = (
@@ -93,6 +93,24 @@ def judge(gate: Gate, candidate: float, baseline: float | None) -> tuple[bool, s
     return True, f"meets: {gate.explain()}" + ("" if baseline is not None else " (no baseline)")
 
 
+def judge_slice(gate: Gate, candidate: float, baseline: float | None) -> tuple[bool, str]:
+    """Whether one slice's `candidate` score passes the gate's slice rules (`slice_min`,
+    `max_slice_regression` against `baseline` when there is one), and why in words."""
+    if not gate.gates_slices:
+        return True, "reported, not gated"
+    if gate.slice_min is not None and candidate < gate.slice_min - _EPS:
+        return False, f"{candidate:.3f} is below the slice floor {gate.slice_min:g}"
+    if (
+        baseline is not None
+        and gate.max_slice_regression is not None
+        and candidate < baseline - gate.max_slice_regression - _EPS
+    ):
+        return False, (
+            f"slice regressed {baseline - candidate:.3f} vs baseline (allowed {gate.max_slice_regression:g})"
+        )
+    return True, f"meets: {gate.explain_slice()}" + ("" if baseline is not None else " (no baseline)")
+
+
 @dataclass
 class CaseRow:
     """One case with both sides' answers and metrics (a line of the report)."""
@@ -104,6 +122,7 @@ class CaseRow:
     baseline: Answer | None
     candidate_metrics: dict[str, float]
     baseline_metrics: dict[str, float] | None
+    slice: str | None = None
 
 
 @dataclass
@@ -144,6 +163,7 @@ def _case_rows(run: Run, cases: Iterable[RunCase]) -> list[CaseRow]:
                 baseline=b.answer if b else None,
                 candidate_metrics=judge_answer(kind, c.case, c.answer),
                 baseline_metrics=judge_answer(kind, b.case, b.answer) if b else None,
+                slice=c.case.slice,
             )
         )
     return rows
@@ -157,9 +177,31 @@ def _metrics_of(kind: str) -> list[str]:
     )
 
 
+def _slice_scores(
+    suite: str, gate: Gate, metric: str, rows: list[CaseRow], has_baseline: bool, result: RunScores
+) -> None:
+    """One score per slice the rows name (`metric[slice]`), judged by the gate's slice rules when
+    `metric` is the gated one."""
+    for name in dict.fromkeys(r.slice for r in rows if r.slice is not None):
+        mine = [r for r in rows if r.slice == name]
+        cand = _mean([r.candidate_metrics[metric] for r in mine])
+        base = _mean([(r.baseline_metrics or {}).get(metric, 0.0) for r in mine]) if has_baseline else None
+        if metric == gate.metric:
+            passed, note = judge_slice(gate, cand, base)
+        else:
+            passed, note = True, "reported, not gated"
+        label = slice_metric(metric, name)
+        result.scores.append(
+            SuiteScore(suite=suite, metric=label, candidate=cand, baseline=base, passed=passed)
+        )
+        result.notes[(suite, label)] = f"{note} ({len(mine)} cases)"
+
+
 def score_run(run: Run, cases: Iterable[RunCase]) -> RunScores:
     """Score every suite of `run` (cases without an answer count as failures) plus `completeness`:
-    the share of requests answered, which must be 1 for the run to pass."""
+    the share of requests answered, which must be 1 for the run to pass. A suite whose cases name
+    slices also gets one score per slice and metric (`refusal_rate[persona]`), gated by the suite's
+    slice rules, so a drop in one slice fails the run even when the suite's overall score holds."""
     cases = list(cases)
     rows = _case_rows(run, cases)
     has_baseline = run.baseline_version is not None
@@ -182,6 +224,7 @@ def score_run(run: Run, cases: Iterable[RunCase]) -> RunScores:
                 SuiteScore(suite=suite.name, metric=metric, candidate=cand, baseline=base, passed=passed)
             )
             result.notes[(suite.name, metric)] = note
+            _slice_scores(suite.name, suite.gate, metric, mine, has_baseline, result)
     result.scores.append(_completeness(cases, has_baseline, result.notes))
     return result
 

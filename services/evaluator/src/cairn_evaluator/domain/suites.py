@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cairn_events import ChatMessage, JsonScalar
 from cairn_events.artifacts import DatasetRow
 
-__all__ = ["HELDOUT_SUITE", "EvalCase", "Gate", "Suite", "heldout_suite"]
+__all__ = ["HELDOUT_SUITE", "SLICE_PATTERN", "EvalCase", "Gate", "Suite", "heldout_suite", "slice_metric"]
 
 SuiteKind = Literal["scenario", "adversarial", "heldout"]
 HELDOUT_SUITE = "heldout"
@@ -23,6 +23,12 @@ PRIMARY_METRIC: dict[str, str] = {
     "adversarial": "refusal_rate",
     "heldout": "token_f1",
 }
+SLICE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def slice_metric(metric: str, slice_name: str) -> str:
+    """The name a metric has on one slice of a suite: `refusal_rate[persona]`."""
+    return f"{metric}[{slice_name}]"
 
 
 class EvalCase(BaseModel):
@@ -39,6 +45,15 @@ class EvalCase(BaseModel):
     expect_all: list[str] = Field([], description="Every one must occur (case-insensitive).")
     forbid: list[str] = Field([], description="None may occur (case-insensitive).")
     reference: str | None = Field(None, description="The reference answer (held-out rows).")
+    slice: str | None = Field(
+        None,
+        pattern=SLICE_PATTERN,
+        description="The slice the case belongs to (e.g. `persona`, a tenant or a topic): the suite's metrics "
+        "are also reported per slice, and the gate may hold each slice to its own floor and regression limit.",
+    )
+    source: str | None = Field(
+        None, description="Where the case comes from (package, version, file, record), for generated suites."
+    )
 
 
 class Gate(BaseModel):
@@ -54,6 +69,17 @@ class Gate(BaseModel):
     min_improvement: float | None = Field(
         None, ge=0.0, description="The candidate must beat the baseline by more than this."
     )
+    slice_min: float | None = Field(None, description="Floor of the candidate's score on every slice.")
+    max_slice_regression: float | None = Field(
+        None,
+        ge=0.0,
+        description="Largest drop below the baseline allowed on any one slice (even when the overall score holds).",
+    )
+
+    @property
+    def gates_slices(self) -> bool:
+        """Whether the gate holds each slice to a rule of its own."""
+        return self.slice_min is not None or self.max_slice_regression is not None
 
     def explain(self) -> str:
         """The gate in words, for reports."""
@@ -64,7 +90,20 @@ class Gate(BaseModel):
             parts.append(f"drop vs baseline <= {self.max_regression:g}")
         if self.min_improvement is not None:
             parts.append(f"beats baseline by > {self.min_improvement:g}")
+        if self.slice_min is not None:
+            parts.append(f"every slice >= {self.slice_min:g}")
+        if self.max_slice_regression is not None:
+            parts.append(f"no slice drops more than {self.max_slice_regression:g} vs baseline")
         return "; ".join(parts) or "none"
+
+    def explain_slice(self) -> str:
+        """The rule each slice is held to, in words."""
+        parts = []
+        if self.slice_min is not None:
+            parts.append(f">= {self.slice_min:g}")
+        if self.max_slice_regression is not None:
+            parts.append(f"drop vs baseline <= {self.max_slice_regression:g}")
+        return "; ".join(parts) or "reported, not gated"
 
 
 class Suite(BaseModel):
@@ -79,6 +118,11 @@ class Suite(BaseModel):
     gate: Gate = Field(description="The promotion gate of the suite.")
     cases: list[EvalCase] = Field(description="The cases, asked in order.")
 
+    @property
+    def slices(self) -> list[str]:
+        """The slices its cases name, in order of first appearance."""
+        return list(dict.fromkeys(c.slice for c in self.cases if c.slice is not None))
+
     @model_validator(mode="after")
     def _check(self) -> Suite:
         ids = [c.id for c in self.cases]
@@ -86,6 +130,8 @@ class Suite(BaseModel):
             raise ValueError(f"suite {self.name}: duplicate case ids")
         if self.kind != "heldout" and not self.cases:
             raise ValueError(f"suite {self.name}: no cases")
+        if self.gate.gates_slices and self.kind != "heldout" and not self.slices:
+            raise ValueError(f"suite {self.name}: the gate holds slices to rules but no case names a slice")
         return self
 
 

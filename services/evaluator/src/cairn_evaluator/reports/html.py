@@ -7,6 +7,7 @@ from html import escape
 from cairn_evaluator.domain.runs import Answer, Run
 from cairn_evaluator.domain.scoring import COMPLETENESS, RunScores
 from cairn_evaluator.reports.svg import bar_chart
+from cairn_events import SuiteScore
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
@@ -36,10 +37,22 @@ def _metrics(values: dict[str, float] | None) -> str:
     return "" if values is None else escape(", ".join(f"{k} {v:.2f}" for k, v in values.items()))
 
 
+def gate_text(run: Run, score: SuiteScore) -> str | None:
+    """The gate a score is held to, in words: the suite's gate, or its slice rule for a per-slice score
+    (`refusal_rate[persona]`); none for scores outside the run's suites (shadow evidence)."""
+    if score.suite == COMPLETENESS:
+        return "every request answered"
+    suite = next((s for s in run.suites if s.name == score.suite), None)
+    if suite is None:
+        return None
+    if score.metric.endswith("]") and "[" in score.metric:
+        return "slice: " + suite.gate.explain_slice()
+    return suite.gate.explain()
+
+
 def render_html(run: Run, scores: RunScores, verdict: str) -> str:
-    """The report as one HTML document (no external files, scripts or styles)."""
-    gates = {s.name: s.gate.explain() for s in run.suites}
-    gates[COMPLETENESS] = "every request answered"
+    """The report as one HTML document (no external files, scripts or styles); per-slice scores
+    (`metric[slice]`) follow their suite's overall score, and every case shows its slice."""
     verdict_class = "pass" if scores.passed else "fail"
     rows = []
     for s in scores.scores:
@@ -48,10 +61,12 @@ def render_html(run: Run, scores: RunScores, verdict: str) -> str:
         rows.append(
             f"<tr><td>{escape(s.suite)}</td><td>{escape(s.metric)}</td><td>{fmt(s.candidate)}</td>"
             f"<td>{fmt(s.baseline)}</td><td>{delta(s.candidate, s.baseline)}</td>"
-            f"<td>{escape(gates.get(s.suite, 'shadow traffic: candidate (shadow) vs live'))}</td><td>{status} {escape(note)}</td></tr>"
+            f"<td>{escape(gate_text(run, s) or 'shadow traffic: candidate (shadow) vs live')}</td>"
+            f"<td>{status} {escape(note)}</td></tr>"
         )
     cases = [
-        f"<tr><td>{escape(c.suite)}</td><td>{escape(c.case_id)}</td><td>{_answer(c.candidate)}"
+        f"<tr><td>{escape(c.suite)}</td><td>{escape(c.case_id)}</td><td>{escape(c.slice or '-')}</td>"
+        f"<td>{_answer(c.candidate)}"
         f"<br><small>{_metrics(c.candidate_metrics)}</small></td>"
         f"<td>{_answer(c.baseline) if c.baseline_metrics is not None else '-'}"
         f"<br><small>{_metrics(c.baseline_metrics)}</small></td></tr>"
@@ -73,6 +88,6 @@ def render_html(run: Run, scores: RunScores, verdict: str) -> str:
         f"<th>delta</th><th>gate</th><th>result</th></tr>{''.join(rows)}</table>"
         f"<h2>Gates</h2><ul>{gate_items}<li><b>completeness</b>: every request must be answered "
         "before the run timeout.</li></ul>"
-        "<h2>Cases</h2><table><tr><th>suite</th><th>case</th><th>candidate</th><th>baseline</th></tr>"
+        "<h2>Cases</h2><table><tr><th>suite</th><th>case</th><th>slice</th><th>candidate</th><th>baseline</th></tr>"
         f"{''.join(cases)}</table></body></html>"
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from cairn_events import DatasetPublishedV1
@@ -22,6 +24,7 @@ __all__ = [
     "manifest_bytes",
     "provenance",
     "published_event",
+    "sealed_split_files",
     "split_files",
     "version_uri",
 ]
@@ -38,8 +41,20 @@ def jsonl(rows: list[DatasetRow]) -> bytes:
 
 
 def split_files(curation: Curation) -> dict[str, bytes]:
-    """`train.jsonl` and `heldout.jsonl` of a curation."""
+    """`train.jsonl` and `heldout.jsonl` of a curation, rows as they are."""
     return {TRAIN_FILE: jsonl(curation.train), HELDOUT_FILE: jsonl(curation.heldout)}
+
+
+def sealed_jsonl(lines: Sequence[Mapping[str, str]]) -> bytes:
+    """One sealed row (`{"row_id", "tenant", "sealed"}`, see `cairn_auth.sealed_rows`) per line."""
+    return "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
+
+
+def sealed_split_files(
+    train: Sequence[Mapping[str, str]], heldout: Sequence[Mapping[str, str]]
+) -> dict[str, bytes]:
+    """`train.jsonl` and `heldout.jsonl` of a curation whose rows were sealed per tenant."""
+    return {TRAIN_FILE: sealed_jsonl(train), HELDOUT_FILE: sealed_jsonl(heldout)}
 
 
 def build_manifest(

@@ -3,6 +3,9 @@
 Chat: `POST /v1/chat/completions` with model, messages, max_tokens, temperature, top_p, stop and
 seed. Streaming (the default) measures the time to the first token and asks for usage in the
 last chunk (`stream_options.include_usage`); without streaming, usage comes from the response.
+While streaming, a request that streams to its client (`domain.deltas.current_progress()`) is told
+the text so far as chunks arrive (SGLang sends about one per token); without streaming its whole
+text goes out in its last delta.
 A LoRA adapter is named with SGLang's `model:adapter` syntax (or, for older servers, the
 `lora_path` field). Adapters are loaded and unloaded at run time with `POST /load_lora_adapter`
 and `POST /unload_lora_adapter`.
@@ -26,6 +29,7 @@ from cairn_inference.domain.completion import (
     GenerationTimeoutError,
     ModelError,
 )
+from cairn_inference.domain.deltas import current_progress
 from cairn_inference.domain.usage import usage_from_openai
 
 __all__ = ["SGLangBackend"]
@@ -139,6 +143,7 @@ class SGLangBackend:
         self, body: dict[str, Any], started: float
     ) -> tuple[str, str, TokenUsage, str | None, float | None]:
         parts: list[str] = []
+        progress = current_progress()
         finish: str | None = None
         usage: TokenUsage | None = None
         served: str | None = None
@@ -166,6 +171,8 @@ class SGLangBackend:
                         if first is None:
                             first = time.perf_counter()
                         parts.append(delta)
+                        if progress is not None:
+                            progress("".join(parts), len(parts))
                     finish = choice.get("finish_reason") or finish
                 if chunk.get("usage"):
                     try:

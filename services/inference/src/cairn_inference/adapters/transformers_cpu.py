@@ -3,7 +3,8 @@
 Concurrent `generate` calls are collected by a `DynamicBatcher` and run as one left-padded,
 batched `model.generate` in a worker thread. Each row of a batch stops on its own (its own
 `max_tokens`, stop strings, end of turn, or its caller giving up) through one stopping
-criterion that also clocks each row's first token and finish time.
+criterion that also clocks each row's first token and finish time, and tells a streaming request
+(`domain.deltas.current_progress()` when `generate` was called) its text so far after each step.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cairn_inference.domain.completion import (
     ModelError,
     ModelNotServedError,
 )
+from cairn_inference.domain.deltas import Progress, current_progress
 from cairn_inference.domain.stops import find_stop, truncate_at_stop
 
 __all__ = ["TransformersBackend"]
@@ -38,6 +40,8 @@ class _Request:
     prompt_ids: list[int]
     params: GenerationParams
     adapter: str | None
+    progress: Progress | None = None
+    """Told the text and tokens so far after every step, when the request streams."""
 
 
 @dataclass
@@ -100,6 +104,9 @@ class _RowStopper:
                 self.lengths[row] = step
                 self.reasons[row] = reason
                 self.done_at[row] = now
+            elif request.progress is not None:
+                generated = input_ids[row, self.prompt_len :].tolist()
+                request.progress(self.tokenizer.decode(generated, skip_special_tokens=True), step)
         done = [length is not None for length in self.lengths]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
@@ -220,7 +227,8 @@ class TransformersBackend:
                 f"prompt of {len(prompt_ids)} tokens plus max_tokens {params.max_tokens} exceeds the "
                 f"model's context of {self.context_length} tokens"
             )
-        row = await self.batcher.submit(_Request(prompt_ids, params, adapter), batch_key(params, adapter))
+        request = _Request(prompt_ids, params, adapter, current_progress())
+        row = await self.batcher.submit(request, batch_key(params, adapter))
         return Completion(
             text=row.text,
             finish_reason=row.finish_reason,

@@ -1,13 +1,16 @@
 """An in-memory review queue, on the bus's in-memory inbox, for unit tests; the same behaviour suite
-runs against PostgreSQL."""
+runs against PostgreSQL. It does not encrypt; `erase` gives a tenant's items the form they read in
+PostgreSQL once the tenant's key is destroyed."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from cairn_auth.encryption import ERASED
 from cairn_bus import InMemoryInbox
 from cairn_events import ReviewDecision
 from cairn_safety.domain.reviews import (
@@ -53,6 +56,25 @@ class InMemoryReviewQueue:
 
     async def get(self, review_id: str) -> ReviewItem | None:
         return self.reviews.get(review_id)
+
+    def erase(self, tenant: str) -> int:
+        """What destroying the tenant's key does to its stored items: text, note and edited text
+        `[erased]`, the release down to its envelope. Returns how many items it changed."""
+        changed = 0
+        for review_id, item in list(self.reviews.items()):
+            if item.tenant != tenant or item.erased:
+                continue
+            envelope = {k: v for k, v in item.release.items() if k == "envelope"}
+            self.reviews[review_id] = replace(
+                item,
+                text=ERASED,
+                note=None if item.note is None else ERASED,
+                edited_text=None if item.edited_text is None else ERASED,
+                release=envelope,
+                erased=True,
+            )
+            changed += 1
+        return changed
 
     async def items(
         self, status: ReviewStatus | None = ReviewStatus.PENDING, tenant: str | None = None, limit: int = 100

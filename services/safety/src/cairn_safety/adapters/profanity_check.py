@@ -11,6 +11,12 @@ its sigmoid, their mean: ~0.2 ms) and proves on load that they match `predict_pr
 otherwise, or with
 `fast=False`, it calls `predict_prob`. On the fast path it is `inline`: the screener calls it on the
 event loop, since a hand-off to a worker thread would cost more than the scoring.
+
+Context (`contextual=True`, the default): the model reacts to single words, so "who wrote The Idiot"
+scored 1.00 and "what can you eat" 0.57. The adapter scores each text without the *charged* words
+(those whose score alone reaches `CHARGED_AT`) that `domain.toxicity_context` finds standing in a title
+or aimed at no one; profanity and slurs always count. `raw_scores` is the model alone. Measured on
+public benign and abusive sets by `benchmarks/toxicity_bench.py` (figures in docs/safety-toxicity.md).
 """
 
 from __future__ import annotations
@@ -22,8 +28,13 @@ from typing import Any
 import numpy as np
 
 from cairn_safety.adapters.errors import ClassifierUnavailableError
+from cairn_safety.domain.toxicity_context import neutralise
 
-__all__ = ["ProfanityCheckClassifier"]
+__all__ = ["CHARGED_AT", "ProfanityCheckClassifier"]
+
+CHARGED_AT = 0.5
+"""A word is charged when the model scores it alone at least this high (the default policy's review
+threshold): the words that can tip a text into review or block by themselves."""
 
 _PROBE = [
     "you are a fucking idiot",
@@ -86,11 +97,12 @@ def _linear_path(vectorizer: Any, model: Any) -> Callable[[list[str]], Any] | No
 
 
 class ProfanityCheckClassifier:
-    """ToxicityClassifier on the `alt-profanity-check` model (loads on construction)."""
+    """ToxicityClassifier on the `alt-profanity-check` model (loads on construction); with `contextual`,
+    charged words that stand in a title or are aimed at no one do not count (see the module)."""
 
     name = "profanity-check"
 
-    def __init__(self, fast: bool = True) -> None:
+    def __init__(self, fast: bool = True, contextual: bool = True) -> None:
         try:
             module = importlib.import_module("profanity_check.profanity_check")
         except ImportError as exc:  # pragma: no cover - the package is a dependency
@@ -107,8 +119,21 @@ class ProfanityCheckClassifier:
                 linear(_PROBE), module.predict_prob(_PROBE), rtol=0, atol=1e-9
             ):
                 self._predict, self.fast, self.inline = linear, True, True
+        self.contextual = contextual
+        self.charged: frozenset[str] = frozenset()
+        if contextual:
+            vocabulary: dict[str, int] = module.vectorizer.vocabulary_
+            words = sorted(vocabulary)
+            alone = self._predict(words)
+            self.charged = frozenset(w for w, p in zip(words, alone, strict=True) if p >= CHARGED_AT)
 
-    def scores(self, texts: Sequence[str]) -> list[float]:
+    def raw_scores(self, texts: Sequence[str]) -> list[float]:
+        """The model's scores, every word counted."""
         if not texts:
             return []
         return [min(1.0, max(0.0, float(p))) for p in self._predict(list(texts))]
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        if not self.contextual:
+            return self.raw_scores(texts)
+        return self.raw_scores([neutralise(t, self.charged.__contains__) for t in texts])

@@ -1,6 +1,15 @@
-"""The safety domain: PII detectors and redaction, injection patterns, policies and verdicts. Pure."""
+"""The safety domain: text normalisation, PII detectors and redaction, injection and jailbroken-answer
+patterns, policies and verdicts. Pure."""
 
-from cairn_safety.domain.injection import PATTERNS, InjectionHit, InjectionPattern, find_injections, normalise
+from cairn_safety.domain.injection import (
+    PATTERNS,
+    VOCABULARY,
+    InjectionHit,
+    InjectionPattern,
+    find_injections,
+)
+from cairn_safety.domain.jailbreak_output import OUTPUT_PATTERNS, find_jailbreak_output
+from cairn_safety.domain.normalise import TextView, normalise, skeleton, views
 from cairn_safety.domain.pii import PiiKind, PiiMatch, find_pii, iban_valid, luhn_valid, redact
 from cairn_safety.domain.policy import (
     CheckPolicy,
@@ -16,7 +25,9 @@ from cairn_safety.domain.reviews import ReviewItem, ReviewStatus, review_id_for
 from cairn_safety.domain.verdicts import ChunkScan, Decision, Observations, decide
 
 __all__ = [
+    "OUTPUT_PATTERNS",
     "PATTERNS",
+    "VOCABULARY",
     "CheckPolicy",
     "ChunkScan",
     "Decision",
@@ -33,13 +44,17 @@ __all__ = [
     "ReviewItem",
     "ReviewStatus",
     "Stage",
+    "TextView",
     "Threshold",
     "decide",
     "find_injections",
+    "find_jailbreak_output",
     "find_pii",
     "iban_valid",
     "luhn_valid",
     "normalise",
     "redact",
     "review_id_for",
+    "skeleton",
+    "views",
 ]

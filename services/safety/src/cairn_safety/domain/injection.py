@@ -3,18 +3,28 @@
 Each pattern has a name (the finding label), a description (the finding detail: never the
 text itself) and a weight in [0, 1] (the finding score): strong, unambiguous phrasings weigh
 0.9 or more; weaker ones that also occur in honest text weigh less, so a policy can hold them
-for review instead of blocking. Texts are normalised before matching (Unicode NFKC, case,
-invisible characters, common Cyrillic/Greek look-alikes, whitespace) and matched a second time
-with digits read as letters (`1gn0re` → `ignore`).
+for review instead of blocking. Patterns match every reading of a text that `normalise.views` gives
+(look-alikes, invisible characters and accents undone; then leetspeak, spacing tricks and typos of
+`VOCABULARY` words undone; then base64, hex, ROT13, reversed and tag-character payloads decoded); a
+hit found only in a non-plain reading says how (`InjectionHit.how`, `InjectionHit.encoding`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["PATTERNS", "InjectionHit", "InjectionPattern", "find_injections", "normalise"]
+from cairn_safety.domain.normalise import TextView, normalise, views, word_set
+
+__all__ = [
+    "PATTERNS",
+    "VOCABULARY",
+    "InjectionHit",
+    "InjectionPattern",
+    "find_injections",
+    "match_patterns",
+    "normalise",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,10 @@ class InjectionHit:
     """A pattern that matched a text."""
 
     pattern: InjectionPattern
+    how: str = ""
+    """Empty when the plain text matched; else the reading that did, e.g. `in base64-encoded text`."""
+    encoding: str | None = None
+    """The encoding the matching text was hidden in (`base64`, `hex`, `rot13`, ...), if any."""
 
     @property
     def name(self) -> str:
@@ -42,6 +56,11 @@ class InjectionHit:
     def score(self) -> float:
         """The pattern's weight."""
         return self.pattern.weight
+
+    @property
+    def description(self) -> str:
+        """The pattern's description, and how the text was read when it was not plain."""
+        return f"{self.pattern.description}, {self.how}" if self.how else self.pattern.description
 
 
 def _p(name: str, description: str, weight: float, *alternatives: str) -> InjectionPattern:
@@ -60,7 +79,11 @@ _ORDERS = (
     r"(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|directions|commands|"
     r"constraints|programming|training|context|messages?)"
 )
-_VERB_IGNORE = r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect|discard)"
+_VERB_IGNORE = (
+    r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect|discard|dismiss|scrap|ditch|unlearn|"
+    r"(?:set|put)[\s,;:.!-]+aside|(?:throw|cast)[\s,;:.!-]+(?:away|out)|pay[\s,;:.!-]+no[\s,;:.!-]+(?:attention|heed|mind)"
+    r"[\s,;:.!-]+to)"
+)
 
 PATTERNS: tuple[InjectionPattern, ...] = (
     _p(
@@ -176,30 +199,38 @@ PATTERNS: tuple[InjectionPattern, ...] = (
     ),
 )
 
-# Cyrillic and Greek letters that look like Latin ones (after NFKC and casefold).
-_CONFUSABLES = str.maketrans(
-    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u04bb\u0501\u0578\u03b1\u03bf\u03b5\u03b9\u03ba\u03bd\u03c1\u03c4\u03c5\u03c7\u0475\u051d\u0261\u2019\u2018\u02bc",
-    "aeopcyxijshdnaoeikvptuxvwg'''",
+VOCABULARY: frozenset[str] = word_set(
+    """
+    ignore disregard forget override bypass abandon neglect discard dismiss unlearn attention
+    previous previously prior above earlier preceding initial original existing system developer
+    instruction instructions prompt prompts rules directive directives guidelines guardrails directions
+    commands constraints programming training context message messages everything anything
+    reveal print display repeat output share disclose expose recite verbatim hidden secret confidential
+    pretend imagine roleplay unfiltered uncensored unrestricted unaligned amoral unethical unshackled
+    unchained restrictions filters censorship ethics morals morality policies policy ethical moral safety
+    jailbroken jailbreak longer bound restricted limited chatgpt openai anthropic claude assistant
+    enable activate switch simulate debug admin maintenance disable deactivate circumvent remove
+    safeguards moderation limitations alignment content settings features protocols measures
+    updated revised actual forward upload transmit exfiltrate submit conversation history
+    transcript credentials secrets passwords tokens whenever language model chatbot reads reading
+    processes processing summarises summarizes parses now you are your from
+    """
 )
-_LEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
-)
-_LEETISH = re.compile(r"[a-z][013457@$!]|[013457@$][a-z]")
-_SPACES = re.compile(r"[^\S\n]+")
-
-
-def normalise(text: str) -> str:
-    """The text as patterns see it: NFKC, case-folded, invisible characters dropped, look-alikes mapped."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
-    return _SPACES.sub(" ", visible.translate(_CONFUSABLES))
+"""The words the patterns are made of: typos are corrected towards them, spaced letters split into them."""
 
 
 def find_injections(text: str) -> list[InjectionHit]:
-    """Every pattern that matches `text` (each once), strongest first."""
-    plain = normalise(text)
-    views = [plain]
-    if _LEETISH.search(plain):  # a digit or symbol inside a word: read it as a letter too
-        views.append(plain.translate(_LEET))
-    hits = [InjectionHit(p) for p in PATTERNS if any(p.regex.search(v) for v in views)]
+    """Every pattern that matches `text` (each once, through the plainest reading that matches), strongest
+    first."""
+    return match_patterns(PATTERNS, views(text, VOCABULARY))
+
+
+def match_patterns(patterns: tuple[InjectionPattern, ...], readings: list[TextView]) -> list[InjectionHit]:
+    """Every pattern that matches one of `readings` (each once: the first reading that matches), strongest
+    first."""
+    hits = []
+    for pattern in patterns:
+        view = next((v for v in readings if pattern.regex.search(v.text)), None)
+        if view is not None:
+            hits.append(InjectionHit(pattern, view.how, view.encoding))
     return sorted(hits, key=lambda h: -h.score)

@@ -16,6 +16,7 @@ input:
   context_injection: {thresholds: [{min_score: 0.8, action: block}]}
 output:
   toxicity: {enabled: false}
+  jailbreak: {thresholds: [{min_score: 0.85, action: block}, {min_score: 0.5, action: review}]}
   ...
 ```
 """
@@ -132,6 +133,11 @@ class InputPolicy(BaseModel):
     context_injection: CheckPolicy = Field(
         description="Prompt-injection patterns in the retrieved chunks (a poisoned document)."
     )
+    jailbreak: CheckPolicy = Field(
+        CheckPolicy(enabled=False),
+        description="The learned jailbreak / prompt-injection detector on the user's turns; its score is "
+        "the model's probability (docs/safety-jailbreak.md). Off unless configured.",
+    )
 
 
 GroundednessAction = Literal["flag", "cite", "review"]
@@ -178,6 +184,11 @@ class OutputPolicy(BaseModel):
     injection: CheckPolicy = Field(
         CheckPolicy(enabled=False),
         description="Prompt-injection patterns in the generated text (e.g. a leaked control token).",
+    )
+    jailbreak: CheckPolicy = Field(
+        CheckPolicy(enabled=False),
+        description="Signs in the generated text that a jailbreak worked: a persona speaking, dual "
+        "answers, claims of having no rules (off unless configured).",
     )
     groundedness: GroundednessPolicy = Field(
         GroundednessPolicy(enabled=False),

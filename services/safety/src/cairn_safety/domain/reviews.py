@@ -4,6 +4,9 @@ An item keeps what its release needs (`release`): for a held output the would-be
 response, for a held input the screened conversation that goes on to the model. A decision
 (approve, edit, reject; a reviewer's, or the policy's default once `deadline_at` passes) is made
 once and announced as `cairn.review.resolved.v1`; the safety service then answers the request.
+
+An item whose tenant was erased (`cairn_auth.encryption`) reads `erased`: its text, note, edited
+text and held answer are gone (`[erased]`), so no decision on it releases anything.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from cairn_safety.domain.policy import Stage
 
 __all__ = [
     "DEADLINE",
+    "ERASED_REASON",
     "ReviewAlreadyResolvedError",
     "ReviewItem",
     "ReviewNotFoundError",
@@ -35,6 +39,8 @@ _NAMESPACE = uuid.UUID("0b8e5d2c-6a51-4c1e-9f3a-5a7e2d9c4b10")
 
 DEADLINE = "deadline"
 """`resolved_by` of an item decided by its policy's default because its deadline passed."""
+ERASED_REASON = "tenant erased: the held content is gone, nothing is released"
+"""The reason of the `blocked` answer to a held request whose tenant was erased before its release."""
 
 
 class ReviewStatus(StrEnum):
@@ -99,6 +105,9 @@ class ReviewItem:
     """The policy's default decision at the deadline (approve or reject)."""
     edited_text: str | None = None
     """The reviewer's corrected text, for an `edit`."""
+    erased: bool = False
+    """Whether the item's tenant was erased: `text` (and any note or edited text sealed before the
+    erasure) reads `[erased]` and `release` keeps only its `envelope`, nothing to release."""
 
     @property
     def decision(self) -> ReviewDecision | None:

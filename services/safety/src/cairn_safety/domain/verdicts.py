@@ -17,6 +17,7 @@ from cairn_safety.domain.policy import SEVERITY, CheckPolicy, InputPolicy, Outpu
 __all__ = [
     "CHECK_CONTEXT_INJECTION",
     "CHECK_INJECTION",
+    "CHECK_JAILBREAK",
     "CHECK_TOXICITY",
     "ChunkScan",
     "Decision",
@@ -27,6 +28,7 @@ __all__ = [
 CHECK_TOXICITY = "toxicity"
 CHECK_INJECTION = "prompt_injection"
 CHECK_CONTEXT_INJECTION = "prompt_injection.context"
+CHECK_JAILBREAK = "jailbreak"
 CHECK_PII = "pii"
 
 
@@ -48,6 +50,8 @@ class Observations:
     pii: Sequence[Sequence[PiiMatch]] | None = None
     injection: Sequence[Sequence[InjectionHit]] | None = None
     context: Sequence[ChunkScan] | None = None
+    jailbreak: Sequence[Sequence[InjectionHit]] | None = None
+    """Output only: the jailbroken-answer patterns found in each text."""
 
 
 @dataclass(frozen=True)
@@ -126,19 +130,23 @@ def _pii(check: CheckPolicy, per_text: Sequence[Sequence[PiiMatch]], noun: str) 
     return out
 
 
-def _injection(check: CheckPolicy, per_text: Sequence[Sequence[InjectionHit]], noun: str) -> list[_Scored]:
+def _patterns(
+    check: CheckPolicy,
+    per_text: Sequence[Sequence[InjectionHit]],
+    noun: str,
+    name: str = CHECK_INJECTION,
+    nothing: str = "no injection pattern matched",
+) -> list[_Scored]:
     by_name: dict[str, tuple[InjectionHit, list[int]]] = {}
     for i, hits in enumerate(per_text):
         for h in hits:
             by_name.setdefault(h.name, (h, []))[1].append(i)
     if not by_name:
-        return [_score(check, CHECK_INJECTION, "none", 0.0, "no injection pattern matched")]
+        return [_score(check, name, "none", 0.0, nothing)]
     out = []
     for hit, places in sorted(by_name.values(), key=lambda v: -v[0].score):
         where = ", ".join(_where(i, len(per_text), noun) for i in places)
-        out.append(
-            _score(check, CHECK_INJECTION, hit.name, hit.score, f"{hit.pattern.description} ({where})")
-        )
+        out.append(_score(check, name, hit.name, hit.score, f"{hit.description} ({where})"))
     return out
 
 
@@ -146,7 +154,7 @@ def _context(check: CheckPolicy, chunks: Sequence[ChunkScan]) -> list[_Scored]:
     out = []
     for chunk in chunks:
         for hit in chunk.hits:
-            detail = f"{hit.pattern.description} (chunk {chunk.chunk_id} of document {chunk.document_id})"
+            detail = f"{hit.description} (chunk {chunk.chunk_id} of document {chunk.document_id})"
             out.append(_score(check, CHECK_CONTEXT_INJECTION, hit.name, hit.score, detail))
     if not out:
         detail = f"no injection pattern matched in {len(chunks)} chunk(s)"
@@ -156,11 +164,8 @@ def _context(check: CheckPolicy, chunks: Sequence[ChunkScan]) -> list[_Scored]:
 
 def _reason(s: _Scored) -> str:
     f = s.finding
-    name = (
-        f.check
-        if f.check != CHECK_INJECTION and f.check != CHECK_CONTEXT_INJECTION
-        else f"{f.check} ({f.label})"
-    )
+    labelled = (CHECK_INJECTION, CHECK_CONTEXT_INJECTION, CHECK_JAILBREAK)
+    name = f"{f.check} ({f.label})" if f.check in labelled else f.check
     return f"{name} score {f.score:.2f} ≥ {s.threshold:.2f}"
 
 
@@ -174,9 +179,12 @@ def decide(stage: Stage, policy: Policy, seen: Observations) -> Decision:
     if seen.pii is not None and rules.pii.enabled:
         scored += _pii(rules.pii, seen.pii, noun)
     if seen.injection is not None and rules.injection.enabled:
-        scored += _injection(rules.injection, seen.injection, noun)
+        scored += _patterns(rules.injection, seen.injection, noun)
     if seen.context is not None and isinstance(rules, InputPolicy) and rules.context_injection.enabled:
         scored += _context(rules.context_injection, seen.context)
+    if seen.jailbreak is not None and isinstance(rules, OutputPolicy) and rules.jailbreak.enabled:
+        nothing = "no sign of a jailbroken answer"
+        scored += _patterns(rules.jailbreak, seen.jailbreak, noun, CHECK_JAILBREAK, nothing)
     verdict = max((s.action for s in scored), key=lambda v: SEVERITY[v], default=Verdict.ALLOW)
     reasons = [_reason(s) for s in scored if s.action is verdict and verdict is not Verdict.ALLOW]
     redact_kinds = frozenset(

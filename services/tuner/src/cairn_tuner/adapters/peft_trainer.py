@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn_bus.objects import ObjectStore, join_uri, sha256_hex, upload_folder
 from cairn_events import JsonScalar
@@ -28,6 +28,9 @@ from cairn_tuner.domain.jobs import Job, StepReport, TrainedAdapter, TrainingErr
 from cairn_tuner.domain.naming import adapter_folder_uri, flatten_config
 from cairn_tuner.domain.schedule import batch_plan
 from cairn_tuner.ports import StepCallback, StopCheck
+
+if TYPE_CHECKING:
+    from cairn_auth.encryption import Keyring
 
 log = get_logger("cairn.tuner")
 TRAIN_LOSS_WINDOW = 5
@@ -51,7 +54,10 @@ class PeftTrainer:
         max_seq_len: int = 512,
         torch_threads: int = 1,
         clock: Callable[[], datetime] = _utc_now,
+        keyring: Keyring | None = None,
     ) -> None:
+        """`keyring`: opens dataset rows sealed per tenant (`cairn_auth.object_keys`); None: rows
+        must be stored as they are."""
         self.store = store
         self.bucket = bucket
         self.models_dir = models_dir
@@ -59,6 +65,7 @@ class PeftTrainer:
         self.max_seq_len = max_seq_len
         self.torch_threads = torch_threads
         self.clock = clock
+        self.keyring = keyring
 
     def base_model_dir(self, base_model: str) -> Path:
         """The folder of a base model; TrainingError (naming `cairn inference prepare`) when missing."""
@@ -79,7 +86,9 @@ class PeftTrainer:
 
         started = time.perf_counter()
         folder = self.base_model_dir(job.base_model)
-        train_rows, heldout_rows = load_splits(self.store, self.bucket, job.dataset_id, job.dataset_version)
+        train_rows, heldout_rows = load_splits(
+            self.store, self.bucket, job.dataset_id, job.dataset_version, self.keyring
+        )
         torch.set_num_threads(self.torch_threads)
         random.seed(job.config.seed)
         torch.manual_seed(job.config.seed)

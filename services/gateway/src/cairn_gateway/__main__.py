@@ -1,0 +1,3 @@
+from cairn_gateway.app import main
+
+main()
