@@ -12,8 +12,8 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 from faststream import AckPolicy
@@ -305,6 +305,28 @@ async def serve(
             http_server.server_close()
 
 
+@asynccontextmanager
+async def service_publisher(
+    router: EventRouter[Any], settings: ServiceSettings
+) -> AsyncIterator[KafkaPublisher]:
+    """Every topic ensured, then the service's Kafka publisher (source `/cairn/<service>`, allowed only
+    the router's published types), its producer stopped when the block exits."""
+    await ensure_topics(
+        settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor, settings=settings
+    )
+    producer = make_producer(settings)
+    await start_client(producer.start, settings.kafka_bootstrap, settings)
+    try:
+        yield KafkaPublisher(
+            producer,
+            f"/cairn/{settings.service_name}",
+            allowed_types=router.published_types,
+            service=settings.service_name,
+        )
+    finally:
+        await producer.stop()
+
+
 async def _serve(
     router: EventRouter[D],
     settings: S,
@@ -312,90 +334,76 @@ async def _serve(
     stop: asyncio.Event,
     ready: asyncio.Event | None,
 ) -> None:
-    await ensure_topics(
-        settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor, settings=settings
-    )
-    producer = make_producer(settings)
-    await start_client(producer.start, settings.kafka_bootstrap, settings)
-    try:
-        publisher = KafkaPublisher(
-            producer,
-            f"/cairn/{settings.service_name}",
-            allowed_types=router.published_types,
-            service=settings.service_name,
+    async with service_publisher(router, settings) as publisher, deps_factory(settings, publisher) as deps:
+        dispatcher = Dispatcher(
+            router,
+            deps,
+            publisher,
+            group_id=settings.group_id,
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff_s=settings.consumer_retry_backoff_ms / 1000,
         )
-        async with deps_factory(settings, publisher) as deps:
-            dispatcher = Dispatcher(
-                router,
-                deps,
-                publisher,
-                group_id=settings.group_id,
-                max_attempts=settings.consumer_max_attempts,
-                retry_backoff_s=settings.consumer_retry_backoff_ms / 1000,
-            )
-            # per-message logs at DEBUG; errors still reach the log
-            # no dependency injection: the one handler below takes the message as its decoder gives
-            # it (resolving an annotated `KafkaMessage` ran a sync context lookup through a worker
-            # thread for every batch, ~10 % of the audit service's CPU)
-            broker = KafkaBroker(
-                settings.kafka_bootstrap,
-                client_id=f"cairn-{settings.service_name}",
-                security=broker_security(settings),
-                log_level=logging.DEBUG,
-                apply_types=False,
-            )
-            subscriber = broker.subscriber(
-                *router.topics,
-                group_id=settings.group_id,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                auto_offset_reset=settings.kafka_auto_offset_reset,
-                session_timeout_ms=settings.kafka_session_timeout_ms,
-                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-                # hand the records to the dispatcher untouched: faststream's own decoder would try
-                # to parse `application/json` bodies and, on invalid JSON, nack the record forever
-                decoder=_the_message,
-                # records come in batches, are dispatched in order, and the batch is committed
-                # once; a transient failure rewinds every partition of the batch (redelivered
-                # records are recognised by the idempotent handlers)
-                batch=True,
-                max_records=settings.consumer_batch_max_records,
-                batch_timeout_ms=settings.consumer_batch_timeout_ms,
-            )
+        # per-message logs at DEBUG; errors still reach the log
+        # no dependency injection: the one handler below takes the message as its decoder gives
+        # it (resolving an annotated `KafkaMessage` ran a sync context lookup through a worker
+        # thread for every batch, ~10 % of the audit service's CPU)
+        broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=f"cairn-{settings.service_name}",
+            security=broker_security(settings),
+            log_level=logging.DEBUG,
+            apply_types=False,
+        )
+        subscriber = broker.subscriber(
+            *router.topics,
+            group_id=settings.group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset=settings.kafka_auto_offset_reset,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            # hand the records to the dispatcher untouched: faststream's own decoder would try
+            # to parse `application/json` bodies and, on invalid JSON, nack the record forever
+            decoder=_the_message,
+            # records come in batches, are dispatched in order, and the batch is committed
+            # once; a transient failure rewinds every partition of the batch (redelivered
+            # records are recognised by the idempotent handlers)
+            batch=True,
+            max_records=settings.consumer_batch_max_records,
+            batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        )
 
-            wake_on_records(
-                subscriber,
-                FetchPacer(
-                    settings.kafka_fetch_max_wait_ms,
-                    settings.kafka_fetch_max_wait_idle_ms,
-                    settings.kafka_fetch_idle_after_ms / 1000,
-                ),
-                linger_s=settings.consumer_linger_ms / 1000,
-            )
-            lag = ThrottledLag(
-                ConsumerLagRecorder(settings.service_name, settings.group_id),
-                settings.consumer_lag_interval_ms / 1000,
-            )
+        wake_on_records(
+            subscriber,
+            FetchPacer(
+                settings.kafka_fetch_max_wait_ms,
+                settings.kafka_fetch_max_wait_idle_ms,
+                settings.kafka_fetch_idle_after_ms / 1000,
+            ),
+            linger_s=settings.consumer_linger_ms / 1000,
+        )
+        lag = ThrottledLag(
+            ConsumerLagRecorder(settings.service_name, settings.group_id),
+            settings.consumer_lag_interval_ms / 1000,
+        )
 
-            @subscriber
-            async def on_batch(msg: KafkaMessage) -> None:
-                try:
-                    await dispatch_batch(dispatcher, msg.raw_message, settings.consumer_concurrency)
-                finally:
-                    await lag.after_batch(msg.consumer)
-
-            await broker.start()
-            log.info("service ready", topics=router.topics, group=settings.group_id)
-            if ready is not None:
-                ready.set()
+        @subscriber
+        async def on_batch(msg: KafkaMessage) -> None:
             try:
-                await stop.wait()
+                await dispatch_batch(dispatcher, msg.raw_message, settings.consumer_concurrency)
             finally:
-                log.info("service stopping")
-                await lag.close()
-                await broker.stop()
-    finally:
-        await producer.stop()
+                await lag.after_batch(msg.consumer)
+
+        await broker.start()
+        log.info("service ready", topics=router.topics, group=settings.group_id)
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            log.info("service stopping")
+            await lag.close()
+            await broker.stop()
 
 
 async def _record_lag(recorder: ConsumerLagRecorder, consumer: Any) -> None:

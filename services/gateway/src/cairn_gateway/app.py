@@ -15,8 +15,7 @@ import contextlib
 import signal
 
 from cairn_bus import EventRouter
-from cairn_bus.kafka import KafkaPublisher, ensure_topics, make_producer, start_client
-from cairn_bus.service import Health, default_health_checks, serve_metrics_and_health
+from cairn_bus.service import Health, default_health_checks, serve_metrics_and_health, service_publisher
 from cairn_events import CompletionDeltaGeneratedV1, RequestSubmittedV1, ResponseCompletedV1
 from cairn_gateway.bootstrap import Deps, build
 from cairn_gateway.handlers import on_completion_delta, on_response_completed
@@ -33,31 +32,13 @@ log = get_logger("cairn.service")
 async def serve_gateway(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> Deps:
     """Run the gateway until `stop` is set: topics ensured, producer started, reply listeners at the end
     of `cairn.responses` and `cairn.completions.deltas`, then the HTTP API. Returns its deps once stopped."""
-    await ensure_topics(
-        settings.kafka_bootstrap, replication_factor=settings.kafka_replication_factor, settings=settings
-    )
-    producer = make_producer(settings)
-    await start_client(producer.start, settings.kafka_bootstrap, settings)
-    try:
-        publisher = KafkaPublisher(
-            producer,
-            f"/cairn/{settings.service_name}",
-            allowed_types=router.published_types,
-            service=settings.service_name,
-        )
-        async with build(settings, publisher) as deps:
-            log.info(
-                "service ready",
-                topics=router.topics,
-                api=deps.http.url if deps.http else None,
-            )
-            if ready is not None:
-                ready.set()
-            await stop.wait()
-            log.info("service stopping")
-            return deps
-    finally:
-        await producer.stop()
+    async with service_publisher(router, settings) as publisher, build(settings, publisher) as deps:
+        log.info("service ready", topics=router.topics, api=deps.http.url if deps.http else None)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("service stopping")
+        return deps
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -11,6 +10,7 @@ from typing import Any
 
 from cairn_auth import AuthSettings
 from cairn_bus import EventMeta, Publisher
+from cairn_bus.background import in_background
 from cairn_events import CompletionDeltaGeneratedV1, Event, ResponseCompletedV1
 from cairn_gateway.completions import keep_unfinished
 from cairn_gateway.deps import Deps
@@ -46,13 +46,8 @@ async def housekeeping(deps: Deps, interval_s: float) -> AsyncIterator[None]:
                 log.warning("housekeeping failed", error=repr(exc))
             await asyncio.sleep(interval_s)
 
-    task = asyncio.create_task(run(), name="gateway-housekeeping")
-    try:
+    async with in_background(run(), "gateway-housekeeping"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @asynccontextmanager

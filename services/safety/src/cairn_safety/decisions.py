@@ -9,13 +9,13 @@ The decision's event id is derived from the review id, and its cause is the item
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from cairn_bus import EventMeta, Publisher, derive_event_id
+from cairn_bus.background import in_background
 from cairn_events import ReviewRequestedV1, ReviewResolvedV1
 from cairn_observability import get_logger
 from cairn_safety.domain.reviews import ReviewItem, resolution_event
@@ -112,10 +112,5 @@ async def deadline_sweeper(
                 log.warning("review deadline sweep failed", error=repr(exc))
             await asyncio.sleep(interval_s)
 
-    task = asyncio.create_task(repeat(), name="cairn-safety-review-deadlines")
-    try:
+    async with in_background(repeat(), "cairn-safety-review-deadlines"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

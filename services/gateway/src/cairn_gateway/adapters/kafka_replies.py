@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from cairn_bus import EventMeta
+from cairn_bus.background import in_background
 from cairn_bus.kafka import consumer_at_end, events_in
 from cairn_bus.settings import ServiceSettings
 from cairn_events import Event, ResponseCompletedV1
@@ -38,11 +39,8 @@ async def listening(
             for meta, event in events_in(batch):
                 await handle(event, meta)
 
-    task = asyncio.create_task(run(), name=f"gateway-replies-{topic}")
     try:
-        yield
+        async with in_background(run(), f"gateway-replies-{topic}"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await consumer.stop()
