@@ -14,7 +14,7 @@ PYTEST     := $(BIN)/pytest
 
 .PHONY: help setup run demo loop-demo test test-unit test-contract test-integration stack-up stack-down stack-status \
         test-stack-up test-stack-down services-up services-down lint schemas lock bench safety-model clean \
-        adversarial-suite
+        adversarial-suite browser console-screenshots
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -69,10 +69,33 @@ test-stack-up: setup
 test-stack-down: setup
 	@$(TEST_ENV) $(BIN)/cairn stack down
 
-test: test-stack-up  ## Set up and run every test (unit, contract, integration) against the test stack
+test: test-stack-up browser  ## Set up and run every test (unit, contract, integration) against the test stack
 	@$(TEST_ENV) $(PYTEST) -q
 
-test-unit: setup  ## Only the tests that need no stack
+# Debian's chromium and its WebDriver (cairn_testing.browser drives them headless in the UI tests): installed with
+# apt-get only when missing; needs root (or install the two packages by hand). (`2>/dev/null`: Debian's launcher
+# script trips over `findmnt` output on some machines and says so on stderr.)
+BROWSER_DEBS := chromium chromium-driver
+
+browser:  ## Install headless Chromium and chromedriver from Debian when missing (UI tests)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "make browser: chromium and chromedriver are missing and apt-get is not available:" \
+	         "install the packages '$(BROWSER_DEBS)' (or your system's equivalents) by hand"; exit 1; fi; \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "make browser: chromium and chromedriver are missing and installing them needs root:" \
+	         "run 'sudo apt-get install -y --no-install-recommends $(BROWSER_DEBS)' (or 'sudo make browser')"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt_install() { apt-get install -y -q --no-install-recommends $(BROWSER_DEBS); }; \
+	  echo "installing $(BROWSER_DEBS) with apt-get ..."; \
+	  apt_install || { echo "apt-get install failed: refreshing the package lists (apt-get update) and retrying ..."; \
+	               apt-get update -q && apt_install; } \
+	    || { echo "make browser: apt-get could not install $(BROWSER_DEBS) (see the output above)"; exit 1; }; \
+	  command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	    || { echo "make browser: $(BROWSER_DEBS) installed but chromium or chromedriver is not on PATH"; exit 1; }; \
+	  chromium --version 2>/dev/null
+
+test-unit: setup browser  ## Only the tests that need no stack
 	@$(PYTEST) -q -m "not integration"
 
 test-contract: setup  ## Only the contract tests
@@ -83,6 +106,9 @@ lint: setup  ## ruff on everything, mypy --strict on libs
 	@$(BIN)/ruff format --check libs services infra/local infra/cli tests contract-tests
 	@$(BIN)/mypy libs/cairn-events/src libs/cairn-bus/src libs/cairn-observability/src libs/cairn-testing/src libs/cairn-auth/src infra/local/src infra/cli/src
 
+console-screenshots: test-stack-up browser  ## Redo docs/console/*.png: the console's browser test, screenshots kept
+	@$(TEST_ENV) CAIRN_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(PYTEST) -q -p no:cacheprovider tests/e2e/test_console.py
+
 adversarial-suite: setup  ## Rebuild infra/eval/suites/adversarial.yaml from the pinned red-team packages (--check: CHECK=1)
 	@$(BIN)/cairn eval suites build-adversarial $(if $(CHECK),--check)
 
@@ -92,6 +118,7 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/pipeline_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/replica_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/litellm_bench.py --bench-run benchmarks/results/bench-run.txt
+	@$(TEST_ENV) $(PY) benchmarks/gateway_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/toxicity_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/groundedness_bench.py

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, events_in
 from cairn_bus.postgres import create_pool
 from cairn_events import Event, ResponseCompletedV1, ResponseStatus
+from cairn_testing.processes import run_cairn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,6 +120,31 @@ async def audit_store_on(dsn: str) -> AsyncIterator[PostgresAuditStore]:
         yield PostgresAuditStore(pool)
     finally:
         await pool.close()
+
+
+def create_api_key(env: Mapping[str, str], tenant: str, *, role: str | None = None, name: str = "e2e") -> str:
+    """A new API key for `tenant` (`*`: platform-wide), made with `cairn keys create` in `env`; the key
+    itself (shown once). `role`: viewer, operator or admin (default: the CLI's, viewer)."""
+    args = ["keys", "create", "--tenant", tenant, "--name", name, "--json"]
+    if role is not None:
+        args += ["--role", role]
+    made = run_cairn(env, *args, cwd=REPO)
+    return str(json.loads(made.strip().splitlines()[-1])["key"])
+
+
+def policy_folder(folder: Path, tenants: Mapping[str, Mapping[str, Any]]) -> Path:
+    """The shipped policies (`infra/policies`) copied into `folder`, and a policy per tenant: the default
+    policy with the tenant's changes (section -> fields, e.g. `{"input": {"toxicity": {...}}}`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for shipped in (REPO / "infra" / "policies").glob("*.yaml"):
+        (folder / shipped.name).write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    default = yaml.safe_load((folder / "default.yaml").read_text(encoding="utf-8"))
+    for tenant, changes in tenants.items():
+        policy = {**default, "name": tenant}
+        for section, fields in changes.items():
+            policy[section] = {**policy.get(section, {}), **fields}
+        (folder / f"{tenant}.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
+    return folder
 
 
 def new_request_id(prefix: str) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 
 import openai
 import pytest
-import yaml
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from cairn_bus.kafka import consumer_at_end, ensure_topics, events_in
@@ -29,7 +28,7 @@ from cairn_events import CompletionDeltaGeneratedV1, RequestSubmittedV1
 from cairn_localstack.process import ProcessManager
 from cairn_testing.processes import ServiceProcesses, free_port, prepare_groups, run_cairn, service_env
 
-from .harness import REPO
+from .harness import REPO, create_api_key, policy_folder
 
 pytestmark = pytest.mark.integration
 
@@ -45,19 +44,6 @@ QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What 
 TOKENS = 16
 HOLDBACK = 16
 EDITED = "The pass statement does nothing; it is a placeholder where a statement is required."
-
-
-def policy_folder(folder: Path) -> Path:
-    """The shipped policies, and one per test tenant: the default policy with the changes above."""
-    for shipped in (REPO / "infra" / "policies").glob("*.yaml"):
-        (folder / shipped.name).write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
-    default = yaml.safe_load((folder / "default.yaml").read_text(encoding="utf-8"))
-    for tenant, changes in TENANTS.items():
-        policy = {**default, "name": tenant}
-        for section, fields in changes.items():
-            policy[section] = {**policy.get(section, {}), **fields}
-        (folder / f"{tenant}.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
-    return folder
 
 
 @dataclass
@@ -83,18 +69,13 @@ async def gateway(
 ) -> AsyncIterator[Gateway]:
     env = service_env(local_stack, e2e_database)
     env["CAIRN_HTTP_PORT"] = "0"  # the other APIs on any free port
-    env["CAIRN_POLICY_DIR"] = str(policy_folder(tmp_path_factory.mktemp("gateway-policies")))
+    env["CAIRN_POLICY_DIR"] = str(policy_folder(tmp_path_factory.mktemp("gateway-policies"), TENANTS))
     bootstrap = env["CAIRN_KAFKA_BOOTSTRAP"]
     await ensure_topics(bootstrap)
     run_cairn(env, "prompts", "push", str(REPO / "infra/prompts/qa.yaml"), "--label", "production", cwd=REPO)
     run_cairn(env, "docs", "ingest", str(knowledge_dir), cwd=REPO)
     run_cairn(env, "inference", "prepare", cwd=REPO)
-    keys = {}
-    for tenant in TENANTS:
-        made = run_cairn(
-            env, "keys", "create", "--tenant", tenant, "--name", "e2e-gateway", "--json", cwd=REPO
-        )
-        keys[tenant] = json.loads(made.strip().splitlines()[-1])["key"]
+    keys = {tenant: create_api_key(env, tenant, name="e2e-gateway") for tenant in TENANTS}
     gateway_port, prompts_port = free_port(), free_port()
     extra = {
         "prompt-store": {"CAIRN_HTTP_PORT": str(prompts_port)},

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
 from cairn_audit.domain.records import AuditRecord
@@ -26,7 +25,7 @@ from cairn_events import RequestSubmittedV1, ResponseCompletedV1, ResponseStatus
 from cairn_localstack.process import ProcessManager
 from cairn_testing.processes import ServiceProcesses, prepare_groups, run_cairn, service_env
 
-from .harness import REPO, Upstream, new_request_id
+from .harness import REPO, Upstream, new_request_id, policy_folder
 
 pytestmark = pytest.mark.integration
 
@@ -48,27 +47,13 @@ TENANTS = {
 }
 
 
-def policy_folder(folder: Path) -> Path:
-    """The shipped policies, and a policy per test tenant: the default one with the changes above."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for shipped in (REPO / "infra" / "policies").glob("*.yaml"):
-        (folder / shipped.name).write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
-    default = yaml.safe_load((folder / "default.yaml").read_text(encoding="utf-8"))
-    for tenant, changes in TENANTS.items():
-        policy = {**default, "name": tenant}
-        for section, fields in changes.items():
-            policy[section] = {**policy.get(section, {}), **fields}
-        (folder / f"{tenant}.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def review_env(
     local_stack: dict[str, str], e2e_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     env = service_env(local_stack, e2e_database)
     env["CAIRN_HTTP_PORT"] = "0"
-    env["CAIRN_POLICY_DIR"] = str(policy_folder(tmp_path_factory.mktemp("policies")))
+    env["CAIRN_POLICY_DIR"] = str(policy_folder(tmp_path_factory.mktemp("policies"), TENANTS))
     env["CAIRN_REVIEW_SWEEP_INTERVAL_S"] = "0.5"
     return env
 

@@ -42,6 +42,8 @@ NON_SETTINGS_ENV = frozenset(
         "CAIRN_SIGNING_KEY_FILE",
         # read_secret("master_key") by cairn_auth.encryption, outside Settings
         "CAIRN_MASTER_KEY",
+        # read_secret("console_secret") by the gateway's console, outside Settings
+        "CAIRN_CONSOLE_SECRET",
     }
 )
 

@@ -731,3 +731,14 @@ def test_the_services_holding_tenant_data_get_the_master_key(raw_compose: dict[s
         env = raw_compose["services"][name]["environment"]
         assert env["CAIRN_MASTER_KEY"].startswith("${CAIRN_MASTER_KEY:?")
     assert read_env_file(ENV_EXAMPLE)["CAIRN_MASTER_KEY"] == "CHANGE_ME"
+
+
+def test_the_gateways_console_gets_its_session_secret_and_the_apis_it_reads(
+    raw_compose: dict[str, Any],
+) -> None:
+    env = raw_compose["services"]["gateway"]["environment"]
+    assert env["CAIRN_CONSOLE_SECRET"].startswith("${CAIRN_CONSOLE_SECRET:?")
+    assert read_env_file(ENV_EXAMPLE)["CAIRN_CONSOLE_SECRET"] == "CHANGE_ME"
+    for variable, service in (("CAIRN_GATEWAY_AUDIT_URL", "audit"), ("CAIRN_GATEWAY_SAFETY_URL", "safety")):
+        port = raw_compose["services"][service]["environment"]["CAIRN_HTTP_PORT"]
+        assert env[variable] == f"http://{service}:{port}"

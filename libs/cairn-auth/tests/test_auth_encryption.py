@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +24,7 @@ from cairn_auth.encryption import (
     new_master_key,
 )
 from cairn_auth.secrets import SecretNotFoundError
-from cairn_bus.postgres import create_pool
+from cairn_bus.postgres import create_pool, transaction
 
 
 def keyring(store: TenantKeyStore | None = None, master: str | None = None, **kw: Any) -> Keyring:
@@ -168,6 +169,53 @@ async def test_postgres_keyring_round_trip_and_erasure(pg_keys: PostgresTenantKe
     assert row["wrapped_key"] is None
     assert row["erased_at"] is not None
     assert await keyring(pg_keys, master).open_many([acme]) == [None]
+
+
+@pytest.fixture
+async def one_connection_keys(fresh_database: str) -> AsyncIterator[PostgresTenantKeyStore]:
+    """A keyring table on a pool of one connection: a second connection would never come."""
+    pool = await create_pool(fresh_database, 1, 1)
+    store = PostgresTenantKeyStore(pool)
+    await store.migrate()
+    yield store
+    await pool.close()
+
+
+@pytest.mark.integration
+async def test_a_first_key_is_created_on_the_callers_connection_in_its_transaction(
+    one_connection_keys: PostgresTenantKeyStore,
+) -> None:
+    master = new_master_key()
+    ring = keyring(one_connection_keys, master)
+    async with transaction(one_connection_keys.pool) as conn:
+        token = await asyncio.wait_for(ring.seal("acme", b"in the transaction", conn=conn), 30)
+        assert await asyncio.wait_for(ring.open(token, conn=conn), 30) == b"in the transaction"
+    assert await keyring(one_connection_keys, master).open(token) == b"in the transaction"
+    assert await one_connection_keys.pool.fetchval("SELECT count(*) FROM tenant_keys") == 1
+
+
+@pytest.mark.integration
+async def test_a_key_created_in_a_rolled_back_transaction_is_not_used_afterwards(
+    pg_keys: PostgresTenantKeyStore,
+) -> None:
+    master = new_master_key()
+    ring = keyring(pg_keys, master)
+
+    async def seal_then_roll_back() -> None:
+        async with transaction(pg_keys.pool) as conn:
+            await ring.seal("acme", b"gone", conn=conn)
+            await ring.seal("acme", b"gone too", conn=conn)  # the same, still uncommitted, key
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await seal_then_roll_back()
+    assert await pg_keys.pool.fetchval("SELECT count(*) FROM tenant_keys") == 0
+    # sealed afterwards under a key that exists, not the one the rollback took away
+    later = await ring.seal("acme", b"later")
+    assert await keyring(pg_keys, master).open(later) == b"later"
+    again = await ring.seal("acme", b"again")
+    assert again.split(":")[2] == later.split(":")[2]  # that committed key is the one cached now
+    assert await pg_keys.pool.fetchval("SELECT count(*) FROM tenant_keys") == 1
 
 
 def test_beside_the_local_stack_its_development_key_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

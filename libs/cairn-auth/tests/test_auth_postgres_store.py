@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +9,11 @@ import asyncpg
 import pytest
 
 from cairn_auth.adapters.postgres import PostgresKeyStore
-from cairn_bus.postgres import create_pool
 from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration
 
 suite: Any = load_suite(Path(__file__).with_name("key_store_behaviour.py"))
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from cairn_bus.postgres import (
     is_transient,
     lock_key,
     migrate,
+    rows_affected,
     transaction,
     transient_errors,
 )
@@ -72,6 +73,17 @@ def test_lock_keys_are_stable_signed_64_bit() -> None:
     assert lock_key("cairn_feedback") == lock_key("cairn_feedback")
     assert lock_key("cairn_feedback") != lock_key("cairn_tuner")
     assert -(2**63) <= lock_key("x") < 2**63
+
+
+@pytest.mark.parametrize(("status", "rows"), [("DELETE 3", 3), ("UPDATE 0", 0), ("INSERT 0 5", 5)])
+def test_rows_affected_reads_the_count_from_a_command_status(status: str, rows: int) -> None:
+    assert rows_affected(status) == rows
+
+
+@pytest.mark.parametrize("status", ["", "DELETE", "DELETE three", "3", "CREATE TABLE", "UPDATE -1"])
+def test_rows_affected_rejects_a_status_without_a_count(status: str) -> None:
+    with pytest.raises(ValueError, match="command status"):
+        rows_affected(status)
 
 
 async def test_an_unreachable_database_is_transient() -> None:

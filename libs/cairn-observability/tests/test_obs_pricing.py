@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cairn_observability.pricing import ModelPrice, PriceTable, load_price_table
+from cairn_observability.pricing import ModelPrice, PriceTable, load_price_table, price_table_path
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -42,3 +42,8 @@ def test_a_malformed_table_is_refused(tmp_path: Path) -> None:
     bad.write_text("currency: EUR\ndefault: {input_per_mtok: 1, output_per_mtok: 1}\n")
     with pytest.raises(ValueError, match="only USD"):
         load_price_table(bad)
+
+
+def test_the_price_table_is_the_configured_one_else_the_checkouts(tmp_path: Path) -> None:
+    assert price_table_path(str(tmp_path / "mine.yaml")) == tmp_path / "mine.yaml"
+    assert price_table_path(None) == REPO / "infra" / "prices.yaml"

@@ -341,6 +341,12 @@ class AuditStoreBehaviour:
         rest = await store.events(tenant="acme", after_seq=first[-1].seq, limit=2)
         assert ids(rest) == ["evt-5", "evt-6"]
         assert await store.events(tenant="acme", after_seq=rest[-1].seq) == []
+        assert ids(await store.events(tenant="acme", limit=3, newest_first=True)) == [
+            "evt-6",
+            "evt-5",
+            "evt-2",
+        ]
+        assert ids(await store.events(event_type=other_type, newest_first=True)) == ["evt-2"]
 
     async def test_in_range_is_by_topic_and_half_open_time(self, store: AuditStore) -> None:
         await self.append_all(

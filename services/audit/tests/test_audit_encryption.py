@@ -3,7 +3,6 @@ reader, and an erasure that leaves the content unreadable and the chain verifiab
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from cairn_auth.encryption import (
 )
 from cairn_auth.management import admin_action
 from cairn_bus import InMemoryPublisher, Origin
-from cairn_bus.postgres import create_pool
 from cairn_events import RequestSubmittedV1
 from cairn_testing import schema_examples
 from cairn_testing.suites import load_suite
@@ -37,13 +35,6 @@ pytestmark = pytest.mark.integration
 _suite: Any = load_suite(Path(__file__).with_name("store_behaviour.py"))
 audit_record = _suite.audit_record
 SECRET = "Hei på deg ✓"  # in every suite record's messages
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

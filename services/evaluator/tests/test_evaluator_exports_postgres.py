@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from cairn_bus.postgres import create_pool
 from cairn_evaluator.adapters.pg_online import PostgresOnlineStore
 from cairn_evaluator.adapters.pg_schema import migrate
 from cairn_evaluator.exports import OnlineGroundedness
@@ -17,13 +15,6 @@ from .conftest import T0
 from .online_behaviour import response
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    yield p
-    await p.close()
 
 
 async def test_groundedness_is_empty_before_the_evaluator_made_its_tables(pool: Any) -> None:

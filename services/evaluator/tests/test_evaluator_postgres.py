@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from cairn_bus.postgres import create_pool
 from cairn_evaluator.adapters.pg_registry import PostgresRegistry
 from cairn_evaluator.adapters.pg_runs import PostgresRunStore
 from cairn_evaluator.adapters.pg_schema import migrate
@@ -21,12 +19,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    await migrate(p)
-    await migrate(p)  # idempotent
-    yield p
-    await p.close()
+async def pool(pool: Any) -> Any:
+    """The shared fresh-database pool, with the evaluator's tables."""
+    await migrate(pool)
+    await migrate(pool)  # idempotent
+    return pool
 
 
 class TestPostgresRegistry(RegistryBehaviour):

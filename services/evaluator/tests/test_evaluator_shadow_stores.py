@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from cairn_bus.postgres import create_pool
 from cairn_evaluator.adapters.memory_shadow import InMemoryShadowStore
 from cairn_evaluator.adapters.pg_schema import migrate
 from cairn_evaluator.adapters.pg_shadow import PostgresShadowStore
@@ -22,11 +20,10 @@ class TestInMemoryShadowStore(ShadowStoreBehaviour):
 
 
 @pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    await migrate(p)
-    yield p
-    await p.close()
+async def pool(pool: Any) -> Any:
+    """The shared fresh-database pool, with the evaluator's tables."""
+    await migrate(pool)
+    return pool
 
 
 @pytest.mark.integration

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from cairn_bus import TransientError
-from cairn_bus.postgres import create_pool
 from cairn_gateway.adapters.postgres import PostgresAnsweredRequests
 
 from .answered_requests_behaviour import AnsweredRequestsBehaviour, row
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

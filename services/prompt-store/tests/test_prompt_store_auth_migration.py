@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from cairn_bus.postgres import create_pool
 from cairn_prompt_store.adapters.postgres import PostgresPromptStore
 from cairn_prompt_store.domain.experiments import Experiment, Variant
 from cairn_prompt_store.domain.refs import parse_ref
@@ -69,13 +67,6 @@ CREATE OR REPLACE TRIGGER prompt_store_versions_immutable
     FOR EACH ROW EXECUTE FUNCTION prompt_store_versions_immutable();
 """
 """The prompt store's schema as the code before tenants created it."""
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    p = await create_pool(fresh_database)
-    yield p
-    await p.close()
 
 
 async def seed_pre_tenant(pool: Any) -> Experiment:

@@ -45,6 +45,24 @@ TEST_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
+GROUNDED = "grounded"
+"""The test policy with a groundedness gate on output (see the `grounded_policy` fixture)."""
+GROUNDED_POLICY: dict[str, Any] = {
+    "version": 2,
+    "input": {
+        "toxicity": {"thresholds": BANDS},
+        "pii": {"thresholds": REDACT},
+        "injection": {"thresholds": BANDS},
+        "context_injection": {"enabled": False},
+    },
+    "output": {
+        "toxicity": {"thresholds": BANDS},
+        "pii": {"thresholds": REDACT},
+        "groundedness": {"threshold": 0.7, "action": "flag"},
+    },
+}
+
+
 class KeywordClassifier:
     """A ToxicityClassifier that scores by keywords, and remembers the threads it ran in."""
 
@@ -74,6 +92,13 @@ def write_policies(folder: Path, policies: dict[str, dict[str, Any]] = TEST_POLI
 @pytest.fixture
 def policy_dir(tmp_path: Path) -> Path:
     return write_policies(tmp_path / "policies")
+
+
+@pytest.fixture
+def grounded_policy(policy_dir: Path) -> str:
+    """`GROUNDED_POLICY` written into the policy folder beside the others; its name (the tenant)."""
+    write_policies(policy_dir, {GROUNDED: GROUNDED_POLICY})
+    return GROUNDED
 
 
 @pytest.fixture

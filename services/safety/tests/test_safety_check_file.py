@@ -11,8 +11,6 @@ from typer.testing import CliRunner
 
 from cairn_safety.cli import app
 
-from .conftest import BANDS, REDACT, write_policies
-
 runner = CliRunner()
 
 BENIGN = "How long does a refund take?"
@@ -126,33 +124,16 @@ def test_a_tenant_policy_and_the_output_stage(policy_dir: Path, tmp_path: Path) 
     assert "2 texts: 2 allow, 0 redact, 0 review, 0 block (policy strict@5, output)" in output.stdout
 
 
-def test_output_under_a_groundedness_gate_says_it_was_not_judged(policy_dir: Path, tmp_path: Path) -> None:
-    write_policies(
-        policy_dir,
-        {
-            "grounded": {
-                "version": 1,
-                "input": {
-                    "toxicity": {"thresholds": BANDS},
-                    "pii": {"thresholds": REDACT},
-                    "injection": {"thresholds": BANDS},
-                    "context_injection": {"enabled": False},
-                },
-                "output": {
-                    "toxicity": {"thresholds": BANDS},
-                    "pii": {"thresholds": REDACT},
-                    "groundedness": {"threshold": 0.7},
-                },
-            }
-        },
-    )
+def test_output_under_a_groundedness_gate_says_it_was_not_judged(
+    policy_dir: Path, grounded_policy: str, tmp_path: Path
+) -> None:
     path = write(tmp_path, "t.txt", BENIGN)
-    done = run(policy_dir, "check", "--file", str(path), "-t", "grounded", "-s", "output", "--json")
+    done = run(policy_dir, "check", "--file", str(path), "-t", grounded_policy, "-s", "output", "--json")
     assert done.exit_code == 0, done.output
     [result] = json_lines(done)
     assert [s["check"] for s in result["skipped"]] == ["groundedness"]
     assert "groundedness not judged" in done.stderr
-    as_input = run(policy_dir, "check", "--file", str(path), "-t", "grounded", "--json")
+    as_input = run(policy_dir, "check", "--file", str(path), "-t", grounded_policy, "--json")
     assert json_lines(as_input)[0]["skipped"] == []
     assert "not judged" not in as_input.stderr
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from cairn_auth.encryption import Keyring, MasterKey, PostgresTenantKeyStore, new_master_key
+from cairn_auth.encryption import SEALED_PREFIX, Keyring, MasterKey, PostgresTenantKeyStore, new_master_key
 from cairn_bus.postgres import create_pool
+from cairn_events import ReviewDecision
 from cairn_safety.adapters.postgres import PostgresReviewQueue
+from cairn_safety.domain.reviews import ReviewStatus
 from cairn_testing.suites import load_suite
 
 pytestmark = pytest.mark.integration
@@ -96,5 +98,39 @@ async def test_replicas_sweeping_at_once_decide_each_item_once(fresh_database: s
         assert {a_done[0].review_id, b[0].review_id} == {first.review_id, second.review_id}
         assert sorted(announced) == sorted([first.review_id, second.review_id])
         assert await queue.resolve_overdue(now, quick) == []
+    finally:
+        await pool.close()
+
+
+async def test_a_one_connection_pool_seals_and_decides_items_on_the_claims_connection(
+    fresh_database: str,
+) -> None:
+    """Tenant keys are looked up and created on the connection of the transaction that holds the item,
+    never on a second one: a pool of one connection does not wait for itself (it did, until timeout)."""
+    behaviour = load_behaviour()
+    pool = await create_pool(fresh_database, 1, 1)
+    try:
+        # no key cache: every seal and open inside a transaction goes to the keyring table
+        keyring = Keyring(MasterKey.from_text(new_master_key()), PostgresTenantKeyStore(pool), cache_ttl_s=0)
+        queue = PostgresReviewQueue(pool, keyring)
+        await queue.migrate()
+        item = behaviour.review_item(1)
+
+        async def add() -> None:
+            async with queue.once("c", "e1") as tx:
+                assert tx is not None
+                await tx.add(item)  # the tenant's first key: created inside the inbox claim
+
+        await asyncio.wait_for(add(), 30)
+        done = await asyncio.wait_for(
+            queue.resolve(item.review_id, ReviewDecision.EDIT, resolved_by="key-ann", note="n", text="t"), 30
+        )
+        assert (done.status, done.note, done.edited_text) == (ReviewStatus.EDITED, "n", "t")
+        assert done.text == "text 1"
+        assert await queue.get(item.review_id) == done
+        row = await pool.fetchrow("SELECT text, note FROM safety_reviews")
+        assert row["text"].startswith(SEALED_PREFIX)
+        assert row["note"].startswith(SEALED_PREFIX)
+        assert await pool.fetchval("SELECT count(*) FROM tenant_keys") == 1
     finally:
         await pool.close()

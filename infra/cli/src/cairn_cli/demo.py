@@ -284,6 +284,13 @@ def show_gateway(console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    console.print(
+        f"operator console: {url}/console (log in with an operator key: "
+        "cairn keys create --tenant default --role operator --name me; docs/console.md)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 async def run_demo(

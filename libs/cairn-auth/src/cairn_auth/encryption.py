@@ -165,17 +165,23 @@ class StoredKey:
 
 
 class TenantKeyStore(Protocol):
-    """Where a service keeps its tenants' wrapped data keys."""
+    """Where a service keeps its tenants' wrapped data keys.
 
-    async def active(self, tenant: str) -> StoredKey | None:
+    `conn`, where a method takes it, is a connection of the caller's to the database the store is in,
+    inside the caller's open transaction: the store reads and writes on it instead of taking a
+    connection of its own (so a caller holding the pool's last connection does not wait for itself).
+    A store outside the caller's database ignores it.
+    """
+
+    async def active(self, tenant: str, *, conn: Any = None) -> StoredKey | None:
         """The tenant's key that is not erased, if any."""
         ...
 
-    async def by_ids(self, key_ids: Sequence[str]) -> list[StoredKey]:
+    async def by_ids(self, key_ids: Sequence[str], *, conn: Any = None) -> list[StoredKey]:
         """The keys with these ids (erased ones included); unknown ids are left out."""
         ...
 
-    async def add(self, key: StoredKey) -> StoredKey:
+    async def add(self, key: StoredKey, *, conn: Any = None) -> StoredKey:
         """Store a new key; returns the tenant's active key (this one, or the one another writer added first)."""
         ...
 
@@ -190,13 +196,13 @@ class InMemoryTenantKeyStore:
     def __init__(self) -> None:
         self.keys: dict[str, StoredKey] = {}
 
-    async def active(self, tenant: str) -> StoredKey | None:
+    async def active(self, tenant: str, *, conn: Any = None) -> StoredKey | None:
         return next((k for k in self.keys.values() if k.tenant == tenant and k.erased_at is None), None)
 
-    async def by_ids(self, key_ids: Sequence[str]) -> list[StoredKey]:
+    async def by_ids(self, key_ids: Sequence[str], *, conn: Any = None) -> list[StoredKey]:
         return [self.keys[i] for i in key_ids if i in self.keys]
 
-    async def add(self, key: StoredKey) -> StoredKey:
+    async def add(self, key: StoredKey, *, conn: Any = None) -> StoredKey:
         existing = await self.active(key.tenant)
         if existing is not None:
             return existing
@@ -251,26 +257,29 @@ class PostgresTenantKeyStore:
         for name in ("active", "by_ids", "add", "erase"):
             setattr(self, name, guarded(getattr(self, name)))
 
+    def _db(self, conn: Any) -> Any:
+        return self.pool if conn is None else conn
+
     async def migrate(self) -> None:
         """Create the table if missing."""
         from cairn_bus.postgres import lock_key, migrate
 
         await migrate(self.pool, lock_key("cairn.tenant_keys"), TENANT_KEYS_DDL)
 
-    async def active(self, tenant: str) -> StoredKey | None:
-        row = await self.pool.fetchrow(
+    async def active(self, tenant: str, *, conn: Any = None) -> StoredKey | None:
+        row = await self._db(conn).fetchrow(
             f"SELECT {_KEY_COLUMNS} FROM tenant_keys WHERE tenant = $1 AND erased_at IS NULL", tenant
         )
         return _stored(row) if row else None
 
-    async def by_ids(self, key_ids: Sequence[str]) -> list[StoredKey]:
-        rows = await self.pool.fetch(
+    async def by_ids(self, key_ids: Sequence[str], *, conn: Any = None) -> list[StoredKey]:
+        rows = await self._db(conn).fetch(
             f"SELECT {_KEY_COLUMNS} FROM tenant_keys WHERE key_id = ANY($1::text[])", list(key_ids)
         )
         return [_stored(r) for r in rows]
 
-    async def add(self, key: StoredKey) -> StoredKey:
-        await self.pool.execute(
+    async def add(self, key: StoredKey, *, conn: Any = None) -> StoredKey:
+        await self._db(conn).execute(
             "INSERT INTO tenant_keys (key_id, tenant, wrapped_key, created_at) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (tenant) WHERE erased_at IS NULL DO NOTHING",
             key.key_id,
@@ -278,17 +287,19 @@ class PostgresTenantKeyStore:
             key.wrapped,
             key.created_at,
         )
-        active = await self.active(key.tenant)
+        active = await self.active(key.tenant, conn=conn)
         if active is None:  # erased between the insert and the read: the caller retries
             raise EncryptionError(f"tenant {key.tenant!r} was erased while its key was being created")
         return active
 
     async def erase(self, tenant: str) -> int:
+        from cairn_bus.postgres import rows_affected
+
         done = await self.pool.execute(
             "UPDATE tenant_keys SET wrapped_key = NULL, erased_at = now() WHERE tenant = $1 AND erased_at IS NULL",
             tenant,
         )
-        return int(done.split()[-1])
+        return rows_affected(done)
 
 
 @dataclass(frozen=True)
@@ -348,7 +359,8 @@ class Keyring:
         self.cache_ttl_s = cache_ttl_s
         self._clock = clock
         self._keys: dict[str, _Key] = {}  # by key id
-        self._active: dict[str, str] = {}  # tenant -> key id
+        self._active: dict[str, str] = {}  # tenant -> key id, only keys known to be committed
+        self._uncommitted: set[str] = set()  # created in a caller's transaction, not seen committed yet
 
     def _fresh(self, key_id: str) -> _Key | None:
         key = self._keys.get(key_id)
@@ -364,32 +376,41 @@ class Keyring:
         self._keys[stored.key_id] = key
         return key
 
-    async def _active_key(self, tenant: str) -> tuple[str, AESGCM]:
+    async def _active_key(self, tenant: str, conn: Any) -> tuple[str, AESGCM]:
         key_id = self._active.get(tenant)
         if key_id is not None:
             key = self._fresh(key_id)
             if key is not None and key.aead is not None:
                 return key_id, key.aead
-        stored = await self.store.active(tenant)
+        stored = await self.store.active(tenant, conn=conn)
         if stored is None:
             new_id = uuid.uuid4().hex
             data_key = AESGCM.generate_key(bit_length=256)
             stored = await self.store.add(
-                StoredKey(new_id, tenant, self.master.wrap(new_id, data_key), datetime.now(UTC))
+                StoredKey(new_id, tenant, self.master.wrap(new_id, data_key), datetime.now(UTC)), conn=conn
             )
+            if conn is not None and stored.key_id == new_id:
+                self._uncommitted.add(new_id)
+        elif conn is None:
+            self._uncommitted.discard(stored.key_id)
         key = self._remember(stored)
         assert key.aead is not None  # an active key is never erased
-        self._active[tenant] = stored.key_id
+        # a key created in the caller's transaction is not cached as active: the transaction may roll back
+        if stored.key_id not in self._uncommitted:
+            self._active[tenant] = stored.key_id
         return stored.key_id, key.aead
 
-    async def seal(self, tenant: str, plaintext: bytes) -> str:
-        """`plaintext` sealed under the tenant's current key (created on first use)."""
-        return (await self.seal_many([(tenant, plaintext)]))[0]
+    async def seal(self, tenant: str, plaintext: bytes, *, conn: Any = None) -> str:
+        """`plaintext` sealed under the tenant's current key (created on first use). `conn`: the
+        caller's connection, inside its transaction, on which a key is looked up and created (see
+        `TenantKeyStore`); a key created there is the caller's to commit or roll back."""
+        return (await self.seal_many([(tenant, plaintext)], conn=conn))[0]
 
-    async def seal_many(self, items: Iterable[tuple[str, bytes]]) -> list[str]:
-        """Each (tenant, plaintext) sealed under its tenant's key; one key look-up per tenant."""
+    async def seal_many(self, items: Iterable[tuple[str, bytes]], *, conn: Any = None) -> list[str]:
+        """Each (tenant, plaintext) sealed under its tenant's key; one key look-up per tenant;
+        `conn` as in `seal`."""
         items = list(items)
-        keys = {tenant: await self._active_key(tenant) for tenant in dict.fromkeys(t for t, _ in items)}
+        keys = {tenant: await self._active_key(tenant, conn) for tenant in dict.fromkeys(t for t, _ in items)}
         out: list[str] = []
         for tenant, plaintext in items:
             key_id, aead = keys[tenant]
@@ -398,10 +419,10 @@ class Keyring:
             out.append(f"{SEALED_PREFIX}{key_id}:{base64.urlsafe_b64encode(blob).decode()}")
         return out
 
-    async def _load(self, key_ids: Iterable[str]) -> None:
+    async def _load(self, key_ids: Iterable[str], conn: Any = None) -> None:
         missing = [k for k in dict.fromkeys(key_ids) if self._fresh(k) is None]
         if missing:
-            for stored in await self.store.by_ids(missing):
+            for stored in await self.store.by_ids(missing, conn=conn):
                 self._remember(stored)
 
     def _open(self, token: str) -> bytes:
@@ -416,16 +437,17 @@ class Keyring:
         except InvalidTag:
             raise EncryptionError(f"sealed value under key {key_id} fails authentication") from None
 
-    async def open(self, token: str) -> bytes:
+    async def open(self, token: str, *, conn: Any = None) -> bytes:
         """The plaintext of a sealed value. Raises TenantErasedError when its tenant was erased,
-        UnknownKeyError or EncryptionError when it cannot be opened."""
-        await self._load([_parse(token)[0]])
+        UnknownKeyError or EncryptionError when it cannot be opened. `conn`: the caller's
+        connection on which keys are looked up (see `TenantKeyStore`)."""
+        await self._load([_parse(token)[0]], conn)
         return self._open(token)
 
-    async def open_many(self, tokens: Sequence[str]) -> list[bytes | None]:
+    async def open_many(self, tokens: Sequence[str], *, conn: Any = None) -> list[bytes | None]:
         """The plaintexts of sealed values, None for those whose tenant was erased; one key
-        look-up for every key not cached. Other failures raise as in `open`."""
-        await self._load(_parse(t)[0] for t in tokens)
+        look-up for every key not cached. Other failures raise as in `open`; `conn` as there."""
+        await self._load((_parse(t)[0] for t in tokens), conn)
         out: list[bytes | None] = []
         for token in tokens:
             try:
@@ -434,15 +456,21 @@ class Keyring:
                 out.append(None)
         return out
 
-    async def seal_json(self, tenant: str, document: Any) -> dict[str, str]:
-        """A JSON document sealed as `{"sealed": "cairn-enc:v1:..."}` (still a JSON document)."""
-        return (await self.seal_json_many([(tenant, document)]))[0]
+    async def seal_json(self, tenant: str, document: Any, *, conn: Any = None) -> dict[str, str]:
+        """A JSON document sealed as `{"sealed": "cairn-enc:v1:..."}` (still a JSON document);
+        `conn` as in `seal`."""
+        return (await self.seal_json_many([(tenant, document)], conn=conn))[0]
 
-    async def seal_json_many(self, items: Iterable[tuple[str, Any]]) -> list[dict[str, str]]:
+    async def seal_json_many(
+        self, items: Iterable[tuple[str, Any]], *, conn: Any = None
+    ) -> list[dict[str, str]]:
         """Each (tenant, JSON document) sealed as in `seal_json`; one key look-up per tenant."""
         tokens = await self.seal_many(
-            (tenant, json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
-            for tenant, document in items
+            (
+                (tenant, json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
+                for tenant, document in items
+            ),
+            conn=conn,
         )
         return [{SEALED_FIELD: token} for token in tokens]
 

@@ -23,7 +23,7 @@ import base64
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from cairn_auth.encryption import EncryptionError, Keyring, MasterKey, StoredKey
@@ -124,16 +124,17 @@ class ObjectStoreTenantKeyStore:
             erased += 1
         return erased
 
-    async def active(self, tenant: str) -> StoredKey | None:
+    async def active(self, tenant: str, *, conn: Any = None) -> StoredKey | None:
+        """The tenant's key that is not erased, if any; `conn` is ignored (no database here)."""
         return await asyncio.to_thread(self._active, tenant)
 
-    async def by_ids(self, key_ids: Sequence[str]) -> list[StoredKey]:
+    async def by_ids(self, key_ids: Sequence[str], *, conn: Any = None) -> list[StoredKey]:
         def get_all() -> list[StoredKey]:
             return [k for k in map(self._get, dict.fromkeys(key_ids)) if k is not None]
 
         return await asyncio.to_thread(get_all)
 
-    async def add(self, key: StoredKey) -> StoredKey:
+    async def add(self, key: StoredKey, *, conn: Any = None) -> StoredKey:
         return await asyncio.to_thread(self._add, key)
 
     async def erase(self, tenant: str) -> int:

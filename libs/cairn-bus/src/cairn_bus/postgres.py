@@ -110,6 +110,15 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def rows_affected(status: str) -> int:
+    """The number of rows a command touched, read from its status string as asyncpg's `execute`
+    returns it (`"DELETE 3"`, `"UPDATE 0"`, `"INSERT 0 5"`); raises `ValueError` for any other text."""
+    parts = status.split()
+    if len(parts) < 2 or not parts[0].isalpha() or not parts[-1].isdigit():
+        raise ValueError(f"not a PostgreSQL command status with a row count: {status!r}")
+    return int(parts[-1])
+
+
 async def migrate(pool: Any, lock: str | int, *ddl: str) -> None:
     """Run the DDL statements in one transaction under an advisory lock, so replicas starting together
     migrate one at a time. The statements must be idempotent (`IF NOT EXISTS`)."""

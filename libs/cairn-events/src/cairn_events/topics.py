@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
@@ -27,19 +27,6 @@ __all__ = [
     "topic_of",
 ]
 
-SERVICES = (
-    "prompt-store",
-    "retriever",
-    "safety",
-    "inference",
-    "feedback",
-    "tuner",
-    "evaluator",
-    "audit",
-    "gateway",
-)
-"""The Cairn services that may appear as owner, producer or consumer of a topic."""
-
 EXTERNAL = "upstream"
 """How topic files name systems outside Cairn (upstream producers and consumers, the `cairn` CLI)."""
 
@@ -55,6 +42,11 @@ Party = Literal[
     "gateway",
     "upstream",
 ]
+"""Who may appear as owner, producer or consumer of a topic: a Cairn service or `EXTERNAL`."""
+
+SERVICES: tuple[str, ...] = tuple(party for party in get_args(Party) if party != EXTERNAL)
+"""The Cairn services that may appear as owner, producer or consumer of a topic (`Party` less `EXTERNAL`)."""
+
 TopicName = Annotated[str, StringConstraints(pattern=r"^cairn\.[a-z][a-z0-9_.-]*$")]
 EventTypeName = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN)]
 

@@ -82,3 +82,17 @@ def load_price_table(path: str | Path) -> PriceTable:
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: a price table is a mapping with `default`, `models` and `budgets`")
     return PriceTable.from_mapping(data)
+
+
+def price_table_path(configured: str | None) -> Path | None:
+    """The price table a service reads: `configured` (`CAIRN_PRICE_TABLE`), else the checkout's
+    `infra/prices.yaml` (above this file, or under the working folder as in the image's /app) when it
+    exists; None: no prices."""
+    if configured:
+        return Path(configured).expanduser()
+    here = Path(__file__).resolve()
+    for folder in [*here.parents, Path.cwd()]:
+        candidate = folder / "infra" / "prices.yaml"
+        if candidate.is_file():
+            return candidate
+    return None

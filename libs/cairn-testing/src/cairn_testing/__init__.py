@@ -1,7 +1,7 @@
 """Cairn test helpers: local stack fixtures, `expect_events`, schema examples, in-loop services.
 
 Also, imported by module: `cairn_testing.processes` (services as processes), `cairn_testing.databases`
-(throw-away databases), `cairn_testing.tiny` (a tiny chat model).
+(throw-away databases), `cairn_testing.tiny` (a tiny chat model), `cairn_testing.browser` (headless Chromium).
 """
 
 from cairn_testing.events import Received, expect_events, start_group_at_end

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from cairn_bus.postgres import create_pool
 from cairn_localstack.config import StackConfig
 from cairn_testing.databases import scratch_database
 
@@ -48,6 +50,15 @@ async def fresh_database(postgres_dsn: str) -> AsyncIterator[str]:
     """DSN of a new, empty database, dropped after the test."""
     async with scratch_database(postgres_dsn, "t") as dsn:
         yield dsn
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Any]:
+    """An asyncpg pool on a new, empty database (`cairn_bus.postgres.create_pool`, its default
+    sizes), closed after the test. A module that needs tables or other sizes overrides it."""
+    p = await create_pool(fresh_database)
+    yield p
+    await p.close()
 
 
 @pytest.fixture

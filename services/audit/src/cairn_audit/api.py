@@ -3,7 +3,7 @@
 | route | role | tenant scope |
 |---|---|---|
 | `GET /v1/trails/{request_id}` | viewer | only the caller's tenant's events; none of them: 404 |
-| `GET /v1/events?type=&tenant=&since=&until=&after=&limit=` | viewer | the caller's tenant (platform admins: every event, or `tenant=`) |
+| `GET /v1/events?type=&tenant=&since=&until=&after=&limit=&order=` | viewer | the caller's tenant (platform admins: every event, or `tenant=`) |
 | `GET /v1/verify` | admin of `*` | the whole hash chain, every tenant's events: platform admins only |
 
 Events without a tenant (e.g. a model registration) belong to the platform: only platform admins
@@ -13,7 +13,7 @@ see them. The API only reads; the audit trail cannot be changed through it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -150,6 +150,10 @@ def create_app(
             int | None, Query(ge=0, description="Only events stored after this seq (paging).")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 100,
+        order: Annotated[
+            Literal["oldest", "newest"],
+            Query(description="`oldest` first (storage order, for paging with `after`) or `newest` first."),
+        ] = "oldest",
     ) -> list[EventOut]:
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:
@@ -163,6 +167,7 @@ def create_app(
             until=until,
             after_seq=after,
             limit=limit,
+            newest_first=order == "newest",
         )
         return [EventOut.of(r) for r in found]
 

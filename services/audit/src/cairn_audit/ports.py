@@ -35,10 +35,11 @@ class AuditStore(Protocol):
         until: datetime | None = None,
         after_seq: int | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[AuditRecord]:
-        """Stored events in storage order, at most `limit`: of one type, of one tenant (None: any,
-        events without a tenant included), with event time in [since, until), stored after
-        `after_seq` (a cursor: the last seq of the previous page)."""
+        """Stored events in storage order (`newest_first`: the reverse, the newest `limit`), at most
+        `limit`: of one type, of one tenant (None: any, events without a tenant included), with event
+        time in [since, until), stored after `after_seq` (a cursor: the last seq of the previous page)."""
         ...
 
     async def in_range(

@@ -15,12 +15,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cairn_bus import EventMeta
 from cairn_embedding.groundedness import score_groundedness
-from cairn_evaluator.bootstrap import repo_root
 from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.errors import ShadowConflictError, ShadowNotFoundError
 from cairn_evaluator.domain.runs import EVAL_PREFIX, Run
@@ -213,18 +211,12 @@ class ShadowReport:
     scores: list[SuiteScore] = field(default_factory=list)
 
 
-def _price_table_path(deps: Deps) -> Path | None:
-    if deps.settings.price_table:
-        return Path(deps.settings.price_table).expanduser()
-    default = repo_root() / "infra" / "prices.yaml"
-    return default if default.is_file() else None
-
-
 def _cost_of(deps: Deps) -> Callable[[ShadowAnswer], float] | None:
-    path = _price_table_path(deps)
+    from cairn_observability.pricing import load_price_table, price_table_path
+
+    path = price_table_path(deps.settings.price_table)
     if path is None:
         return None
-    from cairn_observability.pricing import load_price_table
 
     try:
         table = load_price_table(path)

@@ -5,6 +5,7 @@
 | `POST /v1/chat/completions` | viewer or above (`create_app(completion_role=...)`), for the key's tenant; `stream: true` answers with server-sent events (`streams.py`) |
 | `GET /v1/models` | viewer or above: the prompts and registry models the key can read |
 | `GET /health` | anyone |
+| `/console/...` | the operator console (`console/`): a login with an API key, then pages over the services' APIs |
 
 The request's tenant is the key's. A platform-wide key (`*`) names the tenant in `X-Cairn-Tenant`
 (default `default`); a tenant-bound key naming another tenant there is refused (403). Every error is
@@ -229,4 +230,8 @@ def create_app(
         _observe(request, 200, "listed")
         return JSONResponse(body)
 
+    if deps.console is not None:
+        from cairn_gateway.console import add_console
+
+        add_console(app, deps.console)
     return app

@@ -13,6 +13,7 @@ from cairn_bus import EventMeta, Publisher
 from cairn_bus.background import in_background
 from cairn_events import CompletionDeltaGeneratedV1, Event, ResponseCompletedV1
 from cairn_gateway.completions import keep_unfinished
+from cairn_gateway.console import Console
 from cairn_gateway.deps import Deps
 from cairn_gateway.ports import AnsweredRequests, Catalogue
 from cairn_gateway.settings import Settings
@@ -48,6 +49,38 @@ async def housekeeping(deps: Deps, interval_s: float) -> AsyncIterator[None]:
 
     async with in_background(run(), "gateway-housekeeping"):
         yield
+
+
+def console_for(settings: Settings) -> Console:
+    """The operator console over the services' APIs named in `settings`, its sessions sealed under the
+    secret `console_secret` (`CAIRN_CONSOLE_SECRET`, a mounted file or Vault) when one is set."""
+    from cairn_auth.secrets import SecretNotFoundError, read_secret
+    from cairn_gateway.console import console_of
+    from cairn_gateway.console.backends import Backends
+
+    try:
+        secret: str | None = read_secret("console_secret")
+    except SecretNotFoundError:
+        secret = None
+    backends = Backends(
+        {
+            "audit": settings.gateway_audit_url,
+            "safety": settings.gateway_safety_url,
+            "prompts": settings.gateway_prompt_store_url,
+            "registry": settings.gateway_registry_url,
+        }
+    )
+    from cairn_observability.pricing import load_price_table, price_table_path
+
+    path = price_table_path(settings.price_table)
+    prices = load_price_table(path) if path is not None else None
+    return console_of(
+        backends,
+        secret=secret,
+        session_s=settings.console_session_s,
+        secure_cookie=settings.console_secure_cookie,
+        prices=prices,
+    )
 
 
 @asynccontextmanager
@@ -101,6 +134,9 @@ async def build(
         kept = await keep_unfinished(deps)  # after the listener is at the end: no answer passes unseen
         log.info("unfinished requests kept", count=kept)
         await stack.enter_async_context(housekeeping(deps, HOUSEKEEPING_INTERVAL_S))
+        if settings.http_enabled and settings.console_enabled:
+            deps.console = console_for(settings)
+            stack.push_async_callback(deps.console.backends.close)
         if settings.http_enabled:
 
             def make_app(**kwargs: Any) -> Any:

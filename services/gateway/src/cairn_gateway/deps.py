@@ -14,6 +14,7 @@ from cairn_gateway.settings import Settings
 
 if TYPE_CHECKING:
     from cairn_auth.serving import HttpServer
+    from cairn_gateway.console import Console
 
 
 def utc_now() -> datetime:
@@ -39,6 +40,8 @@ class Deps:
     """Tenants whose streamed answers are released only after the verdict (nothing before it)."""
     http: HttpServer | None = None
     """Where the API listens, when the service serves it."""
+    console: Console | None = None
+    """The operator console's parts; None: no console is served."""
 
     @classmethod
     def of(

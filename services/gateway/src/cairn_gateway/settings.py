@@ -42,3 +42,24 @@ class Settings(ServiceSettings, PostgresSettings, http_api_settings(8090, "OpenA
         "http://127.0.0.1:8084",
         description="Model registry (evaluator) API, read by `GET /v1/models`; unset: no models listed.",
     )
+    gateway_audit_url: str | None = Field(
+        "http://127.0.0.1:8085",
+        description="Audit query API, read by the console (requests, trails, datasets, tuning, alerts, charts); unset: those pages say so.",
+    )
+    gateway_safety_url: str | None = Field(
+        "http://127.0.0.1:8083",
+        description="Safety API, used by the console's review queue; unset: that page says so.",
+    )
+    console_enabled: bool = Field(True, description="Serve the operator console at `/console`.")
+    price_table: str | None = Field(
+        None,
+        description="YAML price table (`infra/prices.yaml`: USD per 1M input/output tokens by model) the "
+        "console's cost chart prices answers with, as inference and `cairn report` do; unset: "
+        "`<repo>/infra/prices.yaml` when present, else the console charts tokens only.",
+    )
+    console_session_s: float = Field(
+        28_800.0, gt=0, description="How long a console login lasts (seconds; a revoked key ends it at once)."
+    )
+    console_secure_cookie: bool = Field(
+        False, description="Mark the console's session cookie `Secure` (set it when TLS is in front)."
+    )

@@ -132,12 +132,9 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
 
     def resolved_price_table(self) -> Path | None:
         """`price_table`, or `<repo>/infra/prices.yaml` when unset and present; None: no prices."""
-        if self.price_table:
-            return Path(self.price_table).expanduser()
-        from cairn_inference.adapters.conversion import find_repo_root
+        from cairn_observability.pricing import price_table_path
 
-        default = find_repo_root() / "infra" / "prices.yaml"
-        return default if default.is_file() else None
+        return price_table_path(self.price_table)
 
     def resolved_model_dir(self) -> Path:
         """`model_dir`, or `<repo>/.cairn/models/<model_name>` when it is not set."""

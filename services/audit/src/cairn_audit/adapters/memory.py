@@ -47,6 +47,7 @@ class InMemoryAuditStore:
         until: datetime | None = None,
         after_seq: int | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[AuditRecord]:
         found = [
             r
@@ -57,7 +58,7 @@ class InMemoryAuditStore:
             and (until is None or r.event_time < until)
             and (after_seq is None or (r.seq or 0) > after_seq)
         ]
-        return found[:limit]
+        return found[::-1][:limit] if newest_first else found[:limit]
 
     async def in_range(
         self, topic: str, start: datetime | None, end: datetime | None, limit: int | None = None

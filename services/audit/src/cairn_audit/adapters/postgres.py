@@ -222,13 +222,15 @@ class PostgresAuditStore:
         until: datetime | None = None,
         after_seq: int | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[AuditRecord]:
+        order = "seq DESC" if newest_first else "seq"
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM audit_events WHERE ($1::text IS NULL OR event_type = $1) "
             "AND ($2::text IS NULL OR tenant = $2) "
             "AND ($3::timestamptz IS NULL OR event_time >= $3) "
             "AND ($4::timestamptz IS NULL OR event_time < $4) "
-            "AND ($5::bigint IS NULL OR seq > $5) ORDER BY seq LIMIT $6",
+            f"AND ($5::bigint IS NULL OR seq > $5) ORDER BY {order} LIMIT $6",
             event_type,
             tenant,
             since,

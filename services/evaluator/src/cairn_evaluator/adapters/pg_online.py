@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from cairn_bus.postgres import guarded
+from cairn_bus.postgres import guarded, rows_affected
 from cairn_evaluator.online.records import (
     AlertFiring,
     FeedbackRecord,
@@ -95,7 +95,7 @@ class PostgresOnlineStore:
             "UPDATE online_requests SET embedding = NULL WHERE tenant = $1 AND embedding IS NOT NULL",
             tenant,
         )
-        return int(status.split()[-1])
+        return rows_affected(status)
 
     @guarded
     async def record_feedback(self, record: FeedbackRecord) -> bool:

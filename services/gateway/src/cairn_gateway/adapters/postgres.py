@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cairn_bus.postgres import guarded, migrate
+from cairn_bus.postgres import guarded, migrate, rows_affected
 from cairn_gateway.ports import StoredRequest
 
 MIGRATION_LOCK = "cairn_gateway_migrate"
@@ -105,4 +105,4 @@ class PostgresAnsweredRequests:
     @guarded
     async def purge(self, before: datetime) -> int:
         done = await self.pool.execute("DELETE FROM gateway_requests WHERE claimed_at < $1", before)
-        return int(done.split()[-1])
+        return rows_affected(done)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cairn_bus.postgres import migrate, transient_errors
+from cairn_bus.postgres import migrate, rows_affected, transient_errors
 from cairn_retriever.domain.models import (
     ChunkRecord,
     Document,
@@ -271,7 +271,7 @@ class PgVectorStore:
                 source_uri,
                 collection,
             )
-        return int(status.split()[-1])
+        return rows_affected(status)
 
     async def get_document(self, document_id: str) -> Document | None:
         with transient_errors("read document"):

@@ -145,34 +145,34 @@ class _Sealer:
     def __init__(self, keyring: Keyring | None) -> None:
         self.keyring = keyring
 
-    async def texts(self, tenant: str, *values: str | None) -> list[str | None]:
-        """`values` sealed (None stays None)."""
+    async def texts(self, conn: Any, tenant: str, *values: str | None) -> list[str | None]:
+        """`values` sealed (None stays None); keys looked up and created on `conn` (in its transaction)."""
         if self.keyring is None:
             return list(values)
         todo = [(tenant, v.encode()) for v in values if v is not None]
-        sealed = iter(await self.keyring.seal_many(todo))
+        sealed = iter(await self.keyring.seal_many(todo, conn=conn))
         return [None if v is None else next(sealed) for v in values]
 
-    async def release(self, tenant: str, release: dict[str, Any]) -> dict[str, Any]:
+    async def release(self, conn: Any, tenant: str, release: dict[str, Any]) -> dict[str, Any]:
         """The release as stored: its envelope clear, the rest (the held answer) sealed."""
         held = {k: v for k, v in release.items() if k != _ENVELOPE}
         if self.keyring is None or not held:
             return release
         kept = {k: v for k, v in release.items() if k == _ENVELOPE}
         document = json.dumps(held, ensure_ascii=False, separators=(",", ":"))
-        return {**kept, SEALED_FIELD: await self.keyring.seal(tenant, document.encode())}
+        return {**kept, SEALED_FIELD: await self.keyring.seal(tenant, document.encode(), conn=conn)}
 
-    async def items(self, rows: Sequence[Any]) -> list[ReviewItem]:
-        """The items of `rows`, opened; one key look-up for all of them."""
+    async def items(self, rows: Sequence[Any], conn: Any = None) -> list[ReviewItem]:
+        """The items of `rows`, opened; one key look-up for all of them (on `conn` when given)."""
         tokens = list(dict.fromkeys(t for r in rows for t in _tokens(r)))
         opened: dict[str, str | None] = {}
         if tokens and self.keyring is not None:
-            plain = await self.keyring.open_many(tokens)
+            plain = await self.keyring.open_many(tokens, conn=conn)
             opened = {t: None if p is None else p.decode() for t, p in zip(tokens, plain, strict=True)}
         return [_row(r, opened) for r in rows]
 
     async def save_decision(self, conn: Any, item: ReviewItem) -> None:
-        note, edited_text = await self.texts(item.tenant, item.note, item.edited_text)
+        note, edited_text = await self.texts(conn, item.tenant, item.note, item.edited_text)
         await conn.execute(
             "UPDATE safety_reviews SET status = $2, resolved_by = $3, resolved_at = $4, note = $5, "
             "edited_text = $6 WHERE id = $1",
@@ -193,8 +193,10 @@ class _Transaction:
         self.sealer = sealer
 
     async def add(self, item: ReviewItem) -> None:
-        text, note, edited_text = await self.sealer.texts(item.tenant, item.text, item.note, item.edited_text)
-        release = await self.sealer.release(item.tenant, item.release)
+        text, note, edited_text = await self.sealer.texts(
+            self.conn, item.tenant, item.text, item.note, item.edited_text
+        )
+        release = await self.sealer.release(self.conn, item.tenant, item.release)
         await self.conn.execute(
             f"INSERT INTO safety_reviews ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
             "$12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO NOTHING",
@@ -288,7 +290,7 @@ class PostgresReviewQueue:
             )
             if row is None:
                 raise ReviewNotFoundError(f"no review item {review_id!r}")
-            [item] = await self.sealer.items([row])
+            [item] = await self.sealer.items([row], conn)
             if item.status is not ReviewStatus.PENDING:
                 raise ReviewAlreadyResolvedError(
                     f"review {review_id} was {item.status.value} by {item.resolved_by} at {item.resolved_at}"
@@ -307,7 +309,7 @@ class PostgresReviewQueue:
                 now,
                 limit,
             )
-            done = [at_deadline(item, now) for item in await self.sealer.items(rows)]
+            done = [at_deadline(item, now) for item in await self.sealer.items(rows, conn)]
             for item in done:
                 await self.sealer.save_decision(conn, item)
                 await then(item)
