@@ -107,6 +107,20 @@ async def test_rejected_failed_and_held_answers(world: World, status: str, http:
     assert got.headers["X-Cairn-Request-Id"] == request.request_id
 
 
+async def test_a_request_over_its_tenants_budget_is_a_429_quota_error(world: World) -> None:
+    reason = "over budget: tenant acme spent $5.0100 of its $5.00 daily budget (UTC day 2026-12-07)"
+    world.publisher.respond = lambda r: answer(r, status="rejected", text=None, reason=reason)
+    got = await world.chat()
+    assert got.status_code == 429
+    assert got.headers["x-should-retry"] == "false"
+    assert got.json()["error"] == {
+        "message": reason,
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "over_budget",
+    }
+
+
 async def test_a_held_answer_is_a_409_the_client_does_not_retry_at_once(world: World) -> None:
     world.publisher.respond = lambda r: answer(r, status="held", text=None, reason="held (review rev-9)")
     got = await world.chat()

@@ -231,3 +231,17 @@ async def test_a_trail_shows_the_latest_answer_as_the_outcome_whatever_the_causa
     await world.login("viewer")
     page = await world.client.get("/console/requests/req-2")
     assert 'id="trail-status">completed' in page.text
+
+
+def test_a_trail_entry_says_what_the_response_cache_did() -> None:
+    from cairn_gateway.console.pages_requests import summarise
+
+    hit = {"result": "hit", "kind": "exact", "source_request_id": "req-0"}
+    event = {"event_type": "cairn.completion.generated.v1", "payload": {"model": "m", "cache": hit}}
+    assert summarise(event)["summary"].endswith("; cache hit (exact) from req-0")
+    bypass = {"result": "bypass", "reason": "not deterministic"}
+    answer = {
+        "event_type": "cairn.response.completed.v1",
+        "payload": {"status": "completed", "cache": bypass},
+    }
+    assert summarise(answer)["summary"] == "answered completed; cache bypass: not deterministic"

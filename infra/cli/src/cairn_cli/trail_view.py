@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from cairn_audit.domain.records import AuditRecord
@@ -35,7 +36,28 @@ def _label(record: AuditRecord, t0: float) -> str:
     gate = grounding_line(record.payload)
     if gate:
         parts.append(gate)
+    cache = cache_line(record.payload)
+    if cache:
+        parts.append(cache)
     return "  ".join(parts)
+
+
+def cache_line(payload: Mapping[str, Any]) -> str | None:
+    """What inference's response cache did for a completion or response (`cache hit (exact) from
+    <request id>`, `cache miss (stored)`, `cache bypass: <reason>`), or None when it says nothing."""
+    cache = payload.get("cache")
+    if not isinstance(cache, Mapping):
+        return None
+    result = cache.get("result")
+    if result == "hit":
+        source = escape(str(cache.get("source_request_id")))
+        return f"[green]cache hit ({cache.get('kind')}) from {source}[/green]"
+    if result == "miss":
+        return "[dim]cache miss (stored)[/dim]"
+    if result == "bypass":
+        reason = cache.get("reason")
+        return f"[dim]cache bypass: {escape(str(reason))}[/dim]" if reason else "[dim]cache bypass[/dim]"
+    return None
 
 
 def grounding_line(payload: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,8 @@ from cairn_events.admin import AdminActionRecordedV1
 from cairn_events.base import Event, Identifier, PromptName, PromptRef, RequestId, Timestamp
 from cairn_events.codecs import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, DecodeError, decode, encode
 from cairn_events.common import (
+    OVER_BUDGET_REASON,
+    CacheOutcome,
     ChatMessage,
     ContextChunk,
     DeadLetterKind,
@@ -57,9 +59,11 @@ __all__ = [
     "CONTENT_TYPE_AVRO",
     "CONTENT_TYPE_JSON",
     "EVENT_TYPES",
+    "OVER_BUDGET_REASON",
     "PRIVILEGED_EVENT_TYPES",
     "AdminActionRecordedV1",
     "AlertRaisedV1",
+    "CacheOutcome",
     "ChatMessage",
     "CompletionDeltaGeneratedV1",
     "CompletionGeneratedV1",

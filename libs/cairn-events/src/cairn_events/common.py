@@ -12,7 +12,9 @@ from cairn_events.base import INT64_MAX, Int64, frozen_config
 
 __all__ = [
     "B64_PATTERN",
+    "OVER_BUDGET_REASON",
     "Base64",
+    "CacheOutcome",
     "ChatMessage",
     "ContextChunk",
     "DeadLetterKind",
@@ -113,6 +115,33 @@ class TokenUsage(BaseModel):
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+
+OVER_BUDGET_REASON = "over budget:"
+"""How the `reason` of a `rejected` response begins when the tenant's daily budget is spent (inference);
+front doors answer it as a quota error (the gateway: 429 `insufficient_quota`)."""
+
+
+class CacheOutcome(BaseModel):
+    """Whether inference's response cache answered a request instead of the model (docs/cache.md)."""
+
+    model_config = frozen_config()
+
+    result: Literal["hit", "miss", "bypass"] = Field(
+        description="`hit`: a stored answer was reused and nothing was generated; `miss`: generated, and "
+        "stored for the next identical request; `bypass`: the cache was not consulted (see `reason`)."
+    )
+    kind: Literal["exact", "semantic"] | None = Field(
+        None,
+        description="How the stored answer matched: `exact` (the same tenant, prompt version, "
+        "messages, context chunks, model version, adapter and parameters); none for a bypass.",
+    )
+    source_request_id: str | None = Field(
+        None, description="For a hit: the request whose generated answer was reused."
+    )
+    reason: str | None = Field(
+        None, description="For a bypass: why, e.g. `not deterministic` (temperature > 0 and no seed)."
+    )
 
 
 class Verdict(StrEnum):

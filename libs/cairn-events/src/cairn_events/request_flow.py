@@ -8,6 +8,7 @@ from pydantic import Field
 
 from cairn_events.base import INT64_MAX, Event, PromptName, PromptRef, RequestId, Timestamp
 from cairn_events.common import (
+    CacheOutcome,
     ChatMessage,
     ContextChunk,
     GenerationParams,
@@ -173,6 +174,11 @@ class CompletionGeneratedV1(Event):
     prompt_name: PromptName = Field(description=_PROMPT_NAME)
     prompt_version: int = Field(ge=1, le=INT64_MAX, description=_PROMPT_VERSION)
     generated_at: Timestamp = Field(description="When generation finished (RFC 3339).")
+    cache: CacheOutcome | None = Field(
+        None,
+        description="What the response cache did: a `hit` reused an earlier request's answer (no "
+        "generation: `usage` is that answer's, `latency_ms` the lookup's); none when the cache is off.",
+    )
 
 
 class CompletionDeltaGeneratedV1(Event):
@@ -241,3 +247,6 @@ class ResponseCompletedV1(Event):
         None, ge=1, le=INT64_MAX, description="Version of the prompt used, once resolved."
     )
     completed_at: Timestamp = Field(description="When the response was produced (RFC 3339).")
+    cache: CacheOutcome | None = Field(
+        None, description="For a generated answer: what inference's response cache did (see the completion)."
+    )

@@ -1,9 +1,13 @@
 """Cairn observability: structlog JSON logs, OpenTelemetry traces through Kafka headers, metrics."""
 
+from cairn_observability.cache_metrics import record_cache
 from cairn_observability.catalog import CATALOG, MetricKind, MetricSpec
 from cairn_observability.logging import bind_event_context, configure_logging, get_logger
 from cairn_observability.metrics import (
     BATCH_FAILURES,
+    CACHE_COST_SAVED_USD,
+    CACHE_REQUESTS,
+    CACHE_TOKENS_SAVED,
     CONSUMER_LAG,
     COST_BUDGET_USD,
     COST_USD,
@@ -40,6 +44,9 @@ from cairn_observability.tracing import (
 
 __all__ = [
     "BATCH_FAILURES",
+    "CACHE_COST_SAVED_USD",
+    "CACHE_REQUESTS",
+    "CACHE_TOKENS_SAVED",
     "CATALOG",
     "CONSUMER_LAG",
     "COST_BUDGET_USD",
@@ -71,6 +78,7 @@ __all__ = [
     "get_logger",
     "get_tracer",
     "inject_trace_headers",
+    "record_cache",
     "record_request_outcome",
     "redact",
     "redact_secrets",

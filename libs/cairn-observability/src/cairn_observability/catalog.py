@@ -168,6 +168,25 @@ COST_BUDGET = MetricSpec(
     ("tenant",),
     "Daily cost budget of a tenant in US dollars, from config (the cost alert compares against it).",
 )
+CACHE_REQUESTS = MetricSpec(
+    "cairn_cache_requests_total",
+    MetricKind.COUNTER,
+    ("tenant", "kind", "result"),
+    "Requests inference's response cache saw, by kind (exact, semantic; empty for a bypass) and result "
+    "(hit, miss, bypass).",
+)
+CACHE_TOKENS_SAVED = MetricSpec(
+    "cairn_cache_tokens_saved_total",
+    MetricKind.COUNTER,
+    ("tenant",),
+    "Tokens (input and output) of the answers the response cache reused instead of generating.",
+)
+CACHE_COST_SAVED = MetricSpec(
+    "cairn_cache_cost_saved_usd_total",
+    MetricKind.COUNTER,
+    ("tenant",),
+    "What the answers the response cache reused would have cost, in US dollars (the price table).",
+)
 REQUESTS = MetricSpec(
     "cairn_requests_total",
     MetricKind.COUNTER,
@@ -320,6 +339,9 @@ CATALOG: tuple[MetricSpec, ...] = (
     TIME_TO_FIRST_TOKEN,
     COST,
     COST_BUDGET,
+    CACHE_REQUESTS,
+    CACHE_TOKENS_SAVED,
+    CACHE_COST_SAVED,
     REQUESTS,
     REQUEST_DURATION,
     REPLAY_REQUESTS,

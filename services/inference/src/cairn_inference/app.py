@@ -1,5 +1,6 @@
 """The inference service: screened inputs in (`cairn.screenings`), completions out (`cairn.completions`),
-and a `failed` response (`cairn.responses`) when generation fails; the registry's changes
+and a `failed` response (`cairn.responses`) when generation fails, a `rejected` one when the tenant's
+daily budget is spent (and `TenantBudget80` on `cairn.alerts` at 80 %); the registry's changes
 (`cairn.models`) decide which adapter answers."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import (
+    AlertRaisedV1,
     CompletionDeltaGeneratedV1,
     CompletionGeneratedV1,
     InputScreenedV1,
@@ -23,6 +25,7 @@ router.handler(InputScreenedV1)(on_input_screened)
 router.handler(ModelRegisteredV1)(on_model_registered)
 router.handler(ModelPromotedV1)(on_model_promoted)
 router.publishes(CompletionGeneratedV1, CompletionDeltaGeneratedV1, ResponseCompletedV1)
+router.publishes(AlertRaisedV1)  # a tenant past 80 % of its daily budget (TenantBudget80)
 
 
 def main() -> None:

@@ -6,18 +6,21 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from opentelemetry import trace
 
 from cairn_bus import Inbox, InMemoryInbox, Publisher
+from cairn_bus.background import in_background
 from cairn_bus.objects import ObjectStore, S3ObjectStore
 from cairn_inference.adapters.adapter_files import S3AdapterFiles
 from cairn_inference.adapters.conversion import MANIFEST, ConversionResult, ensure_converted
 from cairn_inference.adapters.registry_loader import read_registry
 from cairn_inference.adapters.telemetry import TracedBackend, publish_budgets
+from cairn_inference.domain.budget import SpendLedger
 from cairn_inference.domain.registry import RegistryView
-from cairn_inference.ports import AdapterFiles, AdapterManager, ModelBackend
+from cairn_inference.ports import AdapterFiles, AdapterManager, ModelBackend, ResponseCache
 from cairn_inference.served_adapters import ServedAdapters
 from cairn_inference.settings import Settings
 from cairn_observability import get_logger
@@ -58,6 +61,12 @@ class Deps:
     """A streaming request's deltas: one per this many generated tokens ..."""
     delta_every_s: float = 0.25
     """... or per this many seconds, whichever comes first."""
+    cache: ResponseCache | None = None
+    """The exact response cache (`domain.cache`); None: every request is generated."""
+    cache_ttl_s: float = 86_400.0
+    """How long a stored answer may be reused."""
+    ledger: SpendLedger | None = None
+    """Each tenant's spend per day, when budgets are enforced (with `prices`); None: not limited."""
 
 
 def prepare_model_dir(
@@ -138,9 +147,12 @@ async def build(
     objects: ObjectStore | None = None,
     adapter_files: AdapterFiles | None = None,
     prices: PriceTable | None = None,
+    cache: ResponseCache | None = None,
+    ledger: SpendLedger | None = None,
 ) -> AsyncIterator[Deps]:
-    """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store) and `adapter_files`
-    override what the settings select.
+    """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store), `adapter_files` and
+    `cache` and `ledger` override what the settings select (`response_cache=exact` opens the response
+    cache; `budgets=enforce` with a price table that sets budgets opens the spend ledger).
 
     Without `registry`, the view is rebuilt from `cairn.models` (read to its end) before the
     service is ready; either way the adapters of production and staging versions are then loaded.
@@ -170,6 +182,10 @@ async def build(
         await served.sync_all(registry)
         if prices is None:
             prices = _load_prices(settings)
+        if cache is None and settings.response_cache == "exact":
+            cache = await _open_cache(settings, stack)
+        if ledger is None and settings.budgets == "enforce" and prices is not None and _has_budgets(prices):
+            ledger = await _open_ledger(settings, stack)
         yield Deps(
             backend=traced,
             publisher=publisher,
@@ -185,7 +201,72 @@ async def build(
             prices=prices,
             delta_every_tokens=settings.stream_delta_tokens,
             delta_every_s=settings.stream_delta_ms / 1000,
+            cache=cache,
+            cache_ttl_s=settings.response_cache_ttl_s,
+            ledger=ledger,
         )
+
+
+def _has_budgets(prices: PriceTable) -> bool:
+    return prices.budgets.default is not None or bool(prices.budgets.tenants)
+
+
+async def _open_ledger(settings: Settings, stack: AsyncExitStack) -> SpendLedger:
+    """The spend ledger the settings select (`budget_store`, else as `inbox`)."""
+    store = settings.budget_store or settings.inbox
+    log.info("tenant budgets enforced", store=store)
+    if store == "memory":
+        from cairn_inference.adapters.budget_memory import InMemorySpendLedger
+
+        return InMemorySpendLedger()
+    from cairn_bus.postgres import create_pool
+    from cairn_inference.adapters.budget_postgres import PostgresSpendLedger
+
+    pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
+    stack.push_async_callback(pool.close)
+    ledger = PostgresSpendLedger(pool)
+    await ledger.migrate()
+    return ledger
+
+
+CACHE_PURGE_INTERVAL_S = 3600.0
+"""How often expired answers are removed from the response cache's table."""
+
+
+async def _open_cache(settings: Settings, stack: AsyncExitStack) -> ResponseCache:
+    """The response cache's store the settings select (`response_cache_store`, else as `inbox`): this
+    process's memory, or the `inference_response_cache` table (its pool closed when `stack` closes,
+    expired answers removed every `CACHE_PURGE_INTERVAL_S`)."""
+    store = settings.response_cache_store or settings.inbox
+    log.info(
+        "response cache on", kind=settings.response_cache, store=store, ttl_s=settings.response_cache_ttl_s
+    )
+    if store == "memory":
+        from cairn_inference.adapters.cache_memory import InMemoryResponseCache
+
+        return InMemoryResponseCache(capacity=settings.response_cache_capacity)
+    from cairn_auth.encryption import Keyring, MasterKey, PostgresTenantKeyStore
+    from cairn_bus.postgres import create_pool
+    from cairn_inference.adapters.cache_postgres import PostgresResponseCache
+
+    pool = await create_pool(settings.postgres_dsn, settings.postgres_pool_min, settings.postgres_pool_max)
+    stack.push_async_callback(pool.close)
+    master = MasterKey.configured()
+    cache = PostgresResponseCache(pool, Keyring(master, PostgresTenantKeyStore(pool)) if master else None)
+    await cache.migrate()
+    await stack.enter_async_context(in_background(_purging(cache), "response-cache-purge"))
+    return cache
+
+
+async def _purging(cache: ResponseCache) -> None:
+    while True:
+        try:
+            gone = await cache.purge(datetime.now(UTC))
+            if gone:
+                log.info("expired answers removed from the response cache", count=gone)
+        except Exception as exc:
+            log.warning("response cache purge failed", error=repr(exc))
+        await asyncio.sleep(CACHE_PURGE_INTERVAL_S)
 
 
 def _load_prices(settings: Settings) -> PriceTable | None:

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from cairn_bus import EventMeta
-from cairn_events import InputScreenedV1, ModelPromotedV1, ModelRegisteredV1
+from cairn_events import (
+    CacheOutcome,
+    CompletionGeneratedV1,
+    InputScreenedV1,
+    ModelPromotedV1,
+    ModelRegisteredV1,
+    TokenUsage,
+)
 from cairn_inference.adapters.telemetry import record_cost
 from cairn_inference.bootstrap import Deps
+from cairn_inference.domain.budget import (
+    ALERT_LEVEL,
+    budget_alert,
+    budget_day,
+    crossed,
+    over_budget,
+    over_budget_reason,
+)
+from cairn_inference.domain.cache import CachedAnswer, bypass_reason, cache_key, hit, miss
 from cairn_inference.domain.completion import AdapterNotFoundError, Completion, failure_reason
 from cairn_inference.domain.deltas import reporting_to
-from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response
+from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response, rejected_response
 from cairn_inference.domain.references import ResolvedModel, UnknownModelError, resolve
 from cairn_inference.streaming import DeltaStream, streams
-from cairn_observability import get_logger, record_request_outcome
+from cairn_observability import get_logger, record_cache, record_request_outcome
 
 log = get_logger("cairn.inference")
 
@@ -33,6 +50,9 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
     async with deps.inbox.once(deps.inbox_consumer, meta.id) as claim:
         if not claim:
             log.info("input already handled; redelivery ignored", event_id=meta.id)
+            return
+        budget = _budget_of(event, meta, deps)
+        if budget is not None and await _refused_over_budget(event, meta, deps, budget):
             return
         try:
             served = resolve(
@@ -61,6 +81,10 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             if streams(event, meta)
             else None
         )
+        lookup = await _look_up(event, meta, served, deps)
+        if lookup.answer is not None and lookup.outcome is not None:  # a hit: nothing generated
+            await _answer_from_cache(event, meta, served, deps, lookup.answer, lookup.outcome, stream)
+            return
         try:
             with reporting_to(stream.progress if stream is not None else None):
                 completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
@@ -84,16 +108,164 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             stream is not None
         ):  # the last delta before the completion: the gateway's stream ends on the answer
             await stream.finish(completion)
-        generated = completion_event(event, completion, _now(), served)
+        generated = completion_event(event, completion, _now(), served, cache=lookup.outcome)
         await deps.publisher.publish(generated, cause=meta)
         if deps.prices is not None:
-            record_cost(
+            cost = record_cost(
                 deps.prices,
                 tenant=event.tenant,
                 model=generated.model,
                 usage=generated.usage,
                 base_model=deps.default_model,
             )
+            if budget is not None:
+                await _charge(event, meta, deps, budget, cost, generated.usage.total_tokens)
+        if (
+            lookup.outcome is not None and meta.replay_id is None
+        ):  # a miss or a bypass: counted, nothing saved
+            record_cache(lookup.outcome, event.tenant, 0, 0, None)
+        if lookup.key is not None:
+            await _store(event, lookup.key, completion, generated, deps)
+
+
+def _budget_of(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> float | None:
+    """The tenant's daily budget when it is enforced for this request; None: not limited (no ledger,
+    no price table, no budget for the tenant, or a replayed or shadow request, which operators make
+    and the tenant is not charged for)."""
+    if deps.ledger is None or deps.prices is None or meta.replay_id is not None:
+        return None
+    return deps.prices.budgets.for_tenant(event.tenant)
+
+
+async def _refused_over_budget(event: InputScreenedV1, meta: EventMeta, deps: Deps, budget: float) -> bool:
+    """Answer `rejected` (nothing generated) when the tenant has spent its budget today; whether it
+    did. A ledger that cannot be read lets the request through (logged): an outage of the budget's
+    bookkeeping must not stop every tenant."""
+    assert deps.ledger is not None
+    day = budget_day(_now())
+    try:
+        spent = await deps.ledger.spent(event.tenant, day)
+    except Exception as exc:
+        log.warning("tenant spend unknown: not limited", tenant=event.tenant, error=repr(exc))
+        return False
+    if not over_budget(spent, budget):
+        return False
+    reason = over_budget_reason(event.tenant, spent, budget, day)
+    log.info("request refused: tenant over budget", tenant=event.tenant, spent_usd=spent, budget_usd=budget)
+    refused = rejected_response(event, reason=reason, now=_now())
+    await deps.publisher.publish(refused, cause=meta)
+    _count(refused.status.value, event, refused.completed_at, meta)
+    return True
+
+
+async def _charge(
+    event: InputScreenedV1, meta: EventMeta, deps: Deps, budget: float, cost: float, tokens: int
+) -> None:
+    """Add a generation's cost to the tenant's spend today; raise `TenantBudget80` once per tenant and
+    day when this addition crosses 80 % of the budget (a failure is logged: the answer stands)."""
+    assert deps.ledger is not None
+    now = _now()
+    day = budget_day(now)
+    try:
+        before, after = await deps.ledger.add(event.tenant, day, cost, tokens)
+        if crossed(before, after, budget) and await deps.ledger.first_alert(event.tenant, day, ALERT_LEVEL):
+            alert = budget_alert(event.tenant, after, budget, day, now)
+            await deps.publisher.publish(alert, cause=meta, event_id=alert.alert_id)
+            log.warning("tenant past 80% of its daily budget", tenant=event.tenant, spent_usd=after)
+    except Exception as exc:
+        log.warning("tenant spend not recorded", tenant=event.tenant, cost_usd=cost, error=repr(exc))
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """What the cache said for one request: its outcome (None: cache off), key and stored answer."""
+
+    outcome: CacheOutcome | None = None
+    key: str | None = None
+    answer: CachedAnswer | None = None
+
+
+async def _look_up(event: InputScreenedV1, meta: EventMeta, served: ResolvedModel, deps: Deps) -> _Lookup:
+    """Consult the cache. A cache that fails is a miss, never a failed request."""
+    if deps.cache is None:
+        return _Lookup()
+    reason = bypass_reason(event, replay=meta.replay_id is not None)
+    if reason is not None:
+        return _Lookup(CacheOutcome(result="bypass", reason=reason))
+    key = cache_key(
+        event,
+        model=served.model,
+        model_version=served.model_version,
+        adapter=served.adapter,
+        base_model=deps.default_model,
+    )
+    try:
+        found = await deps.cache.get(key, event.tenant, _now())
+    except Exception as exc:
+        log.warning("response cache unavailable: generating", error=repr(exc), request_id=event.request_id)
+        return _Lookup(miss())
+    return _Lookup(hit(found) if found is not None else miss(), key, found)
+
+
+async def _answer_from_cache(
+    event: InputScreenedV1,
+    meta: EventMeta,
+    served: ResolvedModel,
+    deps: Deps,
+    answer: CachedAnswer,
+    outcome: CacheOutcome,
+    stream: DeltaStream | None,
+) -> None:
+    """Publish the stored answer as this request's completion (streamed as one delta when asked):
+    output screening judges it like any other. Its tokens and their price count as saved."""
+    usage = TokenUsage(input_tokens=answer.input_tokens, output_tokens=answer.output_tokens)
+    completion = Completion(
+        text=answer.text,
+        finish_reason=answer.finish_reason,
+        usage=usage,
+        latency_ms=0.0,
+        ttft_ms=None,
+        backend="cache",
+        model=answer.model,
+    )
+    if stream is not None:
+        await stream.finish(completion)
+    generated = completion_event(event, completion, _now(), served, cache=outcome)
+    await deps.publisher.publish(generated, cause=meta)
+    saved = (
+        deps.prices.cost(
+            generated.model, usage.input_tokens, usage.output_tokens, base_model=deps.default_model
+        )
+        if deps.prices is not None
+        else None
+    )
+    record_cache(outcome, event.tenant, usage.input_tokens, usage.output_tokens, saved)
+    log.info("answered from the cache", request_id=event.request_id, source=answer.request_id)
+
+
+async def _store(
+    event: InputScreenedV1, key: str, completion: Completion, generated: CompletionGeneratedV1, deps: Deps
+) -> None:
+    """Keep a finished generation for the next identical request (a failure to keep it is logged)."""
+    if deps.cache is None or completion.finish_reason not in ("stop", "length"):
+        return
+    now = _now()
+    answer = CachedAnswer(
+        key=key,
+        tenant=event.tenant,
+        request_id=event.request_id,
+        text=completion.text,
+        finish_reason=completion.finish_reason,
+        input_tokens=generated.usage.input_tokens,
+        output_tokens=generated.usage.output_tokens,
+        model=generated.model,
+        created_at=now,
+        expires_at=now + timedelta(seconds=deps.cache_ttl_s),
+    )
+    try:
+        await deps.cache.put(answer)
+    except Exception as exc:
+        log.warning("answer not kept in the response cache", error=repr(exc), request_id=event.request_id)
 
 
 def _count(status: str, event: InputScreenedV1, completed_at: datetime, meta: EventMeta) -> None:

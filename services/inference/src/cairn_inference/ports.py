@@ -1,15 +1,17 @@
-"""The ports of the inference service: the model backend, its LoRA adapters and their files (the
-inbox of handled events is `cairn_bus.Inbox`)."""
+"""The ports of the inference service: the model backend, its LoRA adapters and their files, the
+response cache (the inbox of handled events is `cairn_bus.Inbox`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from cairn_events import ChatMessage, GenerationParams
+from cairn_inference.domain.cache import CachedAnswer
 from cairn_inference.domain.completion import Completion
 
-__all__ = ["AdapterFiles", "AdapterManager", "ModelBackend"]
+__all__ = ["AdapterFiles", "AdapterManager", "ModelBackend", "ResponseCache"]
 
 
 @runtime_checkable
@@ -67,4 +69,26 @@ class AdapterFiles(Protocol):
         Raises ModelError when the files are missing or do not match their manifest; OSError
         when the object store is unreachable.
         """
+        ...
+
+
+class ResponseCache(Protocol):
+    """Stored answers by exact key (`domain.cache`), per tenant, until they expire.
+
+    Promises: `get` never returns an entry of another tenant than asked, nor one expired at `now`;
+    `put` keeps an unexpired entry already stored under the key (the first answer wins, so every hit
+    names the same source request) and replaces an expired one; `purge` forgets entries expired before
+    `before` and says how many.
+    """
+
+    async def get(self, key: str, tenant: str, now: datetime) -> CachedAnswer | None:
+        """The unexpired answer stored under `key` for `tenant`, if any."""
+        ...
+
+    async def put(self, answer: CachedAnswer) -> None:
+        """Store `answer` unless an unexpired one is stored under its key."""
+        ...
+
+    async def purge(self, before: datetime) -> int:
+        """Forget the entries that expired before `before`; how many were forgotten."""
         ...

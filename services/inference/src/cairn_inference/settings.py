@@ -92,6 +92,34 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         "(the `cairn_inbox` table at postgres_dsn, shared by every replica).",
     )
     inbox_capacity: int = Field(100_000, ge=1, description="Event ids the memory inbox remembers.")
+    response_cache: Literal["off", "exact"] = Field(
+        "off",
+        description="The response cache (docs/cache.md): `exact` reuses a stored answer for a request "
+        "identical in everything that decides it (tenant, prompt version, messages, context chunks, "
+        "model version, adapter, parameters), for deterministic generation only; `off` generates every time.",
+    )
+    response_cache_ttl_s: float = Field(
+        86_400.0, gt=0, description="How long a stored answer may be reused (seconds)."
+    )
+    response_cache_store: Literal["memory", "postgres"] | None = Field(
+        None,
+        description="Where answers are stored: this process's memory, or the `inference_response_cache` "
+        "table at postgres_dsn shared by every replica (answers sealed per tenant); unset: as `inbox`.",
+    )
+    budgets: Literal["off", "enforce"] = Field(
+        "enforce",
+        description="Tenants' daily budgets of the price table (`budgets:` in infra/prices.yaml): `enforce` "
+        "answers a tenant's request `rejected` (nothing generated) once its spend today (UTC) reaches its "
+        "budget and raises `TenantBudget80` at 80 %; `off` only records cost.",
+    )
+    budget_store: Literal["memory", "postgres"] | None = Field(
+        None,
+        description="Where each tenant's spend per day is kept: this process's memory, or the "
+        "`inference_tenant_spend` table at postgres_dsn shared by every replica; unset: as `inbox`.",
+    )
+    response_cache_capacity: int = Field(
+        10_000, ge=1, description="Answers the memory store keeps (the oldest are dropped first)."
+    )
     served_model: str = Field(
         "cairn-qa",
         description="Registry model whose production version answers requests naming no model (the base "

@@ -275,6 +275,7 @@ async def on_completion_generated(event: CompletionGeneratedV1, meta: EventMeta,
         "prompt_name": event.prompt_name,
         "prompt_version": event.prompt_version,
         "completed_at": now,
+        "cache": event.cache,  # a cache hit is screened like any answer, and says it was one
     }
     policy = await _policy_or_fail(deps, OUTPUT_CONSUMER, meta, common)
     if policy is None:
@@ -313,12 +314,12 @@ async def on_completion_generated(event: CompletionGeneratedV1, meta: EventMeta,
 
 def _answer_fields(event: ReviewResolvedV1, item: ReviewItem, now: datetime) -> dict[str, Any]:
     """The fields of the request's final response that the held one had: prompt, and for a held
-    output the model that generated and the tokens it cost."""
+    output the model that generated, the tokens it cost and what the response cache did."""
     fields: dict[str, Any] = {"request_id": event.request_id, "tenant": event.tenant, "completed_at": now}
     release = item.release
     if "response" in release:
         held = ResponseCompletedV1.model_validate(release["response"])
-        for name in ("model", "model_version", "adapter", "usage", "prompt_name", "prompt_version"):
+        for name in ("model", "model_version", "adapter", "usage", "prompt_name", "prompt_version", "cache"):
             fields[name] = getattr(held, name)
     elif "screened" in release:
         screened = InputScreenedV1.model_validate(release["screened"])

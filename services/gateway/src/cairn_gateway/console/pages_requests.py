@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cairn_gateway.console.core import PREFIX, Caller, Console, ConsoleError
 
-__all__ = ["add_routes", "summarise", "timeline"]
+__all__ = ["add_routes", "cache_note", "summarise", "timeline"]
 
 ANSWER_TYPE = "cairn.response.completed.v1"
 STATUSES = ("completed", "held", "blocked", "rejected", "failed")
@@ -91,7 +91,20 @@ def summarise(event: dict[str, Any]) -> dict[str, Any]:
         out["text"] = data.get("text") or data.get("reason")
     else:
         out["summary"] = kind
+    cache = data.get("cache")
+    if kind.startswith(("cairn.completion.generated", "cairn.response.completed")) and cache:
+        out["summary"] += "; " + cache_note(cache)
     return out
+
+
+def cache_note(cache: dict[str, Any]) -> str:
+    """What inference's response cache did, in the words `cairn trail` uses."""
+    result = cache.get("result")
+    if result == "hit":
+        return f"cache hit ({cache.get('kind')}) from {cache.get('source_request_id')}"
+    if result == "miss":
+        return "cache miss (stored)"
+    return f"cache bypass: {cache.get('reason')}" if cache.get("reason") else "cache bypass"
 
 
 def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cairn_events import (
+    OVER_BUDGET_REASON,
     ChatMessage,
     GenerationParams,
     RequestSubmittedV1,
@@ -251,10 +252,21 @@ def cairn_details(response: ResponseCompletedV1) -> dict[str, Any]:
 
 
 def refusal(response: ResponseCompletedV1) -> GatewayError | None:
-    """The error a rejected (400), failed (500) or held (409) response is answered with; None for
+    """The error a rejected (400; 429 when the tenant's budget is spent), failed (500) or held (409)
+    response is answered with; None for
     completed and blocked (a 200 whose finish reason tells them apart)."""
     rid = response.request_id
     reason = response.reason or response.status.value
+    if response.status is ResponseStatus.REJECTED and reason.startswith(OVER_BUDGET_REASON):
+        return GatewayError(  # the budget is back tomorrow (UTC): the client should not retry now
+            429,
+            reason,
+            "insufficient_quota",
+            "over_budget",
+            request_id=rid,
+            outcome="over_budget",
+            retry=False,
+        )
     if response.status is ResponseStatus.REJECTED:
         return GatewayError(
             400, reason, "invalid_request_error", "request_rejected", request_id=rid, outcome="rejected"

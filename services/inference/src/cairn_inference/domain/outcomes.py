@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cairn_events import CompletionGeneratedV1, InputScreenedV1, ResponseCompletedV1, ResponseStatus, Verdict
+from cairn_events import (
+    CacheOutcome,
+    CompletionGeneratedV1,
+    InputScreenedV1,
+    ResponseCompletedV1,
+    ResponseStatus,
+    Verdict,
+)
 from cairn_inference.domain.completion import Completion
 from cairn_inference.domain.references import ResolvedModel
 
@@ -13,7 +20,11 @@ GENERATE_ON = frozenset({Verdict.ALLOW, Verdict.REDACT})
 
 
 def completion_event(
-    screened: InputScreenedV1, completion: Completion, now: datetime, served: ResolvedModel | None = None
+    screened: InputScreenedV1,
+    completion: Completion,
+    now: datetime,
+    served: ResolvedModel | None = None,
+    cache: CacheOutcome | None = None,
 ) -> CompletionGeneratedV1:
     """The completion of a screened input, carrying its chunks and prompt over.
 
@@ -36,6 +47,7 @@ def completion_event(
         prompt_name=screened.prompt_name,
         prompt_version=screened.prompt_version,
         generated_at=now,
+        cache=cache,
     )
 
 
@@ -58,6 +70,20 @@ def failed_response(
         model=model,
         model_version=model_version,
         adapter=adapter,
+        prompt_name=screened.prompt_name,
+        prompt_version=screened.prompt_version,
+        completed_at=now,
+    )
+
+
+def rejected_response(screened: InputScreenedV1, *, reason: str, now: datetime) -> ResponseCompletedV1:
+    """The final answer to a request refused before generation (its tenant is over budget): status
+    `rejected` and why; nothing was generated."""
+    return ResponseCompletedV1(
+        request_id=screened.request_id,
+        tenant=screened.tenant,
+        status=ResponseStatus.REJECTED,
+        reason=reason,
         prompt_name=screened.prompt_name,
         prompt_version=screened.prompt_version,
         completed_at=now,

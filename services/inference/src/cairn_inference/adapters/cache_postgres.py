@@ -1,0 +1,122 @@
+"""The response cache in the inference service's PostgreSQL (`inference_response_cache`), shared by
+every replica.
+
+An entry is unexpired while `now < expires_at`; `put` is one statement, so replicas storing answers
+for the same key at once keep the first unexpired one. With a keyring (`cairn_auth.encryption`) the
+answer text, the tenant's content, is stored sealed under the tenant's data key; after the tenant's
+erasure its entries read as misses (and are deleted when read). Without one the text is stored as it is, and a sealed entry met
+then reads as a miss too. A database outage raises `TransientError`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cairn_auth.encryption import Keyring, PostgresTenantKeyStore, is_sealed
+from cairn_bus.postgres import guarded, migrate, rows_affected
+from cairn_inference.domain.cache import CachedAnswer
+
+__all__ = ["DDL", "PostgresResponseCache"]
+
+MIGRATION_LOCK = "cairn_inference_response_cache_migrate"
+DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS inference_response_cache (
+        key           text        PRIMARY KEY,
+        tenant        text        NOT NULL,
+        request_id    text        NOT NULL,
+        text          text        NOT NULL,
+        finish_reason text        NOT NULL,
+        input_tokens  integer     NOT NULL,
+        output_tokens integer     NOT NULL,
+        model         text        NOT NULL,
+        created_at    timestamptz NOT NULL,
+        expires_at    timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS inference_response_cache_expires_at ON inference_response_cache (expires_at)",
+)
+_COLUMNS = (
+    "key, tenant, request_id, text, finish_reason, input_tokens, output_tokens, model, created_at, expires_at"
+)
+_PUT = (
+    f"INSERT INTO inference_response_cache ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS.split(", ")[1:])
+    + " WHERE inference_response_cache.expires_at <= EXCLUDED.created_at"  # the stored one expired
+)
+
+
+class PostgresResponseCache:
+    """`ResponseCache` on an asyncpg pool (`cairn_bus.postgres.create_pool`); `keyring`: seals the
+    answer text under each tenant's key (None: stored as it is)."""
+
+    def __init__(self, pool: Any, keyring: Keyring | None = None) -> None:
+        self.pool = pool
+        self.keyring = keyring
+
+    async def migrate(self) -> None:
+        """Create the table and its index when missing (replicas starting together migrate one by
+        one), and the keyring's `tenant_keys` table when there is a keyring."""
+        await migrate(self.pool, MIGRATION_LOCK, *DDL)
+        if self.keyring is not None:
+            await PostgresTenantKeyStore(self.pool).migrate()
+
+    @guarded
+    async def get(self, key: str, tenant: str, now: datetime) -> CachedAnswer | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM inference_response_cache WHERE key = $1 AND tenant = $2 AND expires_at > $3",
+            key,
+            tenant,
+            now,
+        )
+        if row is None:
+            return None
+        text: str = row["text"]
+        if is_sealed(text):
+            if self.keyring is None:
+                return None  # sealed, and nothing here can open it
+            [plain] = await self.keyring.open_many([text])
+            if plain is None:  # the tenant was erased: forget the entry, so a new answer can take its key
+                await self.pool.execute(
+                    "DELETE FROM inference_response_cache WHERE key = $1 AND text = $2", key, row["text"]
+                )
+                return None
+            text = plain.decode("utf-8")
+        return CachedAnswer(
+            key=row["key"],
+            tenant=row["tenant"],
+            request_id=row["request_id"],
+            text=text,
+            finish_reason=row["finish_reason"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            model=row["model"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+    @guarded
+    async def put(self, answer: CachedAnswer) -> None:
+        text = answer.text
+        if self.keyring is not None:
+            text = await self.keyring.seal(answer.tenant, text.encode("utf-8"))
+        await self.pool.execute(
+            _PUT,
+            answer.key,
+            answer.tenant,
+            answer.request_id,
+            text,
+            answer.finish_reason,
+            answer.input_tokens,
+            answer.output_tokens,
+            answer.model,
+            answer.created_at,
+            answer.expires_at,
+        )
+
+    @guarded
+    async def purge(self, before: datetime) -> int:
+        done = await self.pool.execute("DELETE FROM inference_response_cache WHERE expires_at < $1", before)
+        return rows_affected(done)

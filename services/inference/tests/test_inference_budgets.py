@@ -1,0 +1,114 @@
+"""Tenants' daily budgets through the handler: spend is charged per generation, `TenantBudget80` is
+raised once at 80 %, and a tenant whose budget is spent is answered `rejected` with nothing generated
+(memory ledger; the ledgers themselves are held to their contract in budget_behaviour.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cairn_bus import InMemoryInbox, InMemoryPublisher
+from cairn_events import AlertRaisedV1, InputScreenedV1, ResponseStatus
+from cairn_inference.adapters.budget_memory import InMemorySpendLedger
+from cairn_inference.adapters.cache_memory import InMemoryResponseCache
+from cairn_inference.app import router
+from cairn_inference.bootstrap import build
+from cairn_inference.domain.budget import budget_day
+from cairn_inference.domain.registry import RegistryView
+from cairn_observability.pricing import Budgets, ModelPrice, PriceTable
+
+from .conftest import FakeBackend, screened
+from .test_inference_handlers import Harness, settings
+
+# the fake backend's answer is 42 input and 7 output tokens: $0.049 at $1000 per million tokens
+PRICES = PriceTable(
+    default=ModelPrice(input_per_mtok=1000, output_per_mtok=1000),
+    budgets=Budgets(tenants={"acme": 0.1}),
+)
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+def ledger() -> InMemorySpendLedger:
+    return InMemorySpendLedger()
+
+
+@pytest.fixture
+async def harness(backend: FakeBackend, ledger: InMemorySpendLedger) -> AsyncIterator[Harness]:
+    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
+    async with build(
+        settings(response_cache="exact"),
+        publisher,
+        backend=backend,
+        inbox=InMemoryInbox(),
+        registry=RegistryView(),
+        prices=PRICES,
+        ledger=ledger,
+        cache=InMemoryResponseCache(),
+    ) as deps:
+        yield Harness(deps, InMemoryPublisher("/cairn/safety"))
+
+
+def ask(n: int, tenant: str = "acme", **changes: object) -> InputScreenedV1:
+    """A distinct question (no cache hit), sampled unless `changes` say otherwise."""
+    messages = [{"role": "user", "content": f"question {n}"}]
+    return screened(**{"request_id": f"req-{tenant}-{n}", "tenant": tenant, "model": None,
+                       "messages": messages, **changes})  # fmt: skip
+
+
+def alerts(harness: Harness) -> list[AlertRaisedV1]:
+    return [e for e in harness.published.events(AlertRaisedV1.event_type) if isinstance(e, AlertRaisedV1)]
+
+
+async def test_a_tenant_is_charged_warned_at_80_percent_and_refused_once_its_budget_is_spent(
+    harness: Harness, backend: FakeBackend, ledger: InMemorySpendLedger
+) -> None:
+    for n in range(1, 5):
+        await harness.deliver(harness.message(ask(n)))
+    assert len(backend.calls) == 3  # $0.049, $0.098, $0.147: the fourth found the budget spent
+    assert len(harness.completions()) == 3
+    [refused] = harness.responses()
+    assert (refused.request_id, refused.status) == ("req-acme-4", ResponseStatus.REJECTED)
+    assert refused.reason is not None
+    assert refused.reason.startswith("over budget: tenant acme spent $0.1470 of its $0.10 daily budget")
+    assert refused.usage is None
+    [alert] = alerts(harness)  # raised by the second request, which crossed $0.08, and only then
+    assert (alert.alert_name, alert.severity, alert.labels["tenant"]) == ("TenantBudget80", "warning", "acme")
+    assert alert.value == pytest.approx(0.098)
+    assert await ledger.spent("acme", budget_day(refused.completed_at)) == pytest.approx(0.147)
+
+
+async def test_a_tenant_without_a_budget_is_not_limited(harness: Harness, backend: FakeBackend) -> None:
+    for n in range(1, 6):
+        await harness.deliver(harness.message(ask(n, tenant="globex")))
+    assert len(backend.calls) == 5
+    assert harness.responses() == []
+    assert alerts(harness) == []
+
+
+async def test_a_replayed_request_is_neither_refused_nor_charged(
+    harness: Harness, backend: FakeBackend, ledger: InMemorySpendLedger
+) -> None:
+    for n in range(1, 4):
+        await harness.deliver(harness.message(ask(n)))
+    spent = await ledger.spent("acme", budget_day(harness.completions()[0].generated_at))
+    replayed = harness.upstream.build(ask(9), replay_id="replay-1", replay_of="evt-1")
+    await harness.deliver(replayed)
+    assert len(backend.calls) == 4
+    assert await ledger.spent("acme", budget_day(harness.completions()[0].generated_at)) == spent
+
+
+async def test_an_answer_from_the_cache_costs_the_tenant_nothing(
+    harness: Harness, backend: FakeBackend, ledger: InMemorySpendLedger
+) -> None:
+    greedy = {"params": {"temperature": 0.0, "max_tokens": 64}}
+    await harness.deliver(harness.message(ask(1, **greedy)))
+    await harness.deliver(harness.message(ask(1, request_id="req-again", **greedy)))
+    assert len(backend.calls) == 1
+    day = budget_day(harness.completions()[0].generated_at)
+    assert await ledger.spent("acme", day) == pytest.approx(0.049)

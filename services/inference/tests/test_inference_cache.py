@@ -1,0 +1,179 @@
+"""The exact response cache: its key and when it is bypassed (domain), and the handler answering an
+identical request from the stored answer without generating (memory store; the stores themselves are
+held to their contract in cache_behaviour.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cairn_bus import InMemoryInbox, InMemoryPublisher
+from cairn_events import CompletionDeltaGeneratedV1, ContextChunk, InputScreenedV1, Verdict
+from cairn_inference.adapters.cache_memory import InMemoryResponseCache
+from cairn_inference.app import router
+from cairn_inference.bootstrap import build
+from cairn_inference.domain.cache import bypass_reason, cache_key
+from cairn_inference.domain.registry import RegistryView
+from cairn_observability.metrics import CACHE_TOKENS_SAVED
+
+from .conftest import FakeBackend, screened
+from .test_inference_handlers import Harness, settings
+
+MODEL = {"model": "cairn-qa", "model_version": "2", "adapter": "cairn-qa-v2", "base_model": "SmolLM2"}
+
+
+def key(event: InputScreenedV1, **changes: str | None) -> str:
+    return cache_key(event, **{**MODEL, **changes})  # type: ignore[arg-type]
+
+
+def test_the_same_request_has_the_same_key_and_streaming_does_not_change_it() -> None:
+    event = screened()
+    assert key(event) == key(screened())
+    assert key(event).startswith("exact:")
+    assert key(event) == key(screened(params={**event.params.model_dump(), "stream": True}))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tenant": "other-tenant"},  # never across tenants
+        {"prompt_version": 99},  # the label moved to another version
+        {"messages": [{"role": "user", "content": "another question"}]},
+        {"params": {"max_tokens": 7}},
+    ],
+)
+def test_anything_that_decides_the_answer_changes_the_key(change: dict[str, object]) -> None:
+    assert key(screened(**change)) != key(screened())
+
+
+def test_another_model_version_adapter_or_base_model_changes_the_key() -> None:
+    event = screened()
+    assert key(event, model_version="3") != key(event)  # a promotion or a rollback
+    assert key(event, adapter=None) != key(event)
+    assert key(event, base_model="Other") != key(event)
+
+
+def test_a_reingested_chunk_with_new_content_changes_the_key() -> None:
+    chunk = ContextChunk(
+        document_id="d1", chunk_id="d1#0", source_uri="file:///kb/a.md", content_hash="sha256:aa", score=0.9,
+        text="old",
+    )  # fmt: skip
+    old = screened(chunks=[chunk.model_dump()])
+    new = screened(chunks=[{**chunk.model_dump(), "content_hash": "sha256:bb", "text": "new"}])
+    assert key(old) != key(new)
+
+
+def test_only_deterministic_unredacted_live_requests_use_the_cache() -> None:
+    assert bypass_reason(screened(params={"temperature": 0.0}), replay=False) is None
+    assert bypass_reason(screened(params={"temperature": 0.8, "seed": 7}), replay=False) is None
+    assert bypass_reason(screened(params={"temperature": 0.8}), replay=False) == "not deterministic"
+    assert bypass_reason(screened(verdict=Verdict.REDACT.value), replay=False) == "redacted input"
+    assert bypass_reason(screened(), replay=True) == "replay or shadow request"
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+async def cached(backend: FakeBackend) -> AsyncIterator[Harness]:
+    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
+    async with build(
+        settings(response_cache="exact"),
+        publisher,
+        backend=backend,
+        inbox=InMemoryInbox(),
+        registry=RegistryView(),
+        cache=InMemoryResponseCache(),
+    ) as deps:
+        yield Harness(deps, InMemoryPublisher("/cairn/safety"))
+
+
+def ask(**changes: object) -> InputScreenedV1:
+    return screened(**{"model": None, "params": {"temperature": 0.0, "max_tokens": 64}, **changes})
+
+
+async def test_an_identical_request_is_answered_from_the_cache_without_generating(
+    cached: Harness, backend: FakeBackend
+) -> None:
+    first, second = ask(request_id="req-first"), ask(request_id="req-second")
+    saved_before = CACHE_TOKENS_SAVED.labels(first.tenant)._value.get()
+    await cached.deliver(cached.message(first))
+    await cached.deliver(cached.message(second))
+    assert len(backend.calls) == 1
+    generated, reused = cached.completions()
+    assert generated.cache is not None
+    assert (generated.cache.result, generated.cache.kind) == ("miss", "exact")
+    assert reused.request_id == "req-second"
+    assert reused.cache is not None
+    assert (reused.cache.result, reused.cache.source_request_id) == ("hit", "req-first")
+    assert (reused.text, reused.finish_reason, reused.usage) == (generated.text, "stop", generated.usage)
+    assert reused.backend == "cache"
+    assert reused.chunks == second.chunks  # its citations are kept
+    assert (reused.model, reused.model_version) == (generated.model, generated.model_version)
+    assert CACHE_TOKENS_SAVED.labels(first.tenant)._value.get() - saved_before == 42 + 7
+
+
+async def test_another_tenant_never_gets_the_stored_answer(cached: Harness, backend: FakeBackend) -> None:
+    await cached.deliver(cached.message(ask(request_id="req-a", tenant="acme")))
+    await cached.deliver(cached.message(ask(request_id="req-b", tenant="globex")))
+    assert len(backend.calls) == 2
+    assert [c.cache.result for c in cached.completions() if c.cache] == ["miss", "miss"]
+
+
+async def test_a_sampled_or_redacted_request_bypasses_the_cache(
+    cached: Harness, backend: FakeBackend
+) -> None:
+    sampled = {"params": {"temperature": 0.9, "max_tokens": 64}}
+    await cached.deliver(cached.message(ask(request_id="req-1", **sampled)))
+    await cached.deliver(cached.message(ask(request_id="req-2", **sampled)))
+    await cached.deliver(cached.message(ask(request_id="req-3", verdict=Verdict.REDACT.value)))
+    await cached.deliver(cached.message(ask(request_id="req-4", verdict=Verdict.REDACT.value)))
+    assert len(backend.calls) == 4
+    reasons = [(c.cache.result, c.cache.reason) for c in cached.completions() if c.cache]
+    assert reasons == [("bypass", "not deterministic")] * 2 + [("bypass", "redacted input")] * 2
+
+
+async def test_a_replayed_request_is_generated_again(cached: Harness, backend: FakeBackend) -> None:
+    event = ask(request_id="req-live")
+    await cached.deliver(cached.message(event))
+    replayed = cached.upstream.build(ask(request_id="req-replayed"), replay_id="replay-1", replay_of="evt-1")
+    await cached.deliver(replayed)
+    assert len(backend.calls) == 2
+
+
+async def test_a_streamed_hit_sends_the_stored_answer_as_its_last_delta(
+    cached: Harness, backend: FakeBackend
+) -> None:
+    await cached.deliver(cached.message(ask(request_id="req-first")))
+    streamed = ask(request_id="req-streamed", params={"temperature": 0.0, "max_tokens": 64, "stream": True})
+    await cached.deliver(cached.message(streamed))
+    assert len(backend.calls) == 1
+    [delta] = cached.published.events(CompletionDeltaGeneratedV1.event_type)
+    assert isinstance(delta, CompletionDeltaGeneratedV1)
+    assert (delta.request_id, delta.text, delta.last) == ("req-streamed", backend.text, True)
+
+
+async def test_a_failed_generation_is_not_stored(cached: Harness, backend: FakeBackend) -> None:
+    backend.error = RuntimeError("boom")
+    await cached.deliver(cached.message(ask(request_id="req-1")))
+    backend.error = None
+    await cached.deliver(cached.message(ask(request_id="req-2")))
+    assert len(backend.calls) == 2
+    [completion] = cached.completions()
+    assert completion.cache is not None
+    assert completion.cache.result == "miss"
+
+
+async def test_without_the_cache_no_outcome_is_recorded(backend: FakeBackend) -> None:
+    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
+    async with build(
+        settings(), publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView()
+    ) as deps:
+        harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
+        await harness.deliver(harness.message(ask(request_id="req-1")))
+        await harness.deliver(harness.message(ask(request_id="req-2")))
+    assert len(backend.calls) == 2
+    assert [c.cache for c in harness.completions()] == [None, None]
