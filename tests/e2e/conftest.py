@@ -80,8 +80,10 @@ async def services(
     run_cairn(env, "inference", "prepare", cwd=REPO)
     groups = await prepare_groups(bootstrap, uuid.uuid4().hex[:8])
     svc = ServiceProcesses(ProcessManager(tmp_path_factory.mktemp("e2e-services")), env, groups, cwd=REPO)
-    # a module names the services it needs (`E2E_SERVICES`); the request path by default
-    with svc.running(list(getattr(request.module, "E2E_SERVICES", REQUEST_PATH))):
+    # a module names the services it needs (`E2E_SERVICES`; the request path by default) and any settings
+    # of its own per service (`E2E_SERVICE_ENV`)
+    names = list(getattr(request.module, "E2E_SERVICES", REQUEST_PATH))
+    with svc.running(names, extra_env=getattr(request.module, "E2E_SERVICE_ENV", None)):
         yield svc
 
 

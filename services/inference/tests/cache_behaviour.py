@@ -84,6 +84,18 @@ class ResponseCacheBehaviour:
         await cache.put(at_expiry)
         assert await cache.get("exact:k1", "acme", NOW + TTL) == at_expiry
 
+    async def test_erasing_a_tenant_forgets_its_entries_only(self, cache: ResponseCache) -> None:
+        await cache.put(answer("exact:a1"))
+        await cache.put(answer("exact:a2"))
+        await cache.put(answer("exact:g1", tenant="globex"))
+        assert await cache.erase_tenant("acme") == 2
+        assert await cache.get("exact:a1", "acme", NOW) is None
+        assert await cache.get("exact:a2", "acme", NOW) is None
+        assert await cache.get("exact:g1", "globex", NOW) == answer("exact:g1", tenant="globex")
+        assert await cache.erase_tenant("acme") == 0
+        await cache.put(answer("exact:a1"))  # the tenant may come back: a new answer is kept
+        assert await cache.get("exact:a1", "acme", NOW) == answer("exact:a1")
+
     async def test_purge_forgets_only_entries_expired_before_the_time(self, cache: ResponseCache) -> None:
         await cache.put(answer("exact:old-1"))
         await cache.put(answer("exact:old-2", minutes=10, tenant="globex"))

@@ -177,3 +177,14 @@ async def test_without_the_cache_no_outcome_is_recorded(backend: FakeBackend) ->
         await harness.deliver(harness.message(ask(request_id="req-2")))
     assert len(backend.calls) == 2
     assert [c.cache for c in harness.completions()] == [None, None]
+
+
+async def test_a_tenants_erasure_forgets_its_stored_answers(cached: Harness, backend: FakeBackend) -> None:
+    from cairn_auth.encryption import TENANT_ERASE
+    from cairn_auth.management import admin_action
+
+    await cached.deliver(cached.message(ask(request_id="req-1", tenant="acme")))
+    erase = admin_action("ops", TENANT_ERASE, "acme", tenant="acme")
+    await cached.deliver(InMemoryPublisher("/cairn/cli").build(erase))
+    await cached.deliver(cached.message(ask(request_id="req-2", tenant="acme")))
+    assert len(backend.calls) == 2  # generated again: the stored answer is gone

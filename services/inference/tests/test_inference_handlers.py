@@ -9,6 +9,7 @@ import pytest
 from cairn_bus import Dispatcher, InMemoryInbox, InMemoryPublisher, Outcome, RawRecord, derive_event_id
 from cairn_bus.publisher import OutgoingMessage
 from cairn_events import (
+    AdminActionRecordedV1,
     CompletionGeneratedV1,
     InputScreenedV1,
     ModelPromotedV1,
@@ -86,12 +87,13 @@ async def harness(backend: FakeBackend) -> AsyncIterator[Harness]:
         yield Harness(deps, InMemoryPublisher("/cairn/safety"))
 
 
-def test_the_router_consumes_screenings_and_models_and_publishes_completions_and_responses() -> None:
-    assert sorted(router.topics) == ["cairn.models", "cairn.screenings"]
+def test_the_router_consumes_screenings_models_and_erasures_and_publishes_completions_and_responses() -> None:
+    assert sorted(router.topics) == ["cairn.admin", "cairn.models", "cairn.screenings"]
     assert router.consumed_types == {
         InputScreenedV1.event_type,
         ModelRegisteredV1.event_type,
         ModelPromotedV1.event_type,
+        AdminActionRecordedV1.event_type,
     }
     assert {CompletionGeneratedV1.event_type, ResponseCompletedV1.event_type} <= router.published_types
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from cairn_bus import EventRouter
 from cairn_bus.service import run_service
 from cairn_events import (
+    AdminActionRecordedV1,
     AlertRaisedV1,
     CompletionDeltaGeneratedV1,
     CompletionGeneratedV1,
@@ -17,13 +18,19 @@ from cairn_events import (
     ResponseCompletedV1,
 )
 from cairn_inference.bootstrap import Deps, build
-from cairn_inference.handlers import on_input_screened, on_model_promoted, on_model_registered
+from cairn_inference.handlers import (
+    on_admin_action,
+    on_input_screened,
+    on_model_promoted,
+    on_model_registered,
+)
 from cairn_inference.settings import Settings
 
 router: EventRouter[Deps] = EventRouter("inference")
 router.handler(InputScreenedV1)(on_input_screened)
 router.handler(ModelRegisteredV1)(on_model_registered)
 router.handler(ModelPromotedV1)(on_model_promoted)
+router.handler(AdminActionRecordedV1)(on_admin_action)  # tenant erasures: the response cache
 router.publishes(CompletionGeneratedV1, CompletionDeltaGeneratedV1, ResponseCompletedV1)
 router.publishes(AlertRaisedV1)  # a tenant past 80 % of its daily budget (TenantBudget80)
 

@@ -6,8 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cairn_auth.encryption import TENANT_ERASE
 from cairn_bus import EventMeta
 from cairn_events import (
+    AdminActionRecordedV1,
     CacheOutcome,
     CompletionGeneratedV1,
     InputScreenedV1,
@@ -291,6 +293,15 @@ async def _generate(event: InputScreenedV1, served: ResolvedModel, deps: Deps) -
         return await deps.backend.generate(
             event.messages, event.params, model=deps.default_model, adapter=served.adapter
         )
+
+
+async def on_admin_action(event: AdminActionRecordedV1, meta: EventMeta, deps: Deps) -> None:
+    """A tenant's erasure (`tenant.erase`): forget the tenant's answers in the response cache (and
+    destroy the cache's key for it); other admin actions are not this service's business."""
+    if event.action != TENANT_ERASE or deps.cache is None:
+        return
+    erased = await deps.cache.erase_tenant(event.target)
+    log.info("tenant erased from the response cache", tenant=event.target, answers=erased)
 
 
 async def on_model_registered(event: ModelRegisteredV1, meta: EventMeta, deps: Deps) -> None:

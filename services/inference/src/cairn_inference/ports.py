@@ -78,7 +78,7 @@ class ResponseCache(Protocol):
     Promises: `get` never returns an entry of another tenant than asked, nor one expired at `now`;
     `put` keeps an unexpired entry already stored under the key (the first answer wins, so every hit
     names the same source request) and replaces an expired one; `purge` forgets entries expired before
-    `before` and says how many.
+    `before`, `erase_tenant` every entry of a tenant, each saying how many.
     """
 
     async def get(self, key: str, tenant: str, now: datetime) -> CachedAnswer | None:
@@ -91,4 +91,8 @@ class ResponseCache(Protocol):
 
     async def purge(self, before: datetime) -> int:
         """Forget the entries that expired before `before`; how many were forgotten."""
+        ...
+
+    async def erase_tenant(self, tenant: str) -> int:
+        """Forget every entry of `tenant` (its erasure); how many were forgotten."""
         ...

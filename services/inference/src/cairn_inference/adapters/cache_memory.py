@@ -43,3 +43,9 @@ class InMemoryResponseCache:
         for key in expired:
             del self.entries[key]
         return len(expired)
+
+    async def erase_tenant(self, tenant: str) -> int:
+        theirs = [key for key, entry in self.entries.items() if entry.tenant == tenant]
+        for key in theirs:
+            del self.entries[key]
+        return len(theirs)

@@ -120,3 +120,12 @@ class PostgresResponseCache:
     async def purge(self, before: datetime) -> int:
         done = await self.pool.execute("DELETE FROM inference_response_cache WHERE expires_at < $1", before)
         return rows_affected(done)
+
+    @guarded
+    async def erase_tenant(self, tenant: str) -> int:
+        """Delete the tenant's entries and destroy this service's key for it (sealed copies in backups
+        can then never be opened)."""
+        done = await self.pool.execute("DELETE FROM inference_response_cache WHERE tenant = $1", tenant)
+        if self.keyring is not None:
+            await self.keyring.erase(tenant)
+        return rows_affected(done)
