@@ -119,6 +119,7 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/replica_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/litellm_bench.py --bench-run benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/gateway_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/cache_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/toxicity_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/groundedness_bench.py

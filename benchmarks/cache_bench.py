@@ -1,0 +1,399 @@
+"""The response cache through the platform: one fixed workload with repeats and paraphrases (scripted
+here, not recorded from traffic) replayed with inference's cache off, then on, in one run on the same
+database and documents, with the real local model.
+
+Run with `make bench` or `.venv/bin/python benchmarks/cache_bench.py` (test stack profile unless
+CAIRN_STACK_PROFILE says otherwise). Starts the pipeline benchmark's request path (`pipeline_bench.
+request_path`: audit, prompt-store, retriever, safety and inference as processes on a fresh database, a
+prompt of this run's own name, a few Python reference topics ingested), then restarts inference on the
+real model backend (`transformers`, SmolLM2-135M-Instruct on CPU, prepared by `cairn inference
+prepare`) with `CAIRN_RESPONSE_CACHE=off`, and later again with `exact` (in-memory store, empty at
+start). Each configuration gets one warm-up request outside the workload, then the same workload:
+
+- `--questions` distinct questions about the ingested topics, each asked `--repeats` times (the same
+  tenant, prompt, question and parameters: `max_tokens` `--max-tokens`, temperature 0, `--top-k`
+  retrieved passages);
+- a paraphrase of `--paraphrases` of them, asked once (other words, the same meaning);
+
+shuffled with a fixed seed (`--seed`) and sent by `--concurrency` upstreams, each sending its next
+request when its last is answered (`cairn.response.completed.v1` read from `cairn.responses`).
+
+Reports, per configuration, the wall time of the workload, latency p50/p95 (send -> response read) of
+every request, and for the cache-on run separately of hits, misses (first askings, and repeats that
+missed) and paraphrases; the hit rate of exact repeats (every asking after a question's first) and of
+paraphrases; the tokens saved (input and output `usage` of the hits, the stored answer's counts); and
+the CPU (user + system from /proc, `cpu_meter.py`) of each request-path service and of all five
+(`total`) per request answered. An exact cache matches only identical requests, so a paraphrase is
+expected to miss; a repeat sent while its question's first asking is still generating also misses
+(nothing is stored yet).
+
+Prints progress and a table and writes benchmarks/results/cache_bench.json (`--label` names the run,
+and the JSON then goes to cache_bench.<label>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from cpu_meter import per_request_ms, snapshot
+from pipeline_bench import REPO, REQUEST_PATH, RESULTS, Upstream, percentile, request_path, started_stack
+
+from cairn_bus.fetching import FetchPacer
+from cairn_bus.kafka import KafkaPublisher, consumer_at_end, events_in
+from cairn_events import RequestSubmittedV1, ResponseCompletedV1
+from cairn_localstack.config import LOCAL_CONSUMER_ENV
+from cairn_testing.databases import scratch_database
+from cairn_testing.processes import ServiceProcesses, free_port, run_cairn
+
+TENANT = "bench-cache"
+INFERENCE = "inference"
+WARM_QUESTION = "What does the del statement delete?"
+QUESTIONS: list[tuple[str, str]] = [
+    # (question, a paraphrase of it), about the topics `pipeline_bench.request_path` ingests
+    ("What does the assert statement do?", "Explain what assert does in Python."),
+    ("What does the global statement declare?", "Which names does a global statement declare?"),
+    ("What does the pass statement do?", "What is the purpose of pass?"),
+    ("What does the del statement do?", "How does deletion with del work?"),
+    ("What does the with statement do?", "Explain the with statement."),
+    ("What does the yield statement do?", "What happens when a function uses yield?"),
+    ("When are assert statements ignored?", "In which case does Python skip assert statements?"),
+    ("Can a name be global and a parameter?", "May a function parameter also be declared global?"),
+]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request of the workload: question `question` (an index into QUESTIONS), its `asking`-th time
+    (0 = first), or its paraphrase."""
+
+    question: int
+    asking: int
+    paraphrase: bool = False
+
+    @property
+    def text(self) -> str:
+        original, paraphrase = QUESTIONS[self.question]
+        return paraphrase if self.paraphrase else original
+
+    @property
+    def kind(self) -> str:
+        if self.paraphrase:
+            return "paraphrase"
+        return "first" if self.asking == 0 else "repeat"
+
+
+def workload(questions: int, repeats: int, paraphrases: int, seed: int) -> list[Ask]:
+    """The replayed workload: each question `repeats` times, `paraphrases` paraphrases, shuffled."""
+    asks = [Ask(q, k) for q in range(questions) for k in range(repeats)]
+    asks += [Ask(q, 0, paraphrase=True) for q in range(paraphrases)]
+    random.Random(seed).shuffle(asks)
+    # keep "first" meaning the first sent: renumber each question's askings in sent order
+    seen: dict[int, int] = {}
+    ordered = []
+    for a in asks:
+        if a.paraphrase:
+            ordered.append(a)
+            continue
+        ordered.append(Ask(a.question, seen.get(a.question, 0)))
+        seen[a.question] = seen.get(a.question, 0) + 1
+    return ordered
+
+
+@dataclass
+class Replay(Upstream):
+    """The pipeline benchmark's upstream, asking this run's questions for tenant `TENANT` and keeping
+    every answer's `response.completed` event (its `cache` outcome and `usage`) in `responses`."""
+
+    max_tokens: int = 24
+    top_k: int = 1
+    responses: dict[str, ResponseCompletedV1] = field(default_factory=dict)
+
+    def ask_event(self, run: str, i: int, question: str) -> RequestSubmittedV1:
+        return RequestSubmittedV1.model_validate(
+            {
+                "request_id": f"cb-{run}-{i}",
+                "tenant": TENANT,
+                "prompt": f"{self.prompt}@production",
+                "variables": {"question": question},
+                "params": {"max_tokens": self.max_tokens, "temperature": 0.0},
+                "retrieval": {"top_k": self.top_k},
+                "submitted_at": datetime.now(UTC).isoformat(),
+            }
+        )
+
+    async def read(self, bootstrap: str) -> None:
+        # as `Upstream.read` (the services' fetch pacing), keeping the events themselves
+        env = LOCAL_CONSUMER_ENV
+        pacer = FetchPacer(
+            int(env["CAIRN_KAFKA_FETCH_MAX_WAIT_MS"]),
+            int(env["CAIRN_KAFKA_FETCH_MAX_WAIT_IDLE_MS"]),
+            int(env["CAIRN_KAFKA_FETCH_IDLE_AFTER_MS"]) / 1000,
+        )
+        consumer = await consumer_at_end(bootstrap, "cairn.responses", fetch_max_wait_ms=pacer.busy_ms)
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=100)
+                pacer.observe(consumer, bool(batch))
+                now = time.perf_counter()
+                for _, event in events_in(batch):
+                    if not isinstance(event, ResponseCompletedV1) or event.prompt_name != self.prompt:
+                        continue
+                    if event.request_id not in self.responses:
+                        self.responses[event.request_id] = event
+                    self.record(event.request_id, event.status.value, event.reason, now)
+        finally:
+            await consumer.stop()
+
+
+def quantiles(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0, "p50_ms": None, "p95_ms": None}
+    return {
+        "n": len(values),
+        "p50_ms": round(statistics.median(values), 1),
+        "p95_ms": round(percentile(values, 0.95), 1),
+    }
+
+
+def restart_inference(services: ServiceProcesses, cache: str) -> None:
+    """Inference again, on the real CPU model, with the response cache `cache` (`off` or `exact`)."""
+    services.stop(INFERENCE)
+    services.start(
+        INFERENCE,
+        {
+            "CAIRN_INFERENCE_BACKEND": "transformers",
+            "CAIRN_RESPONSE_CACHE": cache,
+            "CAIRN_RESPONSE_CACHE_STORE": "memory",
+            "CAIRN_METRICS_PORT": str(free_port()),
+        },
+    )
+    services.wait_ready([INFERENCE])
+
+
+async def replay(
+    up: Replay, asks: list[Ask], concurrency: int, run: str
+) -> tuple[float, list[tuple[Ask, str, float]]]:
+    """Send `asks` in order from `concurrency` closed-loop upstreams: (wall s, [(ask, request id, ms)])."""
+    queue = list(enumerate(asks))
+    out: list[tuple[Ask, str, float]] = []
+
+    async def client() -> None:
+        while queue:
+            i, a = queue.pop(0)
+            event = up.ask_event(run, i, a.text)
+            sent, answered = await up.ask(event, timeout=600)
+            out.append((a, event.request_id, (answered - sent) * 1000))
+            print(
+                f"    {len(out):>3}/{len(asks)} {a.kind:<10} {(answered - sent) * 1000:>8.0f} ms "
+                f"{_outcome(up.responses.get(event.request_id))}",
+                flush=True,
+            )
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - start, out
+
+
+def _outcome(response: ResponseCompletedV1 | None) -> str:
+    if response is None:
+        return "-"
+    cache = response.cache.result if response.cache is not None else "cache off"
+    return f"{response.status.value}, {cache}"
+
+
+def tally(
+    up: Replay, wall_s: float, answered: list[tuple[Ask, str, float]], cpu: dict[str, Any]
+) -> dict[str, Any]:
+    """One configuration's figures (see the module docstring)."""
+    groups: dict[str, list[float]] = {"all": [], "hit": [], "miss": [], "paraphrase": []}
+    repeats = repeat_hits = para_hits = 0
+    saved_in = saved_out = 0
+    statuses: dict[str, int] = {}
+    for a, rid, ms in answered:
+        response = up.responses[rid]
+        statuses[response.status.value] = statuses.get(response.status.value, 0) + 1
+        groups["all"].append(ms)
+        hit = response.cache is not None and response.cache.result == "hit"
+        if a.kind == "paraphrase":
+            groups["paraphrase"].append(ms)
+            para_hits += hit
+        elif response.cache is not None:  # with the cache off, only `all`
+            groups["hit" if hit else "miss"].append(ms)
+        if a.kind == "repeat":
+            repeats += 1
+            repeat_hits += hit
+        if hit and response.usage is not None:
+            saved_in += response.usage.input_tokens
+            saved_out += response.usage.output_tokens
+    paraphrases = len(groups["paraphrase"])
+    return {
+        "requests": len(answered),
+        "statuses": statuses,
+        "wall_s": round(wall_s, 1),
+        "latency": {name: quantiles(values) for name, values in groups.items()},
+        "exact_repeats": repeats,
+        "exact_repeat_hits": repeat_hits,
+        "exact_repeat_hit_rate": round(repeat_hits / repeats, 3) if repeats else None,
+        "paraphrases": paraphrases,
+        "paraphrase_hits": para_hits,
+        "paraphrase_hit_rate": round(para_hits / paraphrases, 3) if paraphrases else None,
+        "tokens_saved": {"input": saved_in, "output": saved_out, "total": saved_in + saved_out},
+        "cpu_ms_per_request": cpu,
+    }
+
+
+async def configuration(
+    services: ServiceProcesses, up: Replay, cache: str, asks: list[Ask], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Inference restarted with cache `cache`, one warm-up request, then the workload, measured."""
+    started = time.perf_counter()
+    restart_inference(services, cache)
+    print(
+        f"  inference up with CAIRN_RESPONSE_CACHE={cache} in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    run = f"{cache}{uuid.uuid4().hex[:6]}"
+    warm = up.ask_event(f"{run}warm", 0, WARM_QUESTION)
+    await up.ask(warm, timeout=600)
+    if up.statuses[warm.request_id] != "completed":
+        raise RuntimeError(f"the warm-up was not answered `completed`: {up.reasons}")
+    pids = {n: services.pm.pid(n) for n in REQUEST_PATH}
+    before = snapshot(pids)
+    wall_s, answered = await replay(up, asks, args.concurrency, run)
+    after = snapshot(pids)
+    spent = after.since(before)
+    cpu = per_request_ms(spent, len(answered))  # each request-path service, and `total`
+    result = tally(up, wall_s, answered, {n: v["gross"] for n, v in cpu.items()})
+    print(f"  cache {cache}: {json.dumps(result)}", flush=True)
+    return result
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.questions > len(QUESTIONS) or args.paraphrases > args.questions:
+        raise SystemExit(f"--questions at most {len(QUESTIONS)}, --paraphrases at most --questions")
+    config, stack = await started_stack()
+    bootstrap = config.kafka_bootstrap
+    prompt = f"benchcache{uuid.uuid4().hex[:6]}"
+    asks = workload(args.questions, args.repeats, args.paraphrases, args.seed)
+    started = time.perf_counter()
+    async with (
+        scratch_database(config.postgres_dsn, "cachebench") as dsn,
+        request_path(bootstrap, stack.env(), dsn, prompt) as services,
+    ):
+        run_cairn(services.env, "inference", "prepare", cwd=REPO)  # converted once, cached
+        print(f"  request path up in {time.perf_counter() - started:.0f} s", flush=True)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+        await producer.start()
+        up = Replay(
+            producer,
+            KafkaPublisher(producer, "/upstream/cache-bench", service="upstream"),
+            prompt,
+            max_tokens=args.max_tokens,
+            top_k=args.top_k,
+        )
+        reader = asyncio.create_task(up.read(bootstrap))
+        try:
+            await asyncio.sleep(1.0)
+            configs = {
+                cache: await configuration(services, up, cache, asks, args) for cache in ("off", "exact")
+            }
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await producer.stop()
+    return {
+        "label": args.label,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "backend": "transformers (SmolLM2-135M-Instruct, CPU, 1 torch thread)",
+        "cache_store": "memory",
+        "questions": args.questions,
+        "repeats": args.repeats,
+        "paraphrases": args.paraphrases,
+        "requests": len(asks),
+        "concurrency": args.concurrency,
+        "max_tokens": args.max_tokens,
+        "temperature": 0.0,
+        "top_k": args.top_k,
+        "seed": args.seed,
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cache_off": configs["off"],
+        "cache_exact": configs["exact"],
+    }
+
+
+def _q(row: dict[str, Any]) -> str:
+    return f"{row['p50_ms']}/{row['p95_ms']} (n={row['n']})" if row["n"] else "-"
+
+
+def table(res: dict[str, Any]) -> str:
+    off, on = res["cache_off"], res["cache_exact"]
+    lines = [
+        f"{res['requests']} requests ({res['questions']} questions x {res['repeats']} + "
+        f"{res['paraphrases']} paraphrases), {res['concurrency']} at a time, max_tokens {res['max_tokens']}, "
+        f"temperature 0; inference on {res['backend']}",
+        f"{'':<28}{'cache off':>24}{'cache exact':>24}",
+        f"{'wall time (s)':<28}{off['wall_s']:>24}{on['wall_s']:>24}",
+        f"{'ms p50/p95, all':<28}{_q(off['latency']['all']):>24}{_q(on['latency']['all']):>24}",
+    ]
+    for name in ("hit", "miss", "paraphrase"):
+        lines.append(
+            f"{'ms p50/p95, ' + name:<28}{_q(off['latency'][name]):>24}{_q(on['latency'][name]):>24}"
+        )
+    for key, label in (
+        ("exact_repeat_hit_rate", "hit rate, exact repeats"),
+        ("paraphrase_hit_rate", "hit rate, paraphrases"),
+    ):
+        lines.append(f"{label:<28}{off[key]!s:>24}{on[key]!s:>24}")
+    lines.append(
+        f"{'tokens saved (in/out)':<28}"
+        + "".join(f"{t['input']}/{t['output']}".rjust(24) for t in (off["tokens_saved"], on["tokens_saved"]))
+    )
+    for name, label in ((INFERENCE, INFERENCE), ("total", "request path")):
+        lines.append(
+            f"{'CPU-ms/request, ' + label:<28}"
+            + "".join(str(c["cpu_ms_per_request"].get(name, "-")).rjust(24) for c in (off, on))
+        )
+    lines.append(f"statuses: off {off['statuses']}, exact {on['statuses']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--questions", type=int, default=6, help="distinct questions")
+    parser.add_argument("--repeats", type=int, default=3, help="times each question is asked")
+    parser.add_argument("--paraphrases", type=int, default=3, help="questions also asked in other words")
+    parser.add_argument("--concurrency", type=int, default=4, help="upstreams asking at once")
+    parser.add_argument("--max-tokens", type=int, default=24, help="max_tokens of every request")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=1,
+        help="passages retrieved per request (the ingested topics' passages are long: 4 exceed the "
+        "model's 1,024-token context)",
+    )
+    parser.add_argument(
+        "--label", default="", help="name of the run; the JSON goes to cache_bench.<label>.json"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the shuffle")
+    arguments = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the services on SIGTERM too
+    result = asyncio.run(main(arguments))
+    print(table(result))
+    RESULTS.mkdir(exist_ok=True)
+    suffix = f".{arguments.label}" if arguments.label else ""
+    (RESULTS / f"cache_bench{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
