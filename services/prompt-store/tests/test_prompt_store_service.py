@@ -80,6 +80,20 @@ def about(request_id: str) -> Callable[[EventMeta, Event], bool]:
     return lambda meta, event: getattr(event, "request_id", None) == request_id
 
 
+def distinct(
+    events: list[tuple[EventMeta, Event]], where: Callable[[EventMeta, Event], bool]
+) -> list[tuple[EventMeta, Event]]:
+    """The events about this test's own request (the local broker may report an end offset short of
+    the real end, so a capture can start with an earlier test's records), each event id once."""
+    seen: set[str] = set()
+    out = []
+    for meta, event in events:
+        if where(meta, event) and meta.id not in seen:
+            seen.add(meta.id)
+            out.append((meta, event))
+    return out
+
+
 def rid() -> str:
     return f"req-{uuid.uuid4().hex[:12]}"
 
@@ -112,7 +126,7 @@ async def test_requests_are_rendered_or_rejected_end_to_end(
         ) as responses:
             await upstream.publish(request("qa@canary", unknown))
             await upstream.publish(request("qa", missing))
-    [(meta, rendered)] = prompts.of_type(PromptRenderedV1.event_type)
+    [(meta, rendered)] = distinct(prompts.of_type(PromptRenderedV1.event_type), about(good))
     assert isinstance(rendered, PromptRenderedV1)
     assert (rendered.prompt_name, rendered.prompt_version, rendered.prompt_label) == ("qa", 1, "production")
     assert rendered.tenant == "acme"
@@ -142,7 +156,7 @@ async def test_the_same_request_delivered_twice_is_rendered_once(
     ):
         await upstream.send(message)
         await upstream.send(message)  # a redelivery: same ce_id
-    assert len(prompts.events) == 1
+    assert len(distinct(prompts.events, about(twice))) == 1
 
 
 async def test_an_unreadable_request_is_rejected_with_the_dead_letter_reason(
@@ -159,13 +173,13 @@ async def test_an_unreadable_request_is_rejected_with_the_dead_letter_reason(
         ) as dead,
     ):
         await producer.send_and_wait("cairn.requests", value=value, key=broken.encode(), headers=headers)
-    [(_, response)] = responses.events
+    [(_, response)] = distinct(responses.events, about(broken))
     assert isinstance(response, ResponseCompletedV1)
     assert (response.status, response.tenant) == (ResponseStatus.REJECTED, "acme")
     assert response.reason is not None
     assert response.reason.startswith("schema_invalid: ")
     assert "submitted_at" in response.reason
-    assert len(dead.events) == 1
+    assert len(distinct(dead.events, lambda m, e: m.correlation_id == broken)) == 1
 
 
 async def test_the_service_serves_its_api_and_stops_it(
@@ -199,8 +213,8 @@ async def test_the_service_serves_its_api_and_stops_it(
             assert pushed.json()["version"] == 1
         async with expect_events(kafka_bootstrap, "cairn.prompts", where=about(fresh)) as prompts:
             await upstream.publish(request("qa", fresh, messages=QUESTION))
-    assert len(prompts.events) == 1
-    [(_, moved)] = admin.events
+    assert len(distinct(prompts.events, about(fresh))) == 1
+    [(_, moved)] = distinct(admin.events, lambda m, e: getattr(e, "actor", None) == bootstrap.key_id)
     assert isinstance(moved, AdminActionRecordedV1)
     assert (moved.action, moved.target, moved.details) == (
         "prompt.label.moved",

@@ -20,10 +20,14 @@ Match = Callable[[EventMeta, Event], bool]
 
 @dataclass
 class Received:
-    """Events seen on the topic after the block started, decoded; `raw` keeps what did not decode."""
+    """Events seen on the topic after the block started, decoded, each event id once (as every Cairn
+    consumer sees them: the bus delivers at least once, and a produce retried under load can write a
+    record twice with the same id); `duplicates` counts the repeats left out; `raw` keeps what did not
+    decode."""
 
     events: list[tuple[EventMeta, Event]] = field(default_factory=list)
     raw: list[RawRecord] = field(default_factory=list)
+    duplicates: int = 0
 
     def of_type(self, event_type: str) -> list[tuple[EventMeta, Event]]:
         """The events of one type."""
@@ -52,6 +56,7 @@ async def expect_events(
     except LookupError as exc:
         raise AssertionError(str(exc)) from None
     received = Received()
+    ids: set[str] = set()
     try:
         yield received
 
@@ -68,7 +73,10 @@ async def expect_events(
                     found = read_event(msg)
                     if found is None:
                         received.raw.append(record_from_kafka(msg))
+                    elif found[0].id in ids:
+                        received.duplicates += 1
                     else:
+                        ids.add(found[0].id)
                         received.events.append(found)
             if matching() >= count:
                 if settle <= 0:
