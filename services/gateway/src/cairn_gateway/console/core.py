@@ -144,7 +144,7 @@ class Console:
         return await authenticator.authenticate(key)
 
     async def caller(self, request: Request) -> Caller:
-        """The caller of a console page; LoginRequiredError without a valid session (a revoked key ends it)."""
+        """The caller of a console page; LoginRequiredError without a valid session (a revoked key ends it once the authenticator's cache forgets it)."""
         session = self.sealer.open(request.cookies.get(COOKIE))
         if session is None:
             raise LoginRequiredError(
