@@ -52,6 +52,7 @@ services-down: setup  ## Stop the Cairn services
 run: stack-up  ## Set up, start stack and services, load the knowledge base, ask questions (the demo)
 	@$(BIN)/cairn inference prepare
 	@$(BIN)/cairn prompts push infra/prompts/qa.yaml --label production
+	@$(BIN)/cairn tune register-base cairn-qa-int8 --quantization int8
 	@$(BIN)/cairn docs ingest pydoc:topics
 	@$(BIN)/cairn services up
 	@$(BIN)/cairn demo
@@ -120,10 +121,12 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/litellm_bench.py --bench-run benchmarks/results/bench-run.txt
 	@$(TEST_ENV) $(PY) benchmarks/gateway_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/cache_bench.py
+	@$(TEST_ENV) $(PY) benchmarks/routing_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/toxicity_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/groundedness_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
+	@$(TEST_ENV) $(PY) benchmarks/quantization_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000
 	@$(TEST_ENV) $(PY) benchmarks/audit_bench.py
 	@$(PY) benchmarks/jailbreak_bench.py

@@ -167,8 +167,11 @@ def quantiles(values: list[float]) -> dict[str, Any]:
     }
 
 
-def restart_inference(services: ServiceProcesses, cache: str) -> None:
-    """Inference again, on the real CPU model, with the response cache `cache` (`off` or `exact`)."""
+def restart_inference(
+    services: ServiceProcesses, cache: str, extra_env: dict[str, str] | None = None
+) -> None:
+    """Inference again, on the real CPU model, with the response cache `cache` (`off` or `exact`) and
+    `extra_env` (e.g. routing_bench's quantized backends and routing policies)."""
     services.stop(INFERENCE)
     services.start(
         INFERENCE,
@@ -177,6 +180,7 @@ def restart_inference(services: ServiceProcesses, cache: str) -> None:
             "CAIRN_RESPONSE_CACHE": cache,
             "CAIRN_RESPONSE_CACHE_STORE": "memory",
             "CAIRN_METRICS_PORT": str(free_port()),
+            **(extra_env or {}),
         },
     )
     services.wait_ready([INFERENCE])

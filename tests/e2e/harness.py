@@ -15,10 +15,13 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cairn_audit.adapters.postgres import PostgresAuditStore
+from cairn_bus import InMemoryPublisher
 from cairn_bus.kafka import KafkaPublisher, consumer_at_end, events_in
 from cairn_bus.postgres import create_pool
+from cairn_bus.signing import Signer
 from cairn_events import Event, ResponseCompletedV1, ResponseStatus
-from cairn_testing.processes import run_cairn
+from cairn_localstack.keys import private_key_file
+from cairn_testing.processes import ServiceProcesses, run_cairn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,3 +156,18 @@ def new_request_id(prefix: str) -> str:
 
 def pretty(obj: Any) -> str:
     return json.dumps(obj, indent=2, default=str)
+
+
+def key_of(services: ServiceProcesses, owner: str) -> Signer:
+    """The signing key of `owner` (a service or `cli`) in the session's trusted keys."""
+    trusted = Path(services.env["CAIRN_TRUSTED_KEYS_DIR"])
+    return Signer.from_pem(private_key_file(trusted, owner).read_bytes())
+
+
+async def send(upstream: Upstream, event: Event, source: str, signer: Signer | None) -> str:
+    """Write `event` onto its topic as `source` would, signed by `signer` (or not); its event id."""
+    message = InMemoryPublisher(source, signer=signer).build(event)
+    await upstream.producer.send_and_wait(
+        message.topic, message.value, key=message.key, headers=message.headers
+    )
+    return message.meta.id

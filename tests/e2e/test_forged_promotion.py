@@ -16,25 +16,21 @@ import base64
 import subprocess
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from cairn_bus import InMemoryPublisher
 from cairn_bus.signing import Signer, generate_private_key_pem
 from cairn_events import (
     DeadLetterKind,
     DeadLetterRecordedV1,
-    Event,
     ModelPromotedV1,
     ModelRegisteredV1,
     ModelStage,
 )
-from cairn_localstack.keys import private_key_file
 from cairn_testing.events import expect_events
 from cairn_testing.processes import CAIRN, ServiceProcesses
 
-from .harness import REPO, Upstream
+from .harness import REPO, Upstream, key_of, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -46,20 +42,6 @@ MODEL = f"forgery-{uuid.uuid4().hex[:8]}"
 def cairn(services: ServiceProcesses, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**services.env, "COLUMNS": "250"}
     return subprocess.run([CAIRN, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
-
-
-def key_of(services: ServiceProcesses, owner: str) -> Signer:
-    trusted = Path(services.env["CAIRN_TRUSTED_KEYS_DIR"])
-    return Signer.from_pem(private_key_file(trusted, owner).read_bytes())
-
-
-async def send(upstream: Upstream, event: Event, source: str, signer: Signer | None) -> str:
-    """Write `event` onto its topic as `source` would, signed by `signer` (or not); its event id."""
-    message = InMemoryPublisher(source, signer=signer).build(event)
-    await upstream.producer.send_and_wait(
-        message.topic, message.value, key=message.key, headers=message.headers
-    )
-    return message.meta.id
 
 
 def stage_of(services: ServiceProcesses, version: int) -> str | None:

@@ -171,3 +171,14 @@ def test_each_member_signs_as_its_service_and_trusts_the_stacks_keys(tmp_path: P
     key = Path(env["CAIRN_SIGNING_KEY_FILE"])
     assert key.is_file()
     assert key.stem == "evaluator"  # the service's own key, not the command line's
+
+
+def test_local_inference_serves_int8_beside_float32_and_routes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = StackConfig(profile="test", root_dir=tmp_path)
+    env = services_cmd.member_env(config, "inference", 1)
+    assert (env["CAIRN_QUANTIZED_BACKENDS"], env["CAIRN_ROUTING_DIR"]) == ('["int8"]', "infra/routing")
+    assert "CAIRN_ROUTING_DIR" not in services_cmd.member_env(config, "safety", 1)
+    monkeypatch.setenv("CAIRN_QUANTIZED_BACKENDS", "[]")
+    assert services_cmd.member_env(config, "inference", 1)["CAIRN_QUANTIZED_BACKENDS"] == "[]"

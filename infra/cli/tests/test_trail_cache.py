@@ -1,4 +1,5 @@
-"""The trail says what inference's response cache did for a completion and its response."""
+"""The trail says what inference's response cache did for a completion and its response, and how the
+routing policy chose the model."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import pytest
 from rich.console import Console
 
 from cairn_audit.domain.records import AuditRecord
-from cairn_cli.trail_view import cache_line, render_trail
-from cairn_events import CacheOutcome, CompletionGeneratedV1, Event, ResponseCompletedV1
+from cairn_cli.trail_view import cache_line, render_trail, route_line
+from cairn_events import (
+    CacheOutcome,
+    CompletionGeneratedV1,
+    Event,
+    ResponseCompletedV1,
+    RouteAttempt,
+    RouteDecision,
+)
 from cairn_testing import schema_examples
 
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
@@ -70,3 +78,22 @@ def test_the_cache_line_is_markup_safe() -> None:
     console = Console(record=True, width=200)
     console.print(line)
     assert "cache bypass: [bold]odd[/bold]" in console.export_text()
+
+
+def test_the_trail_shows_how_the_routing_policy_chose_the_model() -> None:
+    route = RouteDecision(
+        policy="default",
+        policy_version=3,
+        rule="batch-work",
+        chain=["cairn-qa-int8", "SmolLM2-135M-Instruct"],
+        fallbacks=[RouteAttempt(model="cairn-qa-int8", reason="generation timed out after 2 s")],
+    )
+    completion = example(CompletionGeneratedV1, None).model_copy(update={"route": route})
+    console = Console(record=True, width=400)
+    console.print(render_trail("r1", [record(completion, 1)]))
+    text = console.export_text()
+    assert (
+        "routed by default v3 rule batch-work; passed over cairn-qa-int8 (generation timed out after 2 s)"
+        in text
+    )
+    assert route_line({"route": None}) is None

@@ -47,3 +47,23 @@ def test_a_malformed_table_is_refused(tmp_path: Path) -> None:
 def test_the_price_table_is_the_configured_one_else_the_checkouts(tmp_path: Path) -> None:
     assert price_table_path(str(tmp_path / "mine.yaml")) == tmp_path / "mine.yaml"
     assert price_table_path(None) == REPO / "infra" / "prices.yaml"
+
+
+def test_token_limits_per_tenant_with_a_default(tmp_path: Path) -> None:
+    table = tmp_path / "prices.yaml"
+    table.write_text(
+        "default: {input_per_mtok: 1, output_per_mtok: 1}\n"
+        "budgets:\n  tokens: {default: 1000, tenants: {acme: 50}}\n",
+        encoding="utf-8",
+    )
+    budgets = load_price_table(table).budgets
+    assert (budgets.tokens.for_tenant("acme"), budgets.tokens.for_tenant("globex")) == (50, 1000)
+    assert budgets.for_tenant("acme") is None  # no dollar budget
+    assert budgets.any
+    assert not PriceTable(default=ModelPrice(input_per_mtok=1, output_per_mtok=1)).budgets.any
+    table.write_text(
+        "default: {input_per_mtok: 1, output_per_mtok: 1}\nbudgets:\n  tokens: {default: -1}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"tokens\.default"):
+        load_price_table(table)

@@ -50,6 +50,11 @@ class RegistryBehaviour:
         assert await registry.model_names() == ["cairn-qa"]
         assert await registry.get("cairn-qa", 2) is None
 
+    async def test_a_versions_quantization_is_kept(self, registry: Registry) -> None:
+        await registry.register(version(1))
+        await registry.register(version(2).model_copy(update={"quantization": "int8"}))
+        assert [v.quantization for v in await registry.versions("cairn-qa")] == [None, "int8"]
+
     async def test_one_production_version_promotion_archives_the_previous(self, registry: Registry) -> None:
         for n in (1, 2, 3):
             await registry.register(version(n))

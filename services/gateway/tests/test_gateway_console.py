@@ -245,3 +245,20 @@ def test_a_trail_entry_says_what_the_response_cache_did() -> None:
         "payload": {"status": "completed", "cache": bypass},
     }
     assert summarise(answer)["summary"] == "answered completed; cache bypass: not deterministic"
+
+
+def test_a_trail_entry_says_how_the_routing_policy_chose_the_model() -> None:
+    from cairn_gateway.console.pages_requests import summarise
+
+    route = {
+        "policy": "acme",
+        "policy_version": 2,
+        "rule": "batch-work",
+        "chain": ["cairn-qa-int8", "SmolLM2-135M-Instruct"],
+        "fallbacks": [{"model": "cairn-qa-int8", "reason": "overloaded: 9 requests waiting (max_waiting 8)"}],
+    }
+    event = {"event_type": "cairn.response.completed.v1", "payload": {"status": "completed", "route": route}}
+    assert summarise(event)["summary"] == (
+        "answered completed; routed by acme v2 rule batch-work; "
+        "passed over cairn-qa-int8 (overloaded: 9 requests waiting (max_waiting 8))"
+    )

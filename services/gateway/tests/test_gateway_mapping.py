@@ -96,11 +96,24 @@ def test_unset_sampling_params_stay_unset_so_the_prompt_defaults_apply() -> None
 
 
 @pytest.mark.parametrize(
+    ("tier", "latency_class"),
+    [("flex", "batch"), ("priority", "interactive"), ("auto", None), ("default", None)],
+)
+def test_the_service_tier_asks_the_routing_policy_for_a_latency_class(
+    tier: str, latency_class: str | None
+) -> None:
+    params = event(service_tier=tier).params
+    assert params.latency_class == latency_class
+    assert ("latency_class" in params.model_fields_set) is (latency_class is not None)
+
+
+@pytest.mark.parametrize(
     ("fields", "param"),
     [
         ({"temperature": 3.0}, "temperature"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"n": 2}, "n"),
+        ({"service_tier": "scale"}, "service_tier"),
         ({"tools": [{"type": "function"}]}, "tools"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages.0.content"),

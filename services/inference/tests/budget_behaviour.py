@@ -33,6 +33,16 @@ class SpendLedgerBehaviour:
         await ledger.add("acme", DAY, 2.0, 10)
         assert await ledger.add("acme", DAY, 0.0, 0) == (2.0, 2.0)
 
+    async def test_tokens_add_up_per_tenant_and_day(self, ledger: SpendLedger) -> None:
+        assert await ledger.tokens_used("acme", DAY) == 0
+        await ledger.add("acme", DAY, 0.5, 300)
+        await ledger.add("acme", DAY, 0.0, 49)
+        await ledger.add("globex", DAY, 0.1, 7)
+        await ledger.add("acme", DAY + timedelta(days=1), 0.1, 5)
+        assert await ledger.tokens_used("acme", DAY) == 349
+        assert await ledger.tokens_used("globex", DAY) == 7
+        assert await ledger.tokens_used("acme", DAY + timedelta(days=1)) == 5
+
     async def test_tenants_and_days_are_counted_apart(self, ledger: SpendLedger) -> None:
         await ledger.add("acme", DAY, 3.0, 1)
         await ledger.add("globex", DAY, 1.0, 1)

@@ -16,7 +16,7 @@ from cairn_inference.app import router
 from cairn_inference.bootstrap import build
 from cairn_inference.domain.budget import budget_day
 from cairn_inference.domain.registry import RegistryView
-from cairn_observability.pricing import Budgets, ModelPrice, PriceTable
+from cairn_observability.pricing import Budgets, ModelPrice, PriceTable, TokenLimits
 
 from .conftest import FakeBackend, screened
 from .test_inference_handlers import Harness, settings
@@ -112,3 +112,29 @@ async def test_an_answer_from_the_cache_costs_the_tenant_nothing(
     assert len(backend.calls) == 1
     day = budget_day(harness.completions()[0].generated_at)
     assert await ledger.spent("acme", day) == pytest.approx(0.049)
+
+
+async def test_a_tenant_over_its_token_limit_is_refused_with_the_count(backend: FakeBackend) -> None:
+    prices = PriceTable(
+        default=ModelPrice(input_per_mtok=0, output_per_mtok=0),  # free: only the token limit applies
+        budgets=Budgets(tokens=TokenLimits(default=100, tenants={"globex": 1000})),
+    )
+    ledger = InMemorySpendLedger()
+    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
+    async with build(
+        settings(), publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView(), prices=prices,
+        ledger=ledger,
+    ) as deps:  # fmt: skip
+        harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
+        for n in range(1, 5):
+            await harness.deliver(harness.message(ask(n)))
+            await harness.deliver(harness.message(ask(n, tenant="globex")))
+    # each answer is 49 tokens: acme's third request finds 98 < 100 used and is served, its fourth 147
+    assert [c.tenant for c in harness.completions()].count("acme") == 3
+    assert [c.tenant for c in harness.completions()].count("globex") == 4
+    [refused] = [r for r in harness.responses() if r.tenant == "acme"]
+    assert refused.status is ResponseStatus.REJECTED
+    assert refused.reason is not None
+    assert refused.reason.startswith("over budget: tenant acme used 147 of its 100 daily tokens")
+    assert await ledger.tokens_used("globex", budget_day(refused.completed_at)) == 4 * 49
+    assert alerts(harness) == []  # no dollar budget: no TenantBudget80

@@ -19,7 +19,7 @@ from cairn_inference.domain import (
     chat_dicts,
     completion_event,
     dispatch_delay,
-    failed_response,
+    ended_response,
     failure_reason,
     find_stop,
     plan_batch,
@@ -27,6 +27,7 @@ from cairn_inference.domain import (
     truncate_at_stop,
     usage_from_openai,
 )
+from cairn_inference.domain.references import ResolvedModel
 
 from .conftest import screened
 
@@ -179,8 +180,20 @@ def test_completion_event_carries_prompt_chunks_and_measurements() -> None:
 
 
 def test_failed_response_says_why() -> None:
-    out = failed_response(screened(), model="m", adapter=None, reason="model error: x", now=NOW)
+    served = ResolvedModel("cairn-qa", 2, "cairn-qa:2", "s3://a/")
+    out = ended_response(screened(), ResponseStatus.FAILED, reason="model error: x", now=NOW, served=served)
     assert out.status is ResponseStatus.FAILED
     assert out.reason == "model error: x"
+    assert (out.model, out.model_version, out.adapter) == ("cairn-qa", "2", "cairn-qa:2")
     assert out.text is None
     assert out.prompt_name == screened().prompt_name
+
+
+def test_a_rejected_response_names_no_model() -> None:
+    out = ended_response(screened(), ResponseStatus.REJECTED, reason="over budget", now=NOW)
+    assert (out.status, out.reason, out.model, out.route) == (
+        ResponseStatus.REJECTED,
+        "over budget",
+        None,
+        None,
+    )

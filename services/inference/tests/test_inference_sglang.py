@@ -147,6 +147,22 @@ async def test_without_streaming_usage_comes_from_the_response_and_there_is_no_t
     assert completion.usage == TokenUsage(input_tokens=21, output_tokens=3)
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_stop_string_the_server_returns_is_cut_off(stream: bool) -> None:
+    """`transformers serve` returns the stop string (SGLang cuts it): the completion ends before it."""
+
+    def with_stop(request: httpx.Request) -> httpx.Response:
+        answer = FakeSGLang.ok(request)
+        content = answer.content.replace(b"days.", b"days.\\nUser: and")
+        return httpx.Response(200, content=content, headers={"content-type": answer.headers["content-type"]})
+
+    sglang = backend(FakeSGLang(with_stop), stream=stream)
+    completion = await sglang.generate(MESSAGES, PARAMS, model="m")
+    await sglang.aclose()
+    assert completion.text == "Five days."
+    assert completion.finish_reason == "stop"
+
+
 async def test_an_adapter_is_named_model_colon_adapter_or_sent_as_lora_path() -> None:
     fake = FakeSGLang()
     sglang = backend(fake)

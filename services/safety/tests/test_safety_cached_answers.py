@@ -1,5 +1,5 @@
 """An answer inference's response cache gave: screened like any other, and its response (and a held
-one's release) says what the cache did."""
+one's release) says what the cache did, and how inference's routing policy chose the model."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from cairn_events import (
     ResponseStatus,
     ReviewDecision,
     ReviewRequestedV1,
+    RouteAttempt,
+    RouteDecision,
     Verdict,
 )
 from cairn_safety.bootstrap import Deps
@@ -21,13 +23,20 @@ from cairn_safety.decisions import announcer
 from cairn_testing import schema_examples
 
 HIT = CacheOutcome(result="hit", kind="exact", source_request_id="req-earlier")
+ROUTE = RouteDecision(
+    policy="default",
+    policy_version=2,
+    rule="batch-work",
+    chain=["cairn-qa-int8", "cairn-qa"],
+    fallbacks=[RouteAttempt(model="cairn-qa-int8", reason="generation timed out after 2 s")],
+)
 
 
 def cached(text: str, cache: CacheOutcome = HIT) -> CompletionGeneratedV1:
     [found] = schema_examples(CompletionGeneratedV1.event_type)
     base = found.event()
     assert isinstance(base, CompletionGeneratedV1)
-    return base.model_copy(update={"text": text, "cache": cache})
+    return base.model_copy(update={"text": text, "cache": cache, "route": ROUTE})
 
 
 def responses(deps: Deps) -> list[ResponseCompletedV1]:
@@ -56,6 +65,7 @@ async def test_a_cached_answer_is_screened_and_its_response_keeps_the_cache_outc
     [response] = responses(deps)
     assert (response.status, response.verdict, response.text) == (status, verdict, answer)
     assert response.cache == HIT
+    assert response.route == ROUTE
     assert [text] in classifier.calls  # a hit is screened under today's policy, not trusted
 
 
@@ -98,4 +108,4 @@ async def test_a_held_cached_answer_keeps_the_cache_outcome_when_released(
     resolved = deps.publisher.messages[-1]  # type: ignore[attr-defined]
     await upstream.deliver(resolved)
     answer = responses(deps)[-1]
-    assert (answer.status, answer.cache) == (status, HIT)
+    assert (answer.status, answer.cache, answer.route) == (status, HIT, ROUTE)

@@ -154,6 +154,20 @@ def test_register_base_once(runner: CliRunner, fakes: Any) -> None:
     assert "invalid model name" in run(runner, "register-base", "Bad:Name", code=1)
 
 
+def test_register_base_quantized(runner: CliRunner, fakes: Any) -> None:
+    _, publisher = fakes
+    run(runner, "register-base", "cairn-qa")
+    assert "registered cairn-qa:2: SmolLM2-135M-Instruct (int8) without adapter" in run(
+        runner, "register-base", "cairn-qa", "--quantization", "int8"
+    )
+    assert "cairn-qa:2 is already the registration of SmolLM2-135M-Instruct (int8)" in run(
+        runner, "register-base", "cairn-qa", "--quantization", "int8"
+    )
+    events = publisher.events(ModelRegisteredV1.event_type)
+    assert [(e.version, e.quantization) for e in events] == [(1, None), (2, "int8")]  # type: ignore[attr-defined]
+    assert "'int4'" in run(runner, "register-base", "cairn-qa", "--quantization", "int4", code=2)
+
+
 @pytest.mark.integration
 def test_cli_on_postgres(fresh_database: str) -> None:
     runner = CliRunner(env={"CAIRN_POSTGRES_DSN": fresh_database, "COLUMNS": "200"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from cairn_events import ModelRegisteredV1, TuningProgressedV1
+from cairn_events import ModelRegisteredV1, Quantization, TuningProgressedV1
 from cairn_tuner.adapters.memory import InMemoryJobRepository
 from cairn_tuner.domain.jobs import JobState, TrainingError
 from cairn_tuner.registration import register_base
@@ -240,6 +240,17 @@ async def test_register_base_allocates_once() -> None:
         deps.repo, deps.publisher, "cairn-qa", "other-base", "v1", Clock()()
     )
     assert (other.version, announced) == (2, True)
+    assert event.quantization is None
+
+
+async def test_a_quantized_base_is_registered_with_its_quantization() -> None:
+    deps = make_deps()
+    await register_base(deps.repo, deps.publisher, "cairn-qa", "SmolLM2-135M-Instruct", "v1", Clock()())
+    reg, announced = await register_base(
+        deps.repo, deps.publisher, "cairn-qa", "SmolLM2-135M-Instruct", "v1", Clock()(), "int8"
+    )
+    assert (reg.version, reg.quantization, announced) == (2, "int8", True)
+    assert [(e.version, e.quantization) for e in registered(deps)] == [(1, None), (2, Quantization.INT8)]
 
 
 async def test_registration_is_idempotent_per_job() -> None:

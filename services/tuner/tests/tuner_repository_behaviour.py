@@ -157,6 +157,15 @@ class JobRepositoryBehaviour:
         published, _ = await repo.allocate_version("cairn-qa", "SmolLM2", T0)
         assert published.published
 
+    async def test_a_quantized_base_is_its_own_version_once(self, repo: JobRepository) -> None:
+        full, _ = await repo.allocate_version("cairn-qa", "SmolLM2", T0)
+        int8, new = await repo.allocate_version("cairn-qa", "SmolLM2", T0, quantization="int8")
+        again, new_again = await repo.allocate_version("cairn-qa", "SmolLM2", T0, quantization="int8")
+        full_again, _ = await repo.allocate_version("cairn-qa", "SmolLM2", T0)
+        assert (full.version, int8.version, again.version, full_again.version) == (1, 2, 2, 1)
+        assert (new, new_again) == (True, False)
+        assert (full.quantization, int8.quantization, again.quantization) == (None, "int8", "int8")
+
     async def test_concurrent_allocations_stay_dense(self, repo: JobRepository) -> None:
         regs = await asyncio.gather(
             *(repo.allocate_version("cairn-qa", "b", T0, job_id=f"j{i}") for i in range(5))

@@ -23,6 +23,7 @@ from cairn_events import load_topics
 from cairn_localstack.config import (
     EXTRA_MEMBER_ENV,
     LOCAL_CONSUMER_ENV,
+    LOCAL_SERVICE_ENV,
     MAX_REPLICAS,
     StackConfig,
     member_name,
@@ -94,10 +95,12 @@ def recorded_members(pm: ProcessManager, service: str) -> list[str]:
 
 
 def member_env(config: StackConfig, service: str, member: int) -> dict[str, str]:
-    """The environment of member `member` of `service`: the stack's settings, the service's name (so
+    """The environment of member `member` of `service`: its local defaults (`LOCAL_SERVICE_ENV`, unless the
+    environment sets them), the stack's settings, the service's name (so
     its default consumer group, `cairn-<service>`, is the same for every member) and its own
     /metrics port; members after the first do not serve the service's HTTP API."""
     return {
+        **LOCAL_SERVICE_ENV.get(service, {}),
         **os.environ,
         **config.service_env(),
         **signing_env(config.stack_dir, service),  # signs as the service, verifies against the stack's keys

@@ -11,6 +11,7 @@ from rich.tree import Tree
 from cairn_audit.domain.records import AuditRecord
 from cairn_audit.domain.trail import TrailNode, build_trail, causal_order
 from cairn_events import ReviewRequestedV1, ReviewResolvedV1
+from cairn_observability.trail_words import cache_words, route_words
 
 REVIEW_REQUESTED = ReviewRequestedV1.event_type
 REVIEW_RESOLVED = ReviewResolvedV1.event_type
@@ -39,25 +40,26 @@ def _label(record: AuditRecord, t0: float) -> str:
     cache = cache_line(record.payload)
     if cache:
         parts.append(cache)
+    route = route_line(record.payload)
+    if route:
+        parts.append(route)
     return "  ".join(parts)
 
 
+def route_line(payload: Mapping[str, Any]) -> str | None:
+    """How the routing policy chose the model of a completion or response (`route_words`), or None."""
+    words = route_words(payload)
+    return f"[cyan]{escape(words)}[/cyan]" if words else None
+
+
 def cache_line(payload: Mapping[str, Any]) -> str | None:
-    """What inference's response cache did for a completion or response (`cache hit (exact) from
-    <request id>`, `cache miss (stored)`, `cache bypass: <reason>`), or None when it says nothing."""
-    cache = payload.get("cache")
-    if not isinstance(cache, Mapping):
+    """What inference's response cache did for a completion or response (`cache_words`: a hit in green,
+    the rest dim), or None when it says nothing."""
+    words = cache_words(payload)
+    if words is None:
         return None
-    result = cache.get("result")
-    if result == "hit":
-        source = escape(str(cache.get("source_request_id")))
-        return f"[green]cache hit ({cache.get('kind')}) from {source}[/green]"
-    if result == "miss":
-        return "[dim]cache miss (stored)[/dim]"
-    if result == "bypass":
-        reason = cache.get("reason")
-        return f"[dim]cache bypass: {escape(str(reason))}[/dim]" if reason else "[dim]cache bypass[/dim]"
-    return None
+    style = "green" if words.startswith("cache hit") else "dim"
+    return f"[{style}]{escape(words)}[/{style}]"
 
 
 def grounding_line(payload: Mapping[str, Any]) -> str | None:

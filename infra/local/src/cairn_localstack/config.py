@@ -58,6 +58,14 @@ EXTRA_MEMBER_ENV = {"CAIRN_HTTP_ENABLED": "false"}
 there is no load balancer in front of the members locally); the others only consume."""
 
 
+LOCAL_SERVICE_ENV: dict[str, dict[str, str]] = {
+    # the int8 copy of the base model beside it, and the routing policy that sends batch work and tenants
+    # short of budget to it (docs/routing.md, docs/quantization.md); an environment variable already set wins
+    "inference": {"CAIRN_QUANTIZED_BACKENDS": '["int8"]', "CAIRN_ROUTING_DIR": "infra/routing"},
+}
+"""What the local stack's services get on top of their defaults, by service: the cost levers `make run` shows."""
+
+
 def member_name(service: str, member: int = 1) -> str:
     """The process name of member `member` of `service`'s consumer group: the service's own name for
     the first, `<service>#<member>` for the others."""

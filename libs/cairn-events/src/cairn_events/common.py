@@ -22,9 +22,12 @@ __all__ = [
     "JsonScalar",
     "LoraConfig",
     "ModelStage",
+    "Quantization",
     "RawHeader",
     "ResponseStatus",
     "RetrievalOptions",
+    "RouteAttempt",
+    "RouteDecision",
     "SafetyFinding",
     "SuiteScore",
     "TokenUsage",
@@ -70,6 +73,11 @@ class GenerationParams(BaseModel):
         False,
         description="Publish the text as it is generated, in `cairn.completion_delta.generated.v1` events "
         "on `cairn.completions.deltas`, besides the completion; set by the gateway for `stream: true`.",
+    )
+    latency_class: Literal["interactive", "standard", "batch"] | None = Field(
+        None,
+        description="How soon the caller needs the answer, for inference's routing policy (docs/routing.md); "
+        "none: no preference. It changes which model may answer, never the tokens of a given model.",
     )
 
 
@@ -144,6 +152,31 @@ class CacheOutcome(BaseModel):
     )
 
 
+class RouteAttempt(BaseModel):
+    """A model the routing policy tried that did not answer, and why."""
+
+    model_config = frozen_config()
+
+    model: str = Field(min_length=1, description="The model reference tried, e.g. `cairn-qa-int8`.")
+    reason: str = Field(min_length=1, description="Why it did not answer: down, timed out, not served, ...")
+
+
+class RouteDecision(BaseModel):
+    """How inference's routing policy chose the model of a request (docs/routing.md)."""
+
+    model_config = frozen_config()
+
+    policy: str = Field(
+        min_length=1, description="The policy file that applied, e.g. `default` or a tenant's."
+    )
+    policy_version: int = Field(ge=1, le=INT64_MAX, description="The `version` of that policy file.")
+    rule: str = Field(min_length=1, description="The rule that matched (the first whose conditions held).")
+    chain: list[str] = Field(min_length=1, description="The rule's models, tried in this order.")
+    fallbacks: list[RouteAttempt] = Field(
+        [], description="The models tried before the one that answered (all of them when none did)."
+    )
+
+
 class Verdict(StrEnum):
     """The outcome of a safety screening."""
 
@@ -194,6 +227,13 @@ class ModelStage(StrEnum):
     STAGING = "staging"
     PRODUCTION = "production"
     ARCHIVED = "archived"
+
+
+class Quantization(StrEnum):
+    """How a model version's weights are served, when not at the backend's full precision."""
+
+    INT8 = "int8"
+    """Linear layers' weights as 8-bit integers, activations quantized per call (dynamic quantization)."""
 
 
 class LoraConfig(BaseModel):

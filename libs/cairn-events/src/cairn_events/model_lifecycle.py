@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, StringConstraints
 
 from cairn_events.base import INT64_MAX, Event, Identifier, Timestamp
-from cairn_events.common import JsonScalar, LoraConfig, ModelStage, SuiteScore
+from cairn_events.common import JsonScalar, LoraConfig, ModelStage, Quantization, SuiteScore
 
 __all__ = [
     "DatasetPublishedV1",
@@ -112,6 +112,11 @@ class ModelRegisteredV1(Event):
     metrics: dict[str, float] = Field(description="Training metrics, e.g. `train_loss`.")
     code_version: str = Field(min_length=1, description="Version (e.g. git commit) of the training code.")
     registered_at: Timestamp = Field(description="When the version was registered (RFC 3339).")
+    quantization: Quantization | None = Field(
+        None,
+        description="How inference serves the version's weights, e.g. `int8`; none: the backend's full "
+        "precision (float32 on CPU).",
+    )
 
 
 class ModelPromotedV1(Event):

@@ -15,6 +15,7 @@ from cairn_events.common import (
     JsonScalar,
     ResponseStatus,
     RetrievalOptions,
+    RouteDecision,
     SafetyFinding,
     TokenUsage,
     Verdict,
@@ -179,6 +180,11 @@ class CompletionGeneratedV1(Event):
         description="What the response cache did: a `hit` reused an earlier request's answer (no "
         "generation: `usage` is that answer's, `latency_ms` the lookup's); none when the cache is off.",
     )
+    route: RouteDecision | None = Field(
+        None,
+        description="How the routing policy chose the model and which models failed before it answered; "
+        "none when no routing rule applied.",
+    )
 
 
 class CompletionDeltaGeneratedV1(Event):
@@ -249,4 +255,8 @@ class ResponseCompletedV1(Event):
     completed_at: Timestamp = Field(description="When the response was produced (RFC 3339).")
     cache: CacheOutcome | None = Field(
         None, description="For a generated answer: what inference's response cache did (see the completion)."
+    )
+    route: RouteDecision | None = Field(
+        None,
+        description="How inference's routing policy chose the model (see the completion); none: no rule.",
     )

@@ -31,17 +31,42 @@ class ModelPrice(BaseModel):
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / _MILLION
 
 
+class TokenLimits(BaseModel):
+    """Daily token limits (input plus output tokens): per named tenant, and a default for the others."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default: int | None = Field(None, ge=0, description="Tokens per day for a tenant not named.")
+    tenants: dict[str, int] = Field({}, description="Tokens per day, by tenant.")
+
+    def for_tenant(self, tenant: str) -> int | None:
+        """The tenant's daily token limit, or None when neither it nor a default is set."""
+        return self.tenants.get(tenant, self.default)
+
+
 class Budgets(BaseModel):
-    """Daily cost budgets: per named tenant, and a default for the others (none: no budget)."""
+    """Daily cost budgets: per named tenant, and a default for the others (none: no budget); and daily
+    token limits the same way."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     default: float | None = Field(None, ge=0, description="USD per day for a tenant not named.")
     tenants: dict[str, float] = Field({}, description="USD per day, by tenant.")
+    tokens: TokenLimits = Field(TokenLimits(), description="Tokens per day (input + output), by tenant.")
 
     def for_tenant(self, tenant: str) -> float | None:
         """The tenant's daily budget, or None when neither it nor a default is set."""
         return self.tenants.get(tenant, self.default)
+
+    @property
+    def any(self) -> bool:
+        """Whether any tenant has a budget or a token limit."""
+        return (
+            self.default is not None
+            or bool(self.tenants)
+            or self.tokens.default is not None
+            or bool(self.tokens.tenants)
+        )
 
 
 class PriceTable(BaseModel):

@@ -99,7 +99,10 @@ def show(
     for v in versions:
         here = sorted(a for a, n in aliases.items() if n == v.version)
         _print(f"{v.ref}  stage: {v.stage.value}  aliases: {', '.join(here) or '-'}")
-        _print(f"  base model: {v.base_model}  adapter: {v.adapter_uri or '-'}")
+        _print(
+            f"  base model: {v.base_model}  quantization: {v.quantization or 'none'}  "
+            f"adapter: {v.adapter_uri or '-'}"
+        )
         _print(
             f"  dataset: {v.dataset_id or '-'} v{v.dataset_version or '-'}  job: {v.job_id or '-'}  "
             f"code: {v.code_version}  registered: {v.registered_at.isoformat()}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,12 +14,16 @@ from opentelemetry import trace
 from cairn_bus import Inbox, InMemoryInbox, Publisher
 from cairn_bus.background import in_background
 from cairn_bus.objects import ObjectStore, S3ObjectStore
+from cairn_bus.policy_files import TenantPolicyFiles
 from cairn_inference.adapters.adapter_files import S3AdapterFiles
 from cairn_inference.adapters.conversion import MANIFEST, ConversionResult, ensure_converted
 from cairn_inference.adapters.registry_loader import read_registry
 from cairn_inference.adapters.telemetry import TracedBackend, publish_budgets
 from cairn_inference.domain.budget import SpendLedger
+from cairn_inference.domain.completion import ModelNotServedError
+from cairn_inference.domain.references import ResolvedModel
 from cairn_inference.domain.registry import RegistryView
+from cairn_inference.domain.routing import RoutingPolicy
 from cairn_inference.ports import AdapterFiles, AdapterManager, ModelBackend, ResponseCache
 from cairn_inference.served_adapters import ServedAdapters
 from cairn_inference.settings import Settings
@@ -67,6 +71,24 @@ class Deps:
     """How long a stored answer may be reused."""
     ledger: SpendLedger | None = None
     """Each tenant's spend per day, when budgets are enforced (with `prices`); None: not limited."""
+    quantized: dict[str, ModelBackend] = field(default_factory=dict)
+    """Backends serving a quantized copy of the base model, by quantization (`int8`), wrapped in telemetry."""
+    routing: TenantPolicyFiles[RoutingPolicy] | None = None
+    """The routing policies (`routing.plan_for`); None: no routing."""
+
+    def backend_for(self, served: ResolvedModel) -> ModelBackend:
+        """The backend that serves `served`: the quantized one its registry version asks for, else
+        `backend`. Raises ModelNotServedError when that quantization is not loaded here."""
+        if served.quantization is None:
+            return self.backend
+        found = self.quantized.get(served.quantization)
+        if found is None:
+            loaded = ", ".join(sorted(self.quantized)) or "none"
+            raise ModelNotServedError(
+                f"{served.model}:{served.version} is served {served.quantization}, which this inference "
+                f"does not load (quantized backends: {loaded}; set CAIRN_QUANTIZED_BACKENDS)"
+            )
+        return found
 
 
 def prepare_model_dir(
@@ -135,6 +157,30 @@ async def open_backend(settings: Settings) -> ModelBackend:
     return backend
 
 
+async def open_quantized(settings: Settings, backend: ModelBackend) -> dict[str, ModelBackend]:
+    """The quantized copies of `backend`'s model that `quantized_backends` asks for, by quantization.
+
+    Only the transformers backend quantizes here; another (SGLang) serves the precision its server was
+    started with, so nothing is added and versions asking for a quantization fail with the reason.
+    """
+    from cairn_inference.adapters.transformers_cpu import TransformersBackend
+
+    if not settings.quantized_backends:
+        return {}
+    if not isinstance(backend, TransformersBackend):
+        log.warning(
+            "quantized backends need the transformers backend; none loaded",
+            backend=backend.name,
+            asked=settings.quantized_backends,
+        )
+        return {}
+    out: dict[str, ModelBackend] = {}
+    for quantization in settings.quantized_backends:
+        out[quantization] = await asyncio.to_thread(backend.quantized, quantization)
+        log.info("quantized backend loaded", model=settings.model_name, quantization=quantization)
+    return out
+
+
 @asynccontextmanager
 async def build(
     settings: Settings,
@@ -149,6 +195,8 @@ async def build(
     prices: PriceTable | None = None,
     cache: ResponseCache | None = None,
     ledger: SpendLedger | None = None,
+    quantized: dict[str, ModelBackend] | None = None,
+    routing: TenantPolicyFiles[RoutingPolicy] | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store), `adapter_files` and
     `cache` and `ledger` override what the settings select (`response_cache=exact` opens the response
@@ -156,15 +204,22 @@ async def build(
 
     Without `registry`, the view is rebuilt from `cairn.models` (read to its end) before the
     service is ready; either way the adapters of production and staging versions are then loaded.
-    A backend passed in stays the caller's (not closed here); one built here is closed on exit.
+    A backend passed in stays the caller's (not closed here), as do `quantized` backends; ones built
+    here are closed on exit.
     """
     async with AsyncExitStack() as stack:
         if backend is None:
             backend = await open_backend(settings)
             stack.push_async_callback(backend.aclose)
+            quantized = await open_quantized(settings, backend)
+            for extra in quantized.values():
+                stack.push_async_callback(extra.aclose)
         adapters = backend if isinstance(backend, AdapterManager) else None
         address = getattr(backend, "server_address", (None, None))
         traced = TracedBackend(backend, tracer=tracer, server_address=address[0], server_port=address[1])
+        traced_quantized: dict[str, ModelBackend] = {
+            name: TracedBackend(extra, tracer=tracer) for name, extra in (quantized or {}).items()
+        }
         if inbox is None:
             inbox = await _open_inbox(settings, stack)
         if registry is None:
@@ -204,11 +259,33 @@ async def build(
             cache=cache,
             cache_ttl_s=settings.response_cache_ttl_s,
             ledger=ledger,
+            quantized=traced_quantized,
+            routing=routing if routing is not None else _open_routing(settings),
         )
 
 
+def _open_routing(settings: Settings) -> TenantPolicyFiles[RoutingPolicy] | None:
+    """The routing policies of `routing_dir`, every file validated now (a bad one stops the start with
+    its file and fields named); None when routing is off."""
+    if not settings.routing_dir:
+        return None
+    folder = Path(settings.routing_dir).expanduser()
+    if (
+        not folder.is_absolute() and not folder.is_dir()
+    ):  # relative: from the working folder, else the checkout
+        from cairn_inference.adapters.conversion import find_repo_root
+
+        folder = find_repo_root() / folder
+    if not folder.is_dir():
+        raise FileNotFoundError(f"routing folder {folder} (CAIRN_ROUTING_DIR) does not exist")
+    files = TenantPolicyFiles(folder, RoutingPolicy)
+    loaded = files.validate_all()
+    log.info("routing policies loaded", folder=str(folder), policies={p.name: p.version for p in loaded})
+    return files
+
+
 def _has_budgets(prices: PriceTable) -> bool:
-    return prices.budgets.default is not None or bool(prices.budgets.tenants)
+    return prices.budgets.any
 
 
 async def _open_ledger(settings: Settings, stack: AsyncExitStack) -> SpendLedger:

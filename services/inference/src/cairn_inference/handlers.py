@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +14,8 @@ from cairn_events import (
     InputScreenedV1,
     ModelPromotedV1,
     ModelRegisteredV1,
+    ResponseStatus,
+    RouteDecision,
     TokenUsage,
 )
 from cairn_inference.adapters.telemetry import record_cost
@@ -23,15 +24,18 @@ from cairn_inference.domain.budget import (
     ALERT_LEVEL,
     budget_alert,
     budget_day,
+    budget_left,
     crossed,
     over_budget,
     over_budget_reason,
+    over_tokens_reason,
 )
 from cairn_inference.domain.cache import CachedAnswer, bypass_reason, cache_key, hit, miss
 from cairn_inference.domain.completion import AdapterNotFoundError, Completion, failure_reason
 from cairn_inference.domain.deltas import reporting_to
-from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response, rejected_response
-from cairn_inference.domain.references import ResolvedModel, UnknownModelError, resolve
+from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, ended_response
+from cairn_inference.domain.references import ResolvedModel, UnknownModelError
+from cairn_inference.routing import Attempts, NoModelAnsweredError, plan_for
 from cairn_inference.streaming import DeltaStream, streams
 from cairn_observability import get_logger, record_cache, record_request_outcome
 
@@ -53,23 +57,21 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
         if not claim:
             log.info("input already handled; redelivery ignored", event_id=meta.id)
             return
-        budget = _budget_of(event, meta, deps)
-        if budget is not None and await _refused_over_budget(event, meta, deps, budget):
+        limits = _limits_of(event, meta, deps)
+        spend = await _spend_today(event, deps) if limits is not None else None
+        if (
+            limits is not None
+            and spend is not None
+            and await _refused_over_budget(event, meta, deps, limits, spend)
+        ):
             return
+        left = budget_left(spend.cost_usd, limits.usd) if limits is not None and spend is not None else None
+        attempts = Attempts(event, deps, plan_for(event, deps, left))
         try:
-            served = resolve(
-                event.model,
-                deps.registry,
-                served_model=deps.served_model,
-                base_model=deps.default_model,
-                request_id=event.request_id,
-                canary_share=deps.canary_share,
-            )
-        except UnknownModelError as exc:
-            log.warning("unknown model reference", model=event.model, reason=str(exc))
-            failed = failed_response(event, model=None, adapter=None, reason=failure_reason(exc), now=_now())
-            await deps.publisher.publish(failed, cause=meta)
-            _count(failed.status.value, event, failed.completed_at, meta)
+            served = attempts.next_model()
+        except (UnknownModelError, NoModelAnsweredError) as exc:
+            log.warning("no model to answer", model=event.model, reason=str(exc))
+            await _fail(event, meta, deps, failure_reason(exc), None, attempts)
             return
         stream = (
             DeltaStream(
@@ -85,32 +87,32 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
         )
         lookup = await _look_up(event, meta, served, deps)
         if lookup.answer is not None and lookup.outcome is not None:  # a hit: nothing generated
-            await _answer_from_cache(event, meta, served, deps, lookup.answer, lookup.outcome, stream)
+            await _answer_from_cache(
+                event, meta, served, deps, lookup.answer, lookup.outcome, stream, attempts.route
+            )
             return
+        first = served
         try:
             with reporting_to(stream.progress if stream is not None else None):
-                completion = await asyncio.wait_for(_generate(event, served, deps), deps.generation_timeout_s)
+                served, completion = await attempts.generate(
+                    served,
+                    lambda model: _generate(event, model, deps),
+                    lambda: stream is not None and stream.started,
+                )
         except Exception as exc:  # every failure becomes a failed response: never silence
             if stream is not None:
                 await stream.abandon()
-            reason = failure_reason(exc, deps.generation_timeout_s)
+            reason = failure_reason(exc, attempts.timeout_s)
             log.warning("generation failed", reason=reason, model=served.model, adapter=served.adapter)
-            failed = failed_response(
-                event,
-                model=served.model,
-                model_version=served.model_version,
-                adapter=served.adapter,
-                reason=reason,
-                now=_now(),
-            )
-            await deps.publisher.publish(failed, cause=meta)
-            _count(failed.status.value, event, failed.completed_at, meta)
+            await _fail(event, meta, deps, reason, served if attempts.plan is None else None, attempts)
             return
         if (
             stream is not None
         ):  # the last delta before the completion: the gateway's stream ends on the answer
             await stream.finish(completion)
-        generated = completion_event(event, completion, _now(), served, cache=lookup.outcome)
+        generated = completion_event(
+            event, completion, _now(), served, cache=lookup.outcome, route=attempts.route
+        )
         await deps.publisher.publish(generated, cause=meta)
         if deps.prices is not None:
             cost = record_cost(
@@ -120,57 +122,109 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
                 usage=generated.usage,
                 base_model=deps.default_model,
             )
-            if budget is not None:
-                await _charge(event, meta, deps, budget, cost, generated.usage.total_tokens)
+            if limits is not None:
+                await _charge(event, meta, deps, limits.usd, cost, generated.usage.total_tokens)
         if (
             lookup.outcome is not None and meta.replay_id is None
         ):  # a miss or a bypass: counted, nothing saved
             record_cache(lookup.outcome, event.tenant, 0, 0, None)
-        if lookup.key is not None:
+        if lookup.key is not None and served == first:  # a fallback's answer is not the first model's
             await _store(event, lookup.key, completion, generated, deps)
 
 
-def _budget_of(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> float | None:
-    """The tenant's daily budget when it is enforced for this request; None: not limited (no ledger,
-    no price table, no budget for the tenant, or a replayed or shadow request, which operators make
-    and the tenant is not charged for)."""
+async def _fail(
+    event: InputScreenedV1,
+    meta: EventMeta,
+    deps: Deps,
+    reason: str,
+    served: ResolvedModel | None,
+    attempts: Attempts,
+) -> None:
+    """Answer `failed` with the reason (and the route tried, when one was)."""
+    failed = ended_response(
+        event, ResponseStatus.FAILED, reason=reason, now=_now(), served=served, route=attempts.route
+    )
+    await deps.publisher.publish(failed, cause=meta)
+    _count(failed.status.value, event, failed.completed_at, meta)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """A tenant's daily limits: dollars and tokens (None: not limited on that count)."""
+
+    usd: float | None
+    tokens: int | None
+
+
+@dataclass(frozen=True)
+class _Spend:
+    """What a tenant has used today."""
+
+    cost_usd: float
+    tokens: int
+
+
+def _limits_of(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> _Limits | None:
+    """The tenant's daily budget and token limit when enforced for this request; None: not limited (no
+    ledger, no price table, neither limit set for the tenant, or a replayed or shadow request, which
+    operators make and the tenant is not charged for)."""
     if deps.ledger is None or deps.prices is None or meta.replay_id is not None:
         return None
-    return deps.prices.budgets.for_tenant(event.tenant)
+    budgets = deps.prices.budgets
+    limits = _Limits(budgets.for_tenant(event.tenant), budgets.tokens.for_tenant(event.tenant))
+    return None if limits.usd is None and limits.tokens is None else limits
 
 
-async def _refused_over_budget(event: InputScreenedV1, meta: EventMeta, deps: Deps, budget: float) -> bool:
-    """Answer `rejected` (nothing generated) when the tenant has spent its budget today; whether it
-    did. A ledger that cannot be read lets the request through (logged): an outage of the budget's
-    bookkeeping must not stop every tenant."""
-    assert deps.ledger is not None
+async def _spend_today(event: InputScreenedV1, deps: Deps) -> _Spend | None:
+    """The tenant's spend and tokens today; None when the ledger cannot be read (logged): an outage of the
+    budget's bookkeeping must not stop every tenant, so the request goes through unlimited."""
+    if deps.ledger is None:
+        return None
     day = budget_day(_now())
     try:
-        spent = await deps.ledger.spent(event.tenant, day)
+        return _Spend(
+            await deps.ledger.spent(event.tenant, day), await deps.ledger.tokens_used(event.tenant, day)
+        )
     except Exception as exc:
         log.warning("tenant spend unknown: not limited", tenant=event.tenant, error=repr(exc))
+        return None
+
+
+async def _refused_over_budget(
+    event: InputScreenedV1, meta: EventMeta, deps: Deps, limits: _Limits, spend: _Spend
+) -> bool:
+    """Answer `rejected` (nothing generated) when the tenant has spent its budget or used its tokens
+    today; whether it did."""
+    day = budget_day(_now())
+    if limits.usd is not None and over_budget(spend.cost_usd, limits.usd):
+        reason = over_budget_reason(event.tenant, spend.cost_usd, limits.usd, day)
+    elif limits.tokens is not None and spend.tokens >= limits.tokens:
+        reason = over_tokens_reason(event.tenant, spend.tokens, limits.tokens, day)
+    else:
         return False
-    if not over_budget(spent, budget):
-        return False
-    reason = over_budget_reason(event.tenant, spent, budget, day)
-    log.info("request refused: tenant over budget", tenant=event.tenant, spent_usd=spent, budget_usd=budget)
-    refused = rejected_response(event, reason=reason, now=_now())
+    log.info("request refused: tenant over its daily limit", tenant=event.tenant, reason=reason)
+    refused = ended_response(event, ResponseStatus.REJECTED, reason=reason, now=_now())
     await deps.publisher.publish(refused, cause=meta)
     _count(refused.status.value, event, refused.completed_at, meta)
     return True
 
 
 async def _charge(
-    event: InputScreenedV1, meta: EventMeta, deps: Deps, budget: float, cost: float, tokens: int
+    event: InputScreenedV1, meta: EventMeta, deps: Deps, budget: float | None, cost: float, tokens: int
 ) -> None:
-    """Add a generation's cost to the tenant's spend today; raise `TenantBudget80` once per tenant and
-    day when this addition crosses 80 % of the budget (a failure is logged: the answer stands)."""
-    assert deps.ledger is not None
+    """Add a generation's cost and tokens to the tenant's use today; raise `TenantBudget80` once per tenant
+    and day when this addition crosses 80 % of the dollar budget (a failure is logged: the answer stands)."""
+    if deps.ledger is None:
+        return
     now = _now()
     day = budget_day(now)
     try:
         before, after = await deps.ledger.add(event.tenant, day, cost, tokens)
-        if crossed(before, after, budget) and await deps.ledger.first_alert(event.tenant, day, ALERT_LEVEL):
+        if (
+            budget is not None
+            and crossed(before, after, budget)
+            and await deps.ledger.first_alert(event.tenant, day, ALERT_LEVEL)
+        ):
             alert = budget_alert(event.tenant, after, budget, day, now)
             await deps.publisher.publish(alert, cause=meta, event_id=alert.alert_id)
             log.warning("tenant past 80% of its daily budget", tenant=event.tenant, spent_usd=after)
@@ -217,6 +271,7 @@ async def _answer_from_cache(
     answer: CachedAnswer,
     outcome: CacheOutcome,
     stream: DeltaStream | None,
+    route: RouteDecision | None,
 ) -> None:
     """Publish the stored answer as this request's completion (streamed as one delta when asked):
     output screening judges it like any other. Its tokens and their price count as saved."""
@@ -232,7 +287,7 @@ async def _answer_from_cache(
     )
     if stream is not None:
         await stream.finish(completion)
-    generated = completion_event(event, completion, _now(), served, cache=outcome)
+    generated = completion_event(event, completion, _now(), served, cache=outcome, route=route)
     await deps.publisher.publish(generated, cause=meta)
     saved = (
         deps.prices.cost(
@@ -280,9 +335,10 @@ def _count(status: str, event: InputScreenedV1, completed_at: datetime, meta: Ev
 async def _generate(event: InputScreenedV1, served: ResolvedModel, deps: Deps) -> Completion:
     """Generate with the adapter of `served` loaded first; an adapter the backend lost (a restarted
     server) is loaded once more and the generation retried once."""
+    backend = deps.backend_for(served)
     await deps.served.ensure(served)
     try:
-        return await deps.backend.generate(
+        return await backend.generate(
             event.messages, event.params, model=deps.default_model, adapter=served.adapter
         )
     except AdapterNotFoundError:
@@ -290,7 +346,7 @@ async def _generate(event: InputScreenedV1, served: ResolvedModel, deps: Deps) -
             raise
         deps.served.forget(served.adapter)
         await deps.served.ensure(served)
-        return await deps.backend.generate(
+        return await backend.generate(
             event.messages, event.params, model=deps.default_model, adapter=served.adapter
         )
 

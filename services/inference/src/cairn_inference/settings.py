@@ -27,6 +27,16 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     model_name: str = Field("SmolLM2-135M-Instruct", description="Model served by default.")
     model_dir: str | None = Field(None, description="Local folder of the converted model weights.")
     torch_threads: int = Field(1, ge=1, description="torch.set_num_threads for the CPU backend.")
+    routing_dir: str | None = Field(
+        None,
+        description="Folder of routing policies (`default.yaml`, `<tenant>.yaml`; docs/routing.md), e.g. "
+        "`infra/routing`; unset: no routing, each request is served by the model it names or the default.",
+    )
+    quantized_backends: list[Literal["int8"]] = Field(
+        [],
+        description="Quantized copies of the base model served beside it, for the registry versions "
+        'registered with that quantization; a JSON list, e.g. `["int8"]` (transformers backend on CPU).',
+    )
     max_batch_size: int = Field(8, ge=1, description="Dynamic batching: most requests per forward pass.")
     repetition_penalty: float = Field(
         1.1,

@@ -51,6 +51,11 @@ class DeltaStream:
         self._tokens = 0
         self._task = asyncio.create_task(self._run(), name=f"deltas-{event.request_id}")
 
+    @property
+    def started(self) -> bool:
+        """Whether a delta went out: the request can no longer change model (routing's fallback)."""
+        return bool(self.chunker.sent)
+
     def progress(self, text: str, tokens: int) -> None:
         """The backend's report of the text and tokens so far (thread-safe)."""
         self._loop.call_soon_threadsafe(self._reports.put_nowait, (text, tokens))

@@ -276,6 +276,7 @@ async def on_completion_generated(event: CompletionGeneratedV1, meta: EventMeta,
         "prompt_version": event.prompt_version,
         "completed_at": now,
         "cache": event.cache,  # a cache hit is screened like any answer, and says it was one
+        "route": event.route,  # which model the routing policy chose, and the ones that failed first
     }
     policy = await _policy_or_fail(deps, OUTPUT_CONSUMER, meta, common)
     if policy is None:
@@ -314,12 +315,22 @@ async def on_completion_generated(event: CompletionGeneratedV1, meta: EventMeta,
 
 def _answer_fields(event: ReviewResolvedV1, item: ReviewItem, now: datetime) -> dict[str, Any]:
     """The fields of the request's final response that the held one had: prompt, and for a held
-    output the model that generated, the tokens it cost and what the response cache did."""
+    output the model that generated, the tokens it cost, what the response cache did and the route."""
     fields: dict[str, Any] = {"request_id": event.request_id, "tenant": event.tenant, "completed_at": now}
     release = item.release
     if "response" in release:
         held = ResponseCompletedV1.model_validate(release["response"])
-        for name in ("model", "model_version", "adapter", "usage", "prompt_name", "prompt_version", "cache"):
+        kept = (
+            "model",
+            "model_version",
+            "adapter",
+            "usage",
+            "prompt_name",
+            "prompt_version",
+            "cache",
+            "route",
+        )
+        for name in kept:
             fields[name] = getattr(held, name)
     elif "screened" in release:
         screened = InputScreenedV1.model_validate(release["screened"])

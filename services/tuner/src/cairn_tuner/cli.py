@@ -19,7 +19,7 @@ from rich.table import Table
 from cairn_bus import Publisher, TransientError
 from cairn_bus.direct_access import direct_access
 from cairn_bus.settings import settings_or_local_stack
-from cairn_events import LoraConfig, TuningRequestedV1
+from cairn_events import LoraConfig, Quantization, TuningRequestedV1
 from cairn_tuner.domain.jobs import Job, JobState
 from cairn_tuner.ports import JobRepository
 from cairn_tuner.registration import register_base as register_base_version
@@ -254,8 +254,13 @@ def cancel(job_id: Annotated[str, typer.Argument(help="The job id.")]) -> None:
 def register_base(
     model: Annotated[str, typer.Argument(help="Registry model name, e.g. cairn-qa.")],
     base_model: Annotated[str, typer.Option(help="The base model it serves.")] = DEFAULT_BASE_MODEL,
+    quantization: Annotated[
+        Quantization | None,
+        typer.Option(help="Serve it quantized (inference must load that backend: CAIRN_QUANTIZED_BACKENDS)."),
+    ] = None,
 ) -> None:
-    """Register the base model, without adapter, as the next version of MODEL (once per base model)."""
+    """Register the base model, without adapter, as the next version of MODEL (once per base model and
+    quantization)."""
     from cairn_tuner.adapters.code_version import detect_code_version
 
     settings = load_settings()
@@ -267,7 +272,7 @@ def register_base(
         settings,
         "tune.register_base",
         f"model:{model}",
-        details={"base_model": base_model},
+        details={"base_model": base_model, "quantization": quantization.value if quantization else "none"},
         open_publisher=lambda: open_publisher(settings, "cli"),
     )
 
@@ -275,12 +280,19 @@ def register_base(
         async with open_repo(settings) as repo, open_publisher(settings, "tuner") as publisher:
             code_version = settings.code_version or detect_code_version()
             return await register_base_version(
-                repo, publisher, model, base_model, code_version, datetime.now(UTC)
+                repo,
+                publisher,
+                model,
+                base_model,
+                code_version,
+                datetime.now(UTC),
+                quantization.value if quantization else None,
             )
 
     registration, announced = _run(go())
     ref = f"{registration.model_name}:{registration.version}"
+    served = f"{base_model} ({quantization.value})" if quantization else base_model
     if announced:
-        console.print(f"registered {ref}: {base_model} without adapter", highlight=False)
+        console.print(f"registered {ref}: {served} without adapter", highlight=False)
     else:
-        console.print(f"{ref} is already the registration of {base_model}; nothing done", highlight=False)
+        console.print(f"{ref} is already the registration of {served}; nothing done", highlight=False)

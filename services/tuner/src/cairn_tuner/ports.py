@@ -78,10 +78,12 @@ class JobRepository(Protocol):
         *,
         job_id: str | None = None,
         adapter_uri: str | None = None,
+        quantization: str | None = None,
     ) -> tuple[Registration, bool]:
         """The next version of `model_name` for a job's adapter (`job_id` given), or for the plain base
-        model (no job, no adapter). Idempotent: one version per job, one per base model of a model
-        name; a second call returns it with False."""
+        model (no job, no adapter) served at `quantization` (None: full precision). Idempotent: one
+        version per job, one per base model and quantization of a model name; a second call returns it
+        with False."""
         ...
 
     async def mark_published(self, model_name: str, version: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cairn_bus import Publisher, derive_event_id
-from cairn_events import ModelRegisteredV1
+from cairn_events import ModelRegisteredV1, Quantization
 from cairn_tuner.domain.jobs import Job, Registration, TrainedAdapter
 from cairn_tuner.ports import JobRepository
 
@@ -35,6 +35,7 @@ def registered_event(
         metrics=dict(adapter.metrics) if adapter else {},
         code_version=adapter.code_version if adapter else code_version,
         registered_at=registration.registered_at,
+        quantization=Quantization(registration.quantization) if registration.quantization else None,
     )
 
 
@@ -71,10 +72,12 @@ async def register_base(
     base_model: str,
     code_version: str,
     now: datetime,
+    quantization: str | None = None,
 ) -> tuple[Registration, bool]:
-    """Register `base_model` without adapter as a version of `model_name`; the registration and whether it
-    was announced now (False: it was registered and announced before, nothing was done)."""
-    registration, _ = await repo.allocate_version(model_name, base_model, now)
+    """Register `base_model` without adapter, served at `quantization` (None: full precision), as a version
+    of `model_name`; the registration and whether it was announced now (False: it was registered and
+    announced before, nothing was done)."""
+    registration, _ = await repo.allocate_version(model_name, base_model, now, quantization=quantization)
     if registration.published:
         return registration, False
     await announce(repo, publisher, registration, registered_event(registration, code_version))

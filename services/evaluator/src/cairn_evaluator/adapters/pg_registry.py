@@ -22,7 +22,7 @@ from cairn_events import ModelStage
 
 _VERSION_COLUMNS = (
     "name, version, base_model, adapter_uri, dataset_id, dataset_version, job_id, config, metrics, "
-    "code_version, registered_at, stage"
+    "code_version, registered_at, stage, quantization"
 )
 _PROMOTION_COLUMNS = (
     "name, version, from_stage, to_stage, promoted_by, reason, promoted_at, event_id, cause_event_id, "
@@ -59,7 +59,7 @@ class PostgresRegistry:
     async def register(self, version: ModelVersion) -> bool:
         row = await self.pool.fetchval(
             f"INSERT INTO registry_versions ({_VERSION_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
             "ON CONFLICT (name, version) DO NOTHING RETURNING 1",
             version.name,
             version.version,
@@ -73,6 +73,7 @@ class PostgresRegistry:
             version.code_version,
             version.registered_at,
             version.stage.value,
+            version.quantization,
         )
         return row is not None
 

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS registry_versions (
     stage            text        NOT NULL CHECK (stage IN ('dev', 'staging', 'production', 'archived')),
     PRIMARY KEY (name, version)
 );
+ALTER TABLE registry_versions ADD COLUMN IF NOT EXISTS quantization text;
 CREATE UNIQUE INDEX IF NOT EXISTS registry_one_production
     ON registry_versions (name) WHERE stage = 'production';
 CREATE TABLE IF NOT EXISTS registry_promotions (

@@ -37,6 +37,9 @@ class ModelVersion(BaseModel):
     version: int = Field(ge=1, description="Version number within the model.")
     base_model: str = Field(description="The base model the version builds on.")
     adapter_uri: str | None = Field(None, description="Its LoRA adapter folder, if any.")
+    quantization: str | None = Field(
+        None, description="How inference serves its weights, e.g. `int8`; none: full precision."
+    )
     dataset_id: str | None = Field(None, description="The dataset it was trained on, if tuned.")
     dataset_version: int | None = Field(None, description="The dataset version it was trained on.")
     job_id: str | None = Field(None, description="The tuning job that produced it, if tuned.")
@@ -59,6 +62,7 @@ class ModelVersion(BaseModel):
             version=event.version,
             base_model=event.base_model,
             adapter_uri=event.adapter_uri,
+            quantization=event.quantization.value if event.quantization is not None else None,
             dataset_id=event.dataset_id,
             dataset_version=event.dataset_version,
             job_id=event.job_id,

@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cairn_gateway.console.core import PREFIX, Caller, Console, ConsoleError
+from cairn_observability.trail_words import cache_words, route_words
 
-__all__ = ["add_routes", "cache_note", "summarise", "timeline"]
+__all__ = ["add_routes", "summarise", "timeline"]
 
 ANSWER_TYPE = "cairn.response.completed.v1"
 STATUSES = ("completed", "held", "blocked", "rejected", "failed")
@@ -91,20 +92,11 @@ def summarise(event: dict[str, Any]) -> dict[str, Any]:
         out["text"] = data.get("text") or data.get("reason")
     else:
         out["summary"] = kind
-    cache = data.get("cache")
-    if kind.startswith(("cairn.completion.generated", "cairn.response.completed")) and cache:
-        out["summary"] += "; " + cache_note(cache)
+    if kind.startswith(("cairn.completion.generated", "cairn.response.completed")):
+        for words in (cache_words(data), route_words(data, clip=200)):
+            if words:
+                out["summary"] += "; " + words
     return out
-
-
-def cache_note(cache: dict[str, Any]) -> str:
-    """What inference's response cache did, in the words `cairn trail` uses."""
-    result = cache.get("result")
-    if result == "hit":
-        return f"cache hit ({cache.get('kind')}) from {cache.get('source_request_id')}"
-    if result == "miss":
-        return "cache miss (stored)"
-    return f"cache bypass: {cache.get('reason')}" if cache.get("reason") else "cache bypass"
 
 
 def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

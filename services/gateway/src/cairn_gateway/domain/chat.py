@@ -60,6 +60,11 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(None, description="Same as `max_tokens` (newer name).")
     seed: int | None = Field(None, description="Seed for reproducible sampling.")
     stop: str | list[str] | None = Field(None, description="Stop sequences.")
+    service_tier: str | None = Field(
+        None,
+        description="OpenAI's processing tier, mapped to Cairn's latency class for inference's routing "
+        "policy: `flex` → batch, `priority` → interactive, `default`/`auto` → none (docs/routing.md).",
+    )
     user: str | None = Field(None, description="Pseudonymous end-user id: the request's `user_id`.")
     n: int | None = Field(None, description="Choices wanted: only 1.")
     tools: list[Any] | None = Field(None, description="Refused: tool calls are not served.")

@@ -107,6 +107,15 @@ def chat_messages(turns: list[ChatTurn]) -> list[ChatMessage]:
     return out
 
 
+SERVICE_TIERS: dict[str, str | None] = {
+    "auto": None,
+    "default": None,
+    "flex": "batch",
+    "priority": "interactive",
+}
+"""OpenAI's `service_tier` values and the latency class each asks inference's routing policy for."""
+
+
 def generation_params(body: ChatCompletionRequest) -> GenerationParams:
     """The sampling parameters the client set (unset ones stay unset: the prompt's defaults apply)."""
     given: dict[str, Any] = {}
@@ -123,6 +132,12 @@ def generation_params(body: ChatCompletionRequest) -> GenerationParams:
         given["stop"] = [body.stop] if isinstance(body.stop, str) else body.stop
     if body.stream:
         given["stream"] = True  # inference publishes deltas on cairn.completions.deltas
+    if body.service_tier is not None:
+        if body.service_tier not in SERVICE_TIERS:
+            known = ", ".join(SERVICE_TIERS)
+            raise invalid_request(f"service_tier: must be one of {known}", param="service_tier")
+        if SERVICE_TIERS[body.service_tier] is not None:
+            given["latency_class"] = SERVICE_TIERS[body.service_tier]
     try:
         return GenerationParams.model_validate(given)
     except ValidationError as exc:

@@ -73,6 +73,11 @@ class DynamicBatcher(Generic[R]):
         self.batch_sizes: deque[int] = deque(maxlen=history)
         """Sizes of the most recent batches run, oldest first (for tests and benchmarks)."""
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued or running now."""
+        return len(self._waiting) + len(self._running)
+
     async def submit(self, payload: object, key: BatchKey) -> R:
         """Queue one request and wait for its result. Cancelling the caller abandons the request."""
         if self._closed:

@@ -24,6 +24,9 @@ class InMemorySpendLedger:
     async def spent(self, tenant: str, day: date) -> float:
         return float(self.costs.get((tenant, day), Decimal(0)))
 
+    async def tokens_used(self, tenant: str, day: date) -> int:
+        return self.tokens.get((tenant, day), 0)
+
     async def add(self, tenant: str, day: date, cost_usd: float, tokens: int) -> tuple[float, float]:
         check_spend(cost_usd, tokens)
         before = self.costs.get((tenant, day), Decimal(0))

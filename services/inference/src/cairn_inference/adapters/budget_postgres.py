@@ -64,6 +64,13 @@ class PostgresSpendLedger:
         return 0.0 if total is None else float(total)
 
     @guarded
+    async def tokens_used(self, tenant: str, day: date) -> int:
+        total = await self.pool.fetchval(
+            "SELECT tokens FROM inference_tenant_spend WHERE tenant = $1 AND day = $2", tenant, day
+        )
+        return 0 if total is None else int(total)
+
+    @guarded
     async def add(self, tenant: str, day: date, cost_usd: float, tokens: int) -> tuple[float, float]:
         check_spend(cost_usd, tokens)
         row = await self.pool.fetchrow(_ADD, tenant, day, Decimal(repr(cost_usd)), tokens)

@@ -6,6 +6,8 @@ last chunk (`stream_options.include_usage`); without streaming, usage comes from
 While streaming, a request that streams to its client (`domain.deltas.current_progress()`) is told
 the text so far as chunks arrive (SGLang sends about one per token); without streaming its whole
 text goes out in its last delta.
+The text ends before the first stop string, as the OpenAI API defines it: SGLang, vLLM and llama.cpp
+cut it off themselves, `transformers serve` returns it, so the backend cuts it where it is left.
 A LoRA adapter is named with SGLang's `model:adapter` syntax (or, for older servers, the
 `lora_path` field). Adapters are loaded and unloaded at run time with `POST /load_lora_adapter`
 and `POST /unload_lora_adapter`.
@@ -30,6 +32,7 @@ from cairn_inference.domain.completion import (
     ModelError,
 )
 from cairn_inference.domain.deltas import current_progress
+from cairn_inference.domain.stops import truncate_at_stop
 from cairn_inference.domain.usage import usage_from_openai
 
 __all__ = ["SGLangBackend"]
@@ -115,6 +118,9 @@ class SGLangBackend:
         except httpx.TransportError as exc:
             raise BackendUnavailableError(f"cannot reach SGLang at {self.base_url}: {exc!r}") from exc
         latency = (time.perf_counter() - started) * 1000
+        text, stopped = truncate_at_stop(text, params.stop)
+        if stopped:
+            finish = "stop"
         return Completion(
             text=text,
             finish_reason=finish,

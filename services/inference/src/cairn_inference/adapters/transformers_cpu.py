@@ -32,7 +32,27 @@ from cairn_inference.domain.completion import (
 from cairn_inference.domain.deltas import Progress, current_progress
 from cairn_inference.domain.stops import find_stop, truncate_at_stop
 
-__all__ = ["TransformersBackend"]
+__all__ = ["QUANTIZATIONS", "TransformersBackend", "quantize_int8"]
+
+QUANTIZATIONS = ("int8",)
+"""The quantizations this backend can serve besides full precision (`cairn_events.Quantization`)."""
+
+
+def quantize_int8(model: Any) -> Any:
+    """`model` with every `Linear` layer dynamically quantized to int8, in place: weights stored as 8-bit
+    integers with one scale per output channel, activations quantized per call. CPU only; the embeddings
+    stay float32. Per-channel scales keep the small model's answers much closer to float32's than one
+    scale per layer (docs/quantization.md)."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
+        )
 
 
 @dataclass(frozen=True)
@@ -134,14 +154,18 @@ class TransformersBackend:
         batching: bool = True,
         model_version: str | None = None,
         repetition_penalty: float = 1.0,
+        quantization: str | None = None,
     ) -> None:
         self.model = model
+        self.quantization = quantization
         self.repetition_penalty = repetition_penalty
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.model_version = model_version
         self.device = str(getattr(model, "device", "cpu"))
         self.name = "transformers-cpu" if self.device == "cpu" else "transformers-gpu"
+        if quantization is not None:
+            self.name += f"-{quantization}"
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0)
         self.pad_id, self.eos_ids = _special_ids(model, tokenizer)
         self._adapters: dict[str, str] = {}
@@ -167,8 +191,10 @@ class TransformersBackend:
         batching: bool = True,
         model_version: str | None = None,
         repetition_penalty: float = 1.0,
+        quantization: str | None = None,
     ) -> TransformersBackend:
-        """Load a saved model folder (safetensors + tokenizer). Blocking; seconds for SmolLM2."""
+        """Load a saved model folder (safetensors + tokenizer), quantized when `quantization` names one of
+        `QUANTIZATIONS` (CPU only). Blocking; seconds for SmolLM2."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -178,6 +204,7 @@ class TransformersBackend:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
+        _check_quantization(quantization, device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
             loaded: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
@@ -185,6 +212,8 @@ class TransformersBackend:
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the model from {model_dir}: {exc}") from exc
         model.eval()
+        if quantization is not None:
+            model = quantize_int8(model)
         return cls(
             model,
             tokenizer,
@@ -194,7 +223,31 @@ class TransformersBackend:
             batching=batching,
             model_version=model_version,
             repetition_penalty=repetition_penalty,
+            quantization=quantization,
         )
+
+    def quantized(self, quantization: str) -> TransformersBackend:
+        """A second backend serving a quantized copy of this one's base model (no adapters), with its own
+        batcher; this one is unchanged. Blocking: a second or two for SmolLM2."""
+        import copy
+
+        _check_quantization(quantization, self.device)
+        model = quantize_int8(copy.deepcopy(self.model))
+        return TransformersBackend(
+            model,
+            self.tokenizer,
+            model_name=self.model_name,
+            max_batch_size=self.batcher.max_batch_size,
+            batch_window_s=self.batcher.window_s,
+            model_version=self.model_version,
+            repetition_penalty=self.repetition_penalty,
+            quantization=quantization,
+        )
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued or generating on this backend now (routing skips a backend over its limit)."""
+        return self.batcher.waiting
 
     def encode(self, messages: Sequence[ChatMessage]) -> list[int]:
         """The prompt token ids of a chat, through the tokenizer's chat template (ChatML without one)."""
@@ -326,6 +379,12 @@ class TransformersBackend:
     async def load_adapter(self, name: str, path: str) -> None:
         """Load a PEFT LoRA adapter from a local folder as `name`; requests name it to use it."""
 
+        if self.quantization is not None:
+            raise ModelError(
+                f"adapter {name!r}: LoRA adapters are served at full precision only, "
+                f"not on the {self.quantization} backend"
+            )
+
         def load() -> None:
             if not Path(path).is_dir():
                 raise ModelError(f"adapter folder not found: {path}")
@@ -371,6 +430,17 @@ class TransformersBackend:
 
     async def aclose(self) -> None:
         await self.batcher.aclose()
+
+
+def _check_quantization(quantization: str | None, device: str) -> None:
+    if quantization is None:
+        return
+    if quantization not in QUANTIZATIONS:
+        raise ModelError(
+            f"quantization {quantization!r} is not served here; known: {', '.join(QUANTIZATIONS)}"
+        )
+    if not device.startswith("cpu"):
+        raise ModelError(f"{quantization} (dynamic quantization) runs on the CPU only, not on {device}")
 
 
 def _special_ids(model: Any, tokenizer: Any) -> tuple[int, set[int]]:

@@ -14,7 +14,7 @@ from cairn_inference.domain.completion import (
     ModelNotServedError,
     failure_reason,
 )
-from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, failed_response
+from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, ended_response
 from cairn_inference.domain.stops import find_stop, truncate_at_stop
 from cairn_inference.domain.usage import usage_from_openai
 
@@ -33,7 +33,7 @@ __all__ = [
     "chat_dicts",
     "completion_event",
     "dispatch_delay",
-    "failed_response",
+    "ended_response",
     "failure_reason",
     "find_stop",
     "plan_batch",

@@ -24,10 +24,12 @@ __all__ = [
     "SpendLedger",
     "budget_alert",
     "budget_day",
+    "budget_left",
     "check_spend",
     "crossed",
     "over_budget",
     "over_budget_reason",
+    "over_tokens_reason",
 ]
 
 ALERT_SHARE = 0.8
@@ -54,6 +56,16 @@ def over_budget(spent_usd: float, budget_usd: float | None) -> bool:
     return spent_usd >= budget_usd
 
 
+def budget_left(spent_usd: float | None, budget_usd: float | None) -> float | None:
+    """The share of the day's budget left (0-1) for routing; None when no budget applies or the spend is
+    unknown."""
+    if spent_usd is None or budget_usd is None:
+        return None
+    if budget_usd <= 0:
+        return 0.0
+    return max(0.0, 1.0 - spent_usd / budget_usd)
+
+
 def crossed(
     before_usd: float, after_usd: float, budget_usd: float | None, share: float = ALERT_SHARE
 ) -> bool:
@@ -72,6 +84,14 @@ def over_budget_reason(tenant: str, spent_usd: float, budget_usd: float, day: da
     """Why a request of `tenant` is refused, for a human: what it spent of which budget, on which day."""
     return (
         f"{OVER_BUDGET_REASON} tenant {tenant} spent ${spent_usd:.4f} of its ${budget_usd:.2f} daily budget "
+        f"(UTC day {day.isoformat()})"
+    )
+
+
+def over_tokens_reason(tenant: str, used: int, limit: int, day: date) -> str:
+    """Why a request of `tenant` is refused for its token limit, for a human."""
+    return (
+        f"{OVER_BUDGET_REASON} tenant {tenant} used {used:,} of its {limit:,} daily tokens "
         f"(UTC day {day.isoformat()})"
     )
 
@@ -113,6 +133,10 @@ class SpendLedger(Protocol):
 
     async def spent(self, tenant: str, day: date) -> float:
         """What `tenant` has spent on `day` in US dollars (0 when nothing was added)."""
+        ...
+
+    async def tokens_used(self, tenant: str, day: date) -> int:
+        """The tokens `tenant` has used on `day` (0 when nothing was added)."""
         ...
 
     async def add(self, tenant: str, day: date, cost_usd: float, tokens: int) -> tuple[float, float]:

@@ -10,6 +10,7 @@ from cairn_events import (
     InputScreenedV1,
     ResponseCompletedV1,
     ResponseStatus,
+    RouteDecision,
     Verdict,
 )
 from cairn_inference.domain.completion import Completion
@@ -25,6 +26,7 @@ def completion_event(
     now: datetime,
     served: ResolvedModel | None = None,
     cache: CacheOutcome | None = None,
+    route: RouteDecision | None = None,
 ) -> CompletionGeneratedV1:
     """The completion of a screened input, carrying its chunks and prompt over.
 
@@ -48,43 +50,32 @@ def completion_event(
         prompt_version=screened.prompt_version,
         generated_at=now,
         cache=cache,
+        route=route,
     )
 
 
-def failed_response(
+def ended_response(
     screened: InputScreenedV1,
+    status: ResponseStatus,
     *,
-    model: str | None,
-    adapter: str | None,
     reason: str,
     now: datetime,
-    model_version: str | None = None,
+    served: ResolvedModel | None = None,
+    route: RouteDecision | None = None,
 ) -> ResponseCompletedV1:
-    """The final answer to a request whose generation failed: status `failed` and why (the model,
-    version and adapter that were to answer; no model when the reference named none that exists)."""
+    """The final answer to a request inference ends without a completion: `failed` (its generation failed:
+    the model, version and adapter that were to answer, none when its reference named nothing that
+    exists) or `rejected` (refused before generation: its tenant is over budget); and why."""
     return ResponseCompletedV1(
         request_id=screened.request_id,
         tenant=screened.tenant,
-        status=ResponseStatus.FAILED,
+        status=status,
         reason=reason,
-        model=model,
-        model_version=model_version,
-        adapter=adapter,
+        model=served.model if served else None,
+        model_version=served.model_version if served else None,
+        adapter=served.adapter if served else None,
         prompt_name=screened.prompt_name,
         prompt_version=screened.prompt_version,
         completed_at=now,
-    )
-
-
-def rejected_response(screened: InputScreenedV1, *, reason: str, now: datetime) -> ResponseCompletedV1:
-    """The final answer to a request refused before generation (its tenant is over budget): status
-    `rejected` and why; nothing was generated."""
-    return ResponseCompletedV1(
-        request_id=screened.request_id,
-        tenant=screened.tenant,
-        status=ResponseStatus.REJECTED,
-        reason=reason,
-        prompt_name=screened.prompt_name,
-        prompt_version=screened.prompt_version,
-        completed_at=now,
+        route=route,
     )

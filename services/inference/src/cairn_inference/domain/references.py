@@ -41,6 +41,8 @@ class ResolvedModel:
     """Where the adapter's files are (`s3://cairn/adapters/<job>/`); None without adapter."""
     canary: bool = False
     """Whether the canary share sent this request to the staging version."""
+    quantization: str | None = None
+    """How the version's weights are served (`int8`); None: full precision."""
 
     @property
     def model_version(self) -> str | None:
@@ -50,7 +52,14 @@ class ResolvedModel:
     @classmethod
     def of(cls, version: ModelVersion, *, canary: bool = False) -> ResolvedModel:
         """A registry version as resolved."""
-        return cls(version.model_name, version.version, version.adapter_name, version.adapter_uri, canary)
+        return cls(
+            version.model_name,
+            version.version,
+            version.adapter_name,
+            version.adapter_uri,
+            canary,
+            version.quantization,
+        )
 
     @classmethod
     def base(cls, base_model: str) -> ResolvedModel:

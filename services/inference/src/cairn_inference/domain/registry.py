@@ -19,12 +19,14 @@ __all__ = ["ModelVersion", "RegistryView", "StageChange"]
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One registered version: its adapter (none for the base model itself) and base model."""
+    """One registered version: its adapter (none for the base model itself), base model and quantization."""
 
     model_name: str
     version: int
     adapter_uri: str | None
     base_model: str | None
+    quantization: str | None = None
+    """How its weights are served (`int8`); None: full precision."""
 
     @property
     def adapter_name(self) -> str | None:
@@ -68,7 +70,13 @@ class RegistryView:
         if not self._first_time(event_id):
             return None
         model = self._models.setdefault(event.model_name, _Model())
-        version = ModelVersion(event.model_name, event.version, event.adapter_uri, event.base_model)
+        version = ModelVersion(
+            event.model_name,
+            event.version,
+            event.adapter_uri,
+            event.base_model,
+            event.quantization.value if event.quantization is not None else None,
+        )
         model.versions[event.version] = version
         model.stages.setdefault(event.version, ModelStage.DEV)
         return version
@@ -89,6 +97,7 @@ class RegistryView:
             event.version,
             event.adapter_uri if event.adapter_uri is not None else (known.adapter_uri if known else None),
             known.base_model if known else None,
+            known.quantization if known else None,
         )
         model.versions[event.version] = version
         archived: list[ModelVersion] = []

@@ -24,11 +24,11 @@ output:
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cairn_bus.policy_files import PolicyFileError
 from cairn_events import Verdict
 from cairn_safety.domain.pii import PiiKind
 
@@ -56,13 +56,8 @@ SEVERITY: dict[Verdict, int] = {Verdict.ALLOW: 0, Verdict.REDACT: 1, Verdict.REV
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class PolicyError(ValueError):
+class PolicyError(PolicyFileError):
     """A policy file is missing, not YAML, or not a valid policy; says which file and which fields."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
 
 
 def _strict() -> ConfigDict:

@@ -124,14 +124,20 @@ class InMemoryJobRepository:
         *,
         job_id: str | None = None,
         adapter_uri: str | None = None,
+        quantization: str | None = None,
     ) -> tuple[Registration, bool]:
         versions = self.versions.setdefault(model_name, [])
         for reg in versions:
             if (job_id is not None and reg.job_id == job_id) or (
-                job_id is None and reg.job_id is None and reg.base_model == base_model
+                job_id is None
+                and reg.job_id is None
+                and reg.base_model == base_model
+                and reg.quantization == quantization
             ):
                 return reg, False
-        reg = Registration(model_name, len(versions) + 1, base_model, job_id, adapter_uri, now)
+        reg = Registration(
+            model_name, len(versions) + 1, base_model, job_id, adapter_uri, now, quantization=quantization
+        )
         versions.append(reg)
         return reg, True
 

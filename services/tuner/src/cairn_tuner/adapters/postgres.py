@@ -54,8 +54,10 @@ CREATE TABLE IF NOT EXISTS tuner_model_versions (
     published      boolean      NOT NULL DEFAULT false,
     PRIMARY KEY (model_name, version)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS tuner_model_versions_base
-    ON tuner_model_versions (model_name, base_model) WHERE job_id IS NULL;
+ALTER TABLE tuner_model_versions ADD COLUMN IF NOT EXISTS quantization text NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS tuner_model_versions_base;
+CREATE UNIQUE INDEX IF NOT EXISTS tuner_model_versions_base_quantization
+    ON tuner_model_versions (model_name, base_model, quantization) WHERE job_id IS NULL;
 """
 
 
@@ -93,6 +95,7 @@ def _registration(row: Any) -> Registration:
         adapter_uri=row["adapter_uri"],
         registered_at=row["registered_at"],
         published=row["published"],
+        quantization=row["quantization"] or None,
     )
 
 
@@ -251,6 +254,7 @@ class PostgresJobRepository:
         *,
         job_id: str | None = None,
         adapter_uri: str | None = None,
+        quantization: str | None = None,
     ) -> tuple[Registration, bool]:
         async with transaction(self.pool, "allocate a model version") as conn:
             # one allocation per model name at a time: versions stay dense
@@ -262,21 +266,23 @@ class PostgresJobRepository:
             else:
                 found = await conn.fetchrow(
                     "SELECT * FROM tuner_model_versions WHERE model_name = $1 AND base_model = $2 "
-                    "AND job_id IS NULL",
+                    "AND quantization = $3 AND job_id IS NULL",
                     model_name,
                     base_model,
+                    quantization or "",
                 )
             if found is not None:
                 return _registration(found), False
             row = await conn.fetchrow(
                 "INSERT INTO tuner_model_versions (model_name, version, base_model, job_id, adapter_uri, "
-                "registered_at) SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5 "
+                "registered_at, quantization) SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6 "
                 "FROM tuner_model_versions WHERE model_name = $1 RETURNING *",
                 model_name,
                 base_model,
                 job_id,
                 adapter_uri,
                 now,
+                quantization or "",
             )
             return _registration(row), True
 

@@ -98,6 +98,8 @@ class Registration:
     registered_at: datetime
     published: bool = False
     """Whether its `model.registered` event went out."""
+    quantization: str | None = None
+    """How inference serves a plain base model's version (`int8`); None: full precision."""
 
 
 LEASE_LOST_CANCELLED = "cancelled: its worker stopped after the cancel was asked for"
