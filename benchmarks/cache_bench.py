@@ -50,10 +50,8 @@ from aiokafka import AIOKafkaProducer
 from cpu_meter import per_request_ms, snapshot
 from pipeline_bench import REPO, REQUEST_PATH, RESULTS, Upstream, percentile, request_path, started_stack
 
-from cairn_bus.fetching import FetchPacer
-from cairn_bus.kafka import KafkaPublisher, consumer_at_end, events_in
+from cairn_bus.kafka import KafkaPublisher
 from cairn_events import RequestSubmittedV1, ResponseCompletedV1
-from cairn_localstack.config import LOCAL_CONSUMER_ENV
 from cairn_testing.databases import scratch_database
 from cairn_testing.processes import ServiceProcesses, free_port, run_cairn
 
@@ -133,28 +131,8 @@ class Replay(Upstream):
             }
         )
 
-    async def read(self, bootstrap: str) -> None:
-        # as `Upstream.read` (the services' fetch pacing), keeping the events themselves
-        env = LOCAL_CONSUMER_ENV
-        pacer = FetchPacer(
-            int(env["CAIRN_KAFKA_FETCH_MAX_WAIT_MS"]),
-            int(env["CAIRN_KAFKA_FETCH_MAX_WAIT_IDLE_MS"]),
-            int(env["CAIRN_KAFKA_FETCH_IDLE_AFTER_MS"]) / 1000,
-        )
-        consumer = await consumer_at_end(bootstrap, "cairn.responses", fetch_max_wait_ms=pacer.busy_ms)
-        try:
-            while True:
-                batch = await consumer.getmany(timeout_ms=100)
-                pacer.observe(consumer, bool(batch))
-                now = time.perf_counter()
-                for _, event in events_in(batch):
-                    if not isinstance(event, ResponseCompletedV1) or event.prompt_name != self.prompt:
-                        continue
-                    if event.request_id not in self.responses:
-                        self.responses[event.request_id] = event
-                    self.record(event.request_id, event.status.value, event.reason, now)
-        finally:
-            await consumer.stop()
+    def keep(self, event: ResponseCompletedV1) -> None:
+        self.responses[event.request_id] = event
 
 
 def quantiles(values: list[float]) -> dict[str, Any]:

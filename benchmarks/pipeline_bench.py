@@ -169,9 +169,13 @@ class Upstream(Answers[RequestSubmittedV1]):
                         continue
                     if event.prompt_name != self.prompt:  # another pipeline on the shared broker
                         continue
+                    self.keep(event)
                     self.record(event.request_id, event.status.value, event.reason, now)
         finally:
             await consumer.stop()
+
+    def keep(self, event: ResponseCompletedV1) -> None:
+        """A hook for each request's first answer, before it is recorded (a subclass keeps the events)."""
 
     async def send(self, event: RequestSubmittedV1) -> float:
         """Publish; returns the send time (perf_counter)."""

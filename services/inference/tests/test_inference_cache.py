@@ -72,6 +72,16 @@ def test_only_deterministic_unredacted_live_requests_use_the_cache() -> None:
     assert bypass_reason(screened(), replay=True) == "replay or shadow request"
 
 
+def test_a_prompt_that_opts_in_lets_sampled_answers_be_reused_but_never_redacted_or_replayed_ones() -> None:
+    sampled = {"temperature": 0.8, "cache_sampled": True}
+    assert bypass_reason(screened(params=sampled), replay=False) is None
+    assert (
+        bypass_reason(screened(params=sampled, verdict=Verdict.REDACT.value), replay=False)
+        == "redacted input"
+    )
+    assert bypass_reason(screened(params=sampled), replay=True) == "replay or shadow request"
+
+
 @pytest.fixture
 def backend() -> FakeBackend:
     return FakeBackend()

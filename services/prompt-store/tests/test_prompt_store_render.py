@@ -273,3 +273,12 @@ def test_request_params_override_the_template_defaults_they_change() -> None:
     assert out.model == "smol"
     assert render(s, {"who": "A"}, model="big").model == "big"
     assert render(s, {"who": "A"}, params=GenerationParams(max_tokens=10)).params.max_tokens == 10
+
+
+def test_only_the_prompt_opts_in_to_reusing_sampled_answers() -> None:
+    opted = spec(params={"temperature": 0.7, "cache_sampled": True})
+    assert render(opted, {"who": "A"}).params.cache_sampled is True
+    plain = spec(params={"temperature": 0.7})
+    asked = GenerationParams(temperature=0.9, cache_sampled=True)  # a request cannot opt in by itself
+    out = render(plain, {"who": "A"}, params=asked)
+    assert (out.params.temperature, out.params.cache_sampled) == (0.9, False)

@@ -79,6 +79,12 @@ class GenerationParams(BaseModel):
         description="How soon the caller needs the answer, for inference's routing policy (docs/routing.md); "
         "none: no preference. It changes which model may answer, never the tokens of a given model.",
     )
+    cache_sampled: bool = Field(
+        False,
+        description="Whether inference's response cache may reuse an answer generated with sampling "
+        "(temperature > 0, no seed); set by the prompt (its template's params), never by a request "
+        "(the prompt store keeps the prompt's value). Off: only deterministic answers are reused.",
+    )
 
 
 class RetrievalOptions(BaseModel):

@@ -6,8 +6,9 @@ and the question), the context chunks (ids and content hashes), the model that a
 name, version, adapter, base model) and the generation parameters. So a promotion or rollback (another
 model version), a label moved to another prompt version, and a cited document re-ingested with new
 content (another content hash) each lead to another key: the old entries are never found again and
-expire. A stored answer is reused only for deterministic generation (temperature 0, or a fixed seed);
-never for a redacted input, and never for a replayed or shadow request.
+expire. A stored answer is reused only for deterministic generation (temperature 0, or a fixed seed)
+unless the prompt opts in to reusing sampled answers (`params.cache_sampled`); never for a redacted
+input, and never for a replayed or shadow request.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def bypass_reason(event: InputScreenedV1, *, replay: bool) -> str | None:
         return "replay or shadow request"
     if event.verdict is Verdict.REDACT:
         return "redacted input"
-    if event.params.temperature > 0 and event.params.seed is None:
+    if event.params.temperature > 0 and event.params.seed is None and not event.params.cache_sampled:
         return "not deterministic"
     return None
 

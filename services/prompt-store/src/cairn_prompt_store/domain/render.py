@@ -119,9 +119,15 @@ def explicit_fields(model: BaseModel) -> dict[str, Any]:
     return out
 
 
+PROMPT_ONLY_PARAMS = frozenset({"cache_sampled"})
+"""Parameters only a prompt sets: a request's value is ignored (the prompt opts in to reusing sampled answers)."""
+
+
 def merge_params(defaults: GenerationParams, requested: GenerationParams) -> GenerationParams:
-    """The template's defaults, overridden by the fields the request chose (see `explicit_fields`)."""
-    return GenerationParams.model_validate({**defaults.model_dump(), **explicit_fields(requested)})
+    """The template's defaults, overridden by the fields the request chose (see `explicit_fields`),
+    except the prompt-only ones."""
+    chosen = {k: v for k, v in explicit_fields(requested).items() if k not in PROMPT_ONLY_PARAMS}
+    return GenerationParams.model_validate({**defaults.model_dump(), **chosen})
 
 
 def template_context(spec: PromptSpec, bound: Mapping[str, JsonScalar]) -> dict[str, Any]:
