@@ -42,9 +42,10 @@ import signal
 import statistics
 import time
 import uuid
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from cpu_meter import per_request_ms, snapshot
@@ -55,6 +56,7 @@ from cairn_events import RequestSubmittedV1, ResponseCompletedV1
 from cairn_testing.databases import scratch_database
 from cairn_testing.processes import ServiceProcesses, free_port, run_cairn
 
+A = TypeVar("A")
 TENANT = "bench-cache"
 INFERENCE = "inference"
 WARM_QUESTION = "What does the del statement delete?"
@@ -164,28 +166,52 @@ def restart_inference(
     services.wait_ready([INFERENCE])
 
 
+@dataclass(frozen=True)
+class Workload(Generic[A]):
+    """How a benchmark turns its asks into requests and says what came back."""
+
+    event_of: Callable[[str, int, A], RequestSubmittedV1]
+    """The request of ask `i` of run `run`."""
+    label: Callable[[A], str]
+    """The ask, in the progress line."""
+    outcome: Callable[[ResponseCompletedV1 | None], str]
+    """The answer, in the progress line."""
+
+
 async def replay(
-    up: Replay, asks: list[Ask], concurrency: int, run: str
-) -> tuple[float, list[tuple[Ask, str, float]]]:
+    up: Replay, asks: Sequence[A], concurrency: int, run: str, shape: Workload[A]
+) -> tuple[float, list[tuple[A, str, float]]]:
     """Send `asks` in order from `concurrency` closed-loop upstreams: (wall s, [(ask, request id, ms)])."""
     queue = list(enumerate(asks))
-    out: list[tuple[Ask, str, float]] = []
+    out: list[tuple[A, str, float]] = []
 
     async def client() -> None:
         while queue:
             i, a = queue.pop(0)
-            event = up.ask_event(run, i, a.text)
+            event = shape.event_of(run, i, a)
             sent, answered = await up.ask(event, timeout=600)
             out.append((a, event.request_id, (answered - sent) * 1000))
             print(
-                f"    {len(out):>3}/{len(asks)} {a.kind:<10} {(answered - sent) * 1000:>8.0f} ms "
-                f"{_outcome(up.responses.get(event.request_id))}",
+                f"    {len(out):>3}/{len(asks)} {shape.label(a)} {(answered - sent) * 1000:>8.0f} ms "
+                f"{shape.outcome(up.responses.get(event.request_id))}",
                 flush=True,
             )
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return time.perf_counter() - start, out
+
+
+async def measured_replay(
+    services: ServiceProcesses, up: Replay, asks: Sequence[A], concurrency: int, run: str, shape: Workload[A]
+) -> tuple[float, list[tuple[A, str, float]], dict[str, Any]]:
+    """`replay` with the request path's CPU measured around it: (wall s, answers, CPU-ms per request of each
+    request-path service and `total`)."""
+    pids = {n: services.pm.pid(n) for n in REQUEST_PATH}
+    before = snapshot(pids)
+    wall_s, answered = await replay(up, asks, concurrency, run, shape)
+    cpu = per_request_ms(snapshot(pids).since(before), len(answered))
+    return wall_s, answered, {n: v["gross"] for n, v in cpu.items()}
 
 
 def _outcome(response: ResponseCompletedV1 | None) -> str:
@@ -251,13 +277,9 @@ async def configuration(
     await up.ask(warm, timeout=600)
     if up.statuses[warm.request_id] != "completed":
         raise RuntimeError(f"the warm-up was not answered `completed`: {up.reasons}")
-    pids = {n: services.pm.pid(n) for n in REQUEST_PATH}
-    before = snapshot(pids)
-    wall_s, answered = await replay(up, asks, args.concurrency, run)
-    after = snapshot(pids)
-    spent = after.since(before)
-    cpu = per_request_ms(spent, len(answered))  # each request-path service, and `total`
-    result = tally(up, wall_s, answered, {n: v["gross"] for n, v in cpu.items()})
+    shape = Workload[Ask](lambda run, i, a: up.ask_event(run, i, a.text), lambda a: f"{a.kind:<10}", _outcome)
+    wall_s, answered, cpu = await measured_replay(services, up, asks, args.concurrency, run, shape)
+    result = tally(up, wall_s, answered, cpu)
     print(f"  cache {cache}: {json.dumps(result)}", flush=True)
     return result
 
@@ -352,13 +374,8 @@ def table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--questions", type=int, default=6, help="distinct questions")
-    parser.add_argument("--repeats", type=int, default=3, help="times each question is asked")
-    parser.add_argument("--paraphrases", type=int, default=3, help="questions also asked in other words")
+def add_replay_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """The options every replayed-workload benchmark has (this one and `routing_bench.py`)."""
     parser.add_argument("--concurrency", type=int, default=4, help="upstreams asking at once")
     parser.add_argument("--max-tokens", type=int, default=24, help="max_tokens of every request")
     parser.add_argument(
@@ -368,14 +385,31 @@ if __name__ == "__main__":
         help="passages retrieved per request (the ingested topics' passages are long: 4 exceed the "
         "model's 1,024-token context)",
     )
-    parser.add_argument(
-        "--label", default="", help="name of the run; the JSON goes to cache_bench.<label>.json"
-    )
+    parser.add_argument("--label", default="", help=f"name of the run; the JSON goes to {name}.<label>.json")
     parser.add_argument("--seed", type=int, default=7, help="seed of the shuffle")
-    arguments = parser.parse_args()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the services on SIGTERM too
-    result = asyncio.run(main(arguments))
-    print(table(result))
+
+
+def run_and_report(
+    name: str,
+    bench: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+    show: Callable[[dict[str, Any]], str],
+    arguments: argparse.Namespace,
+) -> None:
+    """Run the benchmark (its services stopped on SIGTERM too), print its table, write its JSON."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = asyncio.run(bench(arguments))
+    print(show(result))
     RESULTS.mkdir(exist_ok=True)
     suffix = f".{arguments.label}" if arguments.label else ""
-    (RESULTS / f"cache_bench{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--questions", type=int, default=6, help="distinct questions")
+    parser.add_argument("--repeats", type=int, default=3, help="times each question is asked")
+    parser.add_argument("--paraphrases", type=int, default=3, help="questions also asked in other words")
+    add_replay_arguments(parser, "cache_bench")
+    run_and_report("cache_bench", main, table, parser.parse_args())

@@ -40,7 +40,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import time
 import uuid
 from collections import Counter
@@ -49,9 +48,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from cache_bench import INFERENCE, QUESTIONS, WARM_QUESTION, Replay, quantiles, restart_inference
-from cpu_meter import per_request_ms, snapshot
-from pipeline_bench import REPO, REQUEST_PATH, RESULTS, request_path, started_stack
+from cache_bench import (
+    INFERENCE,
+    QUESTIONS,
+    WARM_QUESTION,
+    Replay,
+    Workload,
+    add_replay_arguments,
+    measured_replay,
+    quantiles,
+    restart_inference,
+    run_and_report,
+)
+from pipeline_bench import REPO, request_path, started_stack
 
 from cairn_bus.kafka import KafkaPublisher
 from cairn_events import RequestSubmittedV1, ResponseCompletedV1
@@ -149,30 +158,6 @@ async def warm_up(up: Mixed, run: str) -> None:
         raise RuntimeError(f"the warm-up was not answered `completed`: {up.reasons}")
 
 
-async def replay(
-    up: Mixed, asks: list[Ask], concurrency: int, run: str
-) -> tuple[float, list[tuple[Ask, str, float]]]:
-    """Send `asks` in order from `concurrency` closed-loop upstreams: (wall s, [(ask, request id, ms)])."""
-    queue = list(enumerate(asks))
-    out: list[tuple[Ask, str, float]] = []
-
-    async def client() -> None:
-        while queue:
-            i, a = queue.pop(0)
-            event = up.mixed_event(run, i, a.text, latency_class=a.latency_class)
-            sent, answered = await up.ask(event, timeout=600)
-            out.append((a, event.request_id, (answered - sent) * 1000))
-            print(
-                f"    {len(out):>3}/{len(asks)} {a.latency_class:<12} {(answered - sent) * 1000:>8.0f} ms "
-                f"{_outcome(up.responses.get(event.request_id))}",
-                flush=True,
-            )
-
-    start = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return time.perf_counter() - start, out
-
-
 def tally(
     up: Mixed,
     prices: PriceTable,
@@ -241,12 +226,13 @@ async def configuration(
     print(f"  inference up with routing {name} in {time.perf_counter() - started:.0f} s", flush=True)
     run = f"{name}{uuid.uuid4().hex[:6]}"
     await warm_up(up, run)
-    pids = {n: services.pm.pid(n) for n in REQUEST_PATH}
-    before = snapshot(pids)
-    wall_s, answered = await replay(up, asks, args.concurrency, run)
-    after = snapshot(pids)
-    cpu = per_request_ms(after.since(before), len(answered))  # each request-path service, and `total`
-    result = tally(up, prices, wall_s, answered, {n: v["gross"] for n, v in cpu.items()})
+    shape = Workload[Ask](
+        lambda run, i, a: up.mixed_event(run, i, a.text, latency_class=a.latency_class),
+        lambda a: f"{a.latency_class:<12}",
+        _outcome,
+    )
+    wall_s, answered, cpu = await measured_replay(services, up, asks, args.concurrency, run, shape)
+    result = tally(up, prices, wall_s, answered, cpu)
     print(f"  routing {name}: {json.dumps(result)}", flush=True)
     return result
 
@@ -363,25 +349,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--requests", type=int, default=20, help="requests in the workload")
     parser.add_argument("--batch-share", type=float, default=0.4, help="share of them latency class batch")
-    parser.add_argument("--concurrency", type=int, default=4, help="upstreams asking at once")
-    parser.add_argument("--max-tokens", type=int, default=24, help="max_tokens of every request")
-    parser.add_argument(
-        "--top-k",
-        type=int,
-        default=1,
-        help="passages retrieved per request (the ingested topics' passages are long: 4 exceed the "
-        "model's 1,024-token context)",
-    )
-    parser.add_argument(
-        "--label", default="", help="name of the run; the JSON goes to routing_bench.<label>.json"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="seed of the shuffle")
+    add_replay_arguments(parser, "routing_bench")
     arguments = parser.parse_args()
     if not 0 <= arguments.batch_share <= 1 or arguments.requests < 1:
         raise SystemExit("--batch-share between 0 and 1, --requests at least 1")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the services on SIGTERM too
-    result = asyncio.run(main(arguments))
-    print(table(result))
-    RESULTS.mkdir(exist_ok=True)
-    suffix = f".{arguments.label}" if arguments.label else ""
-    (RESULTS / f"routing_bench{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+    run_and_report("routing_bench", main, table, arguments)
