@@ -58,7 +58,7 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             log.info("input already handled; redelivery ignored", event_id=meta.id)
             return
         limits = _limits_of(event, meta, deps)
-        spend = await _spend_today(event, deps) if limits is not None else None
+        spend = await _spend_today(event, deps, limits) if limits is not None else None
         if (
             limits is not None
             and spend is not None
@@ -175,19 +175,20 @@ def _limits_of(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> _Limits |
     return None if limits.usd is None and limits.tokens is None else limits
 
 
-async def _spend_today(event: InputScreenedV1, deps: Deps) -> _Spend | None:
-    """The tenant's spend and tokens today; None when the ledger cannot be read (logged): an outage of the
-    budget's bookkeeping must not stop every tenant, so the request goes through unlimited."""
+async def _spend_today(event: InputScreenedV1, deps: Deps, limits: _Limits) -> _Spend | None:
+    """The tenant's spend and tokens today, each read only when a limit counts it (one round trip for the
+    usual dollar budget); None when the ledger cannot be read (logged): an outage of the budget's
+    bookkeeping must not stop every tenant, so the request goes through unlimited."""
     if deps.ledger is None:
         return None
     day = budget_day(_now())
     try:
-        return _Spend(
-            await deps.ledger.spent(event.tenant, day), await deps.ledger.tokens_used(event.tenant, day)
-        )
+        cost = await deps.ledger.spent(event.tenant, day) if limits.usd is not None else 0.0
+        tokens = await deps.ledger.tokens_used(event.tenant, day) if limits.tokens is not None else 0
     except Exception as exc:
         log.warning("tenant spend unknown: not limited", tenant=event.tenant, error=repr(exc))
         return None
+    return _Spend(cost, tokens)
 
 
 async def _refused_over_budget(

@@ -157,7 +157,7 @@ class Attempts:
             backend = self.deps.backend_for(served)
         except ModelNotServedError:
             return None  # its attempt fails with the reason
-        waiting = getattr(getattr(backend, "inner", backend), "waiting", None)
+        waiting = getattr(backend, "waiting", None)  # `TracedBackend.waiting`, or a backend's own count
         if isinstance(waiting, int) and waiting > limit:
             return f"overloaded: {waiting} requests waiting (max_waiting {limit})"
         return None

@@ -83,6 +83,13 @@ class TracedBackend:
         self._tracer = tracer or trace.get_tracer("cairn.inference")
         self._server = (server_address, server_port)
 
+    @property
+    def waiting(self) -> int | None:
+        """Requests queued or generating on the wrapped backend, when it counts them (routing's overload
+        check); None otherwise."""
+        waiting = getattr(self.inner, "waiting", None)
+        return waiting if isinstance(waiting, int) else None
+
     async def generate(
         self,
         messages: Sequence[ChatMessage],
