@@ -172,6 +172,18 @@ class RunStoreBehaviour:
         assert stored.sent
         assert [r.run_id for r in await run_store.running()] == [run.run_id]
 
+    async def test_a_runs_purpose_is_kept(self, run_store: RunStore) -> None:
+        run, cases = sample_run()
+        assert run.purpose == "gate"
+        compare = run.model_copy(update={"run_id": "run-compare", "purpose": "compare"})
+        assert await run_store.create(
+            compare,
+            [c.model_copy(update={"run_id": "run-compare", "request_id": c.request_id + "x"}) for c in cases],
+        )
+        assert await run_store.create(run, cases)
+        stored = {r.run_id: r.purpose for r in await run_store.runs()}
+        assert stored == {run.run_id: "gate", "run-compare": "compare"}
+
     async def test_first_answer_is_kept(self, run_store: RunStore) -> None:
         run, cases = sample_run()
         await run_store.create(run, cases)

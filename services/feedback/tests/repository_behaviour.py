@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cairn_events.artifacts import DatasetManifest
-from cairn_feedback.domain.records import DatasetVersion, RowProvenance
+from cairn_feedback.domain.records import DatasetVersion, RequestTrail, RowProvenance, answered_by
 from cairn_feedback.ports import Repository
 from cairn_testing.suites import load_suite
 
@@ -26,6 +26,8 @@ def version(dataset_id: str, n: int, rows: int = 1) -> DatasetVersion:
         RowProvenance(
             f"row{i:013d}", f"req-{i}", f"fb-{i}", "qa", 3, "corrected", "train" if i else "heldout"
         )
+        if i % 3 != 2
+        else RowProvenance(f"row{i:013d}", f"req-{i}", None, "qa", 3, "teacher", "train")  # no feedback
         for i in range(rows)
     )
     manifest = DatasetManifest(
@@ -38,11 +40,16 @@ def version(dataset_id: str, n: int, rows: int = 1) -> DatasetVersion:
         train_rows=rows - 1,
         heldout_rows=1,
         request_ids=sorted(p.request_id for p in provenance),
-        feedback_ids=sorted(p.feedback_id for p in provenance),
+        feedback_ids=sorted(p.feedback_id for p in provenance if p.feedback_id is not None),
         dropped={"duplicate": 1},
         code_version="test",
     )
     return DatasetVersion(dataset_id, n, uri, uri + "manifest.json", manifest, provenance)
+
+
+def answered(trail: RequestTrail) -> str | None:
+    """Who answered the trail, live or in a replay (a repository may return more trails than asked)."""
+    return answered_by(trail.response) or answered_by(trail.shadow_response)
 
 
 class RepositoryBehaviour:
@@ -100,6 +107,30 @@ class RepositoryBehaviour:
         assert latest is not None
         assert latest.feedback_id == "fb-2"
         assert trails[1].request is None
+
+    async def test_a_shadow_answer_is_kept_apart_from_the_live_one(self, repository: Repository) -> None:
+        live = F.response("req-1", "live answer", completed_at=F.at(2))
+        replayed = F.response("req-1", "replayed answer", completed_at=F.at(50), adapter="cairn-qa:3")
+        await repository.save_response(live, "e-live")
+        for _ in range(2):  # a redelivery changes nothing
+            await repository.save_response(replayed, "e-shadow", shadow=True)
+        trail = await repository.trail("req-1")
+        assert (trail.response, trail.shadow_response) == (live, replayed)
+        assert (await repository.trail("req-2")).shadow_response is None
+
+    async def test_trails_answered_by_a_model_live_or_in_a_replay(self, repository: Repository) -> None:
+        await repository.save_response(F.response("req-1"), "e1")  # cairn-qa:2
+        await repository.save_response(F.response("req-2", adapter="cairn-qa:3", model_version="3"), "e2")
+        await repository.save_response(F.response("req-3:rp-1", adapter="cairn-qa:2"), "e3", shadow=True)
+        base = F.response("req-4", model="SmolLM2-135M-Instruct", model_version=None, adapter=None)
+        await repository.save_response(base, "e4")
+        await repository.save_request(F.request("req-1"), "e5")
+        found = await repository.trails_answered_by("cairn-qa:2")
+        assert [t.request_id for t in found if answered(t) == "cairn-qa:2"] == ["req-1", "req-3:rp-1"]
+        assert found[0].request == F.request("req-1")
+        by_base = await repository.trails_answered_by("SmolLM2-135M-Instruct")
+        assert [t.request_id for t in by_base if answered(t) == "SmolLM2-135M-Instruct"] == ["req-4"]
+        assert await repository.trails_with_feedback() == []  # answers alone are no feedback
 
     async def test_versions_number_from_one_and_are_read_back(self, repository: Repository) -> None:
         assert await repository.version("qa") is None

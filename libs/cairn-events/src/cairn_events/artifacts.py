@@ -60,17 +60,26 @@ class DatasetRow(BaseModel):
         description="Stable id of the row: the sha256 of its input and target, 16 hex digits."
     )
     request_id: str = Field(description="The production request the row came from.")
-    feedback_id: str = Field(description="The feedback that selected it.")
+    feedback_id: str | None = Field(
+        description="The feedback that selected it; none for a `teacher` row (no feedback selected it)."
+    )
     tenant: str = Field(description="The request's tenant.")
     prompt_name: str = Field(description="Name of the prompt the request used.")
     prompt_version: int = Field(description="Version of the prompt the request used.")
-    model: str | None = Field(None, description="The model (and version) that answered in production.")
+    model: str | None = Field(
+        None,
+        description="The model (and version) that answered in production; for a `teacher` row, the teacher.",
+    )
     request: SourceRequest = Field(description="The request as submitted (for re-asking it).")
     messages: list[ChatMessage] = Field(
         description="The model input as screened (system prompt, retrieved context, user turn), PII scrubbed."
     )
-    completion: str = Field(description="The target answer: the corrected answer, or the liked original.")
-    source: Literal["corrected", "rated"] = Field(description="Why the target is trusted.")
+    completion: str = Field(
+        description="The target answer: the corrected answer, the liked original, or the teacher's answer."
+    )
+    source: Literal["corrected", "rated", "teacher"] = Field(
+        description="Why the target is trusted: a correction, a good rating, or the designated teacher model answered."
+    )
     rating: int | None = Field(None, description="The feedback's rating, if any.")
 
 
@@ -99,7 +108,9 @@ class DatasetManifest(BaseModel):
     train_rows: int = Field(ge=0, description="Rows in the training split.")
     heldout_rows: int = Field(ge=0, description="Rows in the held-out split.")
     request_ids: list[str] = Field(description="Every production request a row came from, sorted.")
-    feedback_ids: list[str] = Field(description="Every feedback that selected a row, sorted.")
+    feedback_ids: list[str] = Field(
+        description="Every feedback that selected a row, sorted (teacher rows have none)."
+    )
     dropped: dict[str, int] = Field({}, description="Rows left out, by reason (e.g. `duplicate`, `empty`).")
     code_version: str = Field(description="Version of the curation code (git commit or package version).")
 

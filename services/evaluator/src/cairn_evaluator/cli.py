@@ -10,6 +10,7 @@ import typer
 from rich.table import Column, Table
 
 from cairn_bus.direct_access import record_direct_access
+from cairn_evaluator.cli_compare import compare
 from cairn_evaluator.cli_shadow import shadow_app
 from cairn_evaluator.cli_suites import suites_app
 from cairn_evaluator.cli_support import actor, console, run_with
@@ -34,12 +35,13 @@ models_app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 eval_app = typer.Typer(
-    help="Evaluation runs: candidate vs production on the suites, gates, reports.",
+    help="Evaluation runs: candidate vs production on the suites, gates, reports; versions compared.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
 eval_app.add_typer(shadow_app, name="shadow")
 eval_app.add_typer(suites_app, name="suites")
+eval_app.command()(compare)
 _TARGETS = [ModelStage.STAGING.value, ModelStage.PRODUCTION.value, ModelStage.ARCHIVED.value]
 
 

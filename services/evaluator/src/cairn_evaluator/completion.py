@@ -74,8 +74,8 @@ async def check_runs(deps: Deps) -> int:
 
 
 async def finish(deps: Deps, run: Run, cases: list[RunCase], cause: EventMeta | None) -> bool:
-    """Score the run, store the report, publish `evaluation.completed` and, when every gate passed,
-    the promotions; then mark it ended. Ids derive from the run, so finishing twice (a crash before
+    """Score the run, store the report, publish `evaluation.completed` and, when every gate passed
+    in a `gate` run, the promotions; then mark it ended. Ids derive from the run, so finishing twice (a crash before
     the run was marked) publishes the same events again. False when it had ended already."""
     async with deps.finishing:
         current = await deps.runs.get(run.run_id)
@@ -103,7 +103,7 @@ async def finish(deps: Deps, run: Run, cases: list[RunCase], cause: EventMeta | 
         await deps.publisher.publish(
             event, cause=cause, event_id=derive_event_id(run.cause_event_id, event.event_type, run.run_id)
         )
-        if scores.passed:
+        if scores.passed and run.purpose == "gate":  # a comparison's run never promotes
             await _promote_candidate(deps, run, cause)
         ended = await deps.runs.complete(run.run_id, scores.scores, scores.passed, verdict, uri, completed_at)
         log.info("evaluation run ended", run_id=run.run_id, passed=scores.passed, verdict=verdict)

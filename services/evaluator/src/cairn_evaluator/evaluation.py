@@ -9,7 +9,15 @@ from cairn_evaluator.adapters.heldout import read_heldout
 from cairn_evaluator.completion import finish_if_complete
 from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.registry import ModelVersion, version_at
-from cairn_evaluator.domain.runs import Run, RunCase, Side, SuiteSpec, request_id_for, run_id_for
+from cairn_evaluator.domain.runs import (
+    Run,
+    RunCase,
+    RunPurpose,
+    Side,
+    SuiteSpec,
+    request_id_for,
+    run_id_for,
+)
 from cairn_evaluator.domain.suites import EvalCase, Suite, heldout_suite
 from cairn_events import (
     ChatMessage,
@@ -24,11 +32,16 @@ EVALUATOR_USER = "cairn-evaluator"
 
 async def suites_for(deps: Deps, candidate: ModelVersion) -> list[Suite]:
     """The configured suites, plus the held-out suite of the candidate's dataset version, if tuned."""
+    return await suites_with_heldout(deps, candidate.dataset_id, candidate.dataset_version)
+
+
+async def suites_with_heldout(deps: Deps, dataset_id: str | None, dataset_version: int | None) -> list[Suite]:
+    """The configured suites, plus the held-out suite of that dataset version, when one is named."""
     suites = deps.suites.load()
     s = deps.settings
-    if candidate.dataset_id and candidate.dataset_version:
+    if dataset_id and dataset_version:
         rows = await read_heldout(
-            deps.objects, s.s3_bucket, candidate.dataset_id, candidate.dataset_version, deps.dataset_keyring
+            deps.objects, s.s3_bucket, dataset_id, dataset_version, deps.dataset_keyring
         )
         suites.append(
             heldout_suite(
@@ -87,19 +100,30 @@ def plan_cases(run_id: str, suites: list[Suite], with_baseline: bool) -> list[Ru
 
 
 async def start_run(
-    deps: Deps, candidate: ModelVersion, *, cause_event_id: str, cause: EventMeta | None
+    deps: Deps,
+    candidate: ModelVersion,
+    *,
+    cause_event_id: str,
+    cause: EventMeta | None,
+    suites: list[Suite] | None = None,
+    purpose: RunPurpose = "gate",
 ) -> Run:
     """Create the run `cause_event_id` asks for (once) and publish its requests (once).
 
+    A `gate` run asks `suites` (default: `suites_for` the candidate) of the candidate and of the
+    production version; a `compare` run asks them of the candidate alone and never promotes it.
     A redelivered cause finds the run and sends nothing again, unless the first delivery stopped
     before every request was out (then the same requests, with the same ids, go out again).
     """
     run_id = run_id_for(cause_event_id)
     run = await deps.runs.get(run_id)
     if run is None:
-        suites = await suites_for(deps, candidate)
+        if suites is None:
+            suites = await suites_for(deps, candidate)
         production = version_at(await deps.registry.versions(candidate.name), ModelStage.PRODUCTION)
         baseline = production.version if production and production.version != candidate.version else None
+        if purpose == "compare":
+            baseline = None
         now = deps.clock()
         run = Run(
             run_id=run_id,
@@ -109,6 +133,7 @@ async def start_run(
             started_at=now,
             deadline=now + timedelta(seconds=deps.settings.run_timeout_s),
             cause_event_id=cause_event_id,
+            purpose=purpose,
             suites=[
                 SuiteSpec(
                     name=s.name, kind=s.kind, description=s.description, max_tokens=s.max_tokens, gate=s.gate

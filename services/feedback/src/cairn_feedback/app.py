@@ -1,5 +1,5 @@
 """The feedback service: keeps requests, screened inputs, responses and feedback as seen on the bus
-(reviewers' decisions on held answers included, as feedback).
+(reviewers' decisions on held answers included, as feedback), and the answers of replays apart.
 
 Dataset versions are built from them by `cairn datasets build` (see `datasets.build_dataset`), which
 publishes `cairn.dataset.published.v1` under this service's name.
@@ -29,7 +29,8 @@ from cairn_feedback.handlers import (
 )
 from cairn_feedback.settings import Settings
 
-router: EventRouter[Deps] = EventRouter("feedback")
+# shadows: also `cairn.responses.shadow`, the answers of replays (teacher answers for distillation)
+router: EventRouter[Deps] = EventRouter("feedback", shadows=True)
 router.handler(RequestSubmittedV1)(on_request_submitted)
 router.handler(InputScreenedV1)(on_input_screened)
 router.handler(ResponseCompletedV1)(on_response_completed)

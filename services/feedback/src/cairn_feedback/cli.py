@@ -1,4 +1,5 @@
-"""`cairn datasets`: build curated dataset versions from feedback, list them, show their provenance."""
+"""`cairn datasets`: build curated dataset versions from feedback (or a teacher model's answers), list
+them, show their provenance."""
 
 from __future__ import annotations
 
@@ -93,7 +94,11 @@ async def kafka_publisher(settings: Settings) -> AsyncIterator[Publisher]:
 def build(
     dataset_id: str = typer.Argument(..., help="The dataset, e.g. support-qa."),
     rule: list[str] = typer.Option(
-        ["corrected"], "--rule", "-r", help="corrected, min_rating:N or thumbs_up (repeatable)."
+        ["corrected"],
+        "--rule",
+        "-r",
+        help="corrected, min_rating:N, thumbs_up or teacher:MODEL (a version such as cairn-qa:2, or a "
+        "base model; its answers become targets) (repeatable).",
     ),
     heldout: float = typer.Option(DEFAULT_HELDOUT, help="Fraction of rows held out for evaluation."),
     seed: int = typer.Option(0, help="Seed of the held-out split."),
@@ -199,7 +204,12 @@ def provenance(
     )
     for r in made.rows:
         table.add_row(
-            r.row_id, r.split, r.request_id, r.feedback_id, f"{r.prompt_name}:{r.prompt_version}", r.source
+            r.row_id,
+            r.split,
+            r.request_id,
+            r.feedback_id or "-",
+            f"{r.prompt_name}:{r.prompt_version}",
+            r.source,
         )
     console.print(table)
 

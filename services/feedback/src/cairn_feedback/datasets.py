@@ -30,7 +30,7 @@ from cairn_feedback.domain.manifest import (
     split_files,
     version_uri,
 )
-from cairn_feedback.domain.records import DatasetVersion
+from cairn_feedback.domain.records import DatasetVersion, RequestTrail
 from cairn_feedback.domain.rules import Rules
 from cairn_feedback.ports import Repository
 
@@ -71,6 +71,15 @@ async def _split_files(curation: Curation, keyring: Keyring | None) -> dict[str,
     return sealed_split_files(train, heldout)
 
 
+async def _trails(repository: Repository, rules: Rules) -> list[RequestTrail]:
+    """The trails the rules may select: those with feedback, and those the teacher answered."""
+    trails = {t.request_id: t for t in await repository.trails_with_feedback()}
+    if rules.teacher is not None:
+        for t in await repository.trails_answered_by(rules.teacher):
+            trails.setdefault(t.request_id, t)
+    return [trails[rid] for rid in sorted(trails)]
+
+
 async def build_dataset(
     repository: Repository,
     objects: ObjectStore,
@@ -86,7 +95,7 @@ async def build_dataset(
     clock: Callable[[], datetime] = _utc_now,
     keyring: Keyring | None = None,
 ) -> Built:
-    """Curate the stored feedback into the dataset's next version, write its files, record it, then
+    """Curate the stored feedback (and, under `teacher:MODEL`, the teacher's answers) into the dataset's next version, write its files, record it, then
     publish `dataset.published`.
 
     Raises InvalidRuleError for a bad dataset id, fraction or rule set, and EmptySelectionError when
@@ -97,10 +106,10 @@ async def build_dataset(
     if not re.fullmatch(ID_PATTERN, dataset_id):
         raise InvalidRuleError(f"dataset id {dataset_id!r} must be 1-128 of A-Za-z0-9._:-")
     if not rules.names():
-        raise InvalidRuleError("give at least one rule: corrected, min_rating:N or thumbs_up")
+        raise InvalidRuleError("give at least one rule: corrected, min_rating:N, thumbs_up or teacher:MODEL")
     if not 0 <= heldout < 1:
         raise InvalidRuleError(f"the held-out fraction must be in [0, 1), got {heldout}")
-    curation = curate(await repository.trails_with_feedback(), rules, heldout=heldout, seed=seed)
+    curation = curate(await _trails(repository, rules), rules, heldout=heldout, seed=seed)
     if not curation.rows:
         dropped = ", ".join(f"{k}={v}" for k, v in curation.dropped.items()) or "none"
         raise EmptySelectionError(

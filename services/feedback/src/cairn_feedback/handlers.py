@@ -58,8 +58,10 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
 
 
 async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, deps: Deps) -> None:
-    """Keep the request's final answer (status, text, model that served it)."""
-    await deps.repository.save_response(event, meta.id)
+    """Keep the request's final answer (status, text, model that served it). The answer of a replay
+    (`replay_id` set: it came from `cairn.responses.shadow`) is kept apart as a shadow answer: the
+    `teacher:` rule may take it, no other rule sees it, and it never replaces the live answer."""
+    await deps.repository.save_response(event, meta.id, shadow=meta.replay_id is not None)
 
 
 async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:

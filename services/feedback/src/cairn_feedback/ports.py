@@ -26,8 +26,10 @@ class Repository(Protocol):
         """Store the request's screened input (upsert per request id)."""
         ...
 
-    async def save_response(self, event: ResponseCompletedV1, event_id: str) -> None:
-        """Store the request's final response (upsert per request id)."""
+    async def save_response(self, event: ResponseCompletedV1, event_id: str, *, shadow: bool = False) -> None:
+        """Store the request's final response (upsert per request id). A `shadow` one (the answer of a
+        replay, from `cairn.responses.shadow`) is kept apart: it never replaces the live answer and
+        appears only as the trail's `shadow_response`."""
         ...
 
     async def save_feedback(self, event: FeedbackSubmittedV1, event_id: str) -> bool:
@@ -40,6 +42,11 @@ class Repository(Protocol):
 
     async def trails_with_feedback(self) -> list[RequestTrail]:
         """The trail of every request id that has feedback, by request id."""
+        ...
+
+    async def trails_answered_by(self, model: str) -> list[RequestTrail]:
+        """The trail of every request id whose live or shadow answer `model` gave (`answered_by`), by
+        request id; it may hold other trails too (answers stored before the model was recorded)."""
         ...
 
     async def add_version(

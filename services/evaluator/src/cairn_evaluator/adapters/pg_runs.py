@@ -12,7 +12,7 @@ from cairn_events import SuiteScore
 
 _RUN_COLUMNS = (
     "run_id, model_name, candidate_version, baseline_version, status, started_at, deadline, "
-    "cause_event_id, suites, sent, scores, passed, verdict, report_uri, completed_at"
+    "cause_event_id, suites, sent, scores, passed, verdict, report_uri, completed_at, purpose"
 )
 _CASE_COLUMNS = "request_id, run_id, case_index, side, suite, case_data, status, text, reason, answered_at"
 
@@ -49,8 +49,8 @@ class PostgresRunStore:
         async with self.pool.acquire() as conn, conn.transaction():
             created = await conn.fetchval(
                 "INSERT INTO eval_runs (run_id, model_name, candidate_version, baseline_version, status, "
-                "started_at, deadline, cause_event_id, suites) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                "ON CONFLICT DO NOTHING RETURNING 1",
+                "started_at, deadline, cause_event_id, suites, purpose) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
                 run.run_id,
                 run.model_name,
                 run.candidate_version,
@@ -60,6 +60,7 @@ class PostgresRunStore:
                 run.deadline,
                 run.cause_event_id,
                 [s.model_dump(mode="json") for s in run.suites],
+                run.purpose,
             )
             if created is None:
                 return False

@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS eval_runs (
     report_uri         text,
     completed_at       timestamptz
 );
+ALTER TABLE eval_runs ADD COLUMN IF NOT EXISTS purpose text NOT NULL DEFAULT 'gate'
+    CHECK (purpose IN ('gate', 'compare'));
 CREATE INDEX IF NOT EXISTS eval_runs_running ON eval_runs (deadline) WHERE status = 'running';
 CREATE TABLE IF NOT EXISTS eval_requests (
     request_id   text        PRIMARY KEY,

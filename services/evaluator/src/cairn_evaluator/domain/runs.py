@@ -16,6 +16,7 @@ __all__ = [
     "Answer",
     "Run",
     "RunCase",
+    "RunPurpose",
     "RunStatus",
     "Side",
     "SuiteSpec",
@@ -26,6 +27,7 @@ __all__ = [
 EVAL_PREFIX = "eval-"
 Side = Literal["c", "b"]
 RunStatus = Literal["running", "passed", "failed"]
+RunPurpose = Literal["gate", "compare"]
 
 
 def run_id_for(cause_event_id: str) -> str:
@@ -95,6 +97,11 @@ class Run(BaseModel):
     verdict: str | None = None
     report_uri: str | None = None
     completed_at: datetime | None = None
+    purpose: RunPurpose = Field(
+        "gate",
+        description="`gate`: a candidate's run, which promotes it when every gate passes; `compare`: one "
+        "version's side of `cairn eval compare`, scored and reported, never promoting.",
+    )
 
     @property
     def candidate_ref(self) -> str:

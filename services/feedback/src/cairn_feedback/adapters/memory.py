@@ -12,6 +12,7 @@ from cairn_feedback.domain.records import (
     DatasetSummary,
     DatasetVersion,
     RequestTrail,
+    answered_by,
     check_made,
     feedback_order,
 )
@@ -42,6 +43,7 @@ class InMemoryRepository:
         self.requests: _Latest[RequestSubmittedV1] = _Latest()
         self.screenings: _Latest[InputScreenedV1] = _Latest()
         self.responses: _Latest[ResponseCompletedV1] = _Latest()
+        self.shadow_responses: _Latest[ResponseCompletedV1] = _Latest()
         self.feedback: dict[str, FeedbackSubmittedV1] = {}
         self._versions: dict[str, list[DatasetVersion]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -59,9 +61,10 @@ class InMemoryRepository:
         self._check()
         self.screenings.put(event.request_id, event.screened_at, event_id, event)
 
-    async def save_response(self, event: ResponseCompletedV1, event_id: str) -> None:
+    async def save_response(self, event: ResponseCompletedV1, event_id: str, *, shadow: bool = False) -> None:
         self._check()
-        self.responses.put(event.request_id, event.completed_at, event_id, event)
+        kept = self.shadow_responses if shadow else self.responses
+        kept.put(event.request_id, event.completed_at, event_id, event)
 
     async def save_feedback(self, event: FeedbackSubmittedV1, event_id: str) -> bool:
         self._check()
@@ -81,11 +84,22 @@ class InMemoryRepository:
             screening=self.screenings.get(request_id),
             response=self.responses.get(request_id),
             feedback=tuple(feedback),
+            shadow_response=self.shadow_responses.get(request_id),
         )
 
     async def trails_with_feedback(self) -> list[RequestTrail]:
         self._check()
         return [await self.trail(rid) for rid in sorted({f.request_id for f in self.feedback.values()})]
+
+    async def trails_answered_by(self, model: str) -> list[RequestTrail]:
+        self._check()
+        ids = {
+            rid
+            for kept in (self.responses, self.shadow_responses)
+            for rid, (_, _, event) in kept.items.items()
+            if answered_by(event) == model
+        }
+        return [await self.trail(rid) for rid in sorted(ids)]
 
     async def add_version(
         self, dataset_id: str, make: Callable[[int], Awaitable[DatasetVersion]]

@@ -22,6 +22,7 @@ from cairn_feedback.domain.records import (
     DatasetVersion,
     RequestTrail,
     RowProvenance,
+    answered_by,
     check_made,
 )
 
@@ -39,9 +40,18 @@ CREATE TABLE IF NOT EXISTS {name} (
 DDL = (
     "".join(
         _EVENT_TABLE.format(name=n)
-        for n in ("feedback_requests", "feedback_screenings", "feedback_responses")
+        for n in (
+            "feedback_requests",
+            "feedback_screenings",
+            "feedback_responses",
+            "feedback_shadow_responses",
+        )
     )
     + """
+ALTER TABLE feedback_responses ADD COLUMN IF NOT EXISTS answered_by text;
+ALTER TABLE feedback_shadow_responses ADD COLUMN IF NOT EXISTS answered_by text;
+CREATE INDEX IF NOT EXISTS feedback_responses_answered_by ON feedback_responses (answered_by);
+CREATE INDEX IF NOT EXISTS feedback_shadow_responses_answered_by ON feedback_shadow_responses (answered_by);
 CREATE TABLE IF NOT EXISTS feedback_records (
     feedback_id   text        PRIMARY KEY,
     request_id    text        NOT NULL,
@@ -66,14 +76,27 @@ CREATE TABLE IF NOT EXISTS feedback_dataset_rows (
     position        integer NOT NULL,
     row_id          text    NOT NULL,
     request_id      text    NOT NULL,
-    feedback_id     text    NOT NULL,
+    feedback_id     text,
     prompt_name     text    NOT NULL,
     prompt_version  integer NOT NULL,
-    source          text    NOT NULL CHECK (source IN ('corrected', 'rated')),
+    source          text    NOT NULL CHECK (source IN ('corrected', 'rated', 'teacher')),
     split           text    NOT NULL CHECK (split IN ('train', 'heldout')),
     PRIMARY KEY (dataset_id, version, position),
     FOREIGN KEY (dataset_id, version) REFERENCES feedback_dataset_versions (dataset_id, version)
 );
+DO $$
+BEGIN  -- tables made before teacher rows: no feedback id, and the source `teacher`
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_constraint WHERE conname = 'feedback_dataset_rows_source_check'
+        AND pg_get_constraintdef(oid) LIKE '%teacher%'
+    ) THEN
+        ALTER TABLE feedback_dataset_rows ALTER COLUMN feedback_id DROP NOT NULL;
+        ALTER TABLE feedback_dataset_rows DROP CONSTRAINT IF EXISTS feedback_dataset_rows_source_check;
+        ALTER TABLE feedback_dataset_rows ADD CONSTRAINT feedback_dataset_rows_source_check
+            CHECK (source IN ('corrected', 'rated', 'teacher'));
+    END IF;
+END;
+$$;
 CREATE OR REPLACE FUNCTION feedback_datasets_immutable() RETURNS trigger AS $$
 BEGIN
     RAISE EXCEPTION 'dataset versions are immutable (% version %)', OLD.dataset_id, OLD.version;
@@ -89,11 +112,15 @@ CREATE OR REPLACE TRIGGER feedback_dataset_rows_immutable
 )
 
 
-def _upsert(table: str) -> str:
+def _upsert(table: str, *extra: str) -> str:
+    """Keep the latest event per request id; `extra` columns follow the payload ($5, ...)."""
+    columns = ", ".join(("request_id", "event_id", "at", "payload", *extra))
+    values = ", ".join(f"${i}" for i in range(1, 5 + len(extra)))
+    updates = "".join(f"{c} = EXCLUDED.{c}, " for c in extra)
     return (
-        f"INSERT INTO {table} (request_id, event_id, at, payload) VALUES ($1, $2, $3, $4) "
+        f"INSERT INTO {table} ({columns}) VALUES ({values}) "
         f"ON CONFLICT (request_id) DO UPDATE SET event_id = EXCLUDED.event_id, at = EXCLUDED.at, "
-        f"payload = EXCLUDED.payload, stored_at = now() "
+        f"payload = EXCLUDED.payload, {updates}stored_at = now() "
         f"WHERE (EXCLUDED.at, EXCLUDED.event_id) > ({table}.at, {table}.event_id)"
     )
 
@@ -149,14 +176,18 @@ class PostgresRepository:
             event.model_dump(mode="json"),
         )
 
-    async def save_response(self, event: ResponseCompletedV1, event_id: str) -> None:
-        await self._put(
-            "feedback_responses",
-            event.request_id,
-            event_id,
-            event.completed_at,
-            event.model_dump(mode="json"),
-        )
+    async def save_response(self, event: ResponseCompletedV1, event_id: str, *, shadow: bool = False) -> None:
+        table = "feedback_shadow_responses" if shadow else "feedback_responses"
+        payload = await self._sealed(event.tenant, event.model_dump(mode="json"))
+        with transient_errors():
+            await self.pool.execute(
+                _upsert(table, "answered_by"),
+                event.request_id,
+                event_id,
+                event.completed_at,
+                payload,
+                answered_by(event),
+            )
 
     async def save_feedback(self, event: FeedbackSubmittedV1, event_id: str) -> bool:
         payload = await self._sealed(event.tenant, event.model_dump(mode="json"))
@@ -178,6 +209,7 @@ class PostgresRepository:
             ("feedback_requests", "request"),
             ("feedback_screenings", "screening"),
             ("feedback_responses", "response"),
+            ("feedback_shadow_responses", "shadow_response"),
         ):
             rows = await conn.fetch(
                 f"SELECT request_id, payload FROM {table} WHERE request_id = ANY($1::text[])", request_ids
@@ -204,6 +236,9 @@ class PostgresRepository:
                     screening=InputScreenedV1.model_validate(p["screening"]) if "screening" in p else None,
                     response=ResponseCompletedV1.model_validate(p["response"]) if "response" in p else None,
                     feedback=tuple(feedback[rid]),
+                    shadow_response=ResponseCompletedV1.model_validate(p["shadow_response"])
+                    if "shadow_response" in p
+                    else None,
                 )
             )
         return out
@@ -218,6 +253,17 @@ class PostgresRepository:
         with transient_errors():
             async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
                 ids = await conn.fetch("SELECT DISTINCT request_id FROM feedback_records ORDER BY request_id")
+                return await self._trails(conn, [r["request_id"] for r in ids])
+
+    async def trails_answered_by(self, model: str) -> list[RequestTrail]:
+        with transient_errors():
+            async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+                ids = await conn.fetch(
+                    "SELECT request_id FROM feedback_responses WHERE answered_by = $1 OR answered_by IS NULL "
+                    "UNION SELECT request_id FROM feedback_shadow_responses WHERE answered_by = $1 "
+                    "ORDER BY request_id",
+                    model,
+                )
                 return await self._trails(conn, [r["request_id"] for r in ids])
 
     async def add_version(

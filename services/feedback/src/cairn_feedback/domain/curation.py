@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from cairn_events import ChatMessage, ResponseCompletedV1, ResponseStatus
+from cairn_events import ChatMessage, FeedbackSubmittedV1, ResponseCompletedV1, ResponseStatus, Verdict
 from cairn_events.artifacts import DatasetRow, SourceRequest
-from cairn_feedback.domain.records import RequestTrail
+from cairn_feedback.domain.records import RequestTrail, answered_by, feedback_order
 from cairn_feedback.domain.rules import Rules
 from cairn_feedback.domain.scrub import scrub
 
@@ -55,16 +55,6 @@ def split_score(row_id: str, seed: int) -> float:
     return int(digest[:16], 16) / 2**64
 
 
-def _model_of(response: ResponseCompletedV1 | None) -> str | None:
-    if response is None:
-        return None
-    if response.adapter:
-        return response.adapter
-    if response.model and response.model_version:
-        return f"{response.model}:{response.model_version}"
-    return response.model
-
-
 def _source_request(trail: RequestTrail) -> SourceRequest:
     request = trail.request
     assert request is not None
@@ -77,10 +67,51 @@ def _source_request(trail: RequestTrail) -> SourceRequest:
     )
 
 
-def _candidate(trail: RequestTrail, rules: Rules) -> DatasetRow | str | None:
-    """A row, the reason it cannot be one, or None when the request's latest feedback selects nothing."""
+@dataclass(frozen=True)
+class _Found:
+    """A selected row and when its selection happened (the latest feedback, or the teacher's answer)."""
+
+    row: DatasetRow
+    order: tuple[datetime, str]
+
+
+def _row(
+    trail: RequestTrail,
+    target: str,
+    source: Literal["corrected", "rated", "teacher"],
+    feedback: FeedbackSubmittedV1 | None,
+    response: ResponseCompletedV1 | None,
+) -> DatasetRow | str:
+    assert trail.request is not None
+    assert trail.screening is not None
+    completion = scrub(target).strip()
+    if not completion:
+        return "empty"
+    messages = [ChatMessage(role=m.role, content=scrub(m.content)) for m in trail.screening.messages]
+    return DatasetRow(
+        row_id=row_id_of(messages, completion),
+        request_id=trail.request_id,
+        feedback_id=feedback.feedback_id if feedback else None,
+        tenant=trail.request.tenant,
+        prompt_name=trail.screening.prompt_name,
+        prompt_version=trail.screening.prompt_version,
+        model=answered_by(response),
+        request=_source_request(trail),
+        messages=messages,
+        completion=completion,
+        source=source,
+        rating=feedback.rating if feedback else None,
+    )
+
+
+def _completed(response: ResponseCompletedV1 | None) -> bool:
+    return response is not None and response.status is ResponseStatus.COMPLETED and bool(response.text)
+
+
+def _from_feedback(trail: RequestTrail, rules: Rules) -> _Found | str | None:
+    """A row the request's latest feedback selects, the reason it cannot be one, or None."""
     feedback = trail.latest_feedback()
-    source: Literal["corrected", "rated"] | None = rules.source_of(feedback) if feedback else None
+    source = rules.source_of(feedback) if feedback else None
     if feedback is None or source is None:
         return None
     if trail.request is None:
@@ -92,28 +123,62 @@ def _candidate(trail: RequestTrail, rules: Rules) -> DatasetRow | str | None:
     response = trail.response
     if source == "corrected":
         target = feedback.corrected_answer or ""
-    elif response is None or response.status is not ResponseStatus.COMPLETED or not response.text:
+    elif not _completed(response):
         return "no_answer"
     else:
+        assert response is not None
+        assert response.text is not None
         target = response.text
-    completion = scrub(target).strip()
-    if not completion:
-        return "empty"
-    messages = [ChatMessage(role=m.role, content=scrub(m.content)) for m in trail.screening.messages]
-    return DatasetRow(
-        row_id=row_id_of(messages, completion),
-        request_id=trail.request_id,
-        feedback_id=feedback.feedback_id,
-        tenant=trail.request.tenant,
-        prompt_name=trail.screening.prompt_name,
-        prompt_version=trail.screening.prompt_version,
-        model=_model_of(response),
-        request=_source_request(trail),
-        messages=messages,
-        completion=completion,
-        source=source,
-        rating=feedback.rating,
-    )
+    found = _row(trail, target, source, feedback, response)
+    return found if isinstance(found, str) else _Found(found, feedback_order(feedback))
+
+
+def _disputed(feedback: FeedbackSubmittedV1 | None) -> bool:
+    """Whether someone judged the answer wrong: a correction, a thumbs down or a rating of 2 or less."""
+    if feedback is None:
+        return False
+    corrected = feedback.corrected_answer is not None and bool(feedback.corrected_answer.strip())
+    return corrected or feedback.thumbs == "down" or (feedback.rating is not None and feedback.rating <= 2)
+
+
+def _from_teacher(trail: RequestTrail, teacher: str) -> _Found | str | None:
+    """A row whose target is the teacher's answer (live, else from a replay), the reason it cannot be
+    one, or None when the teacher did not answer the request."""
+    answers = [
+        r for r in (trail.response, trail.shadow_response) if r is not None and answered_by(r) == teacher
+    ]
+    if not answers:
+        return None
+    response = next((r for r in answers if _completed(r)), answers[0])
+    if trail.request is None:
+        return "no_request"
+    if trail.is_evaluation:
+        return "evaluation"
+    if trail.screening is None:
+        return "no_input"
+    if trail.screening.verdict is not Verdict.ALLOW:
+        return "redacted_input"
+    if not _completed(response):
+        return "no_answer"
+    if response.verdict not in (None, Verdict.ALLOW):
+        return "redacted_answer"
+    if _disputed(trail.latest_feedback()):
+        return "disputed"
+    assert response.text is not None
+    found = _row(trail, response.text, "teacher", None, response)
+    return found if isinstance(found, str) else _Found(found, (response.completed_at, trail.request_id))
+
+
+def _candidate(trail: RequestTrail, rules: Rules) -> _Found | str | None:
+    """A row, the reason it cannot be one, or None when nothing selects the request.
+
+    The latest feedback decides first (a correction wins over everything); without a selecting
+    feedback, the teacher's answer is the target when the teacher answered.
+    """
+    found = _from_feedback(trail, rules)
+    if found is None and rules.teacher is not None:
+        return _from_teacher(trail, rules.teacher)
+    return found
 
 
 def _split(rows: list[DatasetRow], fraction: float, seed: int) -> tuple[list[DatasetRow], list[DatasetRow]]:
@@ -135,25 +200,26 @@ def curate(
     """Select, scrub, de-duplicate and split the rows the rules pick from `trails`.
 
     A single row always trains; from two rows on, with a fraction above 0, at least one row is held
-    out and one trains. The latest feedback on each request decides; rows need the request and its screened input (and,
-    for `rated`, a completed answer); evaluation traffic is never taken. Exact duplicates of
-    (messages, completion) keep the earliest feedback's row. Raises ValueError for a fraction
-    outside [0, 1).
+    out and one trains. The latest feedback on each request decides; rows need the request and its
+    screened input (and, for `rated`, a completed answer); evaluation traffic is never taken. Under
+    `teacher:MODEL`, a request no feedback selects gives a `teacher` row when MODEL answered it (live
+    or in a replay): a completed answer, input and answer screened `allow` (nothing redacted), no
+    correction, thumbs down or rating of 2 or less on it. Exact duplicates of (messages, completion)
+    keep the earliest row (by feedback time, or the teacher's answer time). Raises ValueError for a
+    fraction outside [0, 1).
     """
     if not 0 <= heldout < 1:
         raise ValueError(f"the held-out fraction must be in [0, 1), got {heldout}")
     dropped: Counter[str] = Counter()
-    candidates: list[tuple[datetime, str, DatasetRow]] = []
+    candidates: list[_Found] = []
     for trail in trails:
         found = _candidate(trail, rules)
         if isinstance(found, str):
             dropped[found] += 1
         elif found is not None:
-            latest = trail.latest_feedback()
-            assert latest is not None
-            candidates.append((latest.submitted_at, latest.feedback_id, found))
+            candidates.append(found)
     kept: dict[str, DatasetRow] = {}
-    for _, _, row in sorted(candidates, key=lambda c: (c[0], c[1])):
+    for row in (c.row for c in sorted(candidates, key=lambda c: c.order)):
         if row.row_id in kept:
             dropped["duplicate"] += 1
         else:

@@ -85,7 +85,7 @@ def build_manifest(
         train_rows=len(curation.train),
         heldout_rows=len(curation.heldout),
         request_ids=sorted({r.request_id for r in rows}),
-        feedback_ids=sorted({r.feedback_id for r in rows}),
+        feedback_ids=sorted({r.feedback_id for r in rows if r.feedback_id is not None}),
         dropped=curation.dropped,
         code_version=code_version,
     )

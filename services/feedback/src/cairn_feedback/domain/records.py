@@ -21,8 +21,12 @@ class RequestTrail:
     request: RequestSubmittedV1 | None = None
     screening: InputScreenedV1 | None = None
     response: ResponseCompletedV1 | None = None
+    """The live answer, the one upstream got (from `cairn.responses`)."""
     feedback: tuple[FeedbackSubmittedV1, ...] = ()
     """Every feedback on the request, oldest first (by `submitted_at`, then `feedback_id`)."""
+    shadow_response: ResponseCompletedV1 | None = None
+    """The answer of a replay of the request (from `cairn.responses.shadow`): only the `teacher:` rule
+    reads it; it never counts as the answer upstream got."""
 
     @property
     def is_evaluation(self) -> bool:
@@ -32,6 +36,19 @@ class RequestTrail:
     def latest_feedback(self) -> FeedbackSubmittedV1 | None:
         """The feedback that counts: the latest one given."""
         return self.feedback[-1] if self.feedback else None
+
+
+def answered_by(response: ResponseCompletedV1 | None) -> str | None:
+    """The model reference that answered, as a request would name it: the adapter (`cairn-qa:3`), else
+    the registry name and version (`cairn-qa:1`, the base version without adapter), else the model
+    (a base model that answered outside the registry); None without a model."""
+    if response is None:
+        return None
+    if response.adapter:
+        return response.adapter
+    if response.model and response.model_version:
+        return f"{response.model}:{response.model_version}"
+    return response.model
 
 
 def feedback_order(feedback: FeedbackSubmittedV1) -> tuple[datetime, str]:
@@ -45,10 +62,11 @@ class RowProvenance:
 
     row_id: str
     request_id: str
-    feedback_id: str
+    feedback_id: str | None
+    """None for a `teacher` row: no feedback selected it."""
     prompt_name: str
     prompt_version: int
-    source: Literal["corrected", "rated"]
+    source: Literal["corrected", "rated", "teacher"]
     split: Literal["train", "heldout"]
 
 
