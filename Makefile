@@ -125,6 +125,7 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/safety_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/toxicity_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/groundedness_bench.py
+	@$(PY) benchmarks/semantic_cache_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
 	@$(TEST_ENV) $(PY) benchmarks/quantization_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000

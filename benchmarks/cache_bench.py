@@ -7,8 +7,10 @@ CAIRN_STACK_PROFILE says otherwise). Starts the pipeline benchmark's request pat
 request_path`: audit, prompt-store, retriever, safety and inference as processes on a fresh database, a
 prompt of this run's own name, a few Python reference topics ingested), then restarts inference on the
 real model backend (`transformers`, SmolLM2-135M-Instruct on CPU, prepared by `cairn inference
-prepare`) with `CAIRN_RESPONSE_CACHE=off`, and later again with `exact` (in-memory store, empty at
-start). Each configuration gets one warm-up request outside the workload, then the same workload:
+prepare`) with `CAIRN_RESPONSE_CACHE=off`, later again with `exact` (in-memory store, empty at
+start), and last with `semantic` after a new version of the prompt that opts in to the semantic cache
+(`cache_semantic`, `cache_similarity` `--similarity`) took the production label (the store empty again).
+Each configuration gets one warm-up request outside the workload, then the same workload:
 
 - `--questions` distinct questions about the ingested topics, each asked `--repeats` times (the same
   tenant, prompt, question and parameters: `max_tokens` `--max-tokens`, temperature 0, `--top-k`
@@ -25,7 +27,8 @@ paraphrases; the tokens saved (input and output `usage` of the hits, the stored 
 the CPU (user + system from /proc, `cpu_meter.py`) of each request-path service and of all five
 (`total`) per request answered. An exact cache matches only identical requests, so a paraphrase is
 expected to miss; a repeat sent while its question's first asking is still generating also misses
-(nothing is stored yet).
+(nothing is stored yet). For the semantic run, the semantic hits and the false hits (a hit whose source
+request asked another question: a wrong answer served).
 
 Prints progress and a table and writes benchmarks/results/cache_bench.json (`--label` names the run,
 and the JSON then goes to cache_bench.<label>.json).
@@ -40,16 +43,27 @@ import os
 import random
 import signal
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from cpu_meter import per_request_ms, snapshot
-from pipeline_bench import REPO, REQUEST_PATH, RESULTS, Upstream, percentile, request_path, started_stack
+from pipeline_bench import (
+    REPO,
+    REQUEST_PATH,
+    RESULTS,
+    Upstream,
+    percentile,
+    prompt_file,
+    request_path,
+    started_stack,
+)
 
 from cairn_bus.kafka import KafkaPublisher
 from cairn_events import RequestSubmittedV1, ResponseCompletedV1
@@ -147,6 +161,21 @@ def quantiles(values: list[float]) -> dict[str, Any]:
     }
 
 
+def opt_in_semantic(services: ServiceProcesses, prompt: str, similarity: float) -> None:
+    """A new version of `prompt` opted in to the semantic cache at `similarity`, labelled production."""
+    folder = Path(tempfile.mkdtemp(prefix="cache-bench-"))
+    path = prompt_file(folder, prompt)
+    text = path.read_text(encoding="utf-8")
+    opted = text.replace(
+        "  temperature: 0.0\n",
+        f"  temperature: 0.0\n  cache_semantic: true\n  cache_similarity: {similarity}\n",
+    )
+    if opted == text:
+        raise RuntimeError("the qa prompt's params changed: cannot opt it in to the semantic cache")
+    path.write_text(opted, encoding="utf-8")
+    run_cairn(services.env, "prompts", "push", str(path), "--label", "production", cwd=REPO)
+
+
 def restart_inference(
     services: ServiceProcesses, cache: str, extra_env: dict[str, str] | None = None
 ) -> None:
@@ -226,7 +255,8 @@ def tally(
 ) -> dict[str, Any]:
     """One configuration's figures (see the module docstring)."""
     groups: dict[str, list[float]] = {"all": [], "hit": [], "miss": [], "paraphrase": []}
-    repeats = repeat_hits = para_hits = 0
+    repeats = repeat_hits = para_hits = semantic_hits = false_hits = 0
+    question_of = {rid: a.question for a, rid, _ in answered}
     saved_in = saved_out = 0
     statuses: dict[str, int] = {}
     for a, rid, ms in answered:
@@ -242,6 +272,10 @@ def tally(
         if a.kind == "repeat":
             repeats += 1
             repeat_hits += hit
+        if hit and response.cache is not None and response.cache.kind == "semantic":
+            semantic_hits += 1
+            source = question_of.get(response.cache.source_request_id or "")
+            false_hits += source is not None and source != a.question
         if hit and response.usage is not None:
             saved_in += response.usage.input_tokens
             saved_out += response.usage.output_tokens
@@ -257,6 +291,8 @@ def tally(
         "paraphrases": paraphrases,
         "paraphrase_hits": para_hits,
         "paraphrase_hit_rate": round(para_hits / paraphrases, 3) if paraphrases else None,
+        "semantic_hits": semantic_hits,
+        "false_hits": false_hits,
         "tokens_saved": {"input": saved_in, "output": saved_out, "total": saved_in + saved_out},
         "cpu_ms_per_request": cpu,
     }
@@ -267,6 +303,8 @@ async def configuration(
 ) -> dict[str, Any]:
     """Inference restarted with cache `cache`, one warm-up request, then the workload, measured."""
     started = time.perf_counter()
+    if cache == "semantic":
+        opt_in_semantic(services, up.prompt, args.similarity)
     restart_inference(services, cache)
     print(
         f"  inference up with CAIRN_RESPONSE_CACHE={cache} in {time.perf_counter() - started:.0f} s",
@@ -311,7 +349,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await asyncio.sleep(1.0)
             configs = {
-                cache: await configuration(services, up, cache, asks, args) for cache in ("off", "exact")
+                cache: await configuration(services, up, cache, asks, args)
+                for cache in ("off", "exact", "semantic")
             }
         finally:
             reader.cancel()
@@ -335,6 +374,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cache_off": configs["off"],
         "cache_exact": configs["exact"],
+        "cache_semantic": configs["semantic"],
+        "semantic_similarity": args.similarity,
     }
 
 
@@ -343,34 +384,34 @@ def _q(row: dict[str, Any]) -> str:
 
 
 def table(res: dict[str, Any]) -> str:
-    off, on = res["cache_off"], res["cache_exact"]
+    runs = (res["cache_off"], res["cache_exact"], res["cache_semantic"])
+    off, on, sem = runs
     lines = [
         f"{res['requests']} requests ({res['questions']} questions x {res['repeats']} + "
         f"{res['paraphrases']} paraphrases), {res['concurrency']} at a time, max_tokens {res['max_tokens']}, "
         f"temperature 0; inference on {res['backend']}",
-        f"{'':<28}{'cache off':>24}{'cache exact':>24}",
-        f"{'wall time (s)':<28}{off['wall_s']:>24}{on['wall_s']:>24}",
-        f"{'ms p50/p95, all':<28}{_q(off['latency']['all']):>24}{_q(on['latency']['all']):>24}",
+        f"{'':<28}{'cache off':>24}{'cache exact':>24}{'semantic @' + str(res['semantic_similarity']):>24}",
+        f"{'wall time (s)':<28}" + "".join(f"{r['wall_s']:>24}" for r in runs),
     ]
-    for name in ("hit", "miss", "paraphrase"):
-        lines.append(
-            f"{'ms p50/p95, ' + name:<28}{_q(off['latency'][name]):>24}{_q(on['latency'][name]):>24}"
-        )
+    for name in ("all", "hit", "miss", "paraphrase"):
+        lines.append(f"{'ms p50/p95, ' + name:<28}" + "".join(f"{_q(r['latency'][name]):>24}" for r in runs))
     for key, label in (
         ("exact_repeat_hit_rate", "hit rate, exact repeats"),
         ("paraphrase_hit_rate", "hit rate, paraphrases"),
+        ("semantic_hits", "semantic hits"),
+        ("false_hits", "false hits (another question)"),
     ):
-        lines.append(f"{label:<28}{off[key]!s:>24}{on[key]!s:>24}")
+        lines.append(f"{label:<28}" + "".join(f"{r[key]!s:>24}" for r in runs))
     lines.append(
         f"{'tokens saved (in/out)':<28}"
-        + "".join(f"{t['input']}/{t['output']}".rjust(24) for t in (off["tokens_saved"], on["tokens_saved"]))
+        + "".join(f"{r['tokens_saved']['input']}/{r['tokens_saved']['output']}".rjust(24) for r in runs)
     )
     for name, label in ((INFERENCE, INFERENCE), ("total", "request path")):
         lines.append(
             f"{'CPU-ms/request, ' + label:<28}"
-            + "".join(str(c["cpu_ms_per_request"].get(name, "-")).rjust(24) for c in (off, on))
+            + "".join(str(c["cpu_ms_per_request"].get(name, "-")).rjust(24) for c in runs)
         )
-    lines.append(f"statuses: off {off['statuses']}, exact {on['statuses']}")
+    lines.append(f"statuses: off {off['statuses']}, exact {on['statuses']}, semantic {sem['statuses']}")
     return "\n".join(lines)
 
 
@@ -411,5 +452,11 @@ if __name__ == "__main__":
     parser.add_argument("--questions", type=int, default=6, help="distinct questions")
     parser.add_argument("--repeats", type=int, default=3, help="times each question is asked")
     parser.add_argument("--paraphrases", type=int, default=3, help="questions also asked in other words")
+    parser.add_argument(
+        "--similarity",
+        type=float,
+        default=0.85,
+        help="the opted-in prompt's cache_similarity in the semantic run (inference's default is 0.98)",
+    )
     add_replay_arguments(parser, "cache_bench")
     run_and_report("cache_bench", main, table, parser.parse_args())

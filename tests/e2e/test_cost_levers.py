@@ -1,11 +1,16 @@
 """The cost levers end to end: the request path and the audit service as processes, the real small model,
 driven only through topics.
 
-Response cache: inference with `CAIRN_RESPONSE_CACHE=exact` (in-memory store).
+Response cache: inference with `CAIRN_RESPONSE_CACHE=semantic` (exact reuse for every prompt, and the
+semantic cache for prompts that opt in; in-memory store).
 
 The same question asked twice at temperature 0 is generated once: the second answer comes from the
 cache, names the first request as its source, passes output screening like any answer, keeps its
 citations, and the audit trail records the hit. A sampled question (temperature > 0) bypasses it.
+With a prompt that opts in to the semantic cache (`qa-semantic`: the `qa` prompt with one passage,
+`cache_semantic` and its own threshold), a reworded question is answered with the stored answer (kind
+`semantic`, with its similarity, in the response and the trail), and the same question negated is
+generated (the signature guard).
 
 Inference also loads the int8 copy of the model (`CAIRN_QUANTIZED_BACKENDS`): a version registered with
 `cairn tune register-base --quantization int8` is answered by that backend, and the trail says so.
@@ -43,7 +48,7 @@ pytestmark = pytest.mark.integration
 E2E_SERVICES = ["audit", "prompt-store", "retriever", "safety", "inference"]
 E2E_SERVICE_ENV = {
     "inference": {
-        "CAIRN_RESPONSE_CACHE": "exact",
+        "CAIRN_RESPONSE_CACHE": "semantic",
         "CAIRN_RESPONSE_CACHE_STORE": "memory",
         "CAIRN_QUANTIZED_BACKENDS": '["int8"]',
         "CAIRN_ROUTING_DIR": str(REPO / "tests" / "e2e" / "routing"),
@@ -134,6 +139,56 @@ async def test_a_sampled_question_bypasses_the_cache(upstream: Upstream) -> None
     assert answer.status is ResponseStatus.COMPLETED, answer.reason
     assert answer.cache is not None
     assert (answer.cache.result, answer.cache.reason) == ("bypass", "not deterministic")
+
+
+@pytest.fixture(scope="module")
+def semantic_prompt(services: ServiceProcesses, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`qa-semantic@production`: the `qa` prompt retrieving one passage, opted in to the semantic cache
+    with its own threshold."""
+    text = (REPO / "infra" / "prompts" / "qa.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: qa\n", "name: qa-semantic\n").replace("top_k: 4", "top_k: 1")
+    text = text.replace(
+        "  temperature: 0.0", "  temperature: 0.0\n  cache_semantic: true\n  cache_similarity: 0.85"
+    )
+    assert "cache_semantic" in text
+    assert "qa-semantic" in text
+    path = tmp_path_factory.mktemp("prompts") / "qa-semantic.yaml"
+    path.write_text(text, encoding="utf-8")
+    run_cairn(services.env, "prompts", "push", str(path), "--label", "production", cwd=REPO)
+    return "qa-semantic@production"
+
+
+async def test_a_reworded_question_is_answered_from_the_semantic_cache_but_not_its_negation(
+    semantic_prompt: str, services: ServiceProcesses, upstream: Upstream, audit_store: PostgresAuditStore
+) -> None:
+    def on_prompt(question: str) -> RequestSubmittedV1:
+        return ask(question).model_copy(update={"prompt": semantic_prompt})
+
+    first = on_prompt("What does the pass statement do?")
+    reworded = on_prompt("What exactly does the pass statement do?")
+    negated = on_prompt("What does the pass statement not do?")
+    answers = []
+    for request in (first, reworded, negated):
+        await upstream.submit(request)
+        answers.append(await upstream.response(request.request_id))
+    generated, reused, other = answers
+    assert all(a.status is ResponseStatus.COMPLETED for a in answers), [a.reason for a in answers]
+    assert generated.cache is not None
+    assert (generated.cache.result, generated.cache.kind) == ("miss", "semantic")
+    assert [c.chunk_id for c in reused.citations] == [c.chunk_id for c in generated.citations]
+    assert reused.cache is not None
+    assert (reused.cache.result, reused.cache.kind) == ("hit", "semantic"), reused.cache
+    assert reused.cache.source_request_id == first.request_id
+    assert reused.cache.similarity is not None
+    assert 0.85 <= reused.cache.similarity < 1.0
+    assert reused.text == generated.text
+    assert other.cache is not None
+    assert other.cache.result == "miss"  # close in meaning, but negated: generated
+    completion = await stored_completion(audit_store, reworded.request_id)
+    assert completion.payload["backend"] == "cache"
+    assert completion.payload["cache"]["kind"] == "semantic"
+    trail = run_cairn({**services.env, "COLUMNS": "250"}, "trail", reworded.request_id, cwd=REPO)
+    assert f"cache hit (semantic, similarity {reused.cache.similarity:.3f}) from {first.request_id}" in trail
 
 
 async def test_a_version_registered_int8_is_served_by_the_quantized_backend(

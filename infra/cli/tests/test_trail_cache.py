@@ -50,10 +50,15 @@ def record(event: Event, n: int, cause: str | None = None) -> AuditRecord:
             CacheOutcome(result="hit", kind="exact", source_request_id="req-earlier"),
             "cache hit (exact) from req-earlier",
         ),
+        (
+            CacheOutcome(result="hit", kind="semantic", source_request_id="req-close", similarity=0.9876),
+            "cache hit (semantic, similarity 0.988) from req-close",
+        ),
         (CacheOutcome(result="miss", kind="exact"), "cache miss (stored)"),
+        (CacheOutcome(result="miss", kind="semantic"), "cache miss (stored, with its question)"),
         (CacheOutcome(result="bypass", reason="not deterministic"), "cache bypass: not deterministic"),
     ],
-    ids=["hit", "miss", "bypass"],
+    ids=["hit", "semantic-hit", "miss", "semantic-miss", "bypass"],
 )
 def test_the_trail_shows_what_the_cache_did(cache: CacheOutcome, shown: str) -> None:
     completion = example(CompletionGeneratedV1, cache)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from cairn_inference.domain.cache import CachedAnswer
+from cairn_inference.domain.questions import signature
 from cairn_inference.ports import ResponseCache
 
 NOW = datetime(2026, 3, 4, 9, 15, 22, tzinfo=UTC)
@@ -34,6 +37,14 @@ def answer(key: str = "exact:k1", minutes: float = 0, **fields: object) -> Cache
     }
     data.update(fields)
     return CachedAnswer(**data)  # type: ignore[arg-type]
+
+
+SIG = signature("How long do refunds take?")
+
+
+def asked(key: str, vector: tuple[float, ...], **fields: object) -> CachedAnswer:
+    """An answer stored for the semantic cache: scope `semantic:s`, the refund question's signature."""
+    return answer(key, **{"scope": "semantic:s", "vector": vector, "signature": SIG, **fields})
 
 
 class ResponseCacheBehaviour:
@@ -111,3 +122,49 @@ class ResponseCacheBehaviour:
         assert await cache.get("exact:at-cutoff", "acme", NOW + timedelta(minutes=30)) == at_cutoff
         assert await cache.purge(cutoff + timedelta(microseconds=1)) == 1  # the one expiring at the cutoff
         assert await cache.get("exact:live", "acme", cutoff) == answer("exact:live", minutes=120)
+
+    # --- the semantic cache: the closest stored question of a scope
+
+    async def test_nearest_gives_the_most_similar_question_of_the_scope(self, cache: ResponseCache) -> None:
+        await cache.put(asked("exact:q1", (1.0, 0.0), request_id="req-q1"))
+        await cache.put(asked("exact:q2", (0.6, 0.8), request_id="req-q2"))
+        await cache.put(answer("exact:plain"))  # stored without a question: never a semantic match
+        found = await cache.nearest("semantic:s", "acme", (0.8, 0.6), SIG, NOW)
+        assert found is not None
+        entry, similarity = found
+        assert entry.request_id == "req-q2"
+        assert entry.vector is not None
+        assert entry.vector == pytest.approx((0.6, 0.8))
+        assert similarity == pytest.approx(0.96, abs=1e-6)
+        assert await cache.get("exact:q2", "acme", NOW) == entry  # the same entry as its exact key gives
+
+    async def test_nearest_never_crosses_tenants_or_scopes_nor_gives_expired_entries(
+        self, cache: ResponseCache
+    ) -> None:
+        await cache.put(asked("exact:a", (1.0, 0.0)))
+        assert await cache.nearest("semantic:s", "globex", (1.0, 0.0), SIG, NOW) is None
+        assert await cache.nearest("semantic:other", "acme", (1.0, 0.0), SIG, NOW) is None
+        assert await cache.nearest("semantic:s", "acme", (1.0, 0.0), SIG, NOW + TTL) is None
+        assert await cache.nearest("semantic:empty", "acme", (1.0, 0.0), SIG, NOW) is None
+
+    async def test_nearest_passes_over_questions_whose_signature_disagrees(
+        self, cache: ResponseCache
+    ) -> None:
+        await cache.put(asked("exact:close", (1.0, 0.0), request_id="req-close"))
+        fortnight = signature("Refunds within 14 days?")
+        await cache.put(asked("exact:far", (0.0, 1.0), request_id="req-far", signature=fortnight))
+        negated = signature("How long don't refunds take?")
+        assert await cache.nearest("semantic:s", "acme", (1.0, 0.0), negated, NOW) is None
+        found = await cache.nearest("semantic:s", "acme", (1.0, 0.0), fortnight, NOW)
+        assert found is not None
+        assert found[0].request_id == "req-far"  # the only compatible one, although less similar
+        assert found[1] == pytest.approx(0.0)
+
+    async def test_erased_and_purged_entries_are_no_semantic_match(self, cache: ResponseCache) -> None:
+        await cache.put(asked("exact:a", (1.0, 0.0)))
+        await cache.put(asked("exact:b", (0.0, 1.0), minutes=120))
+        assert await cache.erase_tenant("acme") == 2
+        assert await cache.nearest("semantic:s", "acme", (1.0, 0.0), SIG, NOW) is None
+        await cache.put(asked("exact:a", (1.0, 0.0)))
+        assert await cache.purge(NOW + 2 * TTL) == 1
+        assert await cache.nearest("semantic:s", "acme", (1.0, 0.0), SIG, NOW) is None

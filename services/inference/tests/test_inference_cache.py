@@ -1,6 +1,7 @@
-"""The exact response cache: its key and when it is bypassed (domain), and the handler answering an
-identical request from the stored answer without generating (memory store; the stores themselves are
-held to their contract in cache_behaviour.py)."""
+"""The response cache: its exact key, its semantic scope and when it is bypassed (domain), and the
+handler answering an identical request, or a close question when the prompt opted in, from the stored
+answer without generating (memory store; the stores themselves are held to their contract in
+cache_behaviour.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cairn_bus import InMemoryInbox, InMemoryPublisher
-from cairn_events import CompletionDeltaGeneratedV1, ContextChunk, InputScreenedV1, Verdict
+from cairn_events import CacheOutcome, CompletionDeltaGeneratedV1, ContextChunk, InputScreenedV1, Verdict
 from cairn_inference.adapters.cache_memory import InMemoryResponseCache
 from cairn_inference.app import router
 from cairn_inference.bootstrap import build
-from cairn_inference.domain.cache import bypass_reason, cache_key
+from cairn_inference.domain.cache import (
+    bypass_reason,
+    cache_key,
+    question_of,
+    semantic_scope,
+    semantic_threshold,
+)
 from cairn_inference.domain.registry import RegistryView
 from cairn_observability.metrics import CACHE_TOKENS_SAVED
 
@@ -198,3 +205,183 @@ async def test_a_tenants_erasure_forgets_its_stored_answers(cached: Harness, bac
     await cached.deliver(InMemoryPublisher("/cairn/cli").build(erase))
     await cached.deliver(cached.message(ask(request_id="req-2", tenant="acme")))
     assert len(backend.calls) == 2  # generated again: the stored answer is gone
+
+
+# --- the semantic cache
+
+REFUND = "How long do refunds take?"
+REFUND_AGAIN = "How many days until my refund arrives?"
+PARIS = "What is the capital of France?"
+NO_REFUND = "How long don't refunds take?"  # as close to REFUND as an embedder may place it
+
+
+class FakeEmbedder:
+    """A QuestionEmbedder with fixed, L2-normalised vectors: the two refund questions are 0.97 alike."""
+
+    name = "fake-embedder"
+    vectors = {
+        REFUND: [1.0, 0.0, 0.0],
+        REFUND_AGAIN: [0.97, 0.2431, 0.0],
+        PARIS: [0.0, 0.0, 1.0],
+        NO_REFUND: [0.99, 0.1411, 0.0],
+    }
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.error: Exception | None = None
+
+    async def embed(self, text: str) -> list[float]:
+        self.calls.append(text)
+        if self.error is not None:
+            raise self.error
+        return self.vectors[text]
+
+
+def question(text: str, **changes: object) -> InputScreenedV1:
+    messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": text}]
+    params = {"temperature": 0.0, "max_tokens": 64, "cache_semantic": True}
+    return ask(**{"messages": messages, "params": params, **changes})
+
+
+def scope(event: InputScreenedV1, **changes: str | None) -> str:
+    return semantic_scope(event, **{**MODEL, **changes})  # type: ignore[arg-type]
+
+
+def test_the_semantic_scope_is_the_exact_key_without_the_question() -> None:
+    assert scope(question(REFUND)) == scope(question(PARIS))
+    assert scope(question(REFUND)) != key(question(REFUND))
+    assert question_of(question(REFUND)) == REFUND
+    assert scope(question(REFUND, tenant="globex")) != scope(question(REFUND))
+    assert scope(question(REFUND, prompt_version=99)) != scope(question(REFUND))
+    assert scope(question(REFUND), model_version="3") != scope(question(REFUND))  # promotion, rollback
+    other_system = [{"role": "system", "content": "Answer at length."}, {"role": "user", "content": REFUND}]
+    assert scope(question(REFUND, messages=other_system)) != scope(question(REFUND))
+
+
+def test_a_reingested_chunk_or_another_context_is_another_semantic_scope() -> None:
+    chunk = ContextChunk(
+        document_id="d1", chunk_id="d1#0", source_uri="file:///kb/a.md", content_hash="sha256:aa", score=0.9,
+        text="old",
+    )  # fmt: skip
+    old = question(REFUND, chunks=[chunk.model_dump()])
+    new = question(REFUND, chunks=[{**chunk.model_dump(), "content_hash": "sha256:bb"}])
+    assert scope(old) != scope(new) != scope(question(REFUND))
+
+
+def test_a_request_without_a_user_question_last_has_no_question() -> None:
+    assert question_of(question(REFUND, messages=[{"role": "system", "content": "Say hi."}])) is None
+
+
+def test_only_a_prompt_that_opts_in_has_a_threshold_its_own_or_the_default() -> None:
+    assert semantic_threshold(ask(), 0.95) is None
+    assert semantic_threshold(question(REFUND), 0.95) == 0.95
+    tight = {"temperature": 0.0, "cache_semantic": True, "cache_similarity": 0.99}
+    assert semantic_threshold(question(REFUND, params=tight), 0.95) == 0.99
+
+
+@pytest.fixture
+def embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+async def semantic(backend: FakeBackend, embedder: FakeEmbedder) -> AsyncIterator[Harness]:
+    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
+    async with build(
+        settings(response_cache="semantic", semantic_cache_similarity=0.95),
+        publisher,
+        backend=backend,
+        inbox=InMemoryInbox(),
+        registry=RegistryView(),
+        cache=InMemoryResponseCache(),
+        embedder=embedder,
+    ) as deps:
+        yield Harness(deps, InMemoryPublisher("/cairn/safety"))
+
+
+async def test_a_close_question_is_answered_with_the_stored_answer(
+    semantic: Harness, backend: FakeBackend
+) -> None:
+    saved_before = CACHE_TOKENS_SAVED.labels("acme")._value.get()
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-first", tenant="acme")))
+    await semantic.deliver(semantic.message(question(REFUND_AGAIN, request_id="req-close", tenant="acme")))
+    assert len(backend.calls) == 1
+    generated, reused = semantic.completions()
+    assert generated.cache is not None
+    assert reused.cache is not None
+    assert (generated.cache.result, generated.cache.kind) == ("miss", "semantic")
+    assert (reused.cache.result, reused.cache.kind, reused.cache.source_request_id) == (
+        "hit",
+        "semantic",
+        "req-first",
+    )
+    assert reused.cache.similarity == pytest.approx(0.97)
+    assert (reused.text, reused.backend) == (generated.text, "cache")
+    assert CACHE_TOKENS_SAVED.labels("acme")._value.get() - saved_before == 42 + 7
+
+
+async def test_a_question_not_close_enough_is_generated(semantic: Harness, backend: FakeBackend) -> None:
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-1")))
+    await semantic.deliver(semantic.message(question(PARIS, request_id="req-2")))
+    strict = {"temperature": 0.0, "cache_semantic": True, "cache_similarity": 0.99}  # the prompt's own
+    await semantic.deliver(semantic.message(question(REFUND_AGAIN, request_id="req-3", params=strict)))
+    assert len(backend.calls) == 3
+    assert [(c.cache.result, c.cache.kind) for c in semantic.completions() if c.cache] == [
+        ("miss", "semantic")
+    ] * 2 + [("miss", "semantic")]
+
+
+async def test_the_semantic_cache_never_crosses_tenants_and_serves_only_prompts_that_opt_in(
+    semantic: Harness, backend: FakeBackend, embedder: FakeEmbedder
+) -> None:
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-1", tenant="acme")))
+    await semantic.deliver(semantic.message(question(REFUND_AGAIN, request_id="req-2", tenant="globex")))
+    plain = {"temperature": 0.0, "max_tokens": 64}  # its prompt did not opt in: exact reuse only
+    await semantic.deliver(semantic.message(question(REFUND_AGAIN, request_id="req-3", params=plain)))
+    assert len(backend.calls) == 3
+    assert embedder.calls == [REFUND, REFUND_AGAIN]  # the request that did not opt in is not embedded
+
+
+async def test_a_redacted_close_question_never_gets_the_stored_answer(
+    semantic: Harness, backend: FakeBackend
+) -> None:
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-1")))
+    redacted = question(REFUND_AGAIN, request_id="req-2", verdict=Verdict.REDACT.value)
+    await semantic.deliver(semantic.message(redacted))
+    assert len(backend.calls) == 2
+    assert semantic.completions()[-1].cache == CacheOutcome(result="bypass", reason="redacted input")
+
+
+async def test_an_embedder_that_fails_leaves_the_request_generated_and_the_exact_cache_working(
+    semantic: Harness, backend: FakeBackend, embedder: FakeEmbedder
+) -> None:
+    embedder.error = RuntimeError("model gone")
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-1")))
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-2")))
+    assert len(backend.calls) == 1  # the identical request still hits the exact key
+    assert [(c.cache.result, c.cache.kind) for c in semantic.completions() if c.cache] == [
+        ("miss", "exact"),
+        ("hit", "exact"),
+    ]
+
+
+async def test_with_the_exact_cache_only_a_close_question_is_generated(
+    cached: Harness, backend: FakeBackend
+) -> None:
+    await cached.deliver(cached.message(question(REFUND, request_id="req-1")))
+    await cached.deliver(cached.message(question(REFUND_AGAIN, request_id="req-2")))
+    assert len(backend.calls) == 2
+    assert [(c.cache.result, c.cache.kind) for c in cached.completions() if c.cache] == [
+        ("miss", "exact")
+    ] * 2
+
+
+async def test_a_close_question_that_negates_the_stored_one_is_generated(
+    semantic: Harness, backend: FakeBackend
+) -> None:
+    await semantic.deliver(semantic.message(question(REFUND, request_id="req-1")))
+    await semantic.deliver(semantic.message(question(NO_REFUND, request_id="req-2")))
+    await semantic.deliver(semantic.message(question(REFUND_AGAIN, request_id="req-3")))
+    assert len(backend.calls) == 2  # the negated one, though closer than the paraphrase, is generated
+    sources = [(c.request_id, c.cache.result) for c in semantic.completions() if c.cache]
+    assert sources == [("req-1", "miss"), ("req-2", "miss"), ("req-3", "hit")]

@@ -282,3 +282,14 @@ def test_only_the_prompt_opts_in_to_reusing_sampled_answers() -> None:
     asked = GenerationParams(temperature=0.9, cache_sampled=True)  # a request cannot opt in by itself
     out = render(plain, {"who": "A"}, params=asked)
     assert (out.params.temperature, out.params.cache_sampled) == (0.9, False)
+
+
+def test_only_the_prompt_opts_in_to_the_semantic_cache_and_sets_its_threshold() -> None:
+    opted = spec(params={"cache_semantic": True, "cache_similarity": 0.97})
+    asked_lower = GenerationParams(cache_similarity=0.6)  # a request cannot loosen the prompt's threshold
+    out = render(opted, {"who": "A"}, params=asked_lower)
+    assert (out.params.cache_semantic, out.params.cache_similarity) == (True, 0.97)
+    plain = spec(params={})
+    asked = GenerationParams(cache_semantic=True, cache_similarity=0.5)
+    out = render(plain, {"who": "A"}, params=asked)
+    assert (out.params.cache_semantic, out.params.cache_similarity) == (False, None)

@@ -85,6 +85,21 @@ class GenerationParams(BaseModel):
         "(temperature > 0, no seed); set by the prompt (its template's params), never by a request "
         "(the prompt store keeps the prompt's value). Off: only deterministic answers are reused.",
     )
+    cache_semantic: bool = Field(
+        False,
+        description="Whether inference's response cache may answer with the stored answer to a question "
+        "close in meaning to this one (the last user message's embedding; same tenant, prompt version, "
+        "context chunks, model and parameters); set by the prompt, never by a request. Off: only an "
+        "identical request reuses an answer.",
+    )
+    cache_similarity: float | None = Field(
+        None,
+        ge=0.5,
+        le=1.0,
+        description="For `cache_semantic`: the cosine similarity from which a stored question counts as the "
+        "same question; set by the prompt, never by a request; none: inference's default "
+        "(`CAIRN_SEMANTIC_CACHE_SIMILARITY`).",
+    )
 
 
 class RetrievalOptions(BaseModel):
@@ -148,13 +163,21 @@ class CacheOutcome(BaseModel):
     kind: Literal["exact", "semantic"] | None = Field(
         None,
         description="How the stored answer matched: `exact` (the same tenant, prompt version, "
-        "messages, context chunks, model version, adapter and parameters); none for a bypass.",
+        "messages, context chunks, model version, adapter and parameters) or `semantic` (the same, "
+        "but the last user message close in meaning, see `similarity`); none for a bypass.",
     )
     source_request_id: str | None = Field(
         None, description="For a hit: the request whose generated answer was reused."
     )
     reason: str | None = Field(
         None, description="For a bypass: why, e.g. `not deterministic` (temperature > 0 and no seed)."
+    )
+    similarity: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="For a semantic hit: the cosine similarity of this request's question to the "
+        "stored one's.",
     )
 
 

@@ -10,16 +10,22 @@ __all__ = ["cache_words", "route_words"]
 
 
 def cache_words(payload: Mapping[str, Any]) -> str | None:
-    """`cache hit (exact) from <request id>`, `cache miss (stored)`, `cache bypass: <reason>`; None when the
-    event says nothing of the cache."""
+    """`cache hit (exact) from <request id>`, `cache hit (semantic, similarity 0.973) from <request id>`,
+    `cache miss (stored)`, `cache bypass: <reason>`; None when the event says nothing of the cache."""
     cache = payload.get("cache")
     if not isinstance(cache, Mapping):
         return None
     result = cache.get("result")
     if result == "hit":
-        return f"cache hit ({cache.get('kind')}) from {cache.get('source_request_id')}"
+        similarity = cache.get("similarity")
+        how = f"semantic, similarity {similarity:.3f}" if isinstance(similarity, float) else cache.get("kind")
+        return f"cache hit ({how}) from {cache.get('source_request_id')}"
     if result == "miss":
-        return "cache miss (stored)"
+        return (
+            "cache miss (stored, with its question)"
+            if cache.get("kind") == "semantic"
+            else "cache miss (stored)"
+        )
     if result == "bypass":
         return f"cache bypass: {cache.get('reason')}" if cache.get("reason") else "cache bypass"
     return None

@@ -24,7 +24,7 @@ from cairn_inference.domain.completion import ModelNotServedError
 from cairn_inference.domain.references import ResolvedModel
 from cairn_inference.domain.registry import RegistryView
 from cairn_inference.domain.routing import RoutingPolicy
-from cairn_inference.ports import AdapterFiles, AdapterManager, ModelBackend, ResponseCache
+from cairn_inference.ports import AdapterFiles, AdapterManager, ModelBackend, QuestionEmbedder, ResponseCache
 from cairn_inference.served_adapters import ServedAdapters
 from cairn_inference.settings import Settings
 from cairn_observability import get_logger
@@ -66,9 +66,13 @@ class Deps:
     delta_every_s: float = 0.25
     """... or per this many seconds, whichever comes first."""
     cache: ResponseCache | None = None
-    """The exact response cache (`domain.cache`); None: every request is generated."""
+    """The response cache (`domain.cache`); None: every request is generated."""
     cache_ttl_s: float = 86_400.0
     """How long a stored answer may be reused."""
+    embedder: QuestionEmbedder | None = None
+    """Embeds questions for the semantic cache; None: exact reuse only, whatever the prompt asks."""
+    semantic_similarity: float = 0.98
+    """The similarity from which a close question reuses an answer, for prompts that set none."""
     ledger: SpendLedger | None = None
     """Each tenant's spend per day, when budgets are enforced (with `prices`); None: not limited."""
     quantized: dict[str, ModelBackend] = field(default_factory=dict)
@@ -197,10 +201,12 @@ async def build(
     ledger: SpendLedger | None = None,
     quantized: dict[str, ModelBackend] | None = None,
     routing: TenantPolicyFiles[RoutingPolicy] | None = None,
+    embedder: QuestionEmbedder | None = None,
 ) -> AsyncIterator[Deps]:
-    """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store), `adapter_files` and
-    `cache` and `ledger` override what the settings select (`response_cache=exact` opens the response
-    cache; `budgets=enforce` with a price table that sets budgets opens the spend ledger).
+    """Deps for the running service; `backend`, `inbox`, `objects` (the S3 store), `adapter_files`,
+    `cache`, `embedder` and `ledger` override what the settings select (`response_cache=exact` opens the
+    response cache, `semantic` the cache and the question embedder; `budgets=enforce` with a price table
+    that sets budgets opens the spend ledger).
 
     Without `registry`, the view is rebuilt from `cairn.models` (read to its end) before the
     service is ready; either way the adapters of production and staging versions are then loaded.
@@ -237,8 +243,10 @@ async def build(
         await served.sync_all(registry)
         if prices is None:
             prices = _load_prices(settings)
-        if cache is None and settings.response_cache == "exact":
+        if cache is None and settings.response_cache != "off":
             cache = await _open_cache(settings, stack)
+        if embedder is None and settings.response_cache == "semantic":
+            embedder = await _open_embedder()
         if ledger is None and settings.budgets == "enforce" and prices is not None and _has_budgets(prices):
             ledger = await _open_ledger(settings, stack)
         yield Deps(
@@ -258,6 +266,8 @@ async def build(
             delta_every_s=settings.stream_delta_ms / 1000,
             cache=cache,
             cache_ttl_s=settings.response_cache_ttl_s,
+            embedder=embedder if settings.response_cache == "semantic" else None,
+            semantic_similarity=settings.semantic_cache_similarity,
             ledger=ledger,
             quantized=traced_quantized,
             routing=routing if routing is not None else _open_routing(settings),
@@ -333,6 +343,15 @@ async def _open_cache(settings: Settings, stack: AsyncExitStack) -> ResponseCach
     await cache.migrate()
     await stack.enter_async_context(in_background(_purging(cache), "response-cache-purge"))
     return cache
+
+
+async def _open_embedder() -> QuestionEmbedder:
+    """The semantic cache's embedder (all-MiniLM-L6-v2 from its package), loaded now: a few seconds."""
+    from cairn_inference.adapters.question_embedder import MiniLMQuestionEmbedder
+
+    embedder = await asyncio.to_thread(MiniLMQuestionEmbedder)
+    log.info("semantic cache on", embedder=embedder.name)
+    return embedder
 
 
 async def _purging(cache: ResponseCache) -> None:

@@ -30,10 +30,21 @@ from cairn_inference.domain.budget import (
     over_budget_reason,
     over_tokens_reason,
 )
-from cairn_inference.domain.cache import CachedAnswer, bypass_reason, cache_key, hit, miss
+from cairn_inference.domain.cache import (
+    CachedAnswer,
+    bypass_reason,
+    cache_key,
+    hit,
+    miss,
+    question_of,
+    semantic_hit,
+    semantic_scope,
+    semantic_threshold,
+)
 from cairn_inference.domain.completion import AdapterNotFoundError, Completion, failure_reason
 from cairn_inference.domain.deltas import reporting_to
 from cairn_inference.domain.outcomes import GENERATE_ON, completion_event, ended_response
+from cairn_inference.domain.questions import signature
 from cairn_inference.domain.references import ResolvedModel, UnknownModelError
 from cairn_inference.routing import Attempts, NoModelAnsweredError, plan_for
 from cairn_inference.streaming import DeltaStream, streams
@@ -129,7 +140,7 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
         ):  # a miss or a bypass: counted, nothing saved
             record_cache(lookup.outcome, event.tenant, 0, 0, None)
         if lookup.key is not None and served == first:  # a fallback's answer is not the first model's
-            await _store(event, lookup.key, completion, generated, deps)
+            await _store(event, lookup, completion, generated, deps)
 
 
 async def _fail(
@@ -235,33 +246,50 @@ async def _charge(
 
 @dataclass(frozen=True)
 class _Lookup:
-    """What the cache said for one request: its outcome (None: cache off), key and stored answer."""
+    """What the cache said for one request: its outcome (None: cache off), exact key and stored answer,
+    and, when its prompt opted in to the semantic cache, its scope and question's vector."""
 
     outcome: CacheOutcome | None = None
     key: str | None = None
     answer: CachedAnswer | None = None
+    scope: str | None = None
+    vector: tuple[float, ...] | None = None
+    signature: str | None = None
 
 
 async def _look_up(event: InputScreenedV1, meta: EventMeta, served: ResolvedModel, deps: Deps) -> _Lookup:
-    """Consult the cache. A cache that fails is a miss, never a failed request."""
+    """Consult the cache: the exact key, then (when the prompt opted in) the closest stored question of
+    the semantic scope. A cache that fails is a miss, never a failed request."""
     if deps.cache is None:
         return _Lookup()
     reason = bypass_reason(event, replay=meta.replay_id is not None)
     if reason is not None:
         return _Lookup(CacheOutcome(result="bypass", reason=reason))
-    key = cache_key(
-        event,
-        model=served.model,
-        model_version=served.model_version,
-        adapter=served.adapter,
-        base_model=deps.default_model,
-    )
+    model = (served.model, served.model_version, served.adapter, deps.default_model)
+    key = cache_key(event, model=model[0], model_version=model[1], adapter=model[2], base_model=model[3])
     try:
         found = await deps.cache.get(key, event.tenant, _now())
     except Exception as exc:
         log.warning("response cache unavailable: generating", error=repr(exc), request_id=event.request_id)
         return _Lookup(miss())
-    return _Lookup(hit(found) if found is not None else miss(), key, found)
+    if found is not None:
+        return _Lookup(hit(found), key, found)
+    threshold = semantic_threshold(event, deps.semantic_similarity)
+    question = question_of(event)
+    if threshold is None or deps.embedder is None or question is None:
+        return _Lookup(miss(), key)
+    scope = semantic_scope(
+        event, model=model[0], model_version=model[1], adapter=model[2], base_model=model[3]
+    )
+    try:
+        vector = tuple(await deps.embedder.embed(question))
+        near = await deps.cache.nearest(scope, event.tenant, vector, signature(question), _now())
+    except Exception as exc:
+        log.warning("semantic cache unavailable", error=repr(exc), request_id=event.request_id)
+        return _Lookup(miss(), key)
+    if near is not None and near[1] >= threshold:
+        return _Lookup(semantic_hit(*near), key, near[0])
+    return _Lookup(miss("semantic"), key, None, scope, vector, signature(question))
 
 
 async def _answer_from_cache(
@@ -302,14 +330,19 @@ async def _answer_from_cache(
 
 
 async def _store(
-    event: InputScreenedV1, key: str, completion: Completion, generated: CompletionGeneratedV1, deps: Deps
+    event: InputScreenedV1,
+    lookup: _Lookup,
+    completion: Completion,
+    generated: CompletionGeneratedV1,
+    deps: Deps,
 ) -> None:
-    """Keep a finished generation for the next identical request (a failure to keep it is logged)."""
-    if deps.cache is None or completion.finish_reason not in ("stop", "length"):
+    """Keep a finished generation for the next identical request, and for the next close question when
+    the prompt opted in to the semantic cache (a failure to keep it is logged)."""
+    if deps.cache is None or lookup.key is None or completion.finish_reason not in ("stop", "length"):
         return
     now = _now()
     answer = CachedAnswer(
-        key=key,
+        key=lookup.key,
         tenant=event.tenant,
         request_id=event.request_id,
         text=completion.text,
@@ -319,6 +352,9 @@ async def _store(
         model=generated.model,
         created_at=now,
         expires_at=now + timedelta(seconds=deps.cache_ttl_s),
+        scope=lookup.scope,
+        vector=lookup.vector,
+        signature=lookup.signature,
     )
     try:
         await deps.cache.put(answer)

@@ -1,5 +1,6 @@
 """The ports of the inference service: the model backend, its LoRA adapters and their files, the
-response cache (the inbox of handled events is `cairn_bus.Inbox`)."""
+response cache and the semantic cache's question embedder (the inbox of handled events is
+`cairn_bus.Inbox`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from cairn_events import ChatMessage, GenerationParams
 from cairn_inference.domain.cache import CachedAnswer
 from cairn_inference.domain.completion import Completion
 
-__all__ = ["AdapterFiles", "AdapterManager", "ModelBackend", "ResponseCache"]
+__all__ = ["AdapterFiles", "AdapterManager", "ModelBackend", "QuestionEmbedder", "ResponseCache"]
 
 
 @runtime_checkable
@@ -75,7 +76,8 @@ class AdapterFiles(Protocol):
 class ResponseCache(Protocol):
     """Stored answers by exact key (`domain.cache`), per tenant, until they expire.
 
-    Promises: `get` never returns an entry of another tenant than asked, nor one expired at `now`;
+    Promises: `get` and `nearest` never return an entry of another tenant than asked, nor one expired
+    at `now`, and `nearest` none of another scope;
     `put` keeps an unexpired entry already stored under the key (the first answer wins, so every hit
     names the same source request) and replaces an expired one; `purge` forgets entries expired before
     `before`, `erase_tenant` every entry of a tenant, each saying how many.
@@ -89,10 +91,32 @@ class ResponseCache(Protocol):
         """Store `answer` unless an unexpired one is stored under its key."""
         ...
 
+    async def nearest(
+        self, scope: str, tenant: str, vector: Sequence[float], signature: str, now: datetime
+    ) -> tuple[CachedAnswer, float] | None:
+        """The unexpired answer of `tenant` stored under the semantic `scope` whose question's vector is
+        most similar to `vector` (`domain.cache.best_match`) among those whose signature is compatible
+        with `signature` (`domain.questions.compatible`), with that similarity; None when there is none."""
+        ...
+
     async def purge(self, before: datetime) -> int:
         """Forget the entries that expired before `before`; how many were forgotten."""
         ...
 
     async def erase_tenant(self, tenant: str) -> int:
         """Forget every entry of `tenant` (its erasure); how many were forgotten."""
+        ...
+
+
+class QuestionEmbedder(Protocol):
+    """Embeds a question for the semantic cache.
+
+    Promises: an L2-normalised vector, always of the same dimension for one embedder; raises when the
+    model cannot embed (the request is then generated as a miss)."""
+
+    name: str
+    """The embedding model, e.g. `all-MiniLM-L6-v2`."""
+
+    async def embed(self, text: str) -> list[float]:
+        """The vector of `text`."""
         ...

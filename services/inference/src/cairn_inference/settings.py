@@ -102,11 +102,20 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         "(the `cairn_inbox` table at postgres_dsn, shared by every replica).",
     )
     inbox_capacity: int = Field(100_000, ge=1, description="Event ids the memory inbox remembers.")
-    response_cache: Literal["off", "exact"] = Field(
+    response_cache: Literal["off", "exact", "semantic"] = Field(
         "off",
         description="The response cache (docs/cache.md): `exact` reuses a stored answer for a request "
         "identical in everything that decides it (tenant, prompt version, messages, context chunks, "
-        "model version, adapter, parameters), for deterministic generation only; `off` generates every time.",
+        "model version, adapter, parameters), for deterministic generation only; `semantic` also, for "
+        "prompts that opt in (`params.cache_semantic`), the answer to a stored question close in meaning "
+        "(loads all-MiniLM-L6-v2); `off` generates every time.",
+    )
+    semantic_cache_similarity: float = Field(
+        0.98,
+        ge=0.5,
+        le=1.0,
+        description="The cosine similarity from which the semantic cache counts two questions as one, "
+        "for prompts that set no `cache_similarity` (docs/cache.md has the false-hit rates measured).",
     )
     response_cache_ttl_s: float = Field(
         86_400.0, gt=0, description="How long a stored answer may be reused (seconds)."

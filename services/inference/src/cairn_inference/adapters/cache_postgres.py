@@ -6,16 +6,23 @@ for the same key at once keep the first unexpired one. With a keyring (`cairn_au
 answer text, the tenant's content, is stored sealed under the tenant's data key; after the tenant's
 erasure its entries read as misses (and are deleted when read). Without one the text is stored as it is, and a sealed entry met
 then reads as a miss too. A database outage raises `TransientError`.
+
+An entry stored for the semantic cache also has its scope, its question's embedding (`real[]`, not
+sealed: it is deleted with the tenant's entries at erasure) and its signature (digests only). `nearest` compares the newest
+`SEMANTIC_CANDIDATES` unexpired entries of the scope in this process; a scope is narrow (one tenant,
+prompt version, context, model and parameters), so that is usually all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from cairn_auth.encryption import Keyring, PostgresTenantKeyStore, is_sealed
 from cairn_bus.postgres import guarded, migrate, rows_affected
-from cairn_inference.domain.cache import CachedAnswer
+from cairn_inference.domain.cache import CachedAnswer, best_match
+from cairn_inference.domain.questions import compatible
 
 __all__ = ["DDL", "PostgresResponseCache"]
 
@@ -36,12 +43,22 @@ DDL = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS inference_response_cache_expires_at ON inference_response_cache (expires_at)",
+    # the semantic cache (added later: tables made before get the columns here)
+    "ALTER TABLE inference_response_cache ADD COLUMN IF NOT EXISTS scope text",
+    "ALTER TABLE inference_response_cache ADD COLUMN IF NOT EXISTS vector real[]",
+    "ALTER TABLE inference_response_cache ADD COLUMN IF NOT EXISTS signature text",
+    "CREATE INDEX IF NOT EXISTS inference_response_cache_scope "
+    "ON inference_response_cache (tenant, scope, created_at DESC) WHERE scope IS NOT NULL",
 )
+SEMANTIC_CANDIDATES = 2000
+"""The most entries of one scope `nearest` compares (the newest)."""
 _COLUMNS = (
-    "key, tenant, request_id, text, finish_reason, input_tokens, output_tokens, model, created_at, expires_at"
+    "key, tenant, request_id, text, finish_reason, input_tokens, output_tokens, model, created_at, expires_at, "
+    "scope, vector, signature"
 )
 _PUT = (
-    f"INSERT INTO inference_response_cache ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    f"INSERT INTO inference_response_cache ({_COLUMNS}) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
     "ON CONFLICT (key) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS.split(", ")[1:])
     + " WHERE inference_response_cache.expires_at <= EXCLUDED.created_at"  # the stored one expired
@@ -95,7 +112,30 @@ class PostgresResponseCache:
             model=row["model"],
             created_at=row["created_at"],
             expires_at=row["expires_at"],
+            scope=row["scope"],
+            vector=None if row["vector"] is None else tuple(row["vector"]),
+            signature=row["signature"],
         )
+
+    @guarded
+    async def nearest(
+        self, scope: str, tenant: str, vector: Sequence[float], signature: str, now: datetime
+    ) -> tuple[CachedAnswer, float] | None:
+        rows = await self.pool.fetch(
+            "SELECT key, vector, signature FROM inference_response_cache WHERE tenant = $1 AND scope = $2 "
+            "AND expires_at > $3 AND vector IS NOT NULL ORDER BY created_at DESC LIMIT $4",
+            tenant,
+            scope,
+            now,
+            SEMANTIC_CANDIDATES,
+        )
+        match = best_match(
+            vector, ((row["key"], row["vector"]) for row in rows if compatible(row["signature"], signature))
+        )
+        if match is None:
+            return None
+        found = await self.get(match[0], tenant, now)
+        return None if found is None else (found, match[1])
 
     @guarded
     async def put(self, answer: CachedAnswer) -> None:
@@ -114,6 +154,9 @@ class PostgresResponseCache:
             answer.model,
             answer.created_at,
             answer.expires_at,
+            answer.scope,
+            None if answer.vector is None else list(answer.vector),
+            answer.signature,
         )
 
     @guarded

@@ -119,8 +119,9 @@ def explicit_fields(model: BaseModel) -> dict[str, Any]:
     return out
 
 
-PROMPT_ONLY_PARAMS = frozenset({"cache_sampled"})
-"""Parameters only a prompt sets: a request's value is ignored (the prompt opts in to reusing sampled answers)."""
+PROMPT_ONLY_PARAMS = frozenset({"cache_sampled", "cache_semantic", "cache_similarity"})
+"""Parameters only a prompt sets: a request's value is ignored (the prompt opts in to reusing sampled
+answers, or answers to questions close in meaning, and sets how close)."""
 
 
 def merge_params(defaults: GenerationParams, requested: GenerationParams) -> GenerationParams:
