@@ -8,6 +8,7 @@ in force. The model's `name` field, when it has one, is the file's name without 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,44 @@ from pydantic import BaseModel, ValidationError
 
 from cairn_observability import get_logger
 
-__all__ = ["PolicyFileError", "TenantPolicyFiles", "load_policy_file", "validation_problems"]
+__all__ = [
+    "PolicyFileError",
+    "TenantPolicyFiles",
+    "load_policy_file",
+    "resolve_folder",
+    "validation_problems",
+]
 
 M = TypeVar("M", bound=BaseModel)
 TENANT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """Tenant names that may name a file (anything else gets the default policy)."""
 log = get_logger("cairn.policy_files")
+
+
+def resolve_folder(
+    configured: str | os.PathLike[str], setting: str, anchor: str | os.PathLike[str], cwd: Path | None = None
+) -> Path:
+    """A service's policy folder as configured in `setting`: absolute as given; a relative one from the
+    working directory or a folder above it, else from a folder above `anchor` (the service's module
+    file, so a checkout finds its own `infra/...` folder whatever the working directory).
+
+    Raises FileNotFoundError naming the setting and where it looked."""
+    path = Path(configured).expanduser()
+    if path.is_absolute():
+        return path  # whether it exists is the reader's to say
+    here = (cwd or Path.cwd()).resolve()
+    tried: list[Path] = []
+    for base in (here, *here.parents, *Path(anchor).resolve().parents):
+        candidate = base / path
+        if candidate in tried:
+            continue
+        tried.append(candidate)
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"policy folder {str(path)!r} ({setting}) not found from {here} or above it, nor above "
+        f"{Path(anchor).name}; set {setting} to an absolute path"
+    )
 
 
 class PolicyFileError(ValueError):

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from cairn_bus import Inbox, InMemoryInbox, Publisher
 from cairn_bus.background import in_background
 from cairn_bus.objects import ObjectStore, S3ObjectStore
-from cairn_bus.policy_files import TenantPolicyFiles
+from cairn_bus.policy_files import TenantPolicyFiles, resolve_folder
 from cairn_inference.adapters.adapter_files import S3AdapterFiles
 from cairn_inference.adapters.conversion import MANIFEST, ConversionResult, ensure_converted
 from cairn_inference.adapters.registry_loader import read_registry
@@ -279,13 +279,7 @@ def _open_routing(settings: Settings) -> TenantPolicyFiles[RoutingPolicy] | None
     its file and fields named); None when routing is off."""
     if not settings.routing_dir:
         return None
-    folder = Path(settings.routing_dir).expanduser()
-    if (
-        not folder.is_absolute() and not folder.is_dir()
-    ):  # relative: from the working folder, else the checkout
-        from cairn_inference.adapters.conversion import find_repo_root
-
-        folder = find_repo_root() / folder
+    folder = resolve_folder(settings.routing_dir, "CAIRN_ROUTING_DIR", __file__)
     if not folder.is_dir():
         raise FileNotFoundError(f"routing folder {folder} (CAIRN_ROUTING_DIR) does not exist")
     files = TenantPolicyFiles(folder, RoutingPolicy)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from cairn_bus.policy_files import TenantPolicyFiles, load_policy_file
+from cairn_bus.policy_files import TenantPolicyFiles, load_policy_file, resolve_folder
 from cairn_observability import get_logger
 from cairn_safety.domain.policy import Policy, PolicyError
 
@@ -23,24 +23,9 @@ log = get_logger("cairn.safety.policies")
 
 
 def resolve_policy_dir(configured: str | os.PathLike[str], cwd: Path | None = None) -> Path:
-    """The policy folder: absolute as given; a relative one from the working directory, else from the
-    repository root (the nearest folder above the working directory or this package that has it)."""
-    path = Path(configured).expanduser()
-    if path.is_absolute():
-        return path
-    here = (cwd or Path.cwd()).resolve()
-    tried: list[Path] = []
-    for base in (here, *here.parents, *Path(__file__).resolve().parents):
-        candidate = base / path
-        if candidate in tried:
-            continue
-        tried.append(candidate)
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"policy folder {str(path)!r} (CAIRN_POLICY_DIR) not found from {here} or above it, "
-        "nor above the cairn_safety package; set CAIRN_POLICY_DIR to an absolute path"
-    )
+    """The policy folder (`CAIRN_POLICY_DIR`): absolute as given; a relative one from the working
+    directory, else from the repository root (`cairn_bus.policy_files.resolve_folder`)."""
+    return resolve_folder(configured, "CAIRN_POLICY_DIR", __file__, cwd)
 
 
 def load_policy(path: Path) -> Policy:
