@@ -60,8 +60,8 @@ async def test_replicas_share_totals_and_alerts(ledger: PostgresSpendLedger, fre
         adds = [ledger.add("acme", DAY, 0.125, 5) for _ in range(10)]
         adds += [other.add("acme", DAY, 0.125, 5) for _ in range(10)]
         await asyncio.gather(*adds)
-        assert await ledger.spent("acme", DAY) == 2.5
-        assert await other.spent("acme", DAY) == 2.5
+        assert (await ledger.usage("acme", DAY)).cost_usd == 2.5
+        assert (await other.usage("acme", DAY)).cost_usd == 2.5
         firsts = await asyncio.gather(
             *(replica.first_alert("acme", DAY, ALERT_LEVEL) for replica in [ledger, other] * 5)
         )
@@ -85,7 +85,7 @@ async def test_an_unreachable_database_is_a_transient_error(
 ) -> None:
     await db_pool.close()
     with pytest.raises(TransientError):
-        await ledger.spent("acme", DAY)
+        await ledger.usage("acme", DAY)
     with pytest.raises(TransientError):
         await ledger.add("acme", DAY, 0.1, 1)
     with pytest.raises(TransientError):

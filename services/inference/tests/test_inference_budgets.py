@@ -80,7 +80,7 @@ async def test_a_tenant_is_charged_warned_at_80_percent_and_refused_once_its_bud
     [alert] = alerts(harness)  # raised by the second request, which crossed $0.08, and only then
     assert (alert.alert_name, alert.severity, alert.labels["tenant"]) == ("TenantBudget80", "warning", "acme")
     assert alert.value == pytest.approx(0.098)
-    assert await ledger.spent("acme", budget_day(refused.completed_at)) == pytest.approx(0.147)
+    assert (await ledger.usage("acme", budget_day(refused.completed_at))).cost_usd == pytest.approx(0.147)
 
 
 async def test_a_tenant_without_a_budget_is_not_limited(harness: Harness, backend: FakeBackend) -> None:
@@ -96,11 +96,11 @@ async def test_a_replayed_request_is_neither_refused_nor_charged(
 ) -> None:
     for n in range(1, 4):
         await harness.deliver(harness.message(ask(n)))
-    spent = await ledger.spent("acme", budget_day(harness.completions()[0].generated_at))
+    spent = (await ledger.usage("acme", budget_day(harness.completions()[0].generated_at))).cost_usd
     replayed = harness.upstream.build(ask(9), replay_id="replay-1", replay_of="evt-1")
     await harness.deliver(replayed)
     assert len(backend.calls) == 4
-    assert await ledger.spent("acme", budget_day(harness.completions()[0].generated_at)) == spent
+    assert (await ledger.usage("acme", budget_day(harness.completions()[0].generated_at))).cost_usd == spent
 
 
 async def test_an_answer_from_the_cache_costs_the_tenant_nothing(
@@ -111,7 +111,7 @@ async def test_an_answer_from_the_cache_costs_the_tenant_nothing(
     await harness.deliver(harness.message(ask(1, request_id="req-again", **greedy)))
     assert len(backend.calls) == 1
     day = budget_day(harness.completions()[0].generated_at)
-    assert await ledger.spent("acme", day) == pytest.approx(0.049)
+    assert (await ledger.usage("acme", day)).cost_usd == pytest.approx(0.049)
 
 
 async def test_a_tenant_over_its_token_limit_is_refused_with_the_count(backend: FakeBackend) -> None:
@@ -136,5 +136,5 @@ async def test_a_tenant_over_its_token_limit_is_refused_with_the_count(backend: 
     assert refused.status is ResponseStatus.REJECTED
     assert refused.reason is not None
     assert refused.reason.startswith("over budget: tenant acme used 147 of its 100 daily tokens")
-    assert await ledger.tokens_used("globex", budget_day(refused.completed_at)) == 4 * 49
+    assert (await ledger.usage("globex", budget_day(refused.completed_at))).tokens == 4 * 49
     assert alerts(harness) == []  # no dollar budget: no TenantBudget80

@@ -22,6 +22,7 @@ from cairn_inference.adapters.telemetry import record_cost
 from cairn_inference.bootstrap import Deps
 from cairn_inference.domain.budget import (
     ALERT_LEVEL,
+    DayUsage,
     budget_alert,
     budget_day,
     budget_left,
@@ -69,7 +70,7 @@ async def on_input_screened(event: InputScreenedV1, meta: EventMeta, deps: Deps)
             log.info("input already handled; redelivery ignored", event_id=meta.id)
             return
         limits = _limits_of(event, meta, deps)
-        spend = await _spend_today(event, deps, limits) if limits is not None else None
+        spend = await _spend_today(event, deps) if limits is not None else None
         if (
             limits is not None
             and spend is not None
@@ -167,14 +168,6 @@ class _Limits:
     tokens: int | None
 
 
-@dataclass(frozen=True)
-class _Spend:
-    """What a tenant has used today."""
-
-    cost_usd: float
-    tokens: int
-
-
 def _limits_of(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> _Limits | None:
     """The tenant's daily budget and token limit when enforced for this request; None: not limited (no
     ledger, no price table, neither limit set for the tenant, or a replayed or shadow request, which
@@ -186,24 +179,20 @@ def _limits_of(event: InputScreenedV1, meta: EventMeta, deps: Deps) -> _Limits |
     return None if limits.usd is None and limits.tokens is None else limits
 
 
-async def _spend_today(event: InputScreenedV1, deps: Deps, limits: _Limits) -> _Spend | None:
-    """The tenant's spend and tokens today, each read only when a limit counts it (one round trip for the
-    usual dollar budget); None when the ledger cannot be read (logged): an outage of the budget's
-    bookkeeping must not stop every tenant, so the request goes through unlimited."""
+async def _spend_today(event: InputScreenedV1, deps: Deps) -> DayUsage | None:
+    """The tenant's spend and tokens today (one read); None when the ledger cannot be read (logged): an
+    outage of the budget's bookkeeping must not stop every tenant, so the request goes through unlimited."""
     if deps.ledger is None:
         return None
-    day = budget_day(_now())
     try:
-        cost = await deps.ledger.spent(event.tenant, day) if limits.usd is not None else 0.0
-        tokens = await deps.ledger.tokens_used(event.tenant, day) if limits.tokens is not None else 0
+        return await deps.ledger.usage(event.tenant, budget_day(_now()))
     except Exception as exc:
         log.warning("tenant spend unknown: not limited", tenant=event.tenant, error=repr(exc))
         return None
-    return _Spend(cost, tokens)
 
 
 async def _refused_over_budget(
-    event: InputScreenedV1, meta: EventMeta, deps: Deps, limits: _Limits, spend: _Spend
+    event: InputScreenedV1, meta: EventMeta, deps: Deps, limits: _Limits, spend: DayUsage
 ) -> bool:
     """Answer `rejected` (nothing generated) when the tenant has spent its budget or used its tokens
     today; whether it did."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from cairn_inference.domain.budget import check_spend
+from cairn_inference.domain.budget import DayUsage, check_spend
 
 __all__ = ["InMemorySpendLedger"]
 
@@ -21,11 +21,8 @@ class InMemorySpendLedger:
         self.tokens: dict[tuple[str, date], int] = {}
         self.alerts: set[tuple[str, date, str]] = set()
 
-    async def spent(self, tenant: str, day: date) -> float:
-        return float(self.costs.get((tenant, day), Decimal(0)))
-
-    async def tokens_used(self, tenant: str, day: date) -> int:
-        return self.tokens.get((tenant, day), 0)
+    async def usage(self, tenant: str, day: date) -> DayUsage:
+        return DayUsage(float(self.costs.get((tenant, day), Decimal(0))), self.tokens.get((tenant, day), 0))
 
     async def add(self, tenant: str, day: date, cost_usd: float, tokens: int) -> tuple[float, float]:
         check_spend(cost_usd, tokens)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from cairn_bus.postgres import guarded, migrate
-from cairn_inference.domain.budget import check_spend
+from cairn_inference.domain.budget import DayUsage, check_spend
 
 __all__ = ["DDL", "PostgresSpendLedger"]
 
@@ -57,18 +57,11 @@ class PostgresSpendLedger:
         await migrate(self.pool, MIGRATION_LOCK, *DDL)
 
     @guarded
-    async def spent(self, tenant: str, day: date) -> float:
-        total = await self.pool.fetchval(
-            "SELECT cost_usd FROM inference_tenant_spend WHERE tenant = $1 AND day = $2", tenant, day
+    async def usage(self, tenant: str, day: date) -> DayUsage:
+        row = await self.pool.fetchrow(
+            "SELECT cost_usd, tokens FROM inference_tenant_spend WHERE tenant = $1 AND day = $2", tenant, day
         )
-        return 0.0 if total is None else float(total)
-
-    @guarded
-    async def tokens_used(self, tenant: str, day: date) -> int:
-        total = await self.pool.fetchval(
-            "SELECT tokens FROM inference_tenant_spend WHERE tenant = $1 AND day = $2", tenant, day
-        )
-        return 0 if total is None else int(total)
+        return DayUsage(0.0, 0) if row is None else DayUsage(float(row["cost_usd"]), int(row["tokens"]))
 
     @guarded
     async def add(self, tenant: str, day: date, cost_usd: float, tokens: int) -> tuple[float, float]:

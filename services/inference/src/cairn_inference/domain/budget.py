@@ -11,6 +11,7 @@ sure it is raised once per tenant, day and level even when several replicas see 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
@@ -21,6 +22,7 @@ __all__ = [
     "ALERT_LEVEL",
     "ALERT_NAME",
     "ALERT_SHARE",
+    "DayUsage",
     "SpendLedger",
     "budget_alert",
     "budget_day",
@@ -128,15 +130,22 @@ def check_spend(cost_usd: float, tokens: int) -> None:
         raise ValueError(f"a token count is at least 0, not {tokens!r}")
 
 
+@dataclass(frozen=True)
+class DayUsage:
+    """What a tenant used on one day."""
+
+    cost_usd: float
+    """Spent, in US dollars."""
+    tokens: int
+    """Input and output tokens."""
+
+
 class SpendLedger(Protocol):
     """Each tenant's spend per UTC day, shared by every replica that serves the tenant."""
 
-    async def spent(self, tenant: str, day: date) -> float:
-        """What `tenant` has spent on `day` in US dollars (0 when nothing was added)."""
-        ...
-
-    async def tokens_used(self, tenant: str, day: date) -> int:
-        """The tokens `tenant` has used on `day` (0 when nothing was added)."""
+    async def usage(self, tenant: str, day: date) -> DayUsage:
+        """What `tenant` has spent on `day` in US dollars, and its tokens (both 0 when nothing was added);
+        one read."""
         ...
 
     async def add(self, tenant: str, day: date, cost_usd: float, tokens: int) -> tuple[float, float]:
