@@ -71,7 +71,7 @@ test-stack-down: setup
 	@$(TEST_ENV) $(BIN)/cairn stack down
 
 test: test-stack-up browser  ## Set up and run every test (unit, contract, integration) against the test stack
-	@$(TEST_ENV) $(PYTEST) -q
+	@$(TEST_ENV) $(PYTEST) -q --durations=30
 
 # Debian's chromium and its WebDriver (cairn_testing.browser drives them headless in the UI tests): installed with
 # apt-get only when missing; needs root (or install the two packages by hand). (`2>/dev/null`: Debian's launcher
