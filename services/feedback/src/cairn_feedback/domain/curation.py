@@ -108,18 +108,27 @@ def _completed(response: ResponseCompletedV1 | None) -> bool:
     return response is not None and response.status is ResponseStatus.COMPLETED and bool(response.text)
 
 
-def _from_feedback(trail: RequestTrail, rules: Rules) -> _Found | str | None:
-    """A row the request's latest feedback selects, the reason it cannot be one, or None."""
-    feedback = trail.latest_feedback()
-    source = rules.source_of(feedback) if feedback else None
-    if feedback is None or source is None:
-        return None
+def _unusable(trail: RequestTrail) -> str | None:
+    """Why no row can come from the request whatever selects it (its request or screened input not
+    stored, or evaluation traffic); None when one can."""
     if trail.request is None:
         return "no_request"
     if trail.is_evaluation:
         return "evaluation"
     if trail.screening is None:
         return "no_input"
+    return None
+
+
+def _from_feedback(trail: RequestTrail, rules: Rules) -> _Found | str | None:
+    """A row the request's latest feedback selects, the reason it cannot be one, or None."""
+    feedback = trail.latest_feedback()
+    source = rules.source_of(feedback) if feedback else None
+    if feedback is None or source is None:
+        return None
+    missing = _unusable(trail)
+    if missing is not None:
+        return missing
     response = trail.response
     if source == "corrected":
         target = feedback.corrected_answer or ""
@@ -150,12 +159,10 @@ def _from_teacher(trail: RequestTrail, teacher: str) -> _Found | str | None:
     if not answers:
         return None
     response = next((r for r in answers if _completed(r)), answers[0])
-    if trail.request is None:
-        return "no_request"
-    if trail.is_evaluation:
-        return "evaluation"
-    if trail.screening is None:
-        return "no_input"
+    missing = _unusable(trail)
+    if missing is not None:
+        return missing
+    assert trail.screening is not None  # _unusable checked it
     if trail.screening.verdict is not Verdict.ALLOW:
         return "redacted_input"
     if not _completed(response):
