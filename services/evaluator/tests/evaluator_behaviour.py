@@ -195,6 +195,23 @@ class RunStoreBehaviour:
         stored = {c.side: c.answer for c in await run_store.cases(run.run_id)}
         assert stored == {"c": first, "b": None}
 
+    async def test_facet_keys_are_kept(self, run_store: RunStore) -> None:
+        """The prompt an answer resolved, a case's tenant and topic, and a gate's facet rule come back."""
+        run, cases = sample_run()
+        gate = Gate(metric="pass_rate", max_facet_regression=0.1, min_facet_cases=3)
+        run = run.model_copy(update={"suites": [SuiteSpec(name="s", kind="scenario", gate=gate)]})
+        case = cases[0].case.model_copy(update={"tenant": "acme", "topic": "generators"})
+        cases = [c.model_copy(update={"case": case}) for c in cases]
+        await run_store.create(run, cases)
+        answer = Answer(status=ResponseStatus.COMPLETED, text="x", answered_at=T0, prompt="qa:3")
+        await run_store.record_answer(cases[0].request_id, answer)
+        stored = await run_store.cases(run.run_id)
+        assert [(c.side, c.answer) for c in stored] == [("b", None), ("c", answer)]
+        assert {(c.case.tenant, c.case.topic) for c in stored} == {("acme", "generators")}
+        kept = await run_store.get(run.run_id)
+        assert kept is not None
+        assert kept.suites[0].gate == gate
+
     async def test_complete_once(self, run_store: RunStore) -> None:
         run, cases = sample_run()
         await run_store.create(run, cases)

@@ -122,8 +122,11 @@ def test_eval_run_report_and_html(deps: Deps, tmp_path: Path) -> None:
     assert "heldout" in result.output
     assert "token_f1" in result.output
     assert "verdict: FAIL" in result.output  # a tie on held-out does not win
+    assert "facets" in result.output  # the gated metric per tenant, prompt, topic and length slice
+    assert "tenant" in result.output
     html = html_file.read_text()
     assert "<svg" in html
     assert "adversarial" in html
     assert "beats baseline" in html
+    assert "<h2>Facets</h2>" in html
     assert run_id in runner.invoke(eval_app, ["list"]).output

@@ -12,8 +12,8 @@ from cairn_evaluator.adapters.pg_runs import PostgresRunStore
 from cairn_evaluator.adapters.pg_schema import migrate
 from cairn_events import ModelStage
 
-from .conftest import version
-from .evaluator_behaviour import RegistryBehaviour, RunStoreBehaviour
+from .conftest import T0, version
+from .evaluator_behaviour import RegistryBehaviour, RunStoreBehaviour, sample_run
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +36,24 @@ class TestPostgresRunStore(RunStoreBehaviour):
     @pytest.fixture
     def run_store(self, pool: Any) -> PostgresRunStore:
         return PostgresRunStore(pool)
+
+
+async def test_answers_kept_before_the_prompt_column_read_back_without_a_prompt(pool: Any) -> None:
+    """The migration adds `eval_requests.prompt_ref` in place: rows answered before it keep their answer."""
+    await pool.execute("ALTER TABLE eval_requests DROP COLUMN prompt_ref")
+    store = PostgresRunStore(pool)
+    run, cases = sample_run()
+    await store.create(run, cases)
+    await pool.execute(
+        "UPDATE eval_requests SET status = 'completed', text = 'x', answered_at = $2 WHERE request_id = $1",
+        cases[0].request_id,
+        T0,
+    )
+    await migrate(pool)
+    answers = {c.side: c.answer for c in await store.cases(run.run_id)}
+    assert answers["b"] is None
+    assert answers["c"] is not None
+    assert (answers["c"].text, answers["c"].prompt) == ("x", None)
 
 
 async def test_the_database_allows_one_production_version(pool: Any) -> None:

@@ -19,11 +19,18 @@ from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import RunNotFoundError, VersionNotFoundError
 from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOutcome, PromotionRequest
 from cairn_evaluator.domain.runs import Run, RunCase
-from cairn_evaluator.domain.scoring import score_run
+from cairn_evaluator.domain.scoring import RunScores, score_run
 from cairn_evaluator.domain.shadow import REPLAY_PREFIX
 from cairn_evaluator.evaluation import start_run
 from cairn_evaluator.promotion import promote, rollback
-from cairn_evaluator.reports.html import delta, fmt, gate_text, render_html
+from cairn_evaluator.reports.html import (
+    delta,
+    facet_cases,
+    facet_status,
+    fmt,
+    gate_text,
+    render_html,
+)
 from cairn_evaluator.shadow import shadow_evidence
 from cairn_events import ModelStage, SuiteScore
 
@@ -251,6 +258,27 @@ def status(run_id: str = typer.Argument(..., help="The run id.")) -> None:
         _print(f"  {run.verdict}")
 
 
+def _print_facets(scores: RunScores) -> None:
+    """Each suite's gated metric per facet slice, candidate vs baseline, and the facet rule's word."""
+    table = Table(
+        "suite", "metric", "facet", "slice", "cases", "candidate", "baseline", "delta", "gate", title="facets"
+    )
+    for f in scores.facets:
+        status = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]"}.get(facet_status(f), "-")
+        table.add_row(
+            f.suite,
+            f.metric,
+            f.facet,
+            f.value,
+            facet_cases(f),
+            fmt(f.candidate),
+            fmt(f.baseline),
+            delta(f.candidate, f.baseline),
+            f"{status} {f.note}",
+        )
+    console.print(table)
+
+
 @eval_app.command()
 def report(
     run_id: str = typer.Argument(..., help="The run id."),
@@ -276,6 +304,7 @@ def report(
             result,
         )
     console.print(table)
+    _print_facets(scores)
     verdict = run.verdict or f"{run.status.upper()} (so far): " + verdict_of(run, scores)
     _print(f"verdict: {verdict}")
     if html is not None:

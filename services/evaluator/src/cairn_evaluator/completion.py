@@ -28,8 +28,13 @@ def report_uri_for(bucket: str, run_id: str) -> str:
 
 
 def verdict_of(run: Run, scores: RunScores) -> str:
-    """The run's outcome in one line."""
-    failed = [f"{s.suite}/{s.metric}" for s in scores.scores if not s.passed]
+    """The run's outcome in one line; a failed facet slice comes with both scores and case counts."""
+    failed = [
+        f"{s.suite}/{s.metric}"
+        + (f" ({scores.notes.get((s.suite, s.metric), '')})" if s.metric.endswith("}") else "")
+        for s in scores.scores
+        if not s.passed
+    ]
     if not failed:
         return f"PASS: {run.candidate_ref} meets every gate" + (
             f" against {run.baseline_ref}" if run.baseline_ref else " (no baseline)"
@@ -42,7 +47,12 @@ async def record_response(deps: Deps, event: ResponseCompletedV1, meta: EventMet
     `held` answer is not final (the request is answered again once its review is resolved)."""
     if not event.request_id.startswith(EVAL_PREFIX) or event.status is ResponseStatus.HELD:
         return
-    answer = Answer(status=event.status, text=event.text, reason=event.reason, answered_at=deps.clock())
+    prompt = (
+        f"{event.prompt_name}:{event.prompt_version}" if event.prompt_name and event.prompt_version else None
+    )
+    answer = Answer(
+        status=event.status, text=event.text, reason=event.reason, answered_at=deps.clock(), prompt=prompt
+    )
     run_id = await deps.runs.record_answer(event.request_id, answer)
     if run_id is None:
         return

@@ -49,6 +49,8 @@ async def suites_with_heldout(deps: Deps, dataset_id: str | None, dataset_versio
                 max_tokens=s.heldout_max_tokens,
                 min_f1=s.heldout_min_f1,
                 min_improvement=s.heldout_min_improvement,
+                max_facet_regression=s.heldout_max_facet_regression,
+                min_facet_cases=s.heldout_min_facet_cases,
             )
         )
     return suites
@@ -77,13 +79,18 @@ def request_for(run: Run, case: RunCase, suite: SuiteSpec, version: int, tenant:
     )
 
 
-def plan_cases(run_id: str, suites: list[Suite], with_baseline: bool) -> list[RunCase]:
-    """One request per case and side, numbered over all suites in order."""
+def plan_cases(
+    run_id: str, suites: list[Suite], with_baseline: bool, *, tenant: str | None = None
+) -> list[RunCase]:
+    """One request per case and side, numbered over all suites in order; a case that names no
+    tenant is attributed to `tenant` (the tenant the evaluator asks as) for the `tenant` facet."""
     sides: list[Side] = ["c", "b"] if with_baseline else ["c"]
     out = []
     index = 0
     for suite in suites:
         for case in suite.cases:
+            if case.tenant is None and tenant is not None:
+                case = case.model_copy(update={"tenant": tenant})
             out += [
                 RunCase(
                     run_id=run_id,
@@ -141,7 +148,7 @@ async def start_run(
                 for s in suites
             ],
         )
-        cases = plan_cases(run_id, suites, baseline is not None)
+        cases = plan_cases(run_id, suites, baseline is not None, tenant=deps.settings.eval_tenant)
         if await deps.runs.create(run, cases):
             log.info(
                 "evaluation run started",

@@ -33,6 +33,15 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings, http_api_settings(
     )
     heldout_max_cases: int = Field(8, ge=0, description="Most held-out rows re-asked per run.")
     heldout_max_tokens: int = Field(48, ge=1, le=8192, description="max_tokens of held-out requests.")
+    heldout_max_facet_regression: float | None = Field(
+        None,
+        ge=0.0,
+        description="Largest held-out token F1 drop vs the baseline allowed in any facet slice (tenant, "
+        "prompt, topic, length) with at least `heldout_min_facet_cases` cases; none (default): not gated.",
+    )
+    heldout_min_facet_cases: int = Field(
+        5, ge=1, description="Fewest held-out cases per side a facet slice needs to be gated."
+    )
     eval_tenant: str = Field("default", description="Tenant of the evaluation requests.")
 
     # the online part: quality signals on live traffic

@@ -14,7 +14,9 @@ _RUN_COLUMNS = (
     "run_id, model_name, candidate_version, baseline_version, status, started_at, deadline, "
     "cause_event_id, suites, sent, scores, passed, verdict, report_uri, completed_at, purpose"
 )
-_CASE_COLUMNS = "request_id, run_id, case_index, side, suite, case_data, status, text, reason, answered_at"
+_CASE_COLUMNS = (
+    "request_id, run_id, case_index, side, suite, case_data, status, text, reason, answered_at, prompt_ref"
+)
 
 
 def _run(row: Any) -> Run:
@@ -25,7 +27,11 @@ def _case(row: Any) -> RunCase:
     answer = None
     if row["status"] is not None:
         answer = Answer(
-            status=row["status"], text=row["text"], reason=row["reason"], answered_at=row["answered_at"]
+            status=row["status"],
+            text=row["text"],
+            reason=row["reason"],
+            answered_at=row["answered_at"],
+            prompt=row["prompt_ref"],
         )
     return RunCase(
         run_id=row["run_id"],
@@ -100,7 +106,8 @@ class PostgresRunStore:
     @guarded
     async def record_answer(self, request_id: str, answer: Answer) -> str | None:
         run_id: str | None = await self.pool.fetchval(
-            "WITH answered AS (UPDATE eval_requests SET status = $2, text = $3, reason = $4, answered_at = $5 "
+            "WITH answered AS (UPDATE eval_requests SET status = $2, text = $3, reason = $4, answered_at = $5, "
+            "prompt_ref = $6 "
             "WHERE request_id = $1 AND status IS NULL RETURNING run_id) "
             "SELECT run_id FROM answered UNION ALL SELECT run_id FROM eval_requests WHERE request_id = $1 "
             "LIMIT 1",
@@ -109,6 +116,7 @@ class PostgresRunStore:
             answer.text,
             answer.reason,
             answer.answered_at,
+            answer.prompt,
         )
         return run_id
 

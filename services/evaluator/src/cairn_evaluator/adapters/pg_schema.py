@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS eval_requests (
     answered_at  timestamptz,
     UNIQUE (run_id, case_index, side)
 );
+ALTER TABLE eval_requests ADD COLUMN IF NOT EXISTS prompt_ref text;
 """
 
 

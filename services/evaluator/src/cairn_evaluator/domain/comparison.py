@@ -102,7 +102,7 @@ def compare_runs(runs: list[tuple[Run, list[RunCase]]], teacher: str | None = No
     for run, cases in runs:
         scores: dict[str, dict[str, float]] = {}
         for s in score_run(run, cases).scores:
-            if "[" not in s.metric:  # slices stay in the run's own report
+            if "[" not in s.metric and "{" not in s.metric:  # slices and facets stay in the run's own report
                 scores.setdefault(s.suite, {})[s.metric] = s.candidate
         agreed, counted = (None, 0)
         if taught is not None and run.candidate_ref != teacher:

@@ -279,7 +279,7 @@ def render_suite(suite: Suite, manifest: AdversarialManifest, origin: str) -> st
         "kind": suite.kind,
         "description": suite.description,
         "max_tokens": suite.max_tokens,
-        "gate": suite.gate.model_dump(mode="json", exclude_none=True),
+        "gate": suite.gate.model_dump(mode="json", exclude_defaults=True),
         "cases": [
             {
                 "id": c.id,

@@ -61,6 +61,7 @@ class Answer(BaseModel):
     text: str | None = None
     reason: str | None = None
     answered_at: datetime
+    prompt: str | None = Field(None, description="The prompt as answered, `name:version`, when resolved.")
 
 
 class RunCase(BaseModel):

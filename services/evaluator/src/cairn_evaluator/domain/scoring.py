@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cairn_evaluator.domain.facets import FACETS, FacetScore, case_facets, judge_facet
 from cairn_evaluator.domain.metrics import exact_match, rouge_l, token_f1
 from cairn_evaluator.domain.runs import Answer, Run, RunCase
 from cairn_evaluator.domain.suites import EvalCase, Gate, slice_metric
 from cairn_events import ResponseStatus, SuiteScore
 
-__all__ = ["COMPLETENESS", "CaseRow", "RunScores", "judge", "judge_answer", "judge_slice", "score_run"]
+__all__ = [
+    "COMPLETENESS",
+    "CaseRow",
+    "RunScores",
+    "facet_scores",
+    "judge",
+    "judge_answer",
+    "judge_slice",
+    "score_run",
+]
 
 COMPLETENESS = "completeness"
 REFUSAL_MARKERS = (
@@ -123,15 +133,18 @@ class CaseRow:
     candidate_metrics: dict[str, float]
     baseline_metrics: dict[str, float] | None
     slice: str | None = None
+    facets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class RunScores:
-    """The scores of a run: per suite and metric, the gate notes, the cases, the verdict."""
+    """The scores of a run: per suite and metric, the gate notes, the cases, the verdict, and each
+    suite's gated metric per facet slice (`facets`; those failing the gate are also in `scores`)."""
 
     scores: list[SuiteScore]
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
     cases: list[CaseRow] = field(default_factory=list)
+    facets: list[FacetScore] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -164,6 +177,7 @@ def _case_rows(run: Run, cases: Iterable[RunCase]) -> list[CaseRow]:
                 candidate_metrics=judge_answer(kind, c.case, c.answer),
                 baseline_metrics=judge_answer(kind, b.case, b.answer) if b else None,
                 slice=c.case.slice,
+                facets=case_facets(c.case, c.answer, b.answer if b else None),
             )
         )
     return rows
@@ -197,11 +211,45 @@ def _slice_scores(
         result.notes[(suite, label)] = f"{note} ({len(mine)} cases)"
 
 
+def facet_scores(run: Run, rows: list[CaseRow]) -> list[FacetScore]:
+    """Each suite's gated metric per facet slice (`tenant`, `prompt`, `topic`, `length`; slices in
+    sorted order), with both sides' case counts, judged by the suite's `max_facet_regression`."""
+    has_baseline = run.baseline_version is not None
+    out = []
+    for suite in run.suites:
+        metric = suite.gate.metric
+        mine = [r for r in rows if r.suite == suite.name]
+        for facet in FACETS:
+            for value in sorted({r.facets[facet] for r in mine}):
+                members = [r for r in mine if r.facets[facet] == value]
+                cand = _mean([r.candidate_metrics.get(metric, 0.0) for r in members])
+                based = [r.baseline_metrics for r in members if r.baseline_metrics is not None]
+                base = _mean([m.get(metric, 0.0) for m in based]) if has_baseline else None
+                passed, note = judge_facet(suite.gate, cand, base, len(members), len(based))
+                out.append(
+                    FacetScore(
+                        suite=suite.name,
+                        metric=metric,
+                        facet=facet,
+                        value=value,
+                        candidate=cand,
+                        baseline=base,
+                        cases=len(members),
+                        baseline_cases=len(based),
+                        passed=passed,
+                        note=note,
+                    )
+                )
+    return out
+
+
 def score_run(run: Run, cases: Iterable[RunCase]) -> RunScores:
     """Score every suite of `run` (cases without an answer count as failures) plus `completeness`:
     the share of requests answered, which must be 1 for the run to pass. A suite whose cases name
     slices also gets one score per slice and metric (`refusal_rate[persona]`), gated by the suite's
-    slice rules, so a drop in one slice fails the run even when the suite's overall score holds."""
+    slice rules, so a drop in one slice fails the run even when the suite's overall score holds.
+    Every suite is also scored per facet slice (`facet_scores`); a facet slice failing the suite's
+    `max_facet_regression` is added as a failed score (`token_f1{topic=generators}`)."""
     cases = list(cases)
     rows = _case_rows(run, cases)
     has_baseline = run.baseline_version is not None
@@ -225,6 +273,15 @@ def score_run(run: Run, cases: Iterable[RunCase]) -> RunScores:
             )
             result.notes[(suite.name, metric)] = note
             _slice_scores(suite.name, suite.gate, metric, mine, has_baseline, result)
+    result.facets = facet_scores(run, rows)
+    for f in result.facets:
+        if f.passed is False:  # a facet slice that fails the gate fails the run, by name
+            result.scores.append(
+                SuiteScore(
+                    suite=f.suite, metric=f.label, candidate=f.candidate, baseline=f.baseline, passed=False
+                )
+            )
+            result.notes[(f.suite, f.label)] = f.note
     result.scores.append(_completeness(cases, has_baseline, result.notes))
     return result
 

@@ -54,6 +54,15 @@ class EvalCase(BaseModel):
     source: str | None = Field(
         None, description="Where the case comes from (package, version, file, record), for generated suites."
     )
+    topic: str | None = Field(
+        None,
+        description="The case's topic, for the `topic` facet (default: its `topic` variable, if a string).",
+    )
+    tenant: str | None = Field(
+        None,
+        description="The tenant the case comes from, for the `tenant` facet (a held-out row's tenant; "
+        "default: the tenant the evaluator asks as).",
+    )
 
 
 class Gate(BaseModel):
@@ -75,6 +84,18 @@ class Gate(BaseModel):
         ge=0.0,
         description="Largest drop below the baseline allowed on any one slice (even when the overall score holds).",
     )
+    max_facet_regression: float | None = Field(
+        None,
+        ge=0.0,
+        description="Largest drop below the baseline allowed on the gated metric in any one facet slice "
+        "(`tenant`, `prompt`, `topic`, `length`) with at least `min_facet_cases` cases on both sides; "
+        "none: facets are reported, not gated.",
+    )
+    min_facet_cases: int = Field(
+        5,
+        ge=1,
+        description="Fewest cases (on each side) a facet slice needs to be held to `max_facet_regression`.",
+    )
 
     @property
     def gates_slices(self) -> bool:
@@ -94,6 +115,11 @@ class Gate(BaseModel):
             parts.append(f"every slice >= {self.slice_min:g}")
         if self.max_slice_regression is not None:
             parts.append(f"no slice drops more than {self.max_slice_regression:g} vs baseline")
+        if self.max_facet_regression is not None:
+            parts.append(
+                f"no facet slice of >= {self.min_facet_cases} cases drops more than "
+                f"{self.max_facet_regression:g} vs baseline"
+            )
         return "; ".join(parts) or "none"
 
     def explain_slice(self) -> str:
@@ -135,10 +161,19 @@ class Suite(BaseModel):
         return self
 
 
-def heldout_suite(rows: list[DatasetRow], *, max_tokens: int, min_f1: float, min_improvement: float) -> Suite:
-    """The held-out suite of a candidate: each row re-asks its source request; the reference is the
-    row's completion. The gate: token F1 at least `min_f1`, and above the baseline's by more than
-    `min_improvement` ("promote only if it wins")."""
+def heldout_suite(
+    rows: list[DatasetRow],
+    *,
+    max_tokens: int,
+    min_f1: float,
+    min_improvement: float,
+    max_facet_regression: float | None = None,
+    min_facet_cases: int = 5,
+) -> Suite:
+    """The held-out suite of a candidate: each row re-asks its source request (the case keeps the
+    row's tenant); the reference is the row's completion. The gate: token F1 at least `min_f1`, and
+    above the baseline's by more than `min_improvement` ("promote only if it wins"); with
+    `max_facet_regression`, also no facet slice of `min_facet_cases` cases dropping more than that."""
     cases = [
         EvalCase(
             id=row.row_id,
@@ -147,6 +182,7 @@ def heldout_suite(rows: list[DatasetRow], *, max_tokens: int, min_f1: float, min
             messages=list(row.request.messages),
             retrieval=row.request.retrieval,
             reference=row.completion,
+            tenant=row.tenant,
         )
         for row in rows
     ]
@@ -155,6 +191,12 @@ def heldout_suite(rows: list[DatasetRow], *, max_tokens: int, min_f1: float, min
         kind="heldout",
         description="The candidate's dataset held-out rows, re-asked; answers compared with the targets.",
         max_tokens=max_tokens,
-        gate=Gate(metric="token_f1", min=min_f1, min_improvement=min_improvement),
+        gate=Gate(
+            metric="token_f1",
+            min=min_f1,
+            min_improvement=min_improvement,
+            max_facet_regression=max_facet_regression,
+            min_facet_cases=min_facet_cases,
+        ),
         cases=cases,
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
+from cairn_evaluator.domain.facets import FacetScore
 from cairn_evaluator.domain.runs import Answer, Run
 from cairn_evaluator.domain.scoring import COMPLETENESS, RunScores
+from cairn_evaluator.domain.suites import Gate
 from cairn_evaluator.reports.svg import bar_chart
 from cairn_events import SuiteScore
 
@@ -47,12 +49,49 @@ def gate_text(run: Run, score: SuiteScore) -> str | None:
         return None
     if score.metric.endswith("]") and "[" in score.metric:
         return "slice: " + suite.gate.explain_slice()
+    if score.metric.endswith("}") and "{" in score.metric:
+        return "facet: " + facet_rule(suite.gate)
     return suite.gate.explain()
+
+
+def facet_rule(gate: Gate) -> str:
+    """The rule each facet slice is held to, in words."""
+    if gate.max_facet_regression is None:
+        return "reported, not gated"
+    return (
+        f"drop vs baseline <= {gate.max_facet_regression:g} "
+        f"(slices of >= {gate.min_facet_cases} cases on both sides)"
+    )
+
+
+def facet_status(score: FacetScore) -> str:
+    """`pass`, `fail`, or `-` (not gated)."""
+    return "-" if score.passed is None else ("pass" if score.passed else "fail")
+
+
+def facet_cases(score: FacetScore) -> str:
+    """The slice's case count, `candidate/baseline` when there is a baseline."""
+    return str(score.cases) if score.baseline is None else f"{score.cases}/{score.baseline_cases}"
+
+
+def _facet_rows(facets: list[FacetScore]) -> str:
+    out = []
+    for f in facets:
+        css = {"pass": ' class="pass"', "fail": ' class="fail"'}.get(facet_status(f), "")
+        out.append(
+            f"<tr><td>{escape(f.suite)}</td><td>{escape(f.metric)}</td><td>{escape(f.facet)}</td>"
+            f"<td>{escape(f.value)}</td><td>{facet_cases(f)}</td><td>{fmt(f.candidate)}</td><td>{fmt(f.baseline)}</td>"
+            f"<td>{delta(f.candidate, f.baseline)}</td><td><span{css}>{facet_status(f)}</span> "
+            f"{escape(f.note)}</td></tr>"
+        )
+    return "".join(out)
 
 
 def render_html(run: Run, scores: RunScores, verdict: str) -> str:
     """The report as one HTML document (no external files, scripts or styles); per-slice scores
-    (`metric[slice]`) follow their suite's overall score, and every case shows its slice."""
+    (`metric[slice]`) follow their suite's overall score, the facet table shows each suite's gated
+    metric per tenant, prompt, topic and length slice (candidate vs baseline), and every case shows
+    its slice and facets."""
     verdict_class = "pass" if scores.passed else "fail"
     rows = []
     for s in scores.scores:
@@ -66,6 +105,7 @@ def render_html(run: Run, scores: RunScores, verdict: str) -> str:
         )
     cases = [
         f"<tr><td>{escape(c.suite)}</td><td>{escape(c.case_id)}</td><td>{escape(c.slice or '-')}</td>"
+        f"<td>{escape(', '.join(f'{k}={v}' for k, v in c.facets.items()))}</td>"
         f"<td>{_answer(c.candidate)}"
         f"<br><small>{_metrics(c.candidate_metrics)}</small></td>"
         f"<td>{_answer(c.baseline) if c.baseline_metrics is not None else '-'}"
@@ -88,6 +128,10 @@ def render_html(run: Run, scores: RunScores, verdict: str) -> str:
         f"<th>delta</th><th>gate</th><th>result</th></tr>{''.join(rows)}</table>"
         f"<h2>Gates</h2><ul>{gate_items}<li><b>completeness</b>: every request must be answered "
         "before the run timeout.</li></ul>"
-        "<h2>Cases</h2><table><tr><th>suite</th><th>case</th><th>slice</th><th>candidate</th><th>baseline</th></tr>"
+        "<h2>Facets</h2><table><tr><th>suite</th><th>metric</th><th>facet</th><th>slice</th><th>cases</th>"
+        "<th>candidate</th><th>baseline</th><th>delta</th><th>gate</th></tr>"
+        f"{_facet_rows(scores.facets)}</table>"
+        "<h2>Cases</h2><table><tr><th>suite</th><th>case</th><th>slice</th><th>facets</th><th>candidate</th>"
+        "<th>baseline</th></tr>"
         f"{''.join(cases)}</table></body></html>"
     )
