@@ -74,6 +74,7 @@ A = TypeVar("A")
 TENANT = "bench-cache"
 INFERENCE = "inference"
 WARM_QUESTION = "What does the del statement delete?"
+WARM_TOPIC = "del"  # the question of QUESTIONS the warm-up is about
 QUESTIONS: list[tuple[str, str]] = [
     # (question, a paraphrase of it), about the topics `pipeline_bench.request_path` ingests
     ("What does the assert statement do?", "Explain what assert does in Python."),
@@ -85,6 +86,14 @@ QUESTIONS: list[tuple[str, str]] = [
     ("When are assert statements ignored?", "In which case does Python skip assert statements?"),
     ("Can a name be global and a parameter?", "May a function parameter also be declared global?"),
 ]
+
+
+QUESTION_OF: dict[str, str] = {
+    **{text: original for original, paraphrase in QUESTIONS for text in (original, paraphrase)},
+    WARM_QUESTION: next(q for q, _ in QUESTIONS if f" {WARM_TOPIC} " in q),
+}
+"""Each question and paraphrase, and the warm-up, to the question it asks (a semantic hit across two of
+them is a false hit)."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +265,8 @@ def tally(
     """One configuration's figures (see the module docstring)."""
     groups: dict[str, list[float]] = {"all": [], "hit": [], "miss": [], "paraphrase": []}
     repeats = repeat_hits = para_hits = semantic_hits = false_hits = 0
-    question_of = {rid: a.question for a, rid, _ in answered}
+    text_of = {rid: a.text for a, rid, _ in answered}
+    matches: list[dict[str, Any]] = []
     saved_in = saved_out = 0
     statuses: dict[str, int] = {}
     for a, rid, ms in answered:
@@ -274,8 +284,17 @@ def tally(
             repeat_hits += hit
         if hit and response.cache is not None and response.cache.kind == "semantic":
             semantic_hits += 1
-            source = question_of.get(response.cache.source_request_id or "")
-            false_hits += source is not None and source != a.question
+            source = text_of.get(response.cache.source_request_id or "", WARM_QUESTION)  # else the warm-up's
+            same = QUESTION_OF[source] == QUESTION_OF[a.text]
+            false_hits += not same
+            matches.append(
+                {
+                    "asked": a.text,
+                    "answered_from": source,
+                    "similarity": response.cache.similarity,
+                    "same": same,
+                }
+            )
         if hit and response.usage is not None:
             saved_in += response.usage.input_tokens
             saved_out += response.usage.output_tokens
@@ -293,6 +312,7 @@ def tally(
         "paraphrase_hit_rate": round(para_hits / paraphrases, 3) if paraphrases else None,
         "semantic_hits": semantic_hits,
         "false_hits": false_hits,
+        "semantic_matches": matches,
         "tokens_saved": {"input": saved_in, "output": saved_out, "total": saved_in + saved_out},
         "cpu_ms_per_request": cpu,
     }
@@ -412,6 +432,11 @@ def table(res: dict[str, Any]) -> str:
             + "".join(str(c["cpu_ms_per_request"].get(name, "-")).rjust(24) for c in runs)
         )
     lines.append(f"statuses: off {off['statuses']}, exact {on['statuses']}, semantic {sem['statuses']}")
+    lines.append("semantic hits (asked <- answered from, similarity):")
+    lines += [
+        f"  {m['asked']!r} <- {m['answered_from']!r} {m['similarity']}{'' if m['same'] else '  FALSE HIT'}"
+        for m in sem["semantic_matches"]
+    ]
     return "\n".join(lines)
 
 
