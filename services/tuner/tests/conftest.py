@@ -19,6 +19,7 @@ from cairn_events.artifacts import HELDOUT_FILE, TRAIN_FILE, DatasetRow, SourceR
 from cairn_tuner.adapters.memory import InMemoryJobRepository
 from cairn_tuner.app import router
 from cairn_tuner.deps import Deps
+from cairn_tuner.domain.continual import StartPlan
 from cairn_tuner.domain.jobs import Job, StepReport, TrainedAdapter, TrainingInterrupted
 from cairn_tuner.ports import JobRepository, StepCallback, StopCheck, Trainer
 from cairn_tuner.settings import Settings
@@ -133,8 +134,13 @@ class FakeTrainer:
     on_step_hook: Callable[[Job, int], None] | None = None
     calls: list[str] = field(default_factory=list)
 
-    def train(self, job: Job, on_step: StepCallback, should_stop: StopCheck) -> TrainedAdapter:
+    starts: list[StartPlan | None] = field(default_factory=list)
+
+    def train(
+        self, job: Job, on_step: StepCallback, should_stop: StopCheck, start: StartPlan | None = None
+    ) -> TrainedAdapter:
         self.calls.append(job.job_id)
+        self.starts.append(start)
         for step in range(1, self.steps + 1):
             if should_stop():
                 raise TrainingInterrupted(f"before step {step}")

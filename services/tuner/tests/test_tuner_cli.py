@@ -211,3 +211,30 @@ async def test_start_and_register_base_reach_the_broker(
     assert meta.source == "/cairn/tuner"
     assert isinstance(event, ModelRegisteredV1)
     assert event.version == 1
+
+
+def test_start_from_production_with_a_replay_fraction(runner: CliRunner, fakes: Any) -> None:
+    _, publisher = fakes
+    run(
+        runner,
+        "start",
+        "--dataset",
+        "support-qa",
+        "--version",
+        "4",
+        "--from",
+        "production",
+        "--replay-fraction",
+        "0.5",
+    )
+    run(runner, "start", "--dataset", "support-qa", "--version", "4")
+    [continual, fresh] = publisher.events()
+    assert isinstance(continual, TuningRequestedV1)
+    assert isinstance(fresh, TuningRequestedV1)
+    assert (continual.config.start_from, continual.config.replay_fraction) == ("production", 0.5)
+    assert (fresh.config.start_from, fresh.config.replay_fraction) == ("base", None)
+    out = run(runner, "start", "--dataset", "d", "--version", "1", "--from", "latest", code=1)
+    assert "--from is `base` or `production`" in out
+    out = run(runner, "start", "--dataset", "d", "--version", "1", "--replay-fraction", "2", code=1)
+    assert "replay_fraction" in out
+    assert len(publisher.events()) == 2

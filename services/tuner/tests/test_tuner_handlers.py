@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from cairn_bus import Dispatcher, InMemoryPublisher, Outcome
 from cairn_events import (
     DatasetPublishedV1,
     DeadLetterRecordedV1,
+    ModelPromotedV1,
     ModelRegisteredV1,
     TuningProgressedV1,
     TuningRequestedV1,
@@ -15,6 +17,7 @@ from cairn_events import (
 from cairn_tuner.adapters.memory import InMemoryJobRepository
 from cairn_tuner.app import router
 from cairn_tuner.deps import Deps
+from cairn_tuner.domain.continual import ProductionVersion
 from cairn_tuner.domain.jobs import JobState
 from cairn_tuner.domain.naming import POLICY_REQUESTER, policy_job_id
 
@@ -38,7 +41,9 @@ def dataset_published(train_rows: int = 40, version: int = 3) -> DatasetPublishe
 
 
 async def deliver(
-    deps: Deps, event: TuningRequestedV1 | DatasetPublishedV1 | TuningProgressedV1, offset: int = 0
+    deps: Deps,
+    event: TuningRequestedV1 | DatasetPublishedV1 | TuningProgressedV1 | ModelPromotedV1 | ModelRegisteredV1,
+    offset: int = 0,
 ) -> Outcome:
     """Produce `event` as an upstream would, then dispatch the record like the consumer does."""
     upstream = InMemoryPublisher("/cairn/upstream")
@@ -48,8 +53,12 @@ async def deliver(
 
 
 def test_router_contract() -> None:
-    assert router.topics == ["cairn.datasets", "cairn.tuning"]
-    assert router.consumed_types == {TuningRequestedV1.event_type, DatasetPublishedV1.event_type}
+    assert router.topics == ["cairn.datasets", "cairn.models", "cairn.tuning"]
+    assert router.consumed_types == {
+        TuningRequestedV1.event_type,
+        DatasetPublishedV1.event_type,
+        ModelPromotedV1.event_type,
+    }
     assert {TuningProgressedV1.event_type, TuningRequestedV1.event_type, ModelRegisteredV1.event_type} <= set(
         router.published_types
     )
@@ -141,3 +150,53 @@ def test_policy_job_ids_stay_valid_identifiers() -> None:
     assert job_id.startswith("auto-")
     assert job_id != policy_job_id(long_id, 13)
     request(job_id)  # a valid TuningRequestedV1 job id
+
+
+def promoted(
+    version: int, to_stage: str, seconds: int = 0, adapter_uri: str | None = None
+) -> ModelPromotedV1:
+    return ModelPromotedV1.model_validate(
+        {
+            "model_name": "cairn-qa",
+            "version": version,
+            "to_stage": to_stage,
+            "adapter_uri": adapter_uri,
+            "promoted_by": "cairn-evaluator",
+            "reason": "gate passed",
+            "promoted_at": T0 + timedelta(seconds=seconds),
+        }
+    )
+
+
+async def test_promotions_on_cairn_models_tell_the_tuner_the_production_adapter() -> None:
+    deps = make_deps()
+    uri = "s3://cairn/adapters/job-2/"
+    assert await deliver(deps, promoted(2, "staging", 0, uri)) is Outcome.HANDLED
+    assert await deps.repo.production("cairn-qa") is None
+    await deliver(deps, promoted(2, "production", 1, uri), offset=1)
+    await deliver(deps, promoted(2, "production", 1, uri), offset=1)  # redelivered
+    assert await deps.repo.production("cairn-qa") == ProductionVersion("cairn-qa", 2, uri)
+    assert published(deps).messages == []
+
+
+async def test_its_own_registrations_coming_back_are_skipped() -> None:
+    deps = make_deps()
+    event = ModelRegisteredV1(
+        model_name="cairn-qa",
+        version=1,
+        base_model="tiny",
+        config={},
+        metrics={},
+        code_version="test",
+        registered_at=T0,
+    )
+    assert await deliver(deps, event) is Outcome.SKIPPED
+    assert published(deps).events(DeadLetterRecordedV1.event_type) == []
+
+
+async def test_the_dataset_policy_may_start_from_production() -> None:
+    deps = make_deps(tune_min_rows=10, tune_start_from="production", tune_replay_fraction=0.2)
+    await deliver(deps, dataset_published(train_rows=10))
+    [message] = published(deps).messages
+    assert isinstance(message.event, TuningRequestedV1)
+    assert (message.event.config.start_from, message.event.config.replay_fraction) == ("production", 0.2)

@@ -7,11 +7,12 @@ from dataclasses import replace
 
 from cairn_events import ModelRegisteredV1, Quantization, TuningProgressedV1
 from cairn_tuner.adapters.memory import InMemoryJobRepository
+from cairn_tuner.domain.continual import ProductionVersion
 from cairn_tuner.domain.jobs import JobState, TrainingError
 from cairn_tuner.registration import register_base
 from cairn_tuner.runner import JobRunner
 
-from .conftest import Clock, FakeTrainer, cancel_in_memory, job, make_deps, progress, published
+from .conftest import T0, Clock, FakeTrainer, cancel_in_memory, job, lora, make_deps, progress, published
 
 
 def registered(deps: object) -> list[ModelRegisteredV1]:
@@ -260,3 +261,43 @@ async def test_registration_is_idempotent_per_job() -> None:
     reg, created = await deps.repo.allocate_version("cairn-qa", "cairn-tiny-chat", Clock()(), job_id="job-1")
     assert (reg.version, created) == (1, False)
     assert TuningProgressedV1.event_type in {m.meta.type for m in published(deps).messages}
+
+
+async def test_a_production_job_gets_the_production_adapter_and_says_where_it_starts() -> None:
+    trainer = FakeTrainer(steps=1)
+    deps = make_deps(trainer=trainer)
+    await deps.repo.record_promotion("cairn-qa", 2, "production", "s3://cairn/adapters/job-0/", T0)
+    await deps.repo.record_promotion("other", 5, "production", "s3://cairn/adapters/x/", T0)
+    await deps.repo.create(job("job-1", config=lora(start_from="production", replay_fraction=0.5)))
+    await deps.repo.create(job("job-2"))
+    runner = JobRunner(deps)
+    assert await runner.run_next()
+    assert await runner.run_next()
+    [continual, fresh] = trainer.starts
+    assert continual is not None
+    assert fresh is not None
+    assert continual.parent == ProductionVersion("cairn-qa", 2, "s3://cairn/adapters/job-0/")
+    assert continual.replay_fraction == 0.5
+    assert fresh.parent is None
+    first = {e.job_id: e.message for e in progress(deps) if e.state == "running" and e.step == 0}
+    assert first == {
+        "job-1": "starting from production adapter cairn-qa:2, replaying 0.5 of its training rows",
+        "job-2": "starting from the base model cairn-tiny-chat",
+    }
+
+
+async def test_a_production_job_without_production_starts_from_the_base() -> None:
+    trainer = FakeTrainer(steps=1)
+    deps = make_deps(trainer=trainer)
+    await deps.repo.create(job("job-1", config=lora(start_from="production")))
+    assert await JobRunner(deps).run_next()
+    [start] = trainer.starts
+    assert start is not None
+    assert start.parent is None
+    [running] = [e for e in progress(deps) if e.state == "running" and e.step == 0]
+    assert (
+        running.message == "starting from the base model cairn-tiny-chat: cairn-qa has no production version"
+    )
+    done = await deps.repo.get("job-1")
+    assert done is not None
+    assert done.state is JobState.SUCCEEDED

@@ -6,6 +6,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from cairn_bus.objects import InMemoryObjectStore, sha256_hex
 from cairn_events import ModelRegisteredV1
 from cairn_events.artifacts import ADAPTER_MANIFEST, AdapterManifest
 from cairn_tuner.adapters.peft_trainer import PeftTrainer
+from cairn_tuner.domain.continual import ProductionVersion, plan_start
 from cairn_tuner.domain.jobs import (
     Job,
     JobState,
@@ -23,7 +25,7 @@ from cairn_tuner.domain.jobs import (
 )
 from cairn_tuner.runner import JobRunner
 
-from .conftest import TINY, Clock, job, lora, make_deps, progress, published, put_dataset
+from .conftest import TINY, Clock, job, lora, make_deps, progress, published, put_dataset, rows
 
 
 def trainer(store: InMemoryObjectStore, models_dir: Path) -> PeftTrainer:
@@ -182,3 +184,113 @@ def test_the_stored_adapter_loads_onto_the_base_model(
         tuned = PeftModel.from_pretrained(base, str(tmp_path))
         after = tuned(input_ids=ids).logits
     assert not torch.allclose(before, after)
+
+
+def _lora_weights(model: Any) -> dict[str, Any]:
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def test_a_continual_job_trains_the_production_adapter_further_with_older_rows_mixed_in(
+    store: InMemoryObjectStore, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent (trained on v1) is loaded as it was stored, not a fresh LoRA; a seeded sample of v1's train
+    rows is replayed; the loss on v1's held-out split is measured before and after."""
+    import torch
+    from safetensors.torch import load as load_safetensors
+
+    parent, _ = train(store, models_dir, job("parent", config=lora(max_steps=8, learning_rate=5e-2)))
+    put_dataset(store, version=2, train=rows(6, start=20), heldout=rows(2, start=30))
+    the_trainer = trainer(store, models_dir)
+    loaded: list[dict[str, Any]] = []
+    load = the_trainer._load
+
+    def spy(folder: Path, the_job: Job, parent_folder: Path | None = None) -> tuple[Any, Any]:
+        tokenizer, model = load(folder, the_job, parent_folder)
+        loaded.append(_lora_weights(model))
+        return tokenizer, model
+
+    monkeypatch.setattr(the_trainer, "_load", spy)
+    production = ProductionVersion("cairn-qa", 2, parent.adapter_uri)
+    config = lora(max_steps=4, start_from="production", replay_fraction=0.5)
+    child_job = job("child", dataset_version=2, config=config)
+    start = plan_start(child_job, "cairn-qa", production)
+    child = the_trainer.train(child_job, lambda _: None, lambda: False, start)
+
+    stored = load_safetensors(store.get(parent.adapter_uri + "adapter_model.safetensors"))
+    [initial] = loaded
+    assert set(initial) == set(stored)
+    for name, weight in stored.items():
+        assert torch.equal(initial[name], weight), name
+    assert any("lora_B" in name and bool(w.abs().sum() > 0) for name, w in initial.items())  # not fresh init
+    final = load_safetensors(store.get(child.adapter_uri + "adapter_model.safetensors"))
+    assert any(not torch.equal(final[name], stored[name]) for name in stored)  # and it trained further
+
+    metrics = child.metrics
+    assert metrics["replay_rows"] == 3  # half of v1's 6 train rows
+    assert metrics["train_rows"] == 9
+    assert metrics["older_heldout_rows"] == 2
+    assert metrics["older_heldout_loss"] > 0
+    assert metrics["parent_older_heldout_loss"] > 0
+    assert metrics["heldout_loss"] > 0
+    assert child.config["start_from"] == "production"
+    assert (child.config["parent_model"], child.config["parent_version"], child.config["parent_job_id"]) == (
+        "cairn-qa",
+        2,
+        "parent",
+    )
+    assert (child.config["replay_dataset_id"], child.config["replay_dataset_version"]) == ("support-qa", 1)
+    assert child.config["replay_fraction"] == 0.5
+    manifest = AdapterManifest.model_validate_json(store.get(child.adapter_uri + ADAPTER_MANIFEST))
+    assert (manifest.dataset_version, manifest.config["parent_version"]) == (2, 2)
+    # seeded: the same job again gives the same metrics
+    again = trainer(store, models_dir).train(
+        job("again", dataset_version=2, config=config), lambda _: None, lambda: False, start
+    )
+    assert again.metrics == child.metrics
+
+
+def test_a_continual_job_refuses_a_parent_of_another_base_model(
+    store: InMemoryObjectStore, models_dir: Path
+) -> None:
+    parent, _ = train(store, models_dir, job("parent", config=lora(max_steps=1)))
+    manifest = AdapterManifest.model_validate_json(store.get(parent.adapter_uri + ADAPTER_MANIFEST))
+    other = manifest.model_copy(update={"base_model": "SmolLM2-135M-Instruct"})
+    store.put(parent.adapter_uri + ADAPTER_MANIFEST, other.model_dump_json().encode())
+    child_job = job("child", config=lora(start_from="production"))
+    start = plan_start(child_job, "cairn-qa", ProductionVersion("cairn-qa", 2, parent.adapter_uri))
+    with pytest.raises(TrainingError, match="was trained on SmolLM2-135M-Instruct"):
+        trainer(store, models_dir).train(child_job, lambda _: None, lambda: False, start)
+
+
+def test_a_base_job_records_where_it_started(store: InMemoryObjectStore, models_dir: Path) -> None:
+    adapter, _ = train(store, models_dir, job(config=lora(max_steps=1)))
+    assert adapter.config["start_from"] == "base"
+    assert "older_heldout_loss" not in adapter.metrics
+
+
+async def test_a_continual_job_through_the_runner_registers_its_parent_and_the_older_heldout_loss(
+    store: InMemoryObjectStore, models_dir: Path
+) -> None:
+    deps = make_deps(trainer=trainer(store, models_dir))
+    runner = JobRunner(deps)
+    await deps.repo.create(job("first", config=lora(max_steps=3)))
+    await runner.run_next()
+    [first] = published(deps).events(ModelRegisteredV1.event_type)
+    assert isinstance(first, ModelRegisteredV1)
+    await deps.repo.record_promotion("cairn-qa", first.version, "production", first.adapter_uri, Clock()())
+    put_dataset(store, version=2, train=rows(4, start=40), heldout=rows(2, start=50))
+    await deps.repo.create(
+        job("second", dataset_version=2, config=lora(max_steps=3, start_from="production"))
+    )
+    await runner.run_next()
+    [_, second] = published(deps).events(ModelRegisteredV1.event_type)
+    assert isinstance(second, ModelRegisteredV1)
+    assert (second.version, second.dataset_version) == (2, 2)
+    assert (second.config["start_from"], second.config["parent_version"]) == ("production", first.version)
+    assert second.config["replay_fraction"] == 0.3
+    assert second.metrics["replay_rows"] == 2  # 0.3 of v1's 6 train rows, rounded
+    assert second.metrics["older_heldout_loss"] > 0
+    assert second.metrics["heldout_loss"] > 0
+    assert first.config["start_from"] == "base"

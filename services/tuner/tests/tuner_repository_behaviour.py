@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from cairn_tuner.domain.continual import ProductionVersion
 from cairn_tuner.domain.jobs import JobState, TrainedAdapter
 from cairn_tuner.ports import JobRepository
 
@@ -171,3 +172,34 @@ class JobRepositoryBehaviour:
             *(repo.allocate_version("cairn-qa", "b", T0, job_id=f"j{i}") for i in range(5))
         )
         assert sorted(r.version for r, _ in regs) == [1, 2, 3, 4, 5]
+
+    async def test_production_is_the_version_promoted_there_last_and_still_there(
+        self, repo: JobRepository
+    ) -> None:
+        assert await repo.production("cairn-qa") is None
+        uri2, uri3 = "s3://cairn/adapters/j2/", "s3://cairn/adapters/j3/"
+        await repo.record_promotion("cairn-qa", 2, "staging", uri2, T0)
+        assert await repo.production("cairn-qa") is None
+        await repo.record_promotion("cairn-qa", 2, "production", uri2, T0 + timedelta(seconds=1))
+        await repo.record_promotion("cairn-qa", 3, "production", uri3, T0 + timedelta(seconds=2))
+        await repo.record_promotion("other", 9, "production", None, T0 + timedelta(seconds=3))
+        assert await repo.production("cairn-qa") == ProductionVersion("cairn-qa", 3, uri3)
+        # a rollback: 2 back to production, 3 archived
+        await repo.record_promotion("cairn-qa", 2, "production", uri2, T0 + timedelta(seconds=4))
+        await repo.record_promotion("cairn-qa", 3, "archived", uri3, T0 + timedelta(seconds=4))
+        assert await repo.production("cairn-qa") == ProductionVersion("cairn-qa", 2, uri2)
+        # an older promotion delivered again changes nothing
+        await repo.record_promotion("cairn-qa", 3, "production", uri3, T0 + timedelta(seconds=2))
+        assert await repo.production("cairn-qa") == ProductionVersion("cairn-qa", 2, uri2)
+        assert await repo.production("other") == ProductionVersion("other", 9, None)
+
+    async def test_production_takes_the_adapter_of_the_tuners_own_registration(
+        self, repo: JobRepository
+    ) -> None:
+        registration, _ = await repo.allocate_version(
+            "cairn-qa", "tiny", T0, job_id="j1", adapter_uri="s3://cairn/adapters/j1/"
+        )
+        await repo.record_promotion("cairn-qa", registration.version, "production", None, T0)
+        assert await repo.production("cairn-qa") == ProductionVersion(
+            "cairn-qa", registration.version, "s3://cairn/adapters/j1/"
+        )

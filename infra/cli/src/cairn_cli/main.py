@@ -64,7 +64,7 @@ ON_DEMAND = {
     ),
     "eval": OnDemand(
         "cairn_evaluator.cli:eval_app",
-        "Evaluation runs: candidate vs production on the suites, gates, reports.",
+        "Evaluation runs: candidate vs production on the suites, gates, reports; versions compared.",
     ),
     "quality": OnDemand(
         "cairn_evaluator.cli_quality:quality_app",

@@ -62,6 +62,9 @@ LOCAL_SERVICE_ENV: dict[str, dict[str, str]] = {
     # the int8 copy of the base model beside it, and the routing policy that sends batch work and tenants
     # short of budget to it (docs/routing.md, docs/quantization.md); an environment variable already set wins
     "inference": {"CAIRN_QUANTIZED_BACKENDS": '["int8"]', "CAIRN_ROUTING_DIR": "infra/routing"},
+    # the dataset-growth policy: a dataset version with at least 100 train rows gets a tuning job that continues
+    # the production adapter (docs/closed-loop.md, tuner); `cairn loop demo`'s dataset stays below it
+    "tuner": {"CAIRN_TUNE_MIN_ROWS": "100", "CAIRN_TUNE_START_FROM": "production"},
 }
 """What the local stack's services get on top of their defaults, by service: the cost levers `make run` shows."""
 

@@ -285,6 +285,18 @@ class LoraConfig(BaseModel):
         None, ge=1, le=INT64_MAX, description="Stop after this many steps; none to run all epochs."
     )
     seed: Int64 = Field(description="Random seed for data order and initialisation.")
+    start_from: Literal["base", "production"] = Field(
+        "base",
+        description="`base`: a fresh adapter on the base model; `production`: continue training the registry "
+        "model's production adapter (the base when it has none).",
+    )
+    replay_fraction: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Share of the production adapter's own training rows mixed in again (seeded sample) when "
+        "starting from production; none: 0.3 from production, 0 from the base.",
+    )
 
 
 class SuiteScore(BaseModel):

@@ -128,8 +128,23 @@ def start(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     target_modules: Annotated[str, typer.Option(help="Adapted modules, comma separated.")] = "q_proj,v_proj",
     job_id: Annotated[str | None, typer.Option(help="Job id (default: a new one).")] = None,
+    start_from: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="`base`: a fresh adapter; `production`: continue the production adapter (the base when none).",
+        ),
+    ] = "base",
+    replay_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the production adapter's training rows mixed in again (default 0.3 from production)."
+        ),
+    ] = None,
 ) -> None:
     """Request a tuning job on a dataset version (publishes `tuning.requested`); prints the job id."""
+    if start_from not in ("base", "production"):
+        _error(f"--from is `base` or `production`, not {start_from!r}")
     try:
         event = TuningRequestedV1(
             job_id=job_id or f"tune-{uuid.uuid4().hex[:12]}",
@@ -146,6 +161,8 @@ def start(
                 batch_size=batch_size,
                 max_steps=max_steps,
                 seed=seed,
+                start_from="production" if start_from == "production" else "base",
+                replay_fraction=replay_fraction,
             ),
             requested_by=_actor(),
             requested_at=datetime.now(UTC),

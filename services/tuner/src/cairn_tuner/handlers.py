@@ -1,4 +1,5 @@
-"""The tuner's event handlers: record requested jobs, request jobs for large enough datasets.
+"""The tuner's event handlers: record requested jobs, request jobs for large enough datasets, follow the
+registry's stages (a job may start from the production adapter).
 
 Handlers never train: the runner (`runner.py`) claims queued jobs in the background.
 """
@@ -6,7 +7,7 @@ Handlers never train: the runner (`runner.py`) claims queued jobs in the backgro
 from __future__ import annotations
 
 from cairn_bus import EventMeta
-from cairn_events import DatasetPublishedV1, TuningProgressedV1, TuningRequestedV1
+from cairn_events import DatasetPublishedV1, ModelPromotedV1, TuningProgressedV1, TuningRequestedV1
 from cairn_observability import get_logger
 from cairn_tuner.deps import Deps
 from cairn_tuner.domain.jobs import Job, JobState
@@ -43,3 +44,10 @@ async def on_dataset_published(event: DatasetPublishedV1, meta: EventMeta, deps:
         requested_at=deps.clock(),
     )
     await deps.publisher.publish(request, cause=meta)
+
+
+async def on_model_promoted(event: ModelPromotedV1, meta: EventMeta, deps: Deps) -> None:
+    """Record the version's new stage: the production version is where a `start_from: production` job starts."""
+    await deps.repo.record_promotion(
+        event.model_name, event.version, event.to_stage.value, event.adapter_uri, event.promoted_at
+    )

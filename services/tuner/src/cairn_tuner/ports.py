@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from cairn_tuner.domain.continual import ProductionVersion, StartPlan
 from cairn_tuner.domain.jobs import Job, JobState, Registration, StepReport, TrainedAdapter
 
 
@@ -90,6 +91,18 @@ class JobRepository(Protocol):
         """Record that the version's `model.registered` event went out."""
         ...
 
+    async def record_promotion(
+        self, model_name: str, version: int, stage: str, adapter_uri: str | None, promoted_at: datetime
+    ) -> None:
+        """Record that a version entered `stage` (from `model.promoted`); a promotion older than the one
+        recorded for that version changes nothing, so replays and repeats are harmless."""
+        ...
+
+    async def production(self, model_name: str) -> ProductionVersion | None:
+        """The version of `model_name` promoted to production last and still there (its adapter from the
+        promotion, else from the tuner's own registration); None when none is."""
+        ...
+
 
 StepCallback = Callable[[StepReport], None]
 StopCheck = Callable[[], bool]
@@ -98,8 +111,11 @@ StopCheck = Callable[[], bool]
 class Trainer(Protocol):
     """Trains a LoRA adapter for a job and stores it with its manifest."""
 
-    def train(self, job: Job, on_step: StepCallback, should_stop: StopCheck) -> TrainedAdapter:
+    def train(
+        self, job: Job, on_step: StepCallback, should_stop: StopCheck, start: StartPlan | None = None
+    ) -> TrainedAdapter:
         """Train (blocking: call it in a worker thread), calling `on_step` after every optimizer step and
-        `should_stop` between steps, then upload the adapter. Raises `TrainingError` when the job cannot
+        `should_stop` between steps, then upload the adapter. `start`: continue its parent's adapter and
+        replay part of the parent's training rows (None: a fresh adapter on the base model). Raises `TrainingError` when the job cannot
         succeed (the message says why), `TrainingInterrupted` once `should_stop` returns True."""
         ...

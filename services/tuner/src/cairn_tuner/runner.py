@@ -16,6 +16,7 @@ from cairn_bus import derive_event_id
 from cairn_events import TuningProgressedV1
 from cairn_observability import get_logger
 from cairn_tuner.deps import Deps
+from cairn_tuner.domain.continual import ProductionVersion, plan_start
 from cairn_tuner.domain.jobs import (
     Job,
     JobState,
@@ -148,7 +149,11 @@ class JobRunner:
         if job.cancel_requested:
             await self._end(attempt, JobState.CANCELLED, "cancelled before it started")
             return
-        await self._publish(job, JobState.RUNNING, progress_event_id(job, "running:0"), step=0)
+        start = plan_start(job, self.settings.model_name, await self._production(job))
+        log.info("job starts", job_id=job.job_id, start_from=start.start_from, note=start.note)
+        await self._publish(
+            job, JobState.RUNNING, progress_event_id(job, "running:0"), step=0, message=start.note
+        )
         self._current = attempt
         if self._stop.is_set():
             attempt.stopping.set()
@@ -162,7 +167,9 @@ class JobRunner:
         adapter: TrainedAdapter | None = None
         error: str | None = None
         try:
-            adapter = await asyncio.to_thread(self.deps.trainer.train, job, on_step, attempt.should_stop)
+            adapter = await asyncio.to_thread(
+                self.deps.trainer.train, job, on_step, attempt.should_stop, start
+            )
         except TrainingInterrupted:
             pass
         except TrainingError as exc:
@@ -177,6 +184,12 @@ class JobRunner:
                 await keep_alive
             await progress.close()
         await self._conclude(attempt, adapter, error)
+
+    async def _production(self, job: Job) -> ProductionVersion | None:
+        """The production version of the tuner's model, when the job asks to start from it."""
+        if job.config.start_from != "production":
+            return None
+        return await self.deps.repo.production(self.settings.model_name)
 
     async def _conclude(self, attempt: _Attempt, adapter: TrainedAdapter | None, error: str | None) -> None:
         job = attempt.job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 
@@ -42,6 +43,18 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     tune_min_rows: int = Field(
         0, ge=0, description="A published dataset with at least this many train rows is tuned; 0 = off."
     )
+    tune_start_from: Literal["base", "production"] = Field(
+        "base",
+        description="Where policy-requested jobs start: `production` continues the production adapter "
+        "(`CAIRN_TUNE_START_FROM`).",
+    )
+    tune_replay_fraction: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Share of the production adapter's training rows policy-requested jobs replay; "
+        "none: 0.3 when starting from production.",
+    )
     code_version: str | None = Field(
         None, description="Version of the training code in manifests; the git commit when unset."
     )
@@ -68,6 +81,8 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
             batch_size=self.batch_size,
             max_steps=self.max_steps,
             seed=self.seed,
+            start_from=self.tune_start_from,
+            replay_fraction=self.tune_replay_fraction,
         )
 
     def resolved_models_dir(self) -> Path:

@@ -6,6 +6,7 @@ import builtins
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from cairn_tuner.domain.continual import ProductionVersion
 from cairn_tuner.domain.jobs import (
     LEASE_LOST_CANCELLED,
     Job,
@@ -22,6 +23,8 @@ class InMemoryJobRepository:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.versions: dict[str, list[Registration]] = {}
+        self.stages: dict[tuple[str, int], tuple[str, str | None, datetime]] = {}
+        """(model, version) → (stage, adapter URI, promoted at)."""
 
     async def create(self, job: Job) -> tuple[Job, bool]:
         found = self.jobs.get(job.job_id)
@@ -146,3 +149,25 @@ class InMemoryJobRepository:
         for i, reg in enumerate(versions):
             if reg.version == version:
                 versions[i] = replace(reg, published=True)
+
+    async def record_promotion(
+        self, model_name: str, version: int, stage: str, adapter_uri: str | None, promoted_at: datetime
+    ) -> None:
+        found = self.stages.get((model_name, version))
+        if found is not None and found[2] > promoted_at:
+            return
+        self.stages[(model_name, version)] = (stage, adapter_uri, promoted_at)
+
+    async def production(self, model_name: str) -> ProductionVersion | None:
+        held = [
+            (at, version, uri)
+            for (name, version), (stage, uri, at) in self.stages.items()
+            if name == model_name and stage == "production"
+        ]
+        if not held:
+            return None
+        _, version, uri = max(held)
+        if uri is None:
+            registered = [r for r in self.versions.get(model_name, []) if r.version == version]
+            uri = registered[0].adapter_uri if registered else None
+        return ProductionVersion(model_name, version, uri)

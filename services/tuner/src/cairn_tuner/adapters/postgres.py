@@ -8,6 +8,7 @@ from typing import Any
 
 from cairn_bus.postgres import guarded, migrate, transaction
 from cairn_events import LoraConfig
+from cairn_tuner.domain.continual import ProductionVersion
 from cairn_tuner.domain.jobs import (
     LEASE_LOST_CANCELLED,
     Job,
@@ -58,6 +59,14 @@ ALTER TABLE tuner_model_versions ADD COLUMN IF NOT EXISTS quantization text NOT 
 DROP INDEX IF EXISTS tuner_model_versions_base;
 CREATE UNIQUE INDEX IF NOT EXISTS tuner_model_versions_base_quantization
     ON tuner_model_versions (model_name, base_model, quantization) WHERE job_id IS NULL;
+CREATE TABLE IF NOT EXISTS tuner_model_stages (
+    model_name   text         NOT NULL,
+    version      integer      NOT NULL,
+    stage        text         NOT NULL,
+    adapter_uri  text,
+    promoted_at  timestamptz  NOT NULL,
+    PRIMARY KEY (model_name, version)
+);
 """
 
 
@@ -293,3 +302,30 @@ class PostgresJobRepository:
             model_name,
             version,
         )
+
+    @guarded
+    async def record_promotion(
+        self, model_name: str, version: int, stage: str, adapter_uri: str | None, promoted_at: datetime
+    ) -> None:
+        await self.pool.execute(
+            "INSERT INTO tuner_model_stages (model_name, version, stage, adapter_uri, promoted_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model_name, version) DO UPDATE SET stage = "
+            "excluded.stage, adapter_uri = excluded.adapter_uri, promoted_at = excluded.promoted_at "
+            "WHERE tuner_model_stages.promoted_at <= excluded.promoted_at",
+            model_name,
+            version,
+            stage,
+            adapter_uri,
+            promoted_at,
+        )
+
+    @guarded
+    async def production(self, model_name: str) -> ProductionVersion | None:
+        row = await self.pool.fetchrow(
+            "SELECT s.version, coalesce(s.adapter_uri, v.adapter_uri) AS adapter_uri FROM tuner_model_stages s "
+            "LEFT JOIN tuner_model_versions v ON v.model_name = s.model_name AND v.version = s.version "
+            "WHERE s.model_name = $1 AND s.stage = 'production' ORDER BY s.promoted_at DESC, s.version DESC "
+            "LIMIT 1",
+            model_name,
+        )
+        return ProductionVersion(model_name, row["version"], row["adapter_uri"]) if row else None
