@@ -34,6 +34,13 @@ async def upstream(kafka_bootstrap: str) -> AsyncIterator[KafkaPublisher]:
     await producer.stop()
 
 
+@pytest.fixture
+def s3_endpoint(local_stack: dict[str, str]) -> str:
+    """The test stack's object store: the registry view of the shared broker names other tests' adapters,
+    which inference tries to fetch when it starts (a wrong endpoint makes each try wait for its retries)."""
+    return local_stack["CAIRN_S3_ENDPOINT"]
+
+
 async def service_settings(kafka_bootstrap: str, group: str, model_dir: Path, **changes: Any) -> Settings:
     await start_group_at_end(kafka_bootstrap, group, router.topics)
     return Settings(
@@ -65,9 +72,15 @@ async def test_screened_input_gets_one_completion_even_when_delivered_twice(
     upstream: KafkaPublisher,
     fresh_database: str,
     inbox: str,
+    s3_endpoint: str,
 ) -> None:
     settings = await service_settings(
-        kafka_bootstrap, unique_group, tiny_model_dir, inbox=inbox, postgres_dsn=fresh_database
+        kafka_bootstrap,
+        unique_group,
+        tiny_model_dir,
+        inbox=inbox,
+        postgres_dsn=fresh_database,
+        s3_endpoint=s3_endpoint,
     )
     request_id = f"req-{uuid.uuid4().hex[:12]}"
     event = screened(request_id=request_id, model=None, params={"max_tokens": 8})
@@ -96,9 +109,9 @@ async def test_screened_input_gets_one_completion_even_when_delivered_twice(
 
 
 async def test_an_input_for_a_model_not_served_gets_a_failed_response(
-    kafka_bootstrap: str, unique_group: str, tiny_model_dir: Path, upstream: KafkaPublisher
+    kafka_bootstrap: str, unique_group: str, tiny_model_dir: Path, upstream: KafkaPublisher, s3_endpoint: str
 ) -> None:
-    settings = await service_settings(kafka_bootstrap, unique_group, tiny_model_dir)
+    settings = await service_settings(kafka_bootstrap, unique_group, tiny_model_dir, s3_endpoint=s3_endpoint)
     request_id = f"req-{uuid.uuid4().hex[:12]}"
     async with (
         running_service(router, settings, build),
