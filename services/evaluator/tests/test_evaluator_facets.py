@@ -3,8 +3,6 @@ and the gate's `max_facet_regression` (with `min_facet_cases`) against the basel
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from cairn_evaluator.completion import verdict_of
 from cairn_evaluator.domain.facets import (
     LONG_MIN_CHARS,
@@ -13,7 +11,7 @@ from cairn_evaluator.domain.facets import (
     judge_facet,
     length_bucket,
 )
-from cairn_evaluator.domain.runs import Answer, Run, RunCase, Side, SuiteSpec
+from cairn_evaluator.domain.runs import Answer, RunCase, Side
 from cairn_evaluator.domain.scoring import score_run
 from cairn_evaluator.domain.suites import EvalCase, Gate, Suite, heldout_suite
 from cairn_evaluator.evaluation import plan_cases
@@ -30,6 +28,7 @@ from cairn_events import (
 from cairn_events.artifacts import DatasetRow, SourceRequest
 
 from .conftest import T0, make_deps, meta, put_heldout, registered, requests_of
+from .test_evaluator_adversarial_slices import run_of
 from .test_evaluator_handlers import published, with_production
 
 GATE = Gate(metric="pass_rate", max_facet_regression=0.1, min_facet_cases=3)
@@ -49,19 +48,6 @@ def topic_suite(topics: dict[str, int], gate: Gate = GATE) -> Suite:
         for i in range(n)
     ]
     return Suite(name="scenarios", kind="scenario", gate=gate, cases=cases)
-
-
-def run_of(suite: Suite, *, baseline: bool = True) -> Run:
-    return Run(
-        run_id="r1",
-        model_name="cairn-qa",
-        candidate_version=2,
-        baseline_version=1 if baseline else None,
-        started_at=T0,
-        deadline=T0 + timedelta(hours=1),
-        cause_event_id="cause",
-        suites=[SuiteSpec(name=suite.name, kind=suite.kind, gate=suite.gate)],
-    )
 
 
 def cases_of(suite: Suite, passing: dict[Side, set[str]]) -> list[RunCase]:
