@@ -35,9 +35,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 MODELS = REPO / ".cairn" / "test" / "distillation-models"
 E2E_SERVICES = ["audit", "prompt-store", "retriever", "safety", "inference", "feedback", "tuner", "evaluator"]
 SUITES = MODELS / "suites"
+MODEL = f"distil-qa-{uuid.uuid4().hex[:6]}"
+"""The registry model of this run: other modules on the shared broker register their own `cairn-qa`
+versions (of another base model), which inference's registry view, read from all of cairn.models,
+would otherwise mix with this run's."""
 E2E_SERVICE_ENV = {
-    "inference": {"CAIRN_MODEL_NAME": TINY_MODEL_NAME, "CAIRN_MODEL_DIR": str(MODELS / TINY_MODEL_NAME)},
-    "tuner": {"CAIRN_MODELS_DIR": str(MODELS)},
+    "inference": {
+        "CAIRN_MODEL_NAME": TINY_MODEL_NAME,
+        "CAIRN_MODEL_DIR": str(MODELS / TINY_MODEL_NAME),
+        "CAIRN_SERVED_MODEL": MODEL,
+    },
+    "tuner": {"CAIRN_MODELS_DIR": str(MODELS), "CAIRN_TUNER_MODEL_NAME": MODEL},
     "evaluator": {"CAIRN_HELDOUT_MAX_CASES": "4", "CAIRN_SUITES_DIR": str(SUITES)},
 }
 PROMPT = "distil"
@@ -62,7 +70,7 @@ params:
   max_tokens: 16
   temperature: 0.0
 """
-BASE, TEACHER, STUDENT = "cairn-qa:1", "cairn-qa:2", "cairn-qa:3"
+BASE, TEACHER, STUDENT = f"{MODEL}:1", f"{MODEL}:2", f"{MODEL}:3"
 TENANT = "e2e-distil"
 REPLAY_TENANT = "e2e-distil-replay"
 QUESTIONS = [
@@ -128,7 +136,7 @@ def cairn(services: ServiceProcesses, *args: str, timeout: float = 300) -> str:
 
 
 async def tuned(services: ServiceProcesses, dataset: str) -> str:
-    """Tune the tiny base on `dataset` v1 and wait for the job; the registered version (`cairn-qa:N`)."""
+    """Tune the tiny base on `dataset` v1 and wait for the job; the registered version (`<MODEL>:N`)."""
     job = f"tune-{uuid.uuid4().hex[:10]}"
     await asyncio.to_thread(
         cairn, services, "tune", "start", "--dataset", dataset, "--version", "1", *TUNE, "--job-id", job
@@ -143,7 +151,7 @@ async def tuned(services: ServiceProcesses, dataset: str) -> str:
                 raise
             await asyncio.sleep(1.0)
             continue
-        found = re.search(r"succeeded .*-> (cairn-qa:\d+)", out)
+        found = re.search(rf"succeeded .*-> ({re.escape(MODEL)}:\d+)", out)
         assert found, out
         return found.group(1)
     raise AssertionError(f"job {job} was never recorded")
@@ -211,8 +219,8 @@ async def distilled(
     out = Distilled()
     cairn(services, "prompts", "push", str(MODELS / "distil.yaml"), "--label", "production")
     # 1. the base (version 1) and a teacher (version 2): the base tuned on corrections of its answers
-    assert "registered cairn-qa:1" in cairn(
-        services, "tune", "register-base", "cairn-qa", "--base-model", TINY_MODEL_NAME
+    assert f"registered {BASE}" in cairn(
+        services, "tune", "register-base", MODEL, "--base-model", TINY_MODEL_NAME
     )
     corrected = []
     for i, question in enumerate(QUESTIONS[:4]):
@@ -327,7 +335,7 @@ def test_the_student_is_registered_with_its_dataset_which_names_the_teacher(
     distilled: Distilled, services: ServiceProcesses
 ) -> None:
     assert distilled.student == STUDENT
-    shown = cairn(services, "models", "show", "cairn-qa", "3")
+    shown = cairn(services, "models", "show", MODEL, "3")
     assert "dataset: e2e-distil v1" in shown, shown
     manifest = json.loads(cairn(services, "datasets", "show", "e2e-distil", "--json"))
     assert manifest["rules"] == [f"teacher:{TEACHER}"]
