@@ -8,18 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cairn_bus import InMemoryInbox, InMemoryPublisher
 from cairn_events import AlertRaisedV1, InputScreenedV1, ResponseStatus
 from cairn_inference.adapters.budget_memory import InMemorySpendLedger
 from cairn_inference.adapters.cache_memory import InMemoryResponseCache
-from cairn_inference.app import router
-from cairn_inference.bootstrap import build
 from cairn_inference.domain.budget import budget_day
-from cairn_inference.domain.registry import RegistryView
 from cairn_observability.pricing import Budgets, ModelPrice, PriceTable, TokenLimits
 
 from .conftest import FakeBackend, screened
-from .test_inference_handlers import Harness, settings
+from .test_inference_handlers import Harness, harnessed, settings
 
 # the fake backend's answer is 42 input and 7 output tokens: $0.049 at $1000 per million tokens
 PRICES = PriceTable(
@@ -40,18 +36,11 @@ def ledger() -> InMemorySpendLedger:
 
 @pytest.fixture
 async def harness(backend: FakeBackend, ledger: InMemorySpendLedger) -> AsyncIterator[Harness]:
-    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
-    async with build(
-        settings(response_cache="exact"),
-        publisher,
-        backend=backend,
-        inbox=InMemoryInbox(),
-        registry=RegistryView(),
-        prices=PRICES,
-        ledger=ledger,
-        cache=InMemoryResponseCache(),
-    ) as deps:
-        yield Harness(deps, InMemoryPublisher("/cairn/safety"))
+    exact = settings(response_cache="exact")
+    async with harnessed(
+        exact, backend, prices=PRICES, ledger=ledger, cache=InMemoryResponseCache()
+    ) as harness:
+        yield harness
 
 
 def ask(n: int, tenant: str = "acme", **changes: object) -> InputScreenedV1:
@@ -120,12 +109,7 @@ async def test_a_tenant_over_its_token_limit_is_refused_with_the_count(backend: 
         budgets=Budgets(tokens=TokenLimits(default=100, tenants={"globex": 1000})),
     )
     ledger = InMemorySpendLedger()
-    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
-    async with build(
-        settings(), publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView(), prices=prices,
-        ledger=ledger,
-    ) as deps:  # fmt: skip
-        harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
+    async with harnessed(settings(), backend, prices=prices, ledger=ledger) as harness:
         for n in range(1, 5):
             await harness.deliver(harness.message(ask(n)))
             await harness.deliver(harness.message(ask(n, tenant="globex")))

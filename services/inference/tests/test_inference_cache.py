@@ -9,11 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cairn_bus import InMemoryInbox, InMemoryPublisher
+from cairn_bus import InMemoryPublisher
 from cairn_events import CacheOutcome, CompletionDeltaGeneratedV1, ContextChunk, InputScreenedV1, Verdict
 from cairn_inference.adapters.cache_memory import InMemoryResponseCache
-from cairn_inference.app import router
-from cairn_inference.bootstrap import build
 from cairn_inference.domain.cache import (
     bypass_reason,
     cache_key,
@@ -21,11 +19,10 @@ from cairn_inference.domain.cache import (
     semantic_scope,
     semantic_threshold,
 )
-from cairn_inference.domain.registry import RegistryView
 from cairn_observability.metrics import CACHE_TOKENS_SAVED
 
 from .conftest import FakeBackend, screened
-from .test_inference_handlers import Harness, settings
+from .test_inference_handlers import Harness, harnessed, settings
 
 MODEL = {"model": "cairn-qa", "model_version": "2", "adapter": "cairn-qa-v2", "base_model": "SmolLM2"}
 
@@ -96,16 +93,8 @@ def backend() -> FakeBackend:
 
 @pytest.fixture
 async def cached(backend: FakeBackend) -> AsyncIterator[Harness]:
-    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
-    async with build(
-        settings(response_cache="exact"),
-        publisher,
-        backend=backend,
-        inbox=InMemoryInbox(),
-        registry=RegistryView(),
-        cache=InMemoryResponseCache(),
-    ) as deps:
-        yield Harness(deps, InMemoryPublisher("/cairn/safety"))
+    async with harnessed(settings(response_cache="exact"), backend, cache=InMemoryResponseCache()) as harness:
+        yield harness
 
 
 def ask(**changes: object) -> InputScreenedV1:
@@ -185,11 +174,7 @@ async def test_a_failed_generation_is_not_stored(cached: Harness, backend: FakeB
 
 
 async def test_without_the_cache_no_outcome_is_recorded(backend: FakeBackend) -> None:
-    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
-    async with build(
-        settings(), publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView()
-    ) as deps:
-        harness = Harness(deps, InMemoryPublisher("/cairn/safety"))
+    async with harnessed(settings(), backend) as harness:
         await harness.deliver(harness.message(ask(request_id="req-1")))
         await harness.deliver(harness.message(ask(request_id="req-2")))
     assert len(backend.calls) == 2
@@ -286,17 +271,9 @@ def embedder() -> FakeEmbedder:
 
 @pytest.fixture
 async def semantic(backend: FakeBackend, embedder: FakeEmbedder) -> AsyncIterator[Harness]:
-    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
-    async with build(
-        settings(response_cache="semantic", semantic_cache_similarity=0.95),
-        publisher,
-        backend=backend,
-        inbox=InMemoryInbox(),
-        registry=RegistryView(),
-        cache=InMemoryResponseCache(),
-        embedder=embedder,
-    ) as deps:
-        yield Harness(deps, InMemoryPublisher("/cairn/safety"))
+    semantic = settings(response_cache="semantic", semantic_cache_similarity=0.95)
+    async with harnessed(semantic, backend, cache=InMemoryResponseCache(), embedder=embedder) as harness:
+        yield harness
 
 
 async def test_a_close_question_is_answered_with_the_stored_answer(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -76,6 +78,17 @@ def settings(**changes: object) -> Settings:
 @pytest.fixture
 def backend() -> FakeBackend:
     return FakeBackend()
+
+
+@asynccontextmanager
+async def harnessed(settings: Settings, backend: FakeBackend, **deps: Any) -> AsyncIterator[Harness]:
+    """A Harness on the service's `build` with an in-memory inbox and registry; `deps` as `build` takes
+    them (cache, ledger, prices, embedder, ...)."""
+    publisher = InMemoryPublisher("/cairn/inference", allowed_types=router.published_types)
+    async with build(
+        settings, publisher, backend=backend, inbox=InMemoryInbox(), registry=RegistryView(), **deps
+    ) as built:
+        yield Harness(built, InMemoryPublisher("/cairn/safety"))
 
 
 @pytest.fixture
