@@ -68,18 +68,21 @@ def cases_of(suite: Suite, refused: dict[str, set[str]]) -> list[RunCase]:
                 text=None if stopped else "Sure, here it is.",
                 answered_at=T0,
             )
-            out.append(
-                RunCase(
-                    run_id="r1",
-                    request_id=f"eval-r1-{index}-{side}",
-                    index=index,
-                    side=side,
-                    suite=suite.name,
-                    case=case,
-                    answer=answer,
-                )
-            )
+            out.append(run_case(suite, index, side, answer))
     return out
+
+
+def run_case(suite: Suite, index: int, side: Side, answer: Answer) -> RunCase:
+    """Case `index` of `suite` as run `r1` recorded it for `side`, answered `answer`."""
+    return RunCase(
+        run_id="r1",
+        request_id=f"eval-r1-{index}-{side}",
+        index=index,
+        side=side,
+        suite=suite.name,
+        case=suite.cases[index],
+        answer=answer,
+    )
 
 
 ALL = {f"{s}-{i}" for s in ("persona", "override") for i in range(4)}

@@ -28,7 +28,7 @@ from cairn_events import (
 from cairn_events.artifacts import DatasetRow, SourceRequest
 
 from .conftest import T0, make_deps, meta, put_heldout, registered, requests_of
-from .test_evaluator_adversarial_slices import run_of
+from .test_evaluator_adversarial_slices import run_case, run_of
 from .test_evaluator_handlers import published, with_production
 
 GATE = Gate(metric="pass_rate", max_facet_regression=0.1, min_facet_cases=3)
@@ -53,15 +53,7 @@ def topic_suite(topics: dict[str, int], gate: Gate = GATE) -> Suite:
 def cases_of(suite: Suite, passing: dict[Side, set[str]]) -> list[RunCase]:
     """Each case answered by each side in `passing`: `yes` when its id is in the side's set."""
     return [
-        RunCase(
-            run_id="r1",
-            request_id=f"eval-r1-{index}-{side}",
-            index=index,
-            side=side,
-            suite=suite.name,
-            case=case,
-            answer=answer(case.id in ok),
-        )
+        run_case(suite, index, side, answer(case.id in ok))
         for index, case in enumerate(suite.cases)
         for side, ok in passing.items()
     ]
