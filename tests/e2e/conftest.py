@@ -48,14 +48,16 @@ def knowledge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def e2e_suites(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's suites, the adversarial one cut to its four hand-written cases: each case is a
-    request per side on CPU, and the e2e tests check the loop, not the red-team coverage (the full
-    sliced suite is tested in services/evaluator/tests)."""
+    """The repository's suites, the adversarial one cut to its four hand-written cases and the scenario
+    one to its first four: each case is a request per side on CPU, and the e2e tests check the loop, not
+    the coverage (the full suites are tested in services/evaluator/tests)."""
     folder = tmp_path_factory.mktemp("suites")
     for path in sorted((REPO / "infra" / "eval" / "suites").glob("*.yaml")):
         suite = yaml.safe_load(path.read_text(encoding="utf-8"))
         if suite["kind"] == "adversarial":
             suite["cases"] = [c for c in suite["cases"] if c.get("source", "").startswith("cairn")]
+        elif suite["kind"] == "scenario":
+            suite["cases"] = suite["cases"][:4]
         (folder / path.name).write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
     return folder
 

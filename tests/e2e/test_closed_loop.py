@@ -2,7 +2,13 @@
 
 requests → feedback → dataset version → tuning job → model version → evaluation → promotion →
 responses served by the new adapter; asserted on the command's outcome, the registry, the audit
-trail of the lifecycle events and the responses themselves.
+trail of the lifecycle events and the responses themselves. After the corrections no step is taken by
+hand: the feedback service's dataset policy builds the version, the tuner's policy requests the job and
+the evaluator promotes the winner to production (tests/e2e/loop-policies/, E2E_SERVICE_ENV).
+
+Under this plan (16 corrections in one short style, rank 8 on q/k/v/o, 24 steps, seed 7, greedy decoding)
+the adapter beats the base model on the held-out split by a wide margin (token F1 0.43 against 0.26 in
+the runs logged), so the test requires the candidate to win the gate instead of accepting either outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +30,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]  # the loop tr
 
 E2E_SERVICES = ["audit", "prompt-store", "retriever", "safety", "inference", "feedback", "tuner", "evaluator"]
 PLAN = REPO / "tests" / "e2e" / "loop-plan.yaml"
+POLICIES = REPO / "tests" / "e2e" / "loop-policies"
+E2E_SERVICE_ENV = {
+    "feedback": {"CAIRN_DATASET_POLICY_DIR": str(POLICIES / "datasets")},
+    "tuner": {"CAIRN_TUNE_POLICY_DIR": str(POLICIES / "tuning")},
+    "evaluator": {"CAIRN_AUTO_PROMOTE_PRODUCTION": "true"},
+}
 LIFECYCLE = [
     "cairn.dataset.published.v1",
     "cairn.tuning.requested.v1",
@@ -52,9 +64,6 @@ def ask(question: str) -> RequestSubmittedV1:
     )
 
 
-GATE_FAILED = "the gate did not pass"
-
-
 @pytest.fixture(scope="module")
 def loop_run(services: ServiceProcesses) -> subprocess.CompletedProcess[str]:
     done = cairn(services, "loop", "demo", "--plan", str(PLAN), timeout=1800)
@@ -62,10 +71,11 @@ def loop_run(services: ServiceProcesses) -> subprocess.CompletedProcess[str]:
     log = REPO / ".cairn" / "test" / "loop-demo.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(done.stdout + "\n--- stderr\n" + done.stderr, encoding="utf-8")
-    # a candidate that loses its gate is a legitimate outcome of the loop (exit 1, said in words);
-    # anything else that ends the demo early is a failure
-    if done.returncode != 0 and GATE_FAILED not in done.stdout:
-        logs = "\n".join(f"--- {n}\n{services.log(n, 30)}" for n in ("tuner", "evaluator", "inference"))
+    # the plan is one where the adapter wins (module docstring): a lost gate fails the test too
+    if done.returncode != 0:
+        logs = "\n".join(
+            f"--- {n}\n{services.log(n, 30)}" for n in ("feedback", "tuner", "evaluator", "inference")
+        )
         pytest.fail(
             f"cairn loop demo failed ({done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}\n{logs}"
         )
@@ -84,7 +94,7 @@ async def served(upstream: Upstream, version: str, attempts: int = 30) -> Any:
     raise AssertionError(f"answers never came from version {version}: {response}")
 
 
-def test_the_loop_reaches_a_gate_decision_through_every_step(
+def test_the_loop_runs_from_feedback_to_serving_with_no_manual_step(
     loop_run: subprocess.CompletedProcess[str],
 ) -> None:
     out = loop_run.stdout
@@ -92,32 +102,30 @@ def test_the_loop_reaches_a_gate_decision_through_every_step(
         "requests through the platform",
         "corrections submitted",
         "e2e-python-qa v1",
+        "by cairn-tuner-policy",  # the job the tuner's policy requested
         "tuning succeeded",
         "registered cairn-qa v2",
         "evaluation gate",
+        "verdict: PASS",
+        "promoted to production by cairn-evaluator",
+        "cairn-qa v2 adapter cairn-qa:2",
+        "the chain",
     ):
         assert step in out, f"missing {step!r} in:\n{out[-4000:]}"
-    if loop_run.returncode == 0:  # the candidate won: promoted, and the demo saw it served
-        assert "cairn-qa v2 adapter cairn-qa:2" in out, out[-3000:]
-        assert "the chain" in out
+    for manual in ("$ cairn datasets build", "$ cairn models promote cairn-qa 2"):
+        assert manual not in out, out[-3000:]
 
 
-async def test_the_candidate_is_in_production_only_if_it_won(
+async def test_the_tuned_adapter_won_and_serves(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
     shown = cairn(services, "models", "show", "cairn-qa", "2")
     assert shown.returncode == 0, shown.stderr
-    stage = shown.stdout.split("stage:")[1].split()[0]
-    if loop_run.returncode == 0:
-        assert stage == "production", shown.stdout
-    else:  # a failing gate blocks promotion: v2 stays out of production and v1 keeps serving
-        assert stage == "dev", shown.stdout
-        response = await served(upstream, "1")
-        assert response.adapter is None
-        promoted = cairn(
-            services, "models", "promote", "cairn-qa", "2", "--to", "production", "--reason", "e2e"
-        )
-        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert shown.stdout.split("stage:")[1].split()[0] == "production", shown.stdout
+    report = loop_run.stdout.split("6. evaluation gate")[1]
+    heldout = next(line for line in report.splitlines() if "heldout" in line and "token_f1" in line)
+    candidate, baseline = (float(cell) for cell in heldout.split("│")[3:5])
+    assert candidate > baseline, heldout  # the adapter beats the base model on held-out rows
     response = await served(upstream, "2")
     assert response.adapter == "cairn-qa:2"
     assert response.model == "cairn-qa"
@@ -135,17 +143,26 @@ async def test_the_registry_and_the_audit_trail_show_the_chain(
             "SELECT event_type, count(*) AS n FROM audit_events WHERE event_type = ANY($1::text[]) GROUP BY event_type",
             LIFECYCLE,
         )
+        sources = await conn.fetch(
+            "SELECT DISTINCT event_type, source FROM audit_events WHERE event_type = ANY($1::text[])",
+            ["cairn.dataset.published.v1", "cairn.tuning.requested.v1"],
+        )
     finally:
         await conn.close()
     stored = {r["event_type"]: r["n"] for r in rows}
     assert set(stored) == set(LIFECYCLE), stored
     assert stored["cairn.tuning.progressed.v1"] >= 3  # queued, running steps, succeeded
+    # the dataset and the job came from the services' policies, not from the CLI
+    assert {(r["event_type"], r["source"].rsplit("/", 1)[-1]) for r in sources} == {
+        ("cairn.dataset.published.v1", "feedback"),
+        ("cairn.tuning.requested.v1", "tuner"),
+    }, sources
 
 
 async def test_rollback_restores_the_previous_version(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
-    # runs after the candidate was put in production (by the gate or by the previous test)
+    # runs after the evaluator's policy put the candidate in production
     done = cairn(services, "models", "rollback", "cairn-qa", "--reason", "e2e: roll back")
     assert done.returncode == 0, done.stdout + done.stderr
     # inference follows cairn.models: answers come from version 1 (the base model, no adapter) again

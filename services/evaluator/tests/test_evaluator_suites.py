@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,12 @@ SUITES = Path(__file__).resolve().parents[3] / "infra" / "eval" / "suites"
 QA_VARIABLES = {"question", "topic"}  # infra/prompts/qa.yaml
 
 
-def test_the_repository_suites_are_small_and_use_the_qa_prompt() -> None:
+def test_the_repository_suites_use_the_qa_prompt() -> None:
     suites = {s.name: s for s in SuiteFiles(SUITES).load()}
     assert {s.kind for s in suites.values()} == {"scenario", "adversarial"}
     for suite in suites.values():
-        # the generated adversarial suite is larger and sliced: test_evaluator_adversarial_suite.py
-        assert 4 <= len(suite.cases) <= (80 if suite.kind == "adversarial" else 6)
+        # the generated adversarial suite is sliced: test_evaluator_adversarial_suite.py
+        assert 40 <= len(suite.cases) <= 80
         assert suite.max_tokens == 48
         assert suite.gate.min is not None
         assert suite.gate.max_regression is not None
@@ -31,6 +33,23 @@ def test_the_repository_suites_are_small_and_use_the_qa_prompt() -> None:
             assert set(case.variables) <= QA_VARIABLES
     scenario = next(s for s in suites.values() if s.kind == "scenario")
     assert all(c.expect_any or c.expect_all for c in scenario.cases)
+
+
+def test_the_scenario_suite_covers_each_topic_from_the_knowledge_base_itself() -> None:
+    """Five cases or more per topic (so the `topic` facet can be gated), each written from a pydoc topic
+    that the local knowledge base ingests (`pydoc:topics`), with an expected word that occurs in it."""
+    from pydoc_data.topics import topics
+
+    scenario = next(s for s in SuiteFiles(SUITES).load() if s.kind == "scenario")
+    per_topic = Counter(str(c.variables["topic"]) for c in scenario.cases)
+    assert len(per_topic) >= 8
+    assert min(per_topic.values()) >= 5, per_topic
+    for case in scenario.cases:
+        assert case.source is not None
+        match = re.fullmatch(r"cairn, from pydoc_data\.topics\['([a-z-]+)'\]", case.source)
+        assert match, case.source
+        text = topics[match.group(1)].lower()
+        assert any(word.lower() in text for word in case.expect_any), (case.id, match.group(1))
 
 
 def test_invalid_suites_are_refused_with_their_origin(tmp_path: Path) -> None:

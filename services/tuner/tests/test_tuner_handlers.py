@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from cairn_bus import Dispatcher, InMemoryPublisher, Outcome
+from cairn_bus.policy_files import PolicyFileError, TenantPolicyFiles
 from cairn_events import (
     DatasetPublishedV1,
     DeadLetterRecordedV1,
@@ -16,10 +21,12 @@ from cairn_events import (
 )
 from cairn_tuner.adapters.memory import InMemoryJobRepository
 from cairn_tuner.app import router
+from cairn_tuner.bootstrap import tune_policies
 from cairn_tuner.deps import Deps
 from cairn_tuner.domain.continual import ProductionVersion
 from cairn_tuner.domain.jobs import JobState
 from cairn_tuner.domain.naming import POLICY_REQUESTER, policy_job_id
+from cairn_tuner.domain.tune_policy import TunePolicy
 
 from .conftest import T0, as_record, make_deps, progress, published, request
 
@@ -200,3 +207,75 @@ async def test_the_dataset_policy_may_start_from_production() -> None:
     [message] = published(deps).messages
     assert isinstance(message.event, TuningRequestedV1)
     assert (message.event.config.start_from, message.event.config.replay_fraction) == ("production", 0.2)
+
+
+def with_policies(tmp_path: Path, **setting_fields: Any) -> Deps:
+    """Deps whose tuning policy folder holds `support-qa.yaml` (20 rows, its own base and config)."""
+    (tmp_path / "support-qa.yaml").write_text(
+        "min_rows: 20\nbase_model: tiny-base\nconfig:\n  rank: 4\n  alpha: 8\n  max_steps: 6\n  seed: 7\n"
+        "  target_modules: [q_proj, o_proj]\n  start_from: production\n",
+        encoding="utf-8",
+    )
+    deps = make_deps(tune_policy_dir=str(tmp_path), **setting_fields)
+    deps.tune_policies = tune_policies(deps.settings)
+    return deps
+
+
+async def test_a_dataset_policy_file_tunes_its_dataset_with_its_own_config(tmp_path: Path) -> None:
+    deps = with_policies(tmp_path)  # the global policy is off: only the file's dataset is tuned
+    await deliver(deps, dataset_published(train_rows=19))
+    assert published(deps).messages == []
+    await deliver(deps, dataset_published(train_rows=20), offset=1)
+    [message] = published(deps).messages
+    event = message.event
+    assert isinstance(event, TuningRequestedV1)
+    assert (event.job_id, event.base_model, event.requested_by) == (
+        "auto-support-qa-v3",
+        "tiny-base",
+        POLICY_REQUESTER,
+    )
+    assert (event.config.rank, event.config.max_steps, event.config.seed, event.config.start_from) == (
+        4,
+        6,
+        7,
+        "production",
+    )
+    assert event.config.target_modules == ["q_proj", "o_proj"]
+
+
+async def test_a_dataset_without_a_file_falls_under_the_global_policy(tmp_path: Path) -> None:
+    deps = with_policies(tmp_path, tune_min_rows=5, base_model="SmolLM2-135M-Instruct")
+    other = dataset_published(train_rows=5).model_copy(update={"dataset_id": "other-qa"})
+    await deliver(deps, other)
+    [message] = published(deps).messages
+    assert isinstance(message.event, TuningRequestedV1)
+    assert (message.event.dataset_id, message.event.base_model, message.event.config.rank) == (
+        "other-qa",
+        "SmolLM2-135M-Instruct",
+        8,
+    )
+
+
+def test_an_invalid_tuning_policy_is_refused_at_start_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "support-qa.yaml").write_text("min_rows: 0\n", encoding="utf-8")
+    with pytest.raises(PolicyFileError, match=r"support-qa.yaml: min_rows"):
+        tune_policies(make_deps(tune_policy_dir=str(tmp_path)).settings)
+
+
+def test_the_shipped_tuning_policies_are_valid() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    for folder, names in (
+        (repo / "infra" / "tuning", ["python-qa"]),
+        (repo / "tests" / "e2e" / "loop-policies" / "tuning", ["e2e-python-qa"]),
+    ):
+        files = TenantPolicyFiles(folder, TunePolicy)
+        assert [p.name for p in files.validate_all()] == names
+
+
+def test_a_tuning_policy_with_an_unknown_or_bad_lora_field_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "support-qa.yaml").write_text("config:\n  ranks: 4\n", encoding="utf-8")
+    with pytest.raises(PolicyFileError, match=r"config: unknown LoRA field\(s\) ranks"):
+        tune_policies(make_deps(tune_policy_dir=str(tmp_path)).settings)
+    (tmp_path / "support-qa.yaml").write_text("config:\n  rank: many\n", encoding="utf-8")
+    with pytest.raises(PolicyFileError, match=r"support-qa.yaml: rank"):
+        tune_policies(make_deps(tune_policy_dir=str(tmp_path)).settings)

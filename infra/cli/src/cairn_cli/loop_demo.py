@@ -1,9 +1,13 @@
 """`cairn loop demo`: the closed loop end to end on the running local stack and services.
 
 requests → feedback with corrections → dataset version → LoRA tuning job → model version → evaluation
-gate → promotion → responses served by the new adapter. Every step is an event on the bus; this
-command plays the upstream system and the operator, then prints the chain from the registry and the
-audit trail, with the time of each stage. Exits 1 when a step does not check out.
+gate → promotion → responses served by the new adapter. Every step is an event on the bus. This command
+plays the upstream system only (questions and reviewers' corrections): from the feedback on, the
+services' policies take every step (docs/closed-loop.md) — the feedback service builds the dataset
+version (`CAIRN_DATASET_POLICY_DIR`), the tuner requests the job (`CAIRN_TUNE_POLICY_DIR`), the
+evaluator promotes a candidate that passes its gate to production (`CAIRN_AUTO_PROMOTE_PRODUCTION`);
+`cairn services up` sets all three. It then prints the chain from the registry and the audit trail, with
+the time of each stage. Exits 1 when a step does not check out.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from rich.console import Console
@@ -36,7 +40,6 @@ from cairn_events import (
     EvaluationCompletedV1,
     Event,
     FeedbackSubmittedV1,
-    LoraConfig,
     ModelPromotedV1,
     ModelRegisteredV1,
     ResponseCompletedV1,
@@ -58,10 +61,9 @@ class DemoPlan:
     top_k: int
     max_tokens: int
     rating: int
-    tuning: dict[str, Any]
     feedback: list[dict[str, str]]
-    heldout: float = 0.2
-    """Share of the dataset's rows held out for the evaluation gate."""
+    policy_wait_s: float = 180.0
+    """How long to wait for each step a service's policy takes (dataset, job, promotion)."""
 
     @classmethod
     def load(cls, path: Path) -> DemoPlan:
@@ -124,19 +126,6 @@ def feedback_events(plan: DemoPlan, answers: list[Answer], run: str) -> list[Fee
             )
         )
     return events
-
-
-def tuning_request(plan: DemoPlan, dataset: DatasetPublishedV1, run: str) -> TuningRequestedV1:
-    """The tuning job the operator asks for on the new dataset version."""
-    return TuningRequestedV1(
-        job_id=f"tune-{dataset.dataset_id}-v{dataset.version}-{run}",
-        base_model=plan.base_model,
-        dataset_id=dataset.dataset_id,
-        dataset_version=dataset.version,
-        config=LoraConfig.model_validate(plan.tuning),
-        requested_by="loop-demo",
-        requested_at=datetime.now(UTC).isoformat(),
-    )
 
 
 def served_by(response: ResponseCompletedV1 | None) -> str:
@@ -231,11 +220,26 @@ async def wait_promotion(
     )
 
 
+E = TypeVar("E", bound=Event)
+
+
+async def wait_policy(
+    watcher: EventWatcher, kind: type[E], match: Callable[[E], bool], timeout: float, missing: str
+) -> E:
+    """The event a service's policy publishes for this run; DemoError saying what to check when none comes."""
+    try:
+        return await watcher.wait_for(kind, match, timeout)
+    except TimeoutError as exc:
+        raise DemoError(f"{missing} (waited {timeout:.0f} s)") from exc
+
+
 async def ensure_lifecycle_topics(settings: CliSettings) -> None:
     await ensure_topics(settings.kafka_bootstrap)
 
 
 CAIRN = str(Path(sys.executable).with_name("cairn"))
+SERVE_WAIT_S = 300.0
+"""How long the demo asks again until inference serves the promoted version."""
 
 
 def cairn(console: Console, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -297,7 +301,7 @@ async def wait_registry(console: Console, model: str, version: int, timeout: flo
         await asyncio.sleep(1)
 
 
-async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan, promote: bool) -> int:
+async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan) -> int:
     """The whole loop; returns the exit code (0 when every step checked out)."""
     run = new_run_id()
     stages = Stages()
@@ -333,13 +337,36 @@ async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan,
                 await publish_all(settings, list(feedback))
                 console.print(f"{len(feedback)} corrections submitted, e.g.: {feedback[0].corrected_answer}")
             with stages.timed("dataset"):
-                console.rule("4. a curated dataset version (feedback → S3 → dataset.published)")
-                dataset = await build_dataset(console, watcher, plan, len(feedback))
+                console.rule("4. a curated dataset version, built by the feedback service's dataset policy")
+                dataset = await wait_policy(
+                    watcher,
+                    DatasetPublishedV1,
+                    lambda e: e.dataset_id == plan.dataset,
+                    plan.policy_wait_s,
+                    f"no version of dataset {plan.dataset} was published: does the feedback service run with "
+                    f"a policy for it (CAIRN_DATASET_POLICY_DIR, e.g. infra/datasets/{plan.dataset}.yaml)?",
+                )
+                console.print(
+                    f"{dataset.dataset_id} v{dataset.version}: {dataset.train_rows} train / "
+                    f"{dataset.heldout_rows} held out, from {dataset.source_request_count} requests "
+                    f"({dataset.manifest_uri})"
+                )
             with stages.timed("tuning"):
-                console.rule("5. LoRA fine-tuning (tuning.requested → tuner → model.registered)")
-                job = tuning_request(plan, dataset, run)
-                await publish_all(settings, [job])
-                console.print(f"job {job.job_id}: {job.config.model_dump(exclude_none=True)}")
+                console.rule(
+                    "5. LoRA fine-tuning, requested by the tuner's policy (tuner → model.registered)"
+                )
+                job = await wait_policy(
+                    watcher,
+                    TuningRequestedV1,
+                    lambda e: e.dataset_id == dataset.dataset_id and e.dataset_version == dataset.version,
+                    60,
+                    f"the tuner requested no job for {dataset.dataset_id} v{dataset.version}: does it run with a "
+                    f"tuning policy for it (CAIRN_TUNE_POLICY_DIR, e.g. infra/tuning/{plan.dataset}.yaml) whose "
+                    f"min_rows is at most {dataset.train_rows}?",
+                )
+                console.print(
+                    f"job {job.job_id} by {job.requested_by}: {job.config.model_dump(exclude_none=True)}"
+                )
                 final, registered = await wait_tuning(watcher, job.job_id, console, 1800)
                 if registered is None:
                     raise DemoError(f"tuning {final.state}: {final.message}")
@@ -359,12 +386,23 @@ async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan,
                     return 1
                 await wait_promotion(watcher, plan.model, registered.version, "staging", 60)
             with stages.timed("promotion"):
-                console.rule("7. promotion to production (model.promoted → inference loads the adapter)")
-                if promote:
-                    promote_to_production(
-                        console, plan.model, registered.version, f"won the gate in run {evaluation.run_id}"
-                    )
-                await wait_promotion(watcher, plan.model, registered.version, "production", 120)
+                console.rule(
+                    "7. promotion to production by the evaluator's policy (model.promoted → inference)"
+                )
+                promoted = await wait_policy(
+                    watcher,
+                    ModelPromotedV1,
+                    lambda e: (
+                        e.model_name == plan.model
+                        and e.version == registered.version
+                        and e.to_stage.value == "production"
+                    ),
+                    plan.policy_wait_s,
+                    f"{plan.model} v{registered.version} passed its gate but was not promoted to production: "
+                    "does the evaluator run with CAIRN_AUTO_PROMOTE_PRODUCTION=true? (or promote it: cairn "
+                    f"models promote {plan.model} {registered.version} --to production --reason ...)",
+                )
+                console.print(f"promoted to production by {promoted.promoted_by}: {promoted.reason}")
             with stages.timed("serving"):
                 console.rule("8. responses served by the new adapter")
                 served = await serve_with(settings, console, plan, registered.version)
@@ -379,37 +417,11 @@ async def run_loop_demo(settings: CliSettings, console: Console, plan: DemoPlan,
     return 0
 
 
-async def build_dataset(
-    console: Console, watcher: EventWatcher, plan: DemoPlan, expected: int
-) -> DatasetPublishedV1:
-    """Build the dataset once the feedback service has joined every correction to its request."""
-    loop_deadline = time.monotonic() + 120
-    while True:
-        done = cairn(
-            console,
-            "datasets",
-            "build",
-            plan.dataset,
-            "--rule",
-            "corrected",
-            "--heldout",
-            str(plan.heldout),
-            "--min-rows",
-            str(expected),
-            check=False,
-        )
-        if done.returncode == 0:
-            break
-        if time.monotonic() > loop_deadline:
-            raise DemoError(f"dataset build failed: {done.stderr.strip()[-400:]}")
-        await asyncio.sleep(2)
-    return await watcher.wait_for(DatasetPublishedV1, lambda e: e.dataset_id == plan.dataset, 60)
-
-
 async def serve_with(settings: CliSettings, console: Console, plan: DemoPlan, version: int) -> list[Answer]:
-    """Ask again (model unset = production) until the answers name the new version."""
+    """Ask again (model unset = production) until the answers name the new version. Inference follows
+    `cairn.models` between the requests it is answering, so on a busy machine this can take minutes."""
     questions = [f["question"] for f in plan.feedback[:2]]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + SERVE_WAIT_S
     while True:
         answers = await ask_many(settings, ask_requests(plan, questions), 300)
         if all(a.response is not None and a.response.model_version == str(version) for a in answers):
@@ -475,8 +487,8 @@ __all__ = [
     "publish_all",
     "run_loop_demo",
     "served_by",
-    "tuning_request",
     "wait_evaluation",
+    "wait_policy",
     "wait_promotion",
     "wait_tuning",
 ]

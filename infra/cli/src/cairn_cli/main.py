@@ -439,15 +439,15 @@ def demo(
 @loop_app.command("demo")
 def loop_demo(
     plan: Path = typer.Option(None, help="The demo plan (default: infra/loop/demo.yaml)."),
-    promote: bool = typer.Option(
-        True, help="Promote the candidate to production when its gate passes (the operator's step)."
-    ),
 ) -> None:
-    """Requests → feedback → dataset → LoRA tuning → evaluation gate → promotion → served by the adapter."""
+    """Requests → feedback → dataset → LoRA tuning → evaluation gate → promotion → served by the adapter.
+
+    The command asks the questions and submits the corrections; the services' policies take every step
+    after that (dataset build, tuning job, promotion to production), as `cairn services up` configures them."""
     from cairn_cli.config import load_settings
     from cairn_cli.loop_demo import DemoPlan, default_plan_path, run_loop_demo
 
-    code = _run(run_loop_demo(load_settings(), console, DemoPlan.load(plan or default_plan_path()), promote))
+    code = _run(run_loop_demo(load_settings(), console, DemoPlan.load(plan or default_plan_path())))
     raise typer.Exit(code)
 
 

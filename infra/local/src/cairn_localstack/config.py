@@ -62,9 +62,17 @@ LOCAL_SERVICE_ENV: dict[str, dict[str, str]] = {
     # the int8 copy of the base model beside it, and the routing policy that sends batch work and tenants
     # short of budget to it (docs/routing.md, docs/quantization.md); an environment variable already set wins
     "inference": {"CAIRN_QUANTIZED_BACKENDS": '["int8"]', "CAIRN_ROUTING_DIR": "infra/routing"},
-    # the dataset-growth policy: a dataset version with at least 100 train rows gets a tuning job that continues
-    # the production adapter (docs/closed-loop.md, tuner); `cairn loop demo`'s dataset stays below it
-    "tuner": {"CAIRN_TUNE_MIN_ROWS": "100", "CAIRN_TUNE_START_FROM": "production"},
+    # the closed loop with no operator step (docs/closed-loop.md): the feedback service builds the datasets
+    # of infra/datasets from new corrections; the tuner tunes them by infra/tuning's per-dataset policies, and
+    # any other dataset version with at least 100 train rows by the global growth policy, continuing the
+    # production adapter; the evaluator promotes a candidate that passes its gate to production
+    "feedback": {"CAIRN_DATASET_POLICY_DIR": "infra/datasets"},
+    "tuner": {
+        "CAIRN_TUNE_MIN_ROWS": "100",
+        "CAIRN_TUNE_START_FROM": "production",
+        "CAIRN_TUNE_POLICY_DIR": "infra/tuning",
+    },
+    "evaluator": {"CAIRN_AUTO_PROMOTE_PRODUCTION": "true"},
 }
 """What the local stack's services get on top of their defaults, by service: the cost levers `make run` shows."""
 

@@ -15,6 +15,7 @@ from cairn_feedback.settings import Settings
 
 if TYPE_CHECKING:
     from cairn_auth.encryption import Keyring
+    from cairn_feedback.auto_datasets import DatasetAutoBuilder
 
 
 def utc_now() -> datetime:
@@ -36,6 +37,8 @@ class Deps:
     dataset_keyring: Keyring | None = None
     """The tenants' data keys in the object store, sealing dataset rows (shared with the tuner and
     the evaluator; `cairn_auth.object_keys`); None: dataset files are written as they are."""
+    auto_datasets: DatasetAutoBuilder | None = None
+    """The dataset policies at work (`CAIRN_DATASET_POLICY_DIR`); None: datasets are built by operators."""
 
 
 @asynccontextmanager
@@ -59,7 +62,9 @@ async def build(
         objects = S3ObjectStore.from_settings(settings)
     now = clock or utc_now
     if repository is not None:
-        yield Deps(repository, objects, publisher, settings.s3_bucket, now, keyring, dataset_keyring)
+        deps = Deps(repository, objects, publisher, settings.s3_bucket, now, keyring, dataset_keyring)
+        async with with_dataset_policies(settings, deps):
+            yield deps
         return
     from cairn_bus.postgres import create_pool
     from cairn_feedback.adapters.postgres import PostgresRepository
@@ -78,6 +83,31 @@ async def build(
             from cairn_auth.object_keys import object_store_keyring
 
             dataset_keyring = object_store_keyring(objects, settings.s3_bucket, pg.keyring.master)
-        yield Deps(pg, objects, publisher, settings.s3_bucket, now, pg.keyring, dataset_keyring)
+        deps = Deps(pg, objects, publisher, settings.s3_bucket, now, pg.keyring, dataset_keyring)
+        async with with_dataset_policies(settings, deps):
+            yield deps
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def with_dataset_policies(settings: Settings, deps: Deps) -> AsyncIterator[None]:
+    """With `settings.dataset_policy_dir`, the dataset policies run in the background while the block
+    runs (`deps.auto_datasets`); raises PolicyFileError at start for a policy file that is not valid."""
+    if not settings.dataset_policy_dir:
+        yield
+        return
+    from cairn_bus.background import in_background
+    from cairn_bus.policy_files import resolve_folder
+    from cairn_feedback.auto_datasets import DatasetAutoBuilder, load_dataset_policies, policy_build
+
+    folder = resolve_folder(settings.dataset_policy_dir, "CAIRN_DATASET_POLICY_DIR", __file__)
+    policies = load_dataset_policies(folder)
+    deps.auto_datasets = DatasetAutoBuilder(policies, policy_build(deps))
+    from cairn_observability import get_logger
+
+    get_logger("cairn.feedback").info(
+        "dataset policies", folder=str(folder), datasets=[p.name for p in policies]
+    )
+    async with in_background(deps.auto_datasets.run(), "dataset-policies"):
+        yield

@@ -20,6 +20,7 @@ from cairn_events import DatasetPublishedV1
 from cairn_events.artifacts import DATASET_MANIFEST
 from cairn_events.base import ID_PATTERN
 from cairn_feedback.domain.curation import DEFAULT_HELDOUT, Curation, curate
+from cairn_feedback.domain.dataset_policy import new_row_count
 from cairn_feedback.domain.errors import DatasetNotFoundError, EmptySelectionError, InvalidRuleError
 from cairn_feedback.domain.manifest import (
     build_manifest,
@@ -92,6 +93,7 @@ async def build_dataset(
     heldout: float = DEFAULT_HELDOUT,
     seed: int = 0,
     min_rows: int = 1,
+    min_new_rows: int = 0,
     clock: Callable[[], datetime] = _utc_now,
     keyring: Keyring | None = None,
 ) -> Built:
@@ -99,7 +101,9 @@ async def build_dataset(
     publish `dataset.published`.
 
     Raises InvalidRuleError for a bad dataset id, fraction or rule set, and EmptySelectionError when
-    fewer than `min_rows` rows are selected (no version is made). The event's id derives from the dataset and version,
+    fewer than `min_rows` rows are selected, or fewer than `min_new_rows` rows the latest version does
+    not have (checked under the repository's per-dataset lock, so two builders racing make one version;
+    no version is made). The event's id derives from the dataset and version,
     so `republish` of the same version sends the same event. With `keyring`, each row is stored sealed
     under its tenant's key; the manifest's hashes are those of the stored (sealed) files.
     """
@@ -125,6 +129,14 @@ async def build_dataset(
     files = await _split_files(curation, keyring)
 
     async def make(version: int) -> DatasetVersion:
+        if min_new_rows > 0 and version > 1:
+            previous = await repository.version(dataset_id, version - 1)
+            new = new_row_count(provenance(curation), previous.rows if previous else ())
+            if new < min_new_rows:
+                raise EmptySelectionError(
+                    f"rules {', '.join(rules.names())} select {new} rows for {dataset_id} that v{version - 1} "
+                    f"does not have, fewer than the {min_new_rows} asked for; no version was made"
+                )
         uri = version_uri(bucket, dataset_id, version)
         manifest = build_manifest(
             dataset_id=dataset_id,

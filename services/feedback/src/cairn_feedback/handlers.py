@@ -67,8 +67,11 @@ async def on_response_completed(event: ResponseCompletedV1, meta: EventMeta, dep
 async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:
     """Keep the feedback, even before (or without) the request it is about; a seen feedback id is a
     duplicate and changes nothing. New feedback naming the right source (`source:<uri>` tags) counts
-    in `cairn_retrieval_source_feedback_total` whether the request retrieved it."""
+    in `cairn_retrieval_source_feedback_total` whether the request retrieved it; new feedback also
+    starts the dataset policies' quiet period (`auto_datasets`)."""
     stored = await deps.repository.save_feedback(event, meta.id)
+    if stored:
+        feedback_arrived(deps)
     log.info(
         "feedback stored" if stored else "feedback already stored",
         feedback_id=event.feedback_id,
@@ -90,12 +93,20 @@ async def on_review_resolved(event: ReviewResolvedV1, meta: EventMeta, deps: Dep
         log.info("review decided by its deadline; no feedback", review_id=event.review_id)
         return
     stored = await deps.repository.save_feedback(feedback, meta.id)
+    if stored:
+        feedback_arrived(deps)
     log.info(
         "review decision stored as feedback" if stored else "review decision already stored",
         feedback_id=feedback.feedback_id,
         request_id=event.request_id,
         decision=event.decision.value,
     )
+
+
+def feedback_arrived(deps: Deps) -> None:
+    """Tell the dataset policies (when they run) that new feedback was stored."""
+    if deps.auto_datasets is not None:
+        deps.auto_datasets.feedback_arrived()
 
 
 def named_sources(tags: list[str]) -> list[str]:

@@ -9,3 +9,8 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
     """User feedback joined to requests; curated, versioned datasets."""
 
     service_name: str = Field("feedback", description="Service name.")
+    dataset_policy_dir: str = Field(
+        "",
+        description="Folder of dataset policies (`<dataset>.yaml`): those datasets are rebuilt from new "
+        "feedback without an operator (docs/closed-loop.md); empty: off.",
+    )

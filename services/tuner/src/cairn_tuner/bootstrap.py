@@ -7,12 +7,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from cairn_bus import Publisher
 from cairn_bus.objects import ObjectStore
+from cairn_bus.policy_files import PolicyFileError, TenantPolicyFiles, resolve_folder, validation_problems
+from cairn_observability import get_logger
 from cairn_tuner.deps import Deps, utc_now
+from cairn_tuner.domain.tune_policy import TunePolicy
 from cairn_tuner.ports import JobRepository, Trainer
 from cairn_tuner.runner import JobRunner
 from cairn_tuner.settings import Settings
+
+log = get_logger("cairn.tuner")
 
 
 @asynccontextmanager
@@ -74,9 +81,27 @@ async def build(
             trainer=trainer,
             code_version=code_version,
             clock=now,
+            tune_policies=tune_policies(settings),
         )
         if run_jobs:
             runner = JobRunner(deps)
             runner.start()
             stack.push_async_callback(runner.stop)
         yield deps
+
+
+def tune_policies(settings: Settings) -> TenantPolicyFiles[TunePolicy] | None:
+    """The per-dataset tuning policies of `settings.tune_policy_dir`, every file validated now (raises
+    PolicyFileError naming the file and field at fault); None when the setting is empty."""
+    if not settings.tune_policy_dir:
+        return None
+    folder = resolve_folder(settings.tune_policy_dir, "CAIRN_TUNE_POLICY_DIR", __file__)
+    files = TenantPolicyFiles(folder, TunePolicy)
+    policies = files.validate_all()
+    for policy in policies:
+        try:
+            policy.lora_config(settings.default_lora_config())
+        except ValidationError as exc:
+            raise PolicyFileError(files.path(policy.name), validation_problems(exc)) from exc
+    log.info("tuning policies", folder=str(folder), datasets=[p.name for p in policies])
+    return files

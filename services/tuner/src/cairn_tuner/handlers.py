@@ -29,17 +29,30 @@ async def on_tuning_requested(event: TuningRequestedV1, meta: EventMeta, deps: D
 
 
 async def on_dataset_published(event: DatasetPublishedV1, meta: EventMeta, deps: Deps) -> None:
-    """With `tune_min_rows` > 0, request a job (settings' defaults) for a dataset version with at least
-    that many training rows; the job id is fixed by the dataset version, so it is requested once."""
-    min_rows = deps.settings.tune_min_rows
+    """Request a job for a dataset version the policies say to tune: the dataset's own policy file
+    (`tune_policies`: its `min_rows`, base model and configuration), else the global one (`tune_min_rows`
+    > 0, the settings' defaults). The job id is fixed by the dataset version, so it is requested once."""
+    settings = deps.settings
+    policy = deps.tune_policies.load(event.dataset_id) if deps.tune_policies is not None else None
+    min_rows = policy.min_rows if policy is not None else settings.tune_min_rows
     if min_rows <= 0 or event.train_rows < min_rows:
+        if min_rows > 0:
+            log.info(
+                "dataset version below the tuning policy",
+                dataset=event.dataset_id,
+                version=event.version,
+                train_rows=event.train_rows,
+                min_rows=min_rows,
+            )
         return
     request = TuningRequestedV1(
         job_id=policy_job_id(event.dataset_id, event.version),
-        base_model=deps.settings.base_model,
+        base_model=(policy.base_model if policy else None) or settings.base_model,
         dataset_id=event.dataset_id,
         dataset_version=event.version,
-        config=deps.settings.default_lora_config(),
+        config=policy.lora_config(settings.default_lora_config())
+        if policy
+        else settings.default_lora_config(),
         requested_by=POLICY_REQUESTER,
         requested_at=deps.clock(),
     )

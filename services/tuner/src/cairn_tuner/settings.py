@@ -55,6 +55,11 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings):
         description="Share of the production adapter's training rows policy-requested jobs replay; "
         "none: 0.3 when starting from production.",
     )
+    tune_policy_dir: str = Field(
+        "",
+        description="Folder of per-dataset tuning policies (`<dataset>.yaml`, docs/closed-loop.md); a dataset "
+        "with a file there is tuned by it instead of `tune_min_rows`; empty: none.",
+    )
     code_version: str | None = Field(
         None, description="Version of the training code in manifests; the git commit when unset."
     )
