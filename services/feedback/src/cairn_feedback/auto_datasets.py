@@ -14,9 +14,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cairn_bus import Publisher
+from cairn_bus.objects import ObjectStore
 from cairn_bus.policy_files import load_policy_file
 from cairn_feedback.domain.dataset_policy import DatasetPolicy
 from cairn_feedback.domain.errors import EmptySelectionError
@@ -24,7 +27,8 @@ from cairn_feedback.domain.rules import parse_rules
 from cairn_observability import get_logger
 
 if TYPE_CHECKING:
-    from cairn_feedback.bootstrap import Deps
+    from cairn_auth.encryption import Keyring
+    from cairn_feedback.ports import Repository
 
 __all__ = ["DatasetAutoBuilder", "load_dataset_policies", "policy_build"]
 
@@ -114,27 +118,35 @@ class DatasetAutoBuilder:
         return made
 
 
-def policy_build(deps: Deps) -> Callable[[DatasetPolicy], Awaitable[bool]]:
+def policy_build(
+    repository: Repository,
+    objects: ObjectStore,
+    publisher: Publisher,
+    *,
+    bucket: str,
+    clock: Callable[[], datetime],
+    keyring: Keyring | None,
+) -> Callable[[DatasetPolicy], Awaitable[bool]]:
     """A policy's build on the service's own repository, object store and publisher, as
-    `cairn datasets build` with the policy's rules would make it (rows sealed with the dataset keyring)."""
+    `cairn datasets build` with the policy's rules would make it (rows sealed with `keyring`)."""
     from cairn_feedback.adapters.code_version import code_version
     from cairn_feedback.datasets import build_dataset
 
     async def build(policy: DatasetPolicy) -> bool:
         built = await build_dataset(
-            deps.repository,
-            deps.objects,
-            deps.publisher,
+            repository,
+            objects,
+            publisher,
             dataset_id=policy.name,
             rules=parse_rules(policy.rules),
-            bucket=deps.bucket,
+            bucket=bucket,
             code_version=await asyncio.to_thread(code_version),
             heldout=policy.heldout,
             seed=policy.seed,
             min_rows=policy.min_rows,
             min_new_rows=policy.min_new_rows,
-            clock=deps.clock,
-            keyring=deps.dataset_keyring,
+            clock=clock,
+            keyring=keyring,
         )
         m = built.version.manifest
         log.info(

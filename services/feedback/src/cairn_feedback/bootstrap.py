@@ -103,7 +103,15 @@ async def with_dataset_policies(settings: Settings, deps: Deps) -> AsyncIterator
 
     folder = resolve_folder(settings.dataset_policy_dir, "CAIRN_DATASET_POLICY_DIR", __file__)
     policies = load_dataset_policies(folder)
-    deps.auto_datasets = DatasetAutoBuilder(policies, policy_build(deps))
+    build_one = policy_build(
+        deps.repository,
+        deps.objects,
+        deps.publisher,
+        bucket=deps.bucket,
+        clock=deps.clock,
+        keyring=deps.dataset_keyring,
+    )
+    deps.auto_datasets = DatasetAutoBuilder(policies, build_one)
     from cairn_observability import get_logger
 
     get_logger("cairn.feedback").info(
