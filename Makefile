@@ -129,6 +129,7 @@ bench: test-stack-up  ## Run the benchmarks against the test stack (tables + JSO
 	@$(TEST_ENV) $(PY) benchmarks/inference_bench.py --threads 1 --repeat 1
 	@$(TEST_ENV) $(PY) benchmarks/quantization_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/retrieval_bench.py --chunks 100000
+	@$(TEST_ENV) $(PY) benchmarks/retrieval_loop_bench.py
 	@$(TEST_ENV) $(PY) benchmarks/audit_bench.py
 	@$(PY) benchmarks/jailbreak_bench.py
 

@@ -32,6 +32,7 @@ from cairn_events import (
     DeadLetterKind,
     DeadLetterRecordedV1,
     Event,
+    ExperimentConcludedV1,
     ModelPromotedV1,
     ModelRegisteredV1,
     RequestSubmittedV1,
@@ -89,6 +90,7 @@ def test_the_privileged_types_are_the_ones_that_change_serving_or_rights() -> No
         ModelRegisteredV1.event_type,
         ReviewResolvedV1.event_type,
         AdminActionRecordedV1.event_type,
+        ExperimentConcludedV1.event_type,
     } == PRIVILEGED_EVENT_TYPES
     assert set(EVENT_TYPES) >= PRIVILEGED_EVENT_TYPES
     # every privileged topic has a producer that can hold a key: a service or the CLI (`upstream`)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cairn_evaluator.online.conclusions import ExperimentConclusion
 from cairn_evaluator.online.records import (
     AlertFiring,
     FeedbackRecord,
@@ -141,3 +142,79 @@ class OnlineStoreBehaviour:
         await online_store.mark_published("a1")
         assert [f.alert_id for f in await online_store.unpublished()] == ["a2"]
         assert [f.published for f in await online_store.alerts(None)] == [False, True]
+
+    async def test_an_experiments_attributions_are_read_by_tenant_prompt_and_name(
+        self, online_store: OnlineStore
+    ) -> None:
+        def attribution(
+            n: int, experiment: str | None, tenant: str = "default", prompt: str = "qa"
+        ) -> PromptAttribution:
+            return PromptAttribution(
+                event_id=f"ev-{n}",
+                request_id=f"req-{n}",
+                tenant=tenant,
+                prompt_name=prompt,
+                prompt_version=1 + n % 2,
+                experiment=experiment,
+                variant="a" if n % 2 else "b",
+                rendered_at=T0 + timedelta(minutes=n),
+            )
+
+        for record in [
+            attribution(3, "exp"),
+            attribution(1, "exp"),
+            attribution(2, "exp"),
+            attribution(4, "other"),
+            attribution(5, "exp", tenant="acme"),
+            attribution(6, "exp", prompt="greet"),
+            attribution(7, None),
+        ]:
+            assert await online_store.record_attribution(record)
+        found = await online_store.experiment_attributions("default", "qa", "exp", 10)
+        assert [a.request_id for a in found] == ["req-1", "req-2", "req-3"]  # oldest first
+        newest = await online_store.experiment_attributions("default", "qa", "exp", 2)
+        assert [a.request_id for a in newest] == ["req-2", "req-3"]
+        assert await online_store.experiment_attributions("acme", "qa", "other", 10) == []
+
+    async def test_feedback_is_read_by_request(self, online_store: OnlineStore) -> None:
+        for n, request_id in enumerate(["req-1", "req-2", "req-1", "req-3"]):
+            await online_store.record_feedback(
+                FeedbackRecord(
+                    event_id=f"fb-ev-{n}",
+                    feedback_id=f"fb-{n}",
+                    request_id=request_id,
+                    tenant="default",
+                    thumbs="up" if n % 2 else "down",
+                    submitted_at=T0 + timedelta(minutes=10 - n),
+                )
+            )
+        found = await online_store.feedback_for(["req-1", "req-3"])
+        assert [(f.request_id, f.feedback_id) for f in found] == [
+            ("req-3", "fb-3"),
+            ("req-1", "fb-2"),
+            ("req-1", "fb-0"),
+        ]
+        assert await online_store.feedback_for([]) == []
+
+    async def test_an_experiment_conclusion_is_kept_once_then_marked_published(
+        self, online_store: OnlineStore
+    ) -> None:
+        first = ExperimentConclusion(
+            conclusion_id="c-1",
+            tenant="default",
+            prompt_name="qa",
+            experiment="exp",
+            winner="b",
+            event={"winner": "b", "arms": [{"variant": "a"}, {"variant": "b"}]},
+            concluded_at=T0,
+        )
+        assert await online_store.conclusion("c-1") is None
+        assert await online_store.record_conclusion(first) is True
+        assert await online_store.record_conclusion(first.model_copy(update={"winner": "a"})) is False
+        stored = await online_store.conclusion("c-1")
+        assert stored == first
+        await online_store.mark_conclusion_published("c-1")
+        published = await online_store.conclusion("c-1")
+        assert published is not None
+        assert published.published
+        assert published.winner == "b"

@@ -68,6 +68,7 @@ async def test_the_database_allows_one_production_version(pool: Any) -> None:
         "online_alert_state",
         "online_alerts",
         "online_attributions",
+        "online_experiment_conclusions",
         "online_feedback",
         "online_requests",
         "online_responses",

@@ -12,10 +12,10 @@ from prometheus_client import REGISTRY
 from cairn_bus import Dispatcher, InMemoryPublisher, RawRecord
 from cairn_bus.objects import InMemoryObjectStore
 from cairn_events import Event
+from cairn_events.feedback import named_sources
 from cairn_feedback.adapters.memory import InMemoryRepository
 from cairn_feedback.app import router
 from cairn_feedback.bootstrap import Deps, build
-from cairn_feedback.handlers import named_sources
 from cairn_feedback.settings import Settings
 from cairn_testing.suites import load_suite
 

@@ -124,7 +124,43 @@ async def test_a_prompt_page_shows_its_versions_labels_history_and_experiment(wo
     assert 'id="diff-form"' in text
     paths = [(path, query.get("tenant")) for path, query, _, _ in world.apis.calls_to("prompts")]
     assert paths == [("/prompts/qa/versions", "acme"), ("/prompts/qa/labels", "acme"),
-                     ("/prompts/qa/history", "acme"), ("/experiments/qa", "acme")]  # fmt: skip
+                     ("/prompts/qa/history", "acme"), ("/experiments/qa", "acme"),
+                     ("/proposals", "acme")]  # fmt: skip
+    assert 'id="experiment-statistics-none"' in text  # the evaluator did not answer
+
+
+# -- prompt experiments: the evaluator's per-variant statistics, proposed winners (issue 14) --
+
+
+async def test_a_running_experiment_shows_the_evaluators_statistics_and_proposed_winners(
+    world: ConsoleWorld,
+) -> None:
+    estimate = {"value": 0.8, "low": 0.62, "high": 0.91, "n": 30}
+    empty = {"value": None, "low": None, "high": None, "n": 0}
+    arm = {"variant": "control", "prompt_version": 1, "requests": 70, "observations": 30,
+           "positive_rate": estimate, "mean_rating": empty, "refusal_rate": empty, "groundedness": empty}  # fmt: skip
+    world.apis.answer(
+        "registry", "GET", "/v1/experiments/qa-tone",
+        {"arms": [arm], "test": "msprt-normal-mixture", "metric": "positive_feedback_rate",
+         "parameters": {"alpha": 0.05, "min_samples": 30}, "decision": "continue",
+         "reason": "control not yet significantly better than brief", "evidence": 3.2, "threshold": 20.0,
+         "published": False},
+    )  # fmt: skip
+    world.apis.answer(
+        "prompts", "GET", "/proposals",
+        [{"tenant": "acme", "conclusion_id": "c-1", "prompt": "qa", "experiment": "old-ab", "label": "production",
+          "variant": "brief", "version": 2, "evidence": 41.5, "summary": "brief: 0.9 positive",
+          "proposed_at": "2025-03-05T10:42:00Z", "status": "open"}],
+    )  # fmt: skip
+    await world.login("viewer")
+    text = (await world.client.get("/console/prompts/qa", params={"tenant": "acme"})).text
+    assert 'id="experiment-statistics"' in text
+    assert "0.800 [0.620, 0.910]" in text
+    assert "control not yet significantly better than brief" in text
+    assert 'id="experiment-proposals"' in text
+    assert "@production &rarr; v2" in text
+    [(_, query, _, _)] = world.apis.calls_to("registry")
+    assert (query["prompt"], query["tenant"]) == ("qa", "acme")
 
 
 async def test_a_prompt_without_an_experiment_says_so(world: ConsoleWorld) -> None:

@@ -8,14 +8,19 @@ against the in-memory store, `test_prompt_store_postgres.py` against PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cairn_prompt_store.domain.errors import VersionNotFoundError
 from cairn_prompt_store.domain.experiments import Experiment, Variant
+from cairn_prompt_store.domain.proposals import WinnerProposal
 from cairn_prompt_store.ports import PromptStore
 
 from .conftest import spec
+
+PROPOSED = datetime(2025, 3, 5, 10, 42, tzinfo=UTC)
 
 
 class PromptStoreBehaviour:
@@ -123,6 +128,38 @@ class PromptStoreBehaviour:
         assert await store.clear_experiment("a") is True
         assert await store.clear_experiment("a") is False
         assert await store.experiments() == [other]
+
+    async def test_an_experiments_winner_policy_is_kept(self, store: PromptStore) -> None:
+        await store.push(spec("a"), "ana")
+        promote = Experiment(
+            name="e1", prompt="a", variants=[Variant(name="x", version=1)], on_winner="promote"
+        )
+        await store.set_experiment(promote, "ana")
+        found = await store.experiment("a")
+        assert found is not None
+        assert found.on_winner == "promote"
+        default = Experiment(name="e2", prompt="a", variants=[Variant(name="x", version=1)])
+        assert default.on_winner == "propose"
+
+    async def test_winner_proposals_are_kept_once_and_closed_once(self, store: PromptStore) -> None:
+        first = WinnerProposal("c-1", "a", "e1", "production", "x", 2, 41.5, "x: 0.9", PROPOSED)
+        later = WinnerProposal(
+            "c-2", "a", "e2", "production", "y", 3, 22.0, "y: 0.8", PROPOSED + timedelta(hours=1)
+        )
+        assert await store.propose_winner(later) is True
+        assert await store.propose_winner(first) is True
+        assert await store.propose_winner(replace(first, version=9)) is False  # the first stays
+        assert await store.propose_winner(first, tenant="acme") is True  # tenants apart
+        assert [p.conclusion_id for p in await store.proposals()] == ["c-1", "c-2"]
+        assert (await store.proposals())[0] == first
+        closed = await store.close_proposal("c-1", "accepted", "ana")
+        assert closed is not None
+        assert (closed.status, closed.closed_by, closed.version) == ("accepted", "ana", 2)
+        assert closed.closed_at is not None
+        assert await store.close_proposal("c-1", "dismissed", "bob") is None  # closed once
+        assert await store.close_proposal("c-9", "accepted", "ana") is None
+        assert [p.conclusion_id for p in await store.proposals(status="open")] == ["c-2"]
+        assert [p.status for p in await store.proposals(tenant="acme")] == ["open"]
 
     async def test_concurrent_pushes_keep_versions_dense_and_content_unique(self, store: PromptStore) -> None:
         specs = [spec(description=f"v{i}") for i in range(6)]

@@ -278,6 +278,7 @@ async def test_prompt_store_auth_experiment_changes_are_audited(
         "experiment": "ab",
         "label": "production",
         "variants": "a=secret:1 (1), b=secret:2 (1)",
+        "on_winner": "propose",
     }
 
 

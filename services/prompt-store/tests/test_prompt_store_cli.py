@@ -105,7 +105,7 @@ def test_experiments_set_show_clear(cli: CliRunner, qa_v2: Path) -> None:
     out = run(
         cli, "experiments", "set", "qa", "-n", "short", "--variant", "a=production:50", "--variant", "b=2:50"
     )
-    assert out == "qa@production: experiment short: a=qa@production (50%), b=qa:2 (50%)\n"
+    assert out == "qa@production: experiment short: a=qa@production (50%), b=qa:2 (50%); winner: propose\n"
     assert run(cli, "experiments", "show") == out
     assert run(cli, "experiments", "show", "qa") == out
     seen = {
@@ -115,6 +115,11 @@ def test_experiments_set_show_clear(cli: CliRunner, qa_v2: Path) -> None:
     assert seen == {"a", "b"}
     assert run(cli, "experiments", "clear", "qa") == "qa: experiment stopped\n"
     assert "no experiment runs on prompt 'qa'" in run(cli, "experiments", "clear", "qa", code=1)
+    promoting = ["experiments", "set", "qa", "-n", "auto", "--variant", "a=1", "--variant", "b=2"]
+    assert run(cli, *promoting, "--on-winner", "promote").endswith("; winner: promote\n")
+    assert "'promote' or 'propose'" in run(cli, *promoting, "--on-winner", "maybe", code=2)
+    assert run(cli, "experiments", "proposals") == "no proposal\n"
+    assert "no single open proposal 'c-1'" in run(cli, "experiments", "accept", "c-1", code=1)
 
 
 def test_errors_exit_1_with_a_message(cli: CliRunner, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from cairn_events import (
     ChatMessage,
     DeadLetterKind,
     DeadLetterRecordedV1,
+    ExperimentConcludedV1,
     GenerationParams,
     PromptRenderedV1,
     RequestSubmittedV1,
@@ -446,7 +447,10 @@ async def test_dead_letters_of_other_topics_are_not_answered(deps: Deps) -> None
 
 def test_the_router_consumes_requests_and_declares_what_it_publishes() -> None:
     assert router.service == "prompt-store"
-    assert router.consumes() == {("cairn.requests", RequestSubmittedV1.event_type)}
+    assert router.consumes() == {
+        ("cairn.requests", RequestSubmittedV1.event_type),
+        ("cairn.experiments", ExperimentConcludedV1.event_type),  # experiment winners to promote
+    }
     assert router.produces() == {
         ("cairn.prompts", PromptRenderedV1.event_type),
         ("cairn.responses", ResponseCompletedV1.event_type),

@@ -47,6 +47,7 @@ async def test_the_database_refuses_to_change_a_version(pg_store: PostgresPrompt
         "prompt_store_labels",
         "prompt_store_prompts",
         "prompt_store_versions",
+        "prompt_store_winner_proposals",
     ]
 
 

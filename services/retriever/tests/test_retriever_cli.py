@@ -14,10 +14,11 @@ from cairn_retriever.cli import app
 pytestmark = pytest.mark.integration
 
 
-async def docs(dsn: str, *args: str) -> Result:
+async def docs(dsn: str, *args: str, **extra: str) -> Result:
     """Run the command in a thread (it runs its own event loop), with the test's database."""
     runner = CliRunner()
     env = {"CAIRN_POSTGRES_DSN": dsn, "COLUMNS": "250", "CAIRN_CHUNK_SIZE": "64", "CAIRN_CHUNK_OVERLAP": "8"}
+    env.update(extra)
     return await asyncio.to_thread(runner.invoke, app, list(args), env=env, catch_exceptions=False)
 
 
@@ -70,3 +71,21 @@ async def test_a_missing_path_is_reported(fresh_database: str, minilm: Any, tmp_
     result = await docs(fresh_database, "ingest", str(tmp_path / "nope"))
     assert result.exit_code == 1
     assert "no such file" in result.output
+
+
+async def test_rescan_reingests_what_changed_in_the_watched_sources(
+    tmp_path: Path, fresh_database: str, minilm: Any
+) -> None:
+    (tmp_path / "a.md").write_text("# Alpha\n\nThe first page.")
+    (tmp_path / "b.md").write_text("# Beta\n\nThe second page.")
+    watched = {"CAIRN_WATCHED_SOURCES": f'["kb={tmp_path}"]'}
+    first = await docs(fresh_database, "rescan", **watched)
+    assert first.exit_code == 0, first.output
+    assert "│ kb " in first.output
+    (tmp_path / "a.md").write_text("# Alpha\n\nThe first page, rewritten.")
+    (tmp_path / "b.md").unlink()
+    second = await docs(fresh_database, "rescan", **watched)
+    assert second.exit_code == 0, second.output
+    row = next(line for line in second.output.splitlines() if line.startswith("│ kb"))
+    assert [c.strip() for c in row.strip("│ ").split("│")][2:] == ["1", "0", "1", "1", "0"]
+    assert (await docs(fresh_database, "rescan")).exit_code == 1  # nothing watched

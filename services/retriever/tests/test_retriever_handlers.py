@@ -339,6 +339,6 @@ async def test_dead_letters_of_other_types_get_no_answer(
 
 
 def test_the_router_declares_what_the_service_does() -> None:
-    assert router.topics == ["cairn.prompts"]
+    assert sorted(router.topics) == ["cairn.feedback", "cairn.prompts"]
     assert {ContextAssembledV1.event_type, ResponseCompletedV1.event_type} <= router.published_types
     assert router.handler_for(PromptRenderedV1.event_type) is on_prompt_rendered

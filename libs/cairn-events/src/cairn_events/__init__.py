@@ -29,6 +29,8 @@ from cairn_events.common import (
     TokenUsage,
     Verdict,
 )
+from cairn_events.documents import DocumentReindexedV1
+from cairn_events.experiments import ExperimentConcludedV1, VariantStatistics
 from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1, ReviewResolvedV1
 from cairn_events.model_lifecycle import (
     DatasetPublishedV1,
@@ -76,8 +78,10 @@ __all__ = [
     "DeadLetterKind",
     "DeadLetterRecordedV1",
     "DecodeError",
+    "DocumentReindexedV1",
     "EvaluationCompletedV1",
     "Event",
+    "ExperimentConcludedV1",
     "FeedbackSubmittedV1",
     "GenerationParams",
     "Identifier",
@@ -110,6 +114,7 @@ __all__ = [
     "TuningProgressedV1",
     "TuningRequestedV1",
     "UnknownEventType",
+    "VariantStatistics",
     "Verdict",
     "dataschema_uri",
     "decode",

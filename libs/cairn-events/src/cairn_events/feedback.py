@@ -9,7 +9,7 @@ from pydantic import Field
 from cairn_events.base import Event, Identifier, RequestId, Timestamp
 from cairn_events.common import ReviewDecision, SafetyFinding, Verdict
 
-__all__ = ["FeedbackSubmittedV1", "ReviewRequestedV1", "ReviewResolvedV1"]
+__all__ = ["SOURCE_TAG", "FeedbackSubmittedV1", "ReviewRequestedV1", "ReviewResolvedV1", "named_sources"]
 
 
 class ReviewRequestedV1(Event):
@@ -89,3 +89,14 @@ class FeedbackSubmittedV1(Event):
     tags: list[str] = Field([], description="Labels for the feedback, e.g. `hallucination`, `off_topic`.")
     user_id: str | None = Field(None, description="Pseudonymous id of who gave the feedback.")
     submitted_at: Timestamp = Field(description="When the feedback was given (RFC 3339).")
+
+
+# --- the `source:<uri>` tag convention (shared by the feedback service's metric and the retriever's loop) ---
+SOURCE_TAG = "source:"
+"""Feedback tag naming the source that should have grounded the answer: `source:<uri>`."""
+
+
+def named_sources(tags: list[str]) -> list[str]:
+    """The source URIs feedback names as right (`source:<uri>` tags), in order, without repeats."""
+    uris = (t[len(SOURCE_TAG) :].strip() for t in tags if t.startswith(SOURCE_TAG))
+    return list(dict.fromkeys(u for u in uris if u))

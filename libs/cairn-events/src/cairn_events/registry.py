@@ -8,6 +8,8 @@ from types import MappingProxyType
 
 from cairn_events.admin import AdminActionRecordedV1
 from cairn_events.base import EVENT_TYPE_PATTERN, Event
+from cairn_events.documents import DocumentReindexedV1
+from cairn_events.experiments import ExperimentConcludedV1
 from cairn_events.feedback import FeedbackSubmittedV1, ReviewRequestedV1, ReviewResolvedV1
 from cairn_events.model_lifecycle import (
     DatasetPublishedV1,
@@ -58,13 +60,22 @@ _ALL: tuple[type[Event], ...] = (
     AlertRaisedV1,
     DeadLetterRecordedV1,
     AdminActionRecordedV1,
+    ExperimentConcludedV1,
+    DocumentReindexedV1,
 )
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType({cls.event_type: cls for cls in _ALL})
 """Every registered event type string → its model class (read-only)."""
 
 PRIVILEGED_EVENT_TYPES: frozenset[str] = frozenset(
-    cls.event_type for cls in (ModelRegisteredV1, ModelPromotedV1, ReviewResolvedV1, AdminActionRecordedV1)
+    cls.event_type
+    for cls in (
+        ModelRegisteredV1,
+        ModelPromotedV1,
+        ReviewResolvedV1,
+        AdminActionRecordedV1,
+        ExperimentConcludedV1,  # with an `on_winner: promote` policy it moves a prompt label
+    )
 )
 """Event types that change what is served or who may do what: their producer signs them (Ed25519,
 `cairn_bus.signing`) and every consumer that acts on them verifies the signature first."""

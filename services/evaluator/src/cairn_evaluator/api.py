@@ -11,7 +11,8 @@ model. So any tenant's viewer may read it, and what changes it is decided by rol
 | `POST /v1/models/{name}/rollback` | admin of `*` (platform) |
 
 Shadow traffic (`/v1/shadows`, see `api_shadow`): viewers list shadows and read their reports;
-admins start and stop them.
+admins start and stop them. Prompt experiments (`/v1/experiments/{name}`, see `api_experiments`):
+a tenant's viewers read its per-variant statistics and the sequential test's state.
 
 A tenant-bound admin is refused production (403): one tenant's key must not change what every
 tenant is answered by. Promotions go through `promotion.promote`/`promotion.rollback`, so they
@@ -37,6 +38,7 @@ from cairn_auth import Authenticator, AuthSettings, Principal, Role, admin_actio
 from cairn_auth.domain import PLATFORM_TENANT
 from cairn_auth.fastapi import Admin, Operator, Viewer, install_auth, not_found
 from cairn_bus import TransientError
+from cairn_evaluator.api_experiments import add_experiment_routes
 from cairn_evaluator.api_shadow import add_shadow_routes
 from cairn_evaluator.deps import Deps
 from cairn_evaluator.domain.errors import EvaluatorError, NoRollbackTargetError, VersionNotFoundError
@@ -295,6 +297,7 @@ def create_app(
         )
 
     add_shadow_routes(app, deps)
+    add_experiment_routes(app, deps)
     return app
 
 

@@ -3,7 +3,8 @@
 It publishes the evaluation requests (`request.submitted`), `evaluation.completed` and
 `model.promoted`; it reads the answers to its own requests from `cairn.responses`. Its online part
 observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback` and raises
-`alert.raised` on drift. Shadow traffic: it mirrors live requests to candidates (`request.submitted`
+`alert.raised` on drift, and `experiment.concluded` when a prompt experiment has a significant
+winner. Shadow traffic: it mirrors live requests to candidates (`request.submitted`
 with `ce_replayid = shadow:<id>`) and reads their answers from `cairn.responses.shadow`.
 """
 
@@ -38,6 +39,7 @@ from cairn_events import (
     AdminActionRecordedV1,
     AlertRaisedV1,
     EvaluationCompletedV1,
+    ExperimentConcludedV1,
     FeedbackSubmittedV1,
     ModelPromotedV1,
     ModelRegisteredV1,
@@ -58,6 +60,7 @@ router.handler(PromptRenderedV1)(on_prompt_rendered)
 router.handler(AdminActionRecordedV1)(on_admin_action)  # tenant erasures
 router.after_batch(after_batch)
 router.publishes(RequestSubmittedV1, EvaluationCompletedV1, ModelPromotedV1, AlertRaisedV1)
+router.publishes(ExperimentConcludedV1)  # prompt experiments with a significant winner
 router.publishes(AdminActionRecordedV1)  # promotions through the registry API (api.py)
 
 

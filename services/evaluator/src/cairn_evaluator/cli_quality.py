@@ -1,4 +1,5 @@
-"""`cairn quality`: live quality per prompt, model or variant; drift checks; the alerts raised."""
+"""`cairn quality`: live quality per prompt, model or variant; drift checks; the alerts raised; the
+state of a prompt experiment's sequential test."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import typer
 from rich.table import Table
 
 from cairn_evaluator.cli_support import console, run_with
+from cairn_evaluator.deps import Deps
+from cairn_evaluator.experiments import check_experiment, experiment_verdict, verdict_json
+from cairn_evaluator.online.conclusions import conclusion_id
+from cairn_evaluator.online.experiments import METRIC, TEST, ExperimentVerdict
 from cairn_evaluator.online.summary import GroupBy
 from cairn_evaluator.online.windows import parse_duration
 from cairn_evaluator.quality import DriftReport, check_drift, quality_summary, recent_alerts
@@ -165,3 +170,66 @@ def alerts(
             "yes" if f.published else "no",
         )
     console.print(table)
+
+
+@quality_app.command()
+def experiment(
+    name: str = typer.Argument(..., help="The experiment's name."),
+    prompt: str = typer.Option(..., "--prompt", help="The prompt the experiment runs on."),
+    tenant: str = typer.Option("default", "--tenant", help="The prompt's tenant."),
+    conclude: bool = typer.Option(
+        False, "--conclude", help="Publish the conclusion on cairn.experiments if there is a winner."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Per-variant statistics of a prompt experiment with 95 % intervals (n, positive-feedback rate,
+    mean rating, refusal rate, groundedness) and the sequential test's evidence and decision."""
+
+    async def look(deps: Deps) -> tuple[ExperimentVerdict, bool]:
+        verdict = await experiment_verdict(deps, tenant, prompt, name)
+        concluded = await deps.online.conclusion(conclusion_id(tenant, prompt, name))
+        if conclude and concluded is None and verdict.winner is not None:
+            await check_experiment(deps, tenant, prompt, name)
+            concluded = await deps.online.conclusion(conclusion_id(tenant, prompt, name))
+        return verdict, concluded is not None and concluded.published
+
+    verdict, published = run_with(look, publish=conclude)
+    if as_json:
+        _print(json.dumps({**verdict_json(tenant, prompt, verdict), "published": published}, indent=2))
+        return
+    table = Table(
+        "variant",
+        "version",
+        "requests",
+        "n",
+        "positive rate [95% CI]",
+        "mean rating [95% CI]",
+        "refusal rate [95% CI]",
+        "groundedness [95% CI]",
+        title=f"experiment {name} on {tenant}/{prompt}",
+    )
+    for a in verdict.arms:
+        table.add_row(
+            a.variant,
+            str(a.prompt_version or "-"),
+            str(a.requests),
+            str(a.observations),
+            a.positive_rate.show(),
+            a.mean_rating.show(2),
+            a.refusal_rate.show(),
+            a.groundedness.show(),
+        )
+    console.print(table)
+    p = verdict.parameters
+    _print(
+        f"test: {TEST} on {METRIC}, alpha {p.alpha:g}, tau^2 {p.mixing_variance:g}, "
+        f"min {p.min_samples} observations per arm, threshold {verdict.threshold:g}"
+    )
+    for c in verdict.comparisons:
+        _print(
+            f"{verdict.leader} vs {c.other}: difference {c.difference:+.3f}, evidence {c.evidence:.3g}"
+            f"{' (significant)' if c.significant else ''}"
+        )
+    _print(f"decision: {verdict.decision} - {verdict.reason}")
+    if published:
+        _print(f"conclusion published on cairn.experiments (winner {verdict.winner})")

@@ -1,5 +1,6 @@
 """The evaluator's handlers: the registry follows `cairn.models`; runs follow `cairn.responses`; the
-online part observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback`;
+online part observes live `cairn.requests`, `cairn.prompts`, `cairn.responses` and `cairn.feedback`
+(a feedback re-checks its request's prompt experiment);
 shadow traffic mirrors live `cairn.requests` and pairs the answers of `cairn.responses` and
 `cairn.responses.shadow`."""
 
@@ -13,6 +14,7 @@ from cairn_evaluator.completion import check_runs, record_response
 from cairn_evaluator.deps import Deps, log
 from cairn_evaluator.domain.registry import ModelVersion, PromotionRequest
 from cairn_evaluator.evaluation import start_run
+from cairn_evaluator.experiments import check_experiment_of
 from cairn_evaluator.promotion import publish_promotions
 from cairn_evaluator.quality import observe_feedback, observe_prompt, observe_request, observe_response
 from cairn_evaluator.shadow import mirror_request, observe_shadow_answer
@@ -93,8 +95,11 @@ async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps:
 
 
 async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:
-    """Keep a feedback for the satisfaction summaries and feedback drift."""
-    await observe_feedback(deps, event, meta)
+    """Keep a feedback for the satisfaction summaries and feedback drift; a new feedback on a request
+    in a prompt experiment re-checks that experiment (off the consumer's path), which announces a
+    significant winner once."""
+    if await observe_feedback(deps, event, meta):
+        await _observe(deps, lambda: check_experiment_of(deps, event.request_id))
 
 
 async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> None:

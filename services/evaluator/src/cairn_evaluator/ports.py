@@ -14,6 +14,7 @@ from cairn_evaluator.domain.registry import ModelVersion, Promotion, PromotionOu
 from cairn_evaluator.domain.runs import Answer, Run, RunCase
 from cairn_evaluator.domain.shadow import Mirror, Shadow, ShadowAnswer
 from cairn_evaluator.domain.suites import Suite
+from cairn_evaluator.online.conclusions import ExperimentConclusion
 from cairn_evaluator.online.records import (
     AlertFiring,
     FeedbackRecord,
@@ -181,6 +182,29 @@ class OnlineStore(Protocol):
 
     async def attributions(self, request_ids: Sequence[str]) -> list[PromptAttribution]:
         """The experiment attributions of these requests."""
+        ...
+
+    async def experiment_attributions(
+        self, tenant: str, prompt_name: str, experiment: str, limit: int
+    ) -> list[PromptAttribution]:
+        """The attributions of one experiment of a tenant's prompt, oldest first, at most `limit` of
+        the newest."""
+        ...
+
+    async def feedback_for(self, request_ids: Sequence[str]) -> list[FeedbackRecord]:
+        """The feedback on these requests (any time), oldest first."""
+        ...
+
+    async def record_conclusion(self, conclusion: ExperimentConclusion) -> bool:
+        """Keep an experiment's conclusion (unpublished); False when its id is known (the first stays)."""
+        ...
+
+    async def conclusion(self, conclusion_id: str) -> ExperimentConclusion | None:
+        """A conclusion by id, or None."""
+        ...
+
+    async def mark_conclusion_published(self, conclusion_id: str) -> None:
+        """Note that the conclusion was published."""
         ...
 
     async def fire(self, firing: AlertFiring, cooldown: timedelta) -> bool:

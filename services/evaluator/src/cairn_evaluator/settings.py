@@ -114,6 +114,37 @@ class Settings(ServiceSettings, PostgresSettings, S3Settings, http_api_settings(
         "if present, else no cost.",
     )
 
+    # prompt experiments: variants compared on live feedback by a sequential test (docs/prompt-experiments.md)
+    experiment_alpha: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="False-positive rate the experiment test controls (split over arms).",
+    )
+    experiment_min_samples: int = Field(
+        30, ge=1, description="Requests with feedback every arm needs before an experiment can conclude."
+    )
+    experiment_mixing_variance: float = Field(
+        0.1,
+        gt=0.0,
+        description="The mSPRT's mixing variance τ² on the difference of positive-feedback rates.",
+    )
+    experiment_positive_rating: int = Field(
+        4, ge=1, le=5, description="A feedback rating at or above this counts as positive."
+    )
+    experiment_refusal_margin: float = Field(
+        0.05, ge=0.0, le=1.0, description="How far the winner's refusal rate may exceed another arm's."
+    )
+    experiment_groundedness_margin: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="How far the winner's mean groundedness may fall below another arm's.",
+    )
+    experiment_fetch_limit: int = Field(
+        100_000, ge=100, description="Most requests of an experiment (the newest) a check reads."
+    )
+
     @field_validator("drift_recent_window", "drift_reference_window")
     @classmethod
     def _window(cls, value: str) -> str:

@@ -16,15 +16,13 @@ from cairn_events import (
     ResponseCompletedV1,
     ReviewResolvedV1,
 )
+from cairn_events.feedback import named_sources
 from cairn_feedback.bootstrap import Deps
 from cairn_feedback.domain.records import RequestTrail
 from cairn_feedback.domain.reviews import review_feedback
 from cairn_observability import RETRIEVAL_SOURCE_FEEDBACK, get_logger
 
 log = get_logger("cairn.feedback")
-
-SOURCE_TAG = "source:"
-"""Feedback tag naming the source that should have grounded the answer: `source:<uri>`."""
 
 
 async def on_admin_action(event: AdminActionRecordedV1, meta: EventMeta, deps: Deps) -> None:
@@ -107,12 +105,6 @@ def feedback_arrived(deps: Deps) -> None:
     """Tell the dataset policies (when they run) that new feedback was stored."""
     if deps.auto_datasets is not None:
         deps.auto_datasets.feedback_arrived()
-
-
-def named_sources(tags: list[str]) -> list[str]:
-    """The source URIs feedback names as right (`source:<uri>` tags), in order, without repeats."""
-    uris = (t[len(SOURCE_TAG) :].strip() for t in tags if t.startswith(SOURCE_TAG))
-    return list(dict.fromkeys(u for u in uris if u))
 
 
 def source_outcome(uri: str, trail: RequestTrail) -> str:

@@ -21,8 +21,9 @@ from cairn_prompt_store.domain.errors import (
     RenderError,
     ResolutionError,
 )
-from cairn_prompt_store.domain.experiments import Experiment, Variant
+from cairn_prompt_store.domain.experiments import Experiment, Variant, WinnerPolicy
 from cairn_prompt_store.domain.prompt_file import dump_prompt, load_prompt
+from cairn_prompt_store.domain.proposals import WinnerProposal
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion
 from cairn_prompt_store.domain.refs import PRODUCTION
 from cairn_prompt_store.domain.spec import PromptSpec
@@ -179,6 +180,9 @@ class ExperimentIn(BaseModel):
     name: str = Field(description="Experiment id.")
     label: str = Field(PRODUCTION, description="Requests resolving through this label join.")
     variants: list[Variant] = Field(min_length=1, description="The arms.")
+    on_winner: WinnerPolicy = Field(
+        "propose", description="A significant winner is promoted to `label` or proposed to an operator."
+    )
     by: str = Field(
         "api", min_length=1, description="Who sets it, when access control is off (else the key id)."
     )
@@ -192,6 +196,38 @@ class ExperimentOut(Experiment):
     @classmethod
     def of(cls, e: Experiment, tenant: str) -> ExperimentOut:
         return cls(**e.model_dump(), tenant=tenant)
+
+
+class ProposalOut(BaseModel):
+    """A proposal to promote an experiment's significant winner, kept for an operator."""
+
+    tenant: str = Field(description="The tenant of the experiment's prompt.")
+    conclusion_id: str = Field(description="The evaluator's conclusion this proposal comes from.")
+    prompt: str = Field(description="The prompt.")
+    experiment: str = Field(description="The experiment.")
+    label: str = Field(description="The label accepting would move.")
+    variant: str = Field(description="The winning variant.")
+    version: int = Field(description="The version the label would point at.")
+    evidence: float = Field(description="The sequential test's evidence (likelihood ratio) for the winner.")
+    summary: str = Field(description="The arms' positive-feedback rates with 95 % intervals.")
+    proposed_at: datetime = Field(description="When the evaluator concluded.")
+    status: str = Field(description="`open`, `accepted` or `dismissed`.")
+
+    @classmethod
+    def of(cls, p: WinnerProposal, tenant: str) -> ProposalOut:
+        return cls(
+            tenant=tenant,
+            conclusion_id=p.conclusion_id,
+            prompt=p.prompt,
+            experiment=p.experiment,
+            label=p.label,
+            variant=p.variant,
+            version=p.version,
+            evidence=p.evidence,
+            summary=p.summary,
+            proposed_at=p.proposed_at,
+            status=p.status,
+        )
 
 
 def _store(request: Request) -> PromptStore:
@@ -446,6 +482,16 @@ def create_app(
             scope = lookup_order(principal.tenant)
         return [ExperimentOut.of(e, t) for t in scope for e in await store.experiments(tenant=t)]
 
+    @app.get("/proposals")
+    async def list_proposals(
+        request: Request, principal: Viewer, tenant: TenantQuery = None
+    ) -> list[ProposalOut]:
+        """Proposals to promote experiment winners (policy `propose`): of the caller's tenant and the
+        shared prompts, or of `tenant`; accept them with `cairn prompts experiments accept`."""
+        store = _store(request)
+        scope = (_reading(principal, tenant),) if tenant is not None else lookup_order(principal.tenant)
+        return [ProposalOut.of(p, t) for t in scope for p in await store.proposals(tenant=t)]
+
     @app.get("/experiments/{prompt:path}")
     async def get_experiment(
         request: Request, prompt: str, principal: Viewer, tenant: TenantQuery = None
@@ -468,7 +514,13 @@ def create_app(
         """Start or replace the prompt's experiment; every arm must resolve (an admin action)."""
         target = _writing(principal, tenant)
         try:
-            experiment = Experiment(name=body.name, prompt=prompt, label=body.label, variants=body.variants)
+            experiment = Experiment(
+                name=body.name,
+                prompt=prompt,
+                label=body.label,
+                variants=body.variants,
+                on_winner=body.on_winner,
+            )
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         await management.set_experiment(_store(request), experiment, _by(principal, body.by), tenant=target)

@@ -27,6 +27,7 @@ from cairn_prompt_store.domain.refs import PRODUCTION
 from cairn_prompt_store.domain.tenants import SHARED_TENANT
 from cairn_prompt_store.ports import PromptStore
 from cairn_prompt_store.settings import Settings
+from cairn_prompt_store.winners import accept_proposal
 
 T = TypeVar("T")
 
@@ -349,13 +350,25 @@ def experiments_set(
     label_name: str = typer.Option(
         PRODUCTION, "--label", help="Requests resolving through this label join the experiment."
     ),
+    on_winner: str = typer.Option(
+        "propose",
+        "--on-winner",
+        help="When the evaluator finds a significant winner: `promote` it to the label (and end the "
+        "experiment) or `propose` it to an operator.",
+    ),
     by: str | None = typer.Option(None, help="Who sets it (default: the OS user)."),
     tenant: str = _tenant_option(),
 ) -> None:
     """Start or replace the experiment on a prompt (sticky per user id, else request id)."""
     try:
-        experiment = Experiment(
-            name=name, prompt=prompt, label=label_name, variants=[parse_variant(v) for v in variant]
+        experiment = Experiment.model_validate(
+            {
+                "name": name,
+                "prompt": prompt,
+                "label": label_name,
+                "variants": [parse_variant(v) for v in variant],
+                "on_winner": on_winner,
+            }
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -373,7 +386,7 @@ def experiments_set(
 def _describe(e: Experiment) -> str:
     total = sum(v.weight for v in e.variants)
     arms = ", ".join(f"{v.name}={e.prompt}{v.target} ({v.weight / total:.0%})" for v in e.variants)
-    return f"{e.prompt}@{e.label}: experiment {e.name}: {arms}"
+    return f"{e.prompt}@{e.label}: experiment {e.name}: {arms}; winner: {e.on_winner}"
 
 
 @experiments_app.command("show")
@@ -408,3 +421,40 @@ def experiments_clear(
     _record(
         management.experiment_changed(by or _actor(), management.EXPERIMENT_CLEARED, prompt, tenant=tenant)
     )
+
+
+@experiments_app.command("proposals")
+def experiments_proposals(
+    all_: bool = typer.Option(False, "--all", help="Accepted and dismissed ones too."),
+    tenant: str = _tenant_option(),
+) -> None:
+    """Significant experiment winners proposed for promotion (experiments with `--on-winner propose`)."""
+    found = _with_store(lambda store: store.proposals(tenant=tenant, status=None if all_ else "open"))
+    if not found:
+        _print("no proposal")
+    for p in found:
+        _print(
+            f"{p.conclusion_id[:12]} {p.status}: {p.prompt}@{p.label} -> {p.prompt}:{p.version} "
+            f"(experiment {p.experiment}, winner {p.variant}, evidence {p.evidence:.3g}) {p.summary}"
+        )
+
+
+@experiments_app.command("accept")
+def experiments_accept(
+    proposal: str = typer.Argument(..., help="The proposal's id (or a unique prefix of it)."),
+    by: str | None = typer.Option(None, help="Who accepts it (default: the OS user)."),
+    tenant: str = _tenant_option(),
+) -> None:
+    """Accept a proposal: move its label to the winner's version and end the experiment (recorded on
+    `cairn.admin`)."""
+    actor = by or _actor()
+    _direct("prompts.experiments.accept", f"proposal:{proposal}", actor, tenant)
+    done = _with_store(lambda store: accept_proposal(store, proposal, actor, tenant=tenant))
+    p = done.proposal
+    _print(f"{p.prompt}@{p.label} -> {p.prompt}:{p.version} (winner {p.variant} of {p.experiment})")
+    ended = (
+        management.experiment_changed(actor, management.EXPERIMENT_CLEARED, p.prompt, tenant=tenant)
+        if done.experiment_ended
+        else None
+    )
+    _record(management.label_moved(actor, done.move, tenant=tenant), ended)

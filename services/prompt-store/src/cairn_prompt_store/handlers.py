@@ -1,4 +1,5 @@
-"""The prompt store's handlers: render each request's prompt, or end the request with a rejection."""
+"""The prompt store's handlers: render each request's prompt, or end the request with a rejection;
+promote or propose the significant winner of an experiment."""
 
 from __future__ import annotations
 
@@ -6,13 +7,22 @@ from datetime import datetime
 
 from cairn_bus import EventMeta
 from cairn_bus.salvage import SalvagedRequest
-from cairn_events import DeadLetterKind, RequestSubmittedV1, ResponseCompletedV1, ResponseStatus
+from cairn_events import (
+    DeadLetterKind,
+    ExperimentConcludedV1,
+    RequestSubmittedV1,
+    ResponseCompletedV1,
+    ResponseStatus,
+)
 from cairn_observability import get_logger, record_request_outcome, request_started
 from cairn_prompt_store.bootstrap import Deps
 from cairn_prompt_store.rendering import answer
+from cairn_prompt_store.winners import POLICY_ACTOR, decide_on_winner, promotion_events, proposal_of
 
 CONSUMER = "prompt-store.request-submitted"
 """The inbox consumer name of `on_request_submitted`."""
+WINNERS = "prompt-store.experiment-concluded"
+"""The inbox consumer name of `on_experiment_concluded`."""
 
 log = get_logger("cairn.prompt_store")
 
@@ -37,6 +47,39 @@ async def on_request_submitted(event: RequestSubmittedV1, meta: EventMeta, deps:
             await deps.publisher.publish(outcome, cause=meta)
     if isinstance(outcome, ResponseCompletedV1):
         _count(outcome, event.submitted_at, replay=meta.replay_id is not None)
+
+
+async def on_experiment_concluded(event: ExperimentConcludedV1, meta: EventMeta, deps: Deps) -> None:
+    """Apply the experiment's `on_winner` policy to a significant winner, once per conclusion.
+
+    `promote`: the label move and the experiment's end are published on `cairn.admin` (ids fixed by
+    this event) before they are made, so a failure in between is retried by the redelivery and the
+    trail never misses a change that was made. `propose`: a proposal is kept for an operator. A
+    conclusion about an experiment that no longer runs changes nothing.
+    """
+    async with deps.inbox.once(WINNERS, meta.id) as claim:
+        if not claim:
+            return
+        decision = await decide_on_winner(deps.store, event)
+        log.info(
+            "experiment concluded",
+            prompt=event.prompt_name,
+            experiment=event.experiment,
+            winner=event.winner,
+            action=decision.action,
+            reason=decision.reason,
+        )
+        if decision.action == "propose":
+            await deps.store.propose_winner(proposal_of(decision, event), tenant=decision.tenant)
+        if decision.action != "promote" or decision.experiment is None or decision.version is None:
+            return
+        for action in promotion_events(decision, event, deps.clock()):
+            await deps.publisher.publish(action, cause=meta, discriminator=action.action)
+        experiment = decision.experiment
+        await deps.store.move_label(
+            experiment.prompt, experiment.label, decision.version, POLICY_ACTOR, tenant=decision.tenant
+        )
+        await deps.store.clear_experiment(experiment.prompt, tenant=decision.tenant)
 
 
 def _count(response: ResponseCompletedV1, submitted_at: datetime | None, *, replay: bool = False) -> None:

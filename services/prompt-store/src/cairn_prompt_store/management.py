@@ -190,6 +190,7 @@ def experiment_changed(
             "experiment": experiment.name,
             "label": experiment.label,
             "variants": ", ".join(f"{v.name}={prompt}{v.target} ({v.weight:g})" for v in experiment.variants),
+            "on_winner": experiment.on_winner,
         }
     return admin_action(actor, action, f"prompt:{prompt}", tenant=tenant, details=details)
 

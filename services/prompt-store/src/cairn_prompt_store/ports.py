@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from cairn_prompt_store.domain.experiments import Experiment
+from cairn_prompt_store.domain.proposals import ProposalStatus, WinnerProposal
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
 from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.domain.tenants import SHARED_TENANT
@@ -74,4 +75,22 @@ class PromptStore(Protocol):
 
     async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         """Every running experiment, by prompt name."""
+        ...
+
+    async def propose_winner(self, proposal: WinnerProposal, *, tenant: str = SHARED_TENANT) -> bool:
+        """Keep an open proposal for an experiment's winner; False when its `conclusion_id` is known
+        (the first stays)."""
+        ...
+
+    async def proposals(
+        self, *, tenant: str = SHARED_TENANT, status: ProposalStatus | None = None
+    ) -> list[WinnerProposal]:
+        """The tenant's proposals (with `status`, only those), oldest first."""
+        ...
+
+    async def close_proposal(
+        self, conclusion_id: str, status: ProposalStatus, by: str, *, tenant: str = SHARED_TENANT
+    ) -> WinnerProposal | None:
+        """Mark an open proposal accepted or dismissed; the proposal as it now is, or None when the
+        tenant has no open proposal of that id."""
         ...

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cairn_auth import AuthSettings
 from cairn_bus import Inbox, Publisher
+from cairn_bus.background import in_background
+from cairn_observability import get_logger
 from cairn_retriever.domain.models import SearchMode
 from cairn_retriever.ingest import ChunkingConfig, Ingestor
-from cairn_retriever.ports import Embedder, VectorStore
+from cairn_retriever.ports import Embedder, PriorStore, VectorStore
+from cairn_retriever.reindex import WatchedSource, parse_watched, scan_watched
 from cairn_retriever.retrieval import Retriever, SearchConfig
 from cairn_retriever.settings import Settings
 
 if TYPE_CHECKING:
     from cairn_auth.serving import HttpServer
+
+
+log = get_logger("cairn.retriever")
+PURGE_EVERY_S = 3600.0
+"""How often served-chunk records past their retention are purged."""
 
 
 def utc_now() -> datetime:
@@ -39,6 +47,8 @@ class Deps:
     clock: Callable[[], datetime] = field(default=utc_now)
     http: HttpServer | None = None
     """Where the ingestion and search API listens, when the service serves it."""
+    priors: PriorStore | None = None
+    """The retrieval loop's state (served chunks, votes); None: feedback does not move ranking."""
 
 
 def search_config(settings: Settings) -> SearchConfig:
@@ -131,13 +141,19 @@ async def build(
     inbox: Inbox | None = None,
     clock: Callable[[], datetime] | None = None,
     auth: AuthSettings | None = None,
+    priors: PriorStore | None = None,
 ) -> AsyncIterator[Deps]:
     """Deps for the running service. Without overrides: a PostgreSQL pool (the inbox, and the pgvector
     store unless Weaviate is configured), the model loaded once in a worker thread, and, when
     `http_enabled`, the ingestion and search API on `http_host:http_port` (API keys from
     `auth_api_keys` in the same database, `auth` default from `CAIRN_AUTH_*`), stopped when the
-    block exits. With an `inbox` given (tests), no API is served."""
+    block exits. With an `inbox` given (tests), no API is served and nothing runs in the background;
+    otherwise the watched sources are scanned every `source_scan_interval_s` (the first scan at start)
+    and served-chunk records older than `served_retention_days` are purged hourly. `priors` defaults
+    to the PostgreSQL prior store on the pool when the loop is on (`prior_weight` > 0)."""
     serve_http = settings.http_enabled and inbox is None
+    background = inbox is None  # the service itself, not a test
+    watched = parse_watched(settings.watched_sources)  # a malformed entry stops the start
     async with AsyncExitStack() as stack:
         pool = None
         if inbox is None or (store is None and settings.vector_store == "pgvector"):
@@ -149,6 +165,12 @@ async def build(
                 pg_inbox = PostgresInbox(pool)
                 await pg_inbox.migrate()
                 inbox = pg_inbox
+                if priors is None and settings.prior_weight > 0:
+                    from cairn_retriever.adapters.priors_postgres import PostgresPriorStore
+
+                    pg_priors = PostgresPriorStore(pool)
+                    await pg_priors.migrate()
+                    priors = pg_priors
         if store is None:
             store = await stack.enter_async_context(open_store(settings, pool))
         if embedder is None:
@@ -167,14 +189,21 @@ async def build(
                     settings, retriever, make_ingestor(settings, embedder, store), pool, publisher, auth
                 )
             )
-        yield Deps(
+        deps = Deps(
             publisher=publisher,
             retriever=retriever,
             inbox=inbox,
             settings=settings,
             clock=clock or utc_now,
             http=http,
+            priors=priors,
         )
+        if background and (watched or priors is not None):
+            ingestor = make_ingestor(settings, embedder, store)
+            await stack.enter_async_context(
+                in_background(upkeep(deps, ingestor, watched), "retriever-upkeep")
+            )
+        yield deps
 
 
 @asynccontextmanager
@@ -201,3 +230,40 @@ async def serve_api(
         yield await stack.enter_async_context(
             serving_api(settings, pool, publisher, make_app, name="retriever", auth=auth)
         )
+
+
+def s3_of(settings: Settings) -> tuple[str, str, str, bool]:
+    """(endpoint, access key, secret key, secure) of the S3 store, for s3:// sources."""
+    return (
+        settings.s3_endpoint,
+        settings.s3_access_key,
+        settings.s3_secret_key.get_secret_value(),
+        settings.s3_secure,
+    )
+
+
+async def upkeep(deps: Deps, ingestor: Ingestor, watched: Sequence[WatchedSource]) -> None:
+    """What the service does beside consuming: scan the watched sources at start and every
+    `source_scan_interval_s` (0: at start only), and purge served-chunk records past their retention
+    every hour. A failing round is logged and the next one tries again."""
+    settings = deps.settings
+    loop = asyncio.get_running_loop()
+    never = float("inf")
+    next_scan = loop.time() if watched else never
+    next_purge = loop.time() if deps.priors is not None else never
+    while next_scan < never or next_purge < never:
+        now = loop.time()
+        if now >= next_scan:
+            await scan_watched(watched, ingestor, deps.publisher, deps.clock, s3_of(settings))
+            interval = settings.source_scan_interval_s
+            next_scan = now + interval if interval > 0 else never
+        if deps.priors is not None and now >= next_purge:
+            try:
+                cutoff = deps.clock() - timedelta(days=settings.served_retention_days)
+                purged = await deps.priors.purge_served(cutoff)
+                if purged:
+                    log.info("served-chunk records purged", count=purged)
+            except Exception as exc:  # the database may be down; the next round tries again
+                log.warning("served-chunk purge failed", error=repr(exc))
+            next_purge = now + PURGE_EVERY_S
+        await asyncio.sleep(min(PURGE_EVERY_S, max(0.05, min(next_scan, next_purge) - loop.time())))

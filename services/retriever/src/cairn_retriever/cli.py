@@ -1,4 +1,4 @@
-"""`cairn docs`: ingest documents for retrieval, list them, search them, delete them.
+"""`cairn docs`: ingest documents for retrieval, list them, search them, delete them, rescan the watched ones.
 
 Reads CAIRN_* through the retriever's Settings; anything unset (broker, database, S3) comes from the
 local stack's configuration (`cairn_bus.settings.settings_or_local_stack`), as the rest of the `cairn`
@@ -28,10 +28,11 @@ from rich.table import Table
 
 from cairn_bus.direct_access import direct_access
 from cairn_bus.settings import settings_or_local_stack
-from cairn_retriever.bootstrap import load_embedder, make_ingestor, open_store, search_config
+from cairn_retriever.bootstrap import load_embedder, make_ingestor, open_store, s3_of, search_config, utc_now
 from cairn_retriever.domain.models import SearchMode
 from cairn_retriever.domain.tenancy import SHARED_TENANT, owner_of, readable_collections, stored_collection
 from cairn_retriever.ingest import DocumentOutcome, DocumentStatus, IngestReport
+from cairn_retriever.reindex import ScanReport, WatchedSource, parse_watched, scan_watched
 from cairn_retriever.retrieval import Retriever
 from cairn_retriever.settings import Settings
 
@@ -266,6 +267,51 @@ def delete(
         console.print(f"[red]no document[/red] {uri}")
         raise typer.Exit(1)
     console.print(f"deleted {gone} document(s): {uri}")
+
+
+async def rescan_now(settings: Settings, watched: list[WatchedSource]) -> list[ScanReport]:
+    """Scan the watched sources once, publishing as the retriever (its Kafka publisher)."""
+    from cairn_bus.service import service_publisher
+    from cairn_retriever.app import router
+
+    embedder = await asyncio.to_thread(load_embedder, settings, eager=False)  # loads when first needed
+    async with open_store(settings) as store, service_publisher(router, settings) as publisher:
+        ingestor = make_ingestor(settings, embedder, store)
+        return await scan_watched(watched, ingestor, publisher, utc_now, s3_of(settings))
+
+
+@app.command()
+def rescan() -> None:
+    """Scan the watched sources (CAIRN_WATCHED_SOURCES) now, as the service does on its schedule:
+    re-ingest documents changed at the origin, delete removed ones, one cairn.document.reindexed.v1 each."""
+    settings = load_settings()
+    try:
+        watched = parse_watched(settings.watched_sources)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not watched:
+        console.print('no watched sources: set CAIRN_WATCHED_SOURCES to ["<collection>=<source>", ...]')
+        raise typer.Exit(1)
+    direct_access(settings, "docs.rescan", "sources:watched", details={"sources": len(watched)})
+    reports = _run(rescan_now(settings, watched))
+    table = Table(title="watched sources scanned")
+    for name in ("collection", "source", "documents", "added", "changed", "removed", "failed"):
+        table.add_column(name, overflow="fold")
+    for r in reports:
+        failed = sum(1 for o in r.outcomes if o.status is DocumentStatus.FAILED)
+        table.add_row(
+            r.watched.collection,
+            r.watched.spec,
+            str(len(r.outcomes)),
+            *(str(r.count(c)) for c in ("added", "changed", "removed")),
+            str(failed),
+        )
+    console.print(table)
+    if len(reports) < len(watched):
+        console.print(
+            f"[red]{len(watched) - len(reports)} source(s) could not be scanned[/red] (see the log)"
+        )
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -15,19 +15,38 @@ from cairn_events import (
     ContextAssembledV1,
     ContextChunk,
     DeadLetterKind,
+    FeedbackSubmittedV1,
     PromptRenderedV1,
     ResponseCompletedV1,
     ResponseStatus,
 )
+from cairn_events.feedback import named_sources
 from cairn_observability import RETRIEVAL_HITS, get_logger, record_request_outcome
 from cairn_retriever.bootstrap import Deps
 from cairn_retriever.domain.context import assemble_context, query_of
 from cairn_retriever.domain.models import SearchHit
+from cairn_retriever.domain.priors import (
+    ChunkKey,
+    Sentiment,
+    ServedChunk,
+    ServedContext,
+    feedback_votes,
+    rerank,
+    sentiment_of,
+)
 from cairn_retriever.domain.tenancy import readable_collections
-from cairn_retriever.metrics import CONTEXT_CHUNKS, CONTEXT_TOKENS, RETRIEVALS
+from cairn_retriever.metrics import (
+    CONTEXT_CHUNKS,
+    CONTEXT_TOKENS,
+    LOOP_FEEDBACK,
+    PRIOR_VOTES,
+    RETRIEVALS,
+)
 
 CONSUMER = "retriever"
 """The inbox consumer name of `on_prompt_rendered`."""
+FEEDBACK_CONSUMER = "retriever-feedback"
+"""The inbox consumer name of `on_feedback_submitted`, claimed per `<tenant>/<feedback_id>`."""
 log = get_logger("cairn.retriever")
 
 
@@ -110,7 +129,7 @@ async def on_prompt_rendered(event: PromptRenderedV1, meta: EventMeta, deps: Dep
             if not claim:
                 log.info("prompt already handled; redelivery ignored", event_id=meta.id)
                 return
-            published = await _ground(event, meta, deps)
+            published = await _ground(event, meta, deps, claim.conn)
     except TRANSIENT as exc:
         # the retriever's own database is unreachable (no inbox): answer anyway once the request is
         # old enough (the answer's id is derived from the prompt's, so a later repeat is recognised),
@@ -125,7 +144,42 @@ def _waited(event: PromptRenderedV1, deps: Deps) -> float:
     return (deps.clock() - event.rendered_at).total_seconds()
 
 
-async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
+def _loop_on(deps: Deps) -> bool:
+    return deps.priors is not None and deps.settings.prior_weight > 0
+
+
+async def _search(
+    event: PromptRenderedV1, query: str, collections: tuple[str, ...], deps: Deps
+) -> tuple[list[SearchHit], list[SearchHit]]:
+    """(the top_k hits, the candidate pool they came from). With the loop on, `prior_candidates`
+    are retrieved and reordered by the tenant's chunk priors (`domain.priors.rerank`)."""
+    options = event.retrieval
+    assert options is not None
+    if not _loop_on(deps):
+        hits = await deps.retriever.search(
+            query, k=options.top_k, collection=collections, min_similarity=options.min_score
+        )
+        return hits, hits
+    assert deps.priors is not None
+    candidates = await deps.retriever.search(
+        query,
+        k=max(options.top_k, deps.settings.prior_candidates),
+        collection=collections,
+        min_similarity=options.min_score,
+    )
+    keys = list(dict.fromkeys(ChunkKey(h.document_id, h.content_hash) for h in candidates))
+    votes = await deps.priors.votes(event.tenant, keys)
+    priors = {key: v.prior(deps.settings.prior_smoothing) for key, v in votes.items()}
+    hits = rerank(
+        candidates,
+        priors,
+        weight=deps.settings.prior_weight,
+        k=options.top_k,
+    )
+    return hits, candidates
+
+
+async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps, conn: object = None) -> bool:
     """Publish the request's context or give it up; True once a context was published."""
     options = event.retrieval
     if options is None:
@@ -145,12 +199,7 @@ async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
         await _give_up(event, meta, deps, ResponseStatus.REJECTED, f"retrieval refused: {exc}"[:1000])
         return False
     try:
-        hits = await deps.retriever.search(
-            query,
-            k=options.top_k,
-            collection=collections,
-            min_similarity=options.min_score,
-        )
+        hits, candidates = await _search(event, query, collections, deps)
     except TRANSIENT as exc:
         waited = _waited(event, deps)
         if waited < deps.settings.give_up_after_s:
@@ -168,10 +217,60 @@ async def _ground(event: PromptRenderedV1, meta: EventMeta, deps: Deps) -> bool:
     ).inc()
     CONTEXT_CHUNKS.observe(len(context.hits))
     CONTEXT_TOKENS.observe(context.context_tokens)
+    if _loop_on(deps) and meta.replay_id is None:  # feedback never comes for a replay
+        assert deps.priors is not None
+        served = ServedContext(
+            event.tenant,
+            event.request_id,
+            tuple(ServedChunk.of(h) for h in context.hits),
+            tuple(ServedChunk.of(h) for h in candidates),
+            deps.clock(),
+        )
+        await deps.priors.record_served(served, conn=conn)
     await deps.publisher.publish(
         _assembled(event, context.messages, context.hits, context.context_tokens, deps), cause=meta
     )
     return True
+
+
+async def on_feedback_submitted(event: FeedbackSubmittedV1, meta: EventMeta, deps: Deps) -> None:
+    """Let feedback move the ranking of the tenant's chunks (`domain.priors`): negative feedback votes
+    down the chunks the request was served, a `source:<uri>` tag votes up that source's best chunk
+    among the request's candidates; positive feedback naming no source casts nothing. Feedback
+    on a request the retriever has no record of (not retrieved, or past `served_retention_days`) and
+    neutral feedback naming no source change nothing. Idempotent per (tenant, feedback id): the votes
+    and the inbox claim commit together."""
+    if not _loop_on(deps):
+        return
+    assert deps.priors is not None
+    sentiment = sentiment_of(event.thumbs, event.rating)
+    right = named_sources(event.tags)
+    if sentiment is not Sentiment.NEGATIVE and not right:
+        LOOP_FEEDBACK.labels("ignored").inc()
+        return
+    served = await deps.priors.served(event.tenant, event.request_id)
+    if served is None:
+        LOOP_FEEDBACK.labels("unserved").inc()
+        log.info("feedback on a request with no served record", request_id=event.request_id)
+        return
+    cast = feedback_votes(sentiment, right, served)
+    async with deps.inbox.once(FEEDBACK_CONSUMER, f"{event.tenant}/{event.feedback_id}") as claim:
+        if not claim:
+            LOOP_FEEDBACK.labels("duplicate").inc()
+            return
+        await deps.priors.add_votes(event.tenant, cast.votes, conn=claim.conn)
+    LOOP_FEEDBACK.labels("applied").inc()
+    PRIOR_VOTES.labels("up").inc(cast.ups)
+    PRIOR_VOTES.labels("down").inc(cast.downs)
+    PRIOR_VOTES.labels("unreachable").inc(len(cast.unreachable))
+    log.info(
+        "feedback moved chunk priors",
+        request_id=event.request_id,
+        feedback_id=event.feedback_id,
+        up=cast.ups,
+        down=cast.downs,
+        unreachable=list(cast.unreachable),
+    )
 
 
 def answer_dead_lettered_prompt(

@@ -42,6 +42,8 @@ class DocumentOutcome:
     chars: int = 0
     seconds: float = 0.0
     error: str | None = None
+    content_hash: str | None = None
+    """`sha256:<hex>` of the bytes read (none when they could not be read)."""
 
 
 @dataclass
@@ -83,7 +85,9 @@ class IngestProgress(Protocol):
         """One document is finished."""
 
 
-class _Silent:
+class SilentProgress:
+    """IngestProgress that reports nothing."""
+
     def started(self, source: str, documents: int) -> None:
         pass
 
@@ -135,7 +139,7 @@ class Ingestor:
     ) -> IngestReport:
         """Ingest every document of `source`. A document that cannot be read or parsed is reported as
         failed and the rest go on; a store outage (TransientError, OSError) stops the run."""
-        progress = progress or _Silent()
+        progress = progress or SilentProgress()
         started = time.perf_counter()
         refs = await asyncio.to_thread(source.refs)
         report = IngestReport(source.describe(), collection)
@@ -159,11 +163,15 @@ class Ingestor:
         digest = content_hash(data)
         state = await self.store.document_state(collection, ref.uri)
         if state is not None and state.content_hash == digest and state.chunking == self.signature:
-            return DocumentOutcome(ref.uri, DocumentStatus.UNCHANGED, seconds=time.perf_counter() - t0)
+            return DocumentOutcome(
+                ref.uri, DocumentStatus.UNCHANGED, seconds=time.perf_counter() - t0, content_hash=digest
+            )
         try:
             extracted, pieces = await asyncio.to_thread(self._prepare, ref, data)
         except Exception as exc:  # a parser failing on one bad file must not stop the run
-            return DocumentOutcome(ref.uri, DocumentStatus.FAILED, error=f"cannot extract text: {exc}")
+            return DocumentOutcome(
+                ref.uri, DocumentStatus.FAILED, error=f"cannot extract text: {exc}", content_hash=digest
+            )
         vectors: list[list[float]] = []
         for i in range(0, len(pieces), self.batch_size):
             batch = [p.text for p in pieces[i : i + self.batch_size]]
@@ -197,7 +205,9 @@ class Ingestor:
         ]
         await self.store.replace_document(document, records)
         status = DocumentStatus.ADDED if state is None else DocumentStatus.REPLACED
-        return DocumentOutcome(ref.uri, status, len(records), len(extracted.text), time.perf_counter() - t0)
+        return DocumentOutcome(
+            ref.uri, status, len(records), len(extracted.text), time.perf_counter() - t0, content_hash=digest
+        )
 
     def _prepare(self, ref: DocumentRef, data: bytes) -> tuple[ExtractedText, list[TextChunk]]:
         extracted = self.extract(ref, data)

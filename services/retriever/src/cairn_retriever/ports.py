@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from cairn_retriever.domain.models import ChunkRecord, Document, DocumentState, SearchHit, SearchQuery
+from cairn_retriever.domain.priors import ChunkKey, ServedContext, Votes
 
 
 class Embedder(Protocol):
@@ -111,4 +113,30 @@ class DocumentSource(Protocol):
 
     def read(self, ref: DocumentRef) -> bytes:
         """The document's bytes as stored."""
+        ...
+
+
+class PriorStore(Protocol):
+    """The retrieval loop's state, per tenant: what each request was served, and the votes feedback
+    cast on chunks (`domain.priors`). `conn`: a database connection whose open transaction the write
+    joins (the inbox claim's), or None. Outages raise TransientError."""
+
+    async def record_served(self, served: ServedContext, conn: Any = None) -> None:
+        """Remember what a request was served (a request served again keeps its first record)."""
+        ...
+
+    async def served(self, tenant: str, request_id: str) -> ServedContext | None:
+        """What the tenant's request was served, or None (never served, or purged)."""
+        ...
+
+    async def purge_served(self, before: datetime) -> int:
+        """Forget what requests served before `before` were given; returns how many were forgotten."""
+        ...
+
+    async def add_votes(self, tenant: str, votes: Mapping[ChunkKey, Votes], conn: Any = None) -> None:
+        """Add the votes to the tenant's counts of each chunk."""
+        ...
+
+    async def votes(self, tenant: str, keys: Sequence[ChunkKey]) -> dict[ChunkKey, Votes]:
+        """The tenant's counts of those chunks that have any."""
         ...

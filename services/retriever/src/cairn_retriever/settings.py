@@ -141,3 +141,43 @@ class Settings(
     max_upload_chars: int = Field(
         2_000_000, ge=1, description="Largest document text `POST /v1/documents` accepts, in characters."
     )
+
+    # --- the retrieval loop: feedback moves ranking (domain/priors.py) ---
+    prior_weight: float = Field(
+        0.05,
+        ge=0.0,
+        le=10.0,
+        description="Weight w of the learned per-chunk prior in ranking: a candidate scores "
+        "f/f_top + w * prior, f its store score relative to the best candidate's, prior in (-1, 1). "
+        "0 turns the loop off (nothing is recorded, feedback is ignored). Chosen on "
+        "benchmarks/retrieval_loop_bench.py (docs/retrieval-loop.md).",
+    )
+    prior_smoothing: float = Field(
+        1.0, gt=0.0, description="Smoothing s of a chunk's prior (up - down) / (up + down + s)."
+    )
+    prior_candidates: int = Field(
+        20,
+        ge=1,
+        le=200,
+        description="Candidates retrieved per request for the prior to reorder (at least the request's "
+        "top_k); a source feedback names as right can only be raised when it is among them.",
+    )
+    served_retention_days: float = Field(
+        30.0,
+        gt=0.0,
+        description="How long the chunks served to a request are kept for feedback to refer to "
+        "(cairn.feedback keeps 30 days); older records are purged hourly.",
+    )
+
+    # --- watched sources: re-ingested when their content changes (reindex.py) ---
+    watched_sources: list[str] = Field(
+        [],
+        description="Sources scanned for changes, each `<collection>=<source>`: the stored collection "
+        "(`<tenant>/<name>`, or `<name>` for the shared tenant) and a folder, file or s3://bucket/prefix. "
+        "Changed documents are re-ingested, removed ones deleted, one cairn.document.reindexed.v1 each.",
+    )
+    source_scan_interval_s: float = Field(
+        300.0,
+        ge=0.0,
+        description="Seconds between scans of the watched sources (0: only `cairn docs rescan`).",
+    )

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from cairn_evaluator.online.conclusions import ExperimentConclusion
 from cairn_evaluator.online.records import (
     AlertFiring,
     FeedbackRecord,
@@ -45,6 +46,7 @@ class InMemoryOnlineStore:
         self._attributions: dict[str, PromptAttribution] = {}
         self._firings: dict[str, AlertFiring] = {}
         self._last_fired: dict[str, datetime] = {}
+        self._conclusions: dict[str, ExperimentConclusion] = {}
 
     async def record_response(self, record: ResponseRecord) -> bool:
         return _keep(self._responses, record)
@@ -82,6 +84,36 @@ class InMemoryOnlineStore:
         wanted = set(request_ids)
         found = [a for a in self._attributions.values() if a.request_id in wanted]
         return sorted(found, key=lambda a: (a.rendered_at, a.event_id))
+
+    async def experiment_attributions(
+        self, tenant: str, prompt_name: str, experiment: str, limit: int
+    ) -> list[PromptAttribution]:
+        found = [
+            a
+            for a in self._attributions.values()
+            if (a.tenant, a.prompt_name, a.experiment) == (tenant, prompt_name, experiment)
+        ]
+        found.sort(key=lambda a: (a.rendered_at, a.event_id))
+        return found[-limit:] if limit > 0 else []
+
+    async def feedback_for(self, request_ids: Sequence[str]) -> list[FeedbackRecord]:
+        wanted = set(request_ids)
+        found = [f for f in self._feedback.values() if f.request_id in wanted]
+        return sorted(found, key=lambda f: (f.submitted_at, f.event_id))
+
+    async def record_conclusion(self, conclusion: ExperimentConclusion) -> bool:
+        if conclusion.conclusion_id in self._conclusions:
+            return False
+        self._conclusions[conclusion.conclusion_id] = conclusion.model_copy(update={"published": False})
+        return True
+
+    async def conclusion(self, conclusion_id: str) -> ExperimentConclusion | None:
+        return self._conclusions.get(conclusion_id)
+
+    async def mark_conclusion_published(self, conclusion_id: str) -> None:
+        found = self._conclusions.get(conclusion_id)
+        if found is not None:
+            self._conclusions[conclusion_id] = found.model_copy(update={"published": True})
 
     async def fire(self, firing: AlertFiring, cooldown: timedelta) -> bool:
         if firing.alert_id in self._firings:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cairn_bus.postgres import guarded, rows_affected
+from cairn_evaluator.online.conclusions import ExperimentConclusion
 from cairn_evaluator.online.records import (
     AlertFiring,
     FeedbackRecord,
@@ -22,6 +23,7 @@ _RESPONSE = (
 _REQUEST = "event_id, request_id, tenant, prompt_name, prompt_length, embedding, submitted_at"
 _FEEDBACK = "event_id, feedback_id, request_id, tenant, rating, thumbs, submitted_at"
 _ATTRIBUTION = "event_id, request_id, tenant, prompt_name, prompt_version, experiment, variant, rendered_at"
+_CONCLUSION = "conclusion_id, tenant, prompt_name, experiment, winner, event, concluded_at, published"
 _ALERT = "alert_id, key, alert_name, severity, summary, labels, value, raised_at, published"
 
 
@@ -156,6 +158,61 @@ class PostgresOnlineStore:
             list(request_ids),
         )
         return [PromptAttribution.model_validate(dict(r)) for r in rows]
+
+    @guarded
+    async def experiment_attributions(
+        self, tenant: str, prompt_name: str, experiment: str, limit: int
+    ) -> list[PromptAttribution]:
+        rows = await self.pool.fetch(
+            f"SELECT * FROM (SELECT {_ATTRIBUTION} FROM online_attributions WHERE tenant = $1 "
+            "AND prompt_name = $2 AND experiment = $3 ORDER BY rendered_at DESC, event_id DESC LIMIT $4) "
+            "AS w ORDER BY rendered_at, event_id",
+            tenant,
+            prompt_name,
+            experiment,
+            limit,
+        )
+        return [PromptAttribution.model_validate(dict(r)) for r in rows]
+
+    @guarded
+    async def feedback_for(self, request_ids: Sequence[str]) -> list[FeedbackRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_FEEDBACK} FROM online_feedback WHERE request_id = ANY($1::text[]) "
+            "ORDER BY submitted_at, event_id",
+            list(request_ids),
+        )
+        return [FeedbackRecord.model_validate(dict(r)) for r in rows]
+
+    @guarded
+    async def record_conclusion(self, conclusion: ExperimentConclusion) -> bool:
+        c = conclusion
+        done = await self.pool.fetchval(
+            f"INSERT INTO online_experiment_conclusions ({_CONCLUSION}) VALUES ({_placeholders(_CONCLUSION)}) "
+            "ON CONFLICT (conclusion_id) DO NOTHING RETURNING 1",
+            c.conclusion_id,
+            c.tenant,
+            c.prompt_name,
+            c.experiment,
+            c.winner,
+            c.event,
+            c.concluded_at,
+            False,
+        )
+        return done is not None
+
+    @guarded
+    async def conclusion(self, conclusion_id: str) -> ExperimentConclusion | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_CONCLUSION} FROM online_experiment_conclusions WHERE conclusion_id = $1", conclusion_id
+        )
+        return ExperimentConclusion.model_validate(dict(row)) if row is not None else None
+
+    @guarded
+    async def mark_conclusion_published(self, conclusion_id: str) -> None:
+        await self.pool.execute(
+            "UPDATE online_experiment_conclusions SET published = true WHERE conclusion_id = $1",
+            conclusion_id,
+        )
 
     @guarded
     async def fire(self, firing: AlertFiring, cooldown: timedelta) -> bool:

@@ -138,6 +138,18 @@ CREATE TABLE IF NOT EXISTS online_attributions (
     rendered_at     timestamptz  NOT NULL
 );
 CREATE INDEX IF NOT EXISTS online_attributions_request ON online_attributions (request_id);
+CREATE INDEX IF NOT EXISTS online_attributions_experiment
+    ON online_attributions (tenant, prompt_name, experiment, rendered_at);
+CREATE TABLE IF NOT EXISTS online_experiment_conclusions (
+    conclusion_id  text         PRIMARY KEY,
+    tenant         text         NOT NULL,
+    prompt_name    text         NOT NULL,
+    experiment     text         NOT NULL,
+    winner         text         NOT NULL,
+    event          jsonb        NOT NULL,
+    concluded_at   timestamptz  NOT NULL,
+    published      boolean      NOT NULL DEFAULT false
+);
 CREATE TABLE IF NOT EXISTS online_alert_state (
     key            text         PRIMARY KEY,
     last_fired_at  timestamptz  NOT NULL
@@ -156,7 +168,8 @@ CREATE TABLE IF NOT EXISTS online_alerts (
 CREATE INDEX IF NOT EXISTS online_alerts_time ON online_alerts (raised_at);
 CREATE INDEX IF NOT EXISTS online_alerts_unpublished ON online_alerts (raised_at) WHERE NOT published;
 """
-"""The online part's tables (`online_*`): live responses, requests, feedback, attributions, alerts."""
+"""The online part's tables (`online_*`): live responses, requests, feedback, attributions, alerts,
+experiment conclusions."""
 
 SHADOW_DDL = """
 CREATE TABLE IF NOT EXISTS shadow_configs (

@@ -1,5 +1,7 @@
 """Prompts: every prompt the key can read, one prompt's versions, labels, label history and
-experiment, and a diff between two of its versions (all through the prompt store's API)."""
+experiment, and a diff between two of its versions (all through the prompt store's API); a running
+experiment's per-variant statistics and sequential test (the evaluator's API) and the proposals to
+promote experiment winners (the prompt store's)."""
 
 from __future__ import annotations
 
@@ -48,6 +50,33 @@ def diff_lines(diff: str) -> list[tuple[str, str]]:
             kind = "same"
         out.append((kind, line))
     return out
+
+
+async def _experiment_statistics(
+    console: Console, caller: Caller, name: str, experiment: dict[str, Any] | None, tenant: str
+) -> dict[str, Any] | None:
+    """The evaluator's per-variant statistics and test state of the running experiment; None when
+    none runs or the evaluator cannot be reached (the page says so)."""
+    if not experiment:
+        return None
+    path = f"/v1/experiments/{quote(experiment['name'], safe='')}"
+    try:
+        found: dict[str, Any] = await console.get(
+            caller, "registry", path, prompt=name, tenant=tenant or "default"
+        )
+    except ConsoleError:
+        return None
+    return found
+
+
+async def _proposals(console: Console, caller: Caller, name: str, tenant: str | None) -> list[dict[str, Any]]:
+    """The prompt store's proposals to promote this prompt's experiment winners (none when it
+    cannot say: the page is still useful without them)."""
+    try:
+        found: list[dict[str, Any]] = await console.get(caller, "prompts", "/proposals", tenant=tenant)
+    except ConsoleError:
+        return []
+    return [p for p in found if p.get("prompt") == name]
 
 
 def add_routes(console: Console) -> None:
@@ -103,14 +132,18 @@ def add_routes(console: Console) -> None:
             if exc.status != 404:
                 raise
             experiment = None
+        page_tenant = tenant or (versions[0]["tenant"] if versions else "")
+        statistics = await _experiment_statistics(console, caller, name, experiment, page_tenant)
+        proposals = await _proposals(console, caller, name, scope)
         labels_of: dict[int, list[str]] = {}
         for label, version in sorted(labels.items()):
             labels_of.setdefault(version, []).append(label)
         newest = list(reversed(versions))
         return console.page(
             "prompt.html", caller, request, name=name,
-            tenant=tenant or (versions[0]["tenant"] if versions else ""),
+            tenant=page_tenant,
             versions=newest, labels=labels, labels_of=labels_of, history=list(reversed(history)),
             experiment=experiment, shares=traffic_shares(experiment) if experiment else [],
+            statistics=statistics, proposals=list(reversed(proposals)),
             numbers=[v["version"] for v in newest],
         )  # fmt: skip

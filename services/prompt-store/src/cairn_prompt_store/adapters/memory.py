@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from cairn_prompt_store.domain.errors import VersionNotFoundError
 from cairn_prompt_store.domain.experiments import Experiment
+from cairn_prompt_store.domain.proposals import ProposalStatus, WinnerProposal
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
 from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.domain.tenants import SHARED_TENANT
@@ -25,6 +27,7 @@ class InMemoryPromptStore:
         self._labels: dict[tuple[str, str], dict[str, int]] = {}
         self._history: dict[tuple[str, str], list[LabelMove]] = {}
         self._experiments: dict[tuple[str, str], Experiment] = {}
+        self._proposals: dict[tuple[str, str], WinnerProposal] = {}
         self.fail_with: Exception | None = None
         """Raised by every call while set (to simulate an outage)."""
 
@@ -115,3 +118,29 @@ class InMemoryPromptStore:
     async def experiments(self, *, tenant: str = SHARED_TENANT) -> list[Experiment]:
         self._check()
         return [self._experiments[k] for k in sorted(self._experiments) if k[0] == tenant]
+
+    async def propose_winner(self, proposal: WinnerProposal, *, tenant: str = SHARED_TENANT) -> bool:
+        self._check()
+        key = (tenant, proposal.conclusion_id)
+        if key in self._proposals:
+            return False
+        self._proposals[key] = replace(proposal, status="open", closed_by=None, closed_at=None)
+        return True
+
+    async def proposals(
+        self, *, tenant: str = SHARED_TENANT, status: ProposalStatus | None = None
+    ) -> list[WinnerProposal]:
+        self._check()
+        mine = [p for (t, _), p in self._proposals.items() if t == tenant and status in (None, p.status)]
+        return sorted(mine, key=lambda p: (p.proposed_at, p.conclusion_id))
+
+    async def close_proposal(
+        self, conclusion_id: str, status: ProposalStatus, by: str, *, tenant: str = SHARED_TENANT
+    ) -> WinnerProposal | None:
+        self._check()
+        found = self._proposals.get((tenant, conclusion_id))
+        if found is None or found.status != "open":
+            return None
+        closed = replace(found, status=status, closed_by=by, closed_at=self.clock())
+        self._proposals[(tenant, conclusion_id)] = closed
+        return closed

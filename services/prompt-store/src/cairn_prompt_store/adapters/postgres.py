@@ -1,4 +1,5 @@
-"""The prompt store in PostgreSQL: versions (immutable), labels, label history, experiments."""
+"""The prompt store in PostgreSQL: versions (immutable), labels, label history, experiments, proposals
+to promote experiment winners."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from cairn_bus.postgres import guarded, migrate, transaction
 from cairn_prompt_store.domain.errors import VersionNotFoundError
 from cairn_prompt_store.domain.experiments import Experiment
+from cairn_prompt_store.domain.proposals import ProposalStatus, WinnerProposal
 from cairn_prompt_store.domain.records import LabelMove, PromptSummary, PromptVersion, PushResult
 from cairn_prompt_store.domain.spec import PromptSpec
 from cairn_prompt_store.domain.tenants import SHARED_TENANT
@@ -67,6 +69,22 @@ CREATE TABLE IF NOT EXISTS prompt_store_experiments (
     PRIMARY KEY (tenant, prompt),
     CONSTRAINT prompt_store_experiments_tenant_prompt_fkey
         FOREIGN KEY (tenant, prompt) REFERENCES prompt_store_prompts (tenant, name)
+);
+CREATE TABLE IF NOT EXISTS prompt_store_winner_proposals (
+    tenant         text              NOT NULL,
+    conclusion_id  text              NOT NULL,
+    prompt         text              NOT NULL,
+    experiment     text              NOT NULL,
+    label          text              NOT NULL,
+    variant        text              NOT NULL,
+    version        integer           NOT NULL,
+    evidence       double precision  NOT NULL,
+    summary        text              NOT NULL,
+    proposed_at    timestamptz       NOT NULL,
+    status         text              NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'accepted', 'dismissed')),
+    closed_by      text,
+    closed_at      timestamptz,
+    PRIMARY KEY (tenant, conclusion_id)
 );
 CREATE OR REPLACE FUNCTION prompt_store_versions_immutable() RETURNS trigger AS $$
 BEGIN
@@ -138,6 +156,14 @@ def _move(row: Any) -> LabelMove:
 
 
 _VERSION_COLUMNS = "name, version, content_hash, spec, created_at, created_by"
+_PROPOSAL_COLUMNS = (
+    "conclusion_id, prompt, experiment, label, variant, version, evidence, summary, proposed_at, status, "
+    "closed_by, closed_at"
+)
+
+
+def _proposal(row: Any) -> WinnerProposal:
+    return WinnerProposal(**dict(row))
 
 
 class PostgresPromptStore:
@@ -378,3 +404,49 @@ class PostgresPromptStore:
             "SELECT definition FROM prompt_store_experiments WHERE tenant = $1 ORDER BY prompt", tenant
         )
         return [Experiment.model_validate(r["definition"]) for r in rows]
+
+    @guarded
+    async def propose_winner(self, proposal: WinnerProposal, *, tenant: str = SHARED_TENANT) -> bool:
+        p = proposal
+        done = await self.pool.fetchval(
+            "INSERT INTO prompt_store_winner_proposals (tenant, conclusion_id, prompt, experiment, label, "
+            "variant, version, evidence, summary, proposed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (tenant, conclusion_id) DO NOTHING RETURNING 1",
+            tenant,
+            p.conclusion_id,
+            p.prompt,
+            p.experiment,
+            p.label,
+            p.variant,
+            p.version,
+            p.evidence,
+            p.summary,
+            p.proposed_at,
+        )
+        return done is not None
+
+    @guarded
+    async def proposals(
+        self, *, tenant: str = SHARED_TENANT, status: ProposalStatus | None = None
+    ) -> list[WinnerProposal]:
+        rows = await self.pool.fetch(
+            f"SELECT {_PROPOSAL_COLUMNS} FROM prompt_store_winner_proposals WHERE tenant = $1 "
+            "AND ($2::text IS NULL OR status = $2) ORDER BY proposed_at, conclusion_id",
+            tenant,
+            status,
+        )
+        return [_proposal(r) for r in rows]
+
+    @guarded
+    async def close_proposal(
+        self, conclusion_id: str, status: ProposalStatus, by: str, *, tenant: str = SHARED_TENANT
+    ) -> WinnerProposal | None:
+        row = await self.pool.fetchrow(
+            "UPDATE prompt_store_winner_proposals SET status = $3, closed_by = $4, closed_at = now() "
+            f"WHERE tenant = $1 AND conclusion_id = $2 AND status = 'open' RETURNING {_PROPOSAL_COLUMNS}",
+            tenant,
+            conclusion_id,
+            status,
+            by,
+        )
+        return _proposal(row) if row is not None else None

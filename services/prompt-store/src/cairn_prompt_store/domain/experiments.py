@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,6 +53,11 @@ class Experiment(BaseModel):
         "through `production`); pinned versions and other labels bypass it.",
     )
     variants: list[Variant] = Field(min_length=1, description="The arms.")
+    on_winner: Literal["promote", "propose"] = Field(
+        "propose",
+        description="When the evaluator finds a significant winner: `promote` moves `label` to the "
+        "winner's version and ends the experiment; `propose` records a proposal for an operator.",
+    )
 
     @model_validator(mode="after")
     def _valid_split(self) -> Experiment:
@@ -82,3 +88,7 @@ def bucket(experiment: str, subject: str) -> float:
     """A point in [0, 1) fixed by the experiment and the subject (sha256, not Python's salted hash)."""
     digest = hashlib.sha256(f"{experiment}\x00{subject}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+WinnerPolicy = Literal["promote", "propose"]
+"""What happens to an experiment's significant winner (`Experiment.on_winner`)."""

@@ -144,6 +144,18 @@ def source_for(spec: str, *, s3: tuple[str, str, str, bool] | None = None) -> Do
     return FileSource(Path(spec).expanduser())
 
 
+def uri_prefix(source: DocumentSource) -> str:
+    """The prefix every document URI of `source` starts with: what a scan of it may delete under."""
+    if isinstance(source, FileSource):
+        resolved = source.path.expanduser().resolve()
+        return resolved.as_uri() if resolved.is_file() else resolved.as_uri().rstrip("/") + "/"
+    if isinstance(source, S3Source):
+        return f"s3://{source.bucket}/{source.prefix}"
+    if isinstance(source, PydocTopicsSource) and source.names == sorted(source.topics):
+        return f"{PYDOC_TOPICS}/"
+    raise ValueError(f"{source.describe()} cannot be watched: use a folder, a file or an s3:// prefix")
+
+
 # --- text extraction ---
 
 _BLOCK_TAGS_TEXT = """p div section article main header footer aside nav li ul ol dl dt dd table tr td th thead tbody
