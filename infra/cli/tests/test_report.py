@@ -237,8 +237,69 @@ async def test_every_section_has_a_chart_that_parses(audit: FakeAudit) -> None:
 
 def test_an_empty_window_says_so_in_every_section() -> None:
     html = render_html(ReportData(START, END, 3600), generated_at=END)
-    assert html.count('class="empty"') == 6
+    assert html.count('class="empty"') == 7
     assert "<svg" not in html
+
+
+async def test_a_concluded_experiment_shows_each_arm_with_its_interval_and_the_winner(
+    audit: FakeAudit,
+) -> None:
+    when = START + timedelta(hours=12)
+    arm = {"requests": 40, "observations": 31, "refusal_rate": 0.0, "mean_groundedness": 0.71}
+    payload = {
+        "conclusion_id": "ec-1",
+        "tenant": "acme",
+        "prompt_name": "qa",
+        "experiment": "tone",
+        "winner": "short",
+        "winner_prompt_version": 2,
+        "metric": "positive_feedback_rate",
+        "test": "msprt-normal-mixture",
+        "evidence": 41.5,
+        "threshold": 20.0,
+        "alpha": 0.05,
+        "min_samples": 30,
+        "arms": [
+            {
+                **arm,
+                "variant": "control",
+                "prompt_version": 1,
+                "positive_rate": 0.42,
+                "positive_rate_low": 0.26,
+                "positive_rate_high": 0.59,
+            },
+            {
+                **arm,
+                "variant": "short",
+                "prompt_version": 2,
+                "positive_rate": 0.81,
+                "positive_rate_low": 0.64,
+                "positive_rate_high": 0.91,
+            },
+        ],
+        "concluded_at": when.isoformat(),
+    }
+    audit.records.append(Record("cairn.experiment.concluded.v1", "cairn.experiments", when, payload, None))
+    audit.records.append(  # before the window: not shown
+        Record(
+            "cairn.experiment.concluded.v1",
+            "cairn.experiments",
+            START - timedelta(hours=1),
+            {**payload, "experiment": "older"},
+            None,
+        )
+    )
+    data = await collect(audit, START, END, PRICES)
+    assert [e["experiment"] for e in data.experiments] == ["tone"]
+    html = render_html(data, generated_at=END)
+    section = re.search(r'<section id="experiments">(.*?)</section>', html, re.S)
+    assert section
+    body = section.group(1)
+    assert "<b>short</b> won on positive_feedback_rate" in body
+    assert "evidence 41.5 against a threshold of 20" in body
+    assert "<td>★ short</td><td>2</td><td>40</td><td>31</td><td>81% [64%, 91%]</td>" in body
+    assert "<td>control</td><td>1</td><td>40</td><td>31</td><td>42% [26%, 59%]</td>" in body
+    assert "older" not in body
 
 
 def test_html_in_the_data_is_escaped() -> None:

@@ -5,8 +5,9 @@ percentiles over time (request.submitted → response.completed), tokens and cos
 (completion.generated usage priced with the price table, `infra/prices.yaml`), the verdict mix
 (final statuses, safety verdicts by stage), groundedness (the evaluator's online scores, read
 through its exported `OnlineGroundedness` port, when it has any in the window; otherwise a lexical
-proxy: the share of an answer's words found in its cited chunks), user feedback (ratings, thumbs)
-and drift (alert.raised events). Charts are inline SVG; the file needs no network and no JavaScript.
+proxy: the share of an answer's words found in its cited chunks), user feedback (ratings, thumbs),
+prompt experiments concluded (experiment.concluded: each arm's positive-feedback rate with its 95 %
+interval, the winner and the evidence) and drift (alert.raised events). Charts are inline SVG; the file needs no network and no JavaScript.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TOPICS = {
     "responses": "cairn.responses",
     "feedback": "cairn.feedback",
     "alerts": "cairn.alerts",
+    "experiments": "cairn.experiments",
 }
 _BUCKETS_S = (60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _WORD = re.compile(r"[a-z0-9]{3,}")
@@ -83,6 +85,8 @@ class ReportData:
     ratings: list[tuple[datetime, int]] = field(default_factory=list)
     thumbs: Counter[str] = field(default_factory=Counter)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    experiments: list[dict[str, Any]] = field(default_factory=list)
+    """experiment.concluded payloads of the window (with `_time`), oldest first."""
     requests: int = 0
 
     @property
@@ -226,6 +230,12 @@ async def collect(
             p = dict(record.payload)
             p["_time"] = _time(p.get("raised_at"), record.event_time)
             data.alerts.append(p)
+
+    for record in by_topic["experiments"]:
+        if record.event_type.startswith("cairn.experiment.concluded"):
+            p = dict(record.payload)
+            p["_time"] = _time(p.get("concluded_at"), record.event_time)
+            data.experiments.append(p)
     return data
 
 
@@ -438,6 +448,48 @@ def _drift_section(data: ReportData) -> str:
     return chart + _table(("raised", "alert", "severity", "labels", "value", "summary"), rows)
 
 
+def _rate(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "-"
+
+
+def _experiments_section(data: ReportData) -> str:
+    if not data.experiments:
+        return _empty("No prompt experiment reached a significant winner in this window.")
+    parts = []
+    for e in data.experiments:
+        head = (
+            f"<p><b>{escape(str(e.get('prompt_name')))}</b> / {escape(str(e.get('experiment')))} "
+            f"(tenant {escape(str(e.get('tenant')))}): <b>{escape(str(e.get('winner')))}</b> won on "
+            f"{escape(str(e.get('metric')))} at {e['_time']:%Y-%m-%d %H:%M} — evidence "
+            f"{float(e.get('evidence') or 0):.3g} against a threshold of {float(e.get('threshold') or 0):.3g} "
+            f"({escape(str(e.get('test')))}, alpha {e.get('alpha')}, at least {e.get('min_samples')} per arm)</p>"
+        )
+        rows = [
+            (
+                ("★ " if a.get("variant") == e.get("winner") else "") + str(a.get("variant")),
+                "-" if a.get("prompt_version") is None else a["prompt_version"],
+                a.get("requests", 0),
+                a.get("observations", 0),
+                f"{_rate(a.get('positive_rate'))} [{_rate(a.get('positive_rate_low'))}, "
+                f"{_rate(a.get('positive_rate_high'))}]",
+                _rate(a.get("refusal_rate")),
+                "-" if a.get("mean_groundedness") is None else f"{a['mean_groundedness']:.2f}",
+            )
+            for a in e.get("arms") or []
+        ]
+        header = (
+            "variant",
+            "version",
+            "requests",
+            "with feedback",
+            "positive (95 % CI)",
+            "refusals",
+            "groundedness",
+        )
+        parts.append(head + _table(header, rows))
+    return "".join(parts)
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:880px;color:#111827;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #e5e7eb;padding-bottom:.3rem}
@@ -478,6 +530,7 @@ def render_html(data: ReportData, *, priced: bool = True, generated_at: datetime
         ("verdicts", "Verdict mix", _verdict_section(data)),
         ("groundedness", "Groundedness", _groundedness_section(data)),
         ("feedback", "Feedback", _feedback_section(data)),
+        ("experiments", "Prompt experiments", _experiments_section(data)),
         ("drift", "Drift and alerts", _drift_section(data)),
     ]
     body = "".join(
