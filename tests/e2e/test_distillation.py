@@ -1,6 +1,7 @@
 """Distillation end to end, on the tiny chat model: a teacher version's answers (live, and from a replay
 through it) become a dataset's targets (`cairn datasets build --rule teacher:cairn-qa:2`), a student
-is tuned on them, and `cairn eval compare` scores student, teacher and base on the same suites.
+is tuned on them, and `cairn eval compare` scores student, teacher and base on the same suites. Then
+the teacher goes to production and a continual job (`--from production`) continues its adapter.
 
 Everything goes through topics and the CLIs: upstream sends requests and feedback, the services
 answer, store, train and evaluate as processes. The models are the tiny chat model (it answers
@@ -366,3 +367,74 @@ async def test_compare_scores_student_teacher_and_base_on_the_same_suites(
     assert 0.0 <= student["agreement_with_teacher"] <= 1.0
     assert base["agreement_with_teacher"] is not None
     assert teacher["agreement_with_teacher"] is None
+
+
+async def production_known_to_the_tuner(
+    services: ServiceProcesses, version: int, timeout: float = 60
+) -> None:
+    """Wait until the tuner has recorded `version` of the module's model as production (from cairn.models)."""
+    conn = await asyncpg.connect(services.env["CAIRN_POSTGRES_DSN"])
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            stage = await conn.fetchval(
+                "SELECT stage FROM tuner_model_stages WHERE model_name = $1 AND version = $2", MODEL, version
+            )
+            if stage == "production":
+                return
+            assert loop.time() < deadline, f"the tuner has {MODEL}:{version} as {stage!r}, not production"
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+def shown_dicts(shown: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `config:` and `metrics:` of `cairn models show MODEL VERSION`."""
+    import ast
+
+    found = {}
+    for line in shown.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key in ("config", "metrics"):
+            found[key] = ast.literal_eval(value)
+    return found["config"], found["metrics"]
+
+
+async def test_a_continual_job_starts_from_the_production_adapter_and_checks_the_older_heldout_split(
+    distilled: Distilled, services: ServiceProcesses
+) -> None:
+    """The issue's continual loop through topics: the teacher goes to production (model.promoted, which
+    the tuner follows), then `--from production` continues its adapter on the new data, replaying the
+    teacher's own training rows, and records the loss on the teacher's held-out split before and after."""
+    cairn(
+        services, "models", "promote", MODEL, "2", "--to", "production", "--reason", "e2e: continual tuning"
+    )
+    await production_known_to_the_tuner(services, 2)
+    job = f"tune-{uuid.uuid4().hex[:10]}"
+    args = ["tune", "start", "--dataset", "e2e-distil", "--version", "1", *TUNE, "--job-id", job]
+    await asyncio.to_thread(cairn, services, *args, "--from", "production", "--replay-fraction", "1.0")
+    out = ""
+    for _ in range(120):  # the tuner records the job when it consumes the request
+        try:
+            out = await asyncio.to_thread(
+                cairn, services, "tune", "status", job, "--follow", "--interval", "0.5"
+            )
+            break
+        except RuntimeError as exc:
+            if "no job" not in str(exc):
+                raise
+            await asyncio.sleep(1.0)
+    found = re.search(rf"succeeded .*-> {re.escape(MODEL)}:(\d+)", out)
+    assert found, out
+    config, metrics = shown_dicts(cairn(services, "models", "show", MODEL, found.group(1)))
+    assert (config["start_from"], config["parent_model"], config["parent_version"]) == (
+        "production",
+        MODEL,
+        2,
+    )
+    assert (config["replay_dataset_id"], config["replay_dataset_version"]) == ("e2e-teacher-data", 1)
+    assert metrics["replay_rows"] >= 1  # the teacher's training rows, mixed in again
+    assert metrics["older_heldout_rows"] >= 1  # the teacher's held-out split, scored before and after
+    assert metrics["parent_older_heldout_loss"] > 0
+    assert metrics["older_heldout_loss"] > 0

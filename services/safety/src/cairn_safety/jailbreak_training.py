@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn_safety import corpora
+from cairn_safety import corpora, jailbreak_synthetic
 from cairn_safety.corpora import CorpusText
 from cairn_safety.domain.jailbreak import JailbreakModel, features
 from cairn_safety.domain.normalise import skeleton
@@ -50,6 +50,8 @@ class TrainingSettings:
     min_review: float = 0.5
     min_block: float = 0.8
     window_words: int = 200
+    synthetic_scale: float = 1.0
+    """How many generated texts (`jailbreak_synthetic`) join the training collections (0: none)."""
 
 
 def _vocabulary(docs: Sequence[Counter[str]], limit: int) -> list[str]:
@@ -119,17 +121,24 @@ def _cut(scores: np.ndarray, fpr: float) -> float:
 
 
 def _thresholds(
-    x: Any, y: np.ndarray, kinds: np.ndarray, settings: TrainingSettings
+    x: Any, y: np.ndarray, kinds: np.ndarray, settings: TrainingSettings, groups: np.ndarray | None = None
 ) -> tuple[float, float, dict[str, Any]]:
     """The review and block thresholds from 5-fold cross-validated scores on the training data: the lowest
     scores that keep the false-positive rate of every benign training collection (small talk, writing
     requests, web and shell tasks, customer requests ...) at or below `target_fpr` and `block_fpr`; with
     the cross-validated figures at both. Per collection, so short instructions are not outvoted by long
     writing requests."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: ignore[import-untyped]
+    from sklearn.model_selection import (  # type: ignore[import-untyped]
+        StratifiedGroupKFold,
+        cross_val_predict,
+    )
 
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=settings.seed)
-    scores = cross_val_predict(_classifier(settings), x, y, cv=folds, method="predict_proba")[:, 1]
+    folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=settings.seed)
+    if groups is None:
+        groups = np.arange(len(y))
+    classifier = _classifier(settings)
+    proba = cross_val_predict(classifier, x, y, cv=folds, groups=groups, method="predict_proba")
+    scores = proba[:, 1]
     benign_kinds = sorted(set(kinds[y == 0].tolist()))
 
     def cut(fpr: float) -> float:
@@ -164,7 +173,8 @@ def train(
     kinds = np.array([t.collection if t.label == "benign" else "" for t in texts])
     classifier = _classifier(settings).fit(x, y)
     coef = [round(float(c), 6) for c in classifier.coef_[0]]
-    threshold, block, cv = _thresholds(x, y, kinds, settings)
+    groups = np.unique([jailbreak_synthetic.group(t) for t in texts], return_inverse=True)[1]
+    threshold, block, cv = _thresholds(x, y, kinds, settings, groups)
     return JailbreakModel(
         version=version,
         char_weights={g: (char_idf[g], coef[i]) for i, g in enumerate(char_vocab)},
@@ -268,11 +278,22 @@ def train_from_corpora(
     """Train on every `train` collection of the manifest and, with `judge`, record `evaluate`'s figures on
     the held-out and benign collections in the provenance."""
     known = corpora.collections()
-    training = corpora.load_role("train", cache)
+    collected = corpora.load_role("train", cache)
+    generated = jailbreak_synthetic.generate(collected, settings.seed, settings.synthetic_scale)
+    training = [*collected, *generated]
     model = train(training, settings)
     record: dict[str, Any] = {
         **dict(model.provenance),
         **provenance(list(known)),
+        "generated": {
+            "module": jailbreak_synthetic.SOURCE,
+            "collections": list(jailbreak_synthetic.COLLECTIONS),
+            "seed": settings.seed,
+            "scale": settings.synthetic_scale,
+            "counts": dict(sorted(Counter(t.collection for t in generated).items())),
+            "note": "written for this project from the general taxonomy of prompt injection after the "
+            "held-out per-category figures were seen; no held-out text copied, paraphrased or templated",
+        },
         "training_texts": dict(sorted(Counter(t.collection for t in training).items())),
     }
     if judge:
