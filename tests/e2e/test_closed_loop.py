@@ -14,12 +14,16 @@ the runs logged), so the test requires the candidate to win the gate instead of 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+import yaml
 
 from cairn_events import RequestSubmittedV1
 from cairn_testing.processes import CAIRN, ServiceProcesses
@@ -29,12 +33,21 @@ from .harness import REPO, Upstream, new_request_id
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]  # the loop trains and evaluates a model
 
 E2E_SERVICES = ["audit", "prompt-store", "retriever", "safety", "inference", "feedback", "tuner", "evaluator"]
-PLAN = REPO / "tests" / "e2e" / "loop-plan.yaml"
-POLICIES = REPO / "tests" / "e2e" / "loop-policies"
+SOURCES = REPO / "tests" / "e2e"
+RUN = uuid.uuid4().hex[:6]
+DATASET = f"e2e-python-qa-{RUN}"
+MODEL = f"loop-qa-{RUN}"
+"""This run's dataset and registry model. The ids of a registration, its gate run and its promotions derive
+from the model's name and version, so they must not repeat another run's on the shared broker: inference's
+registry view, rebuilt from the whole of cairn.models, would take them for events it already applied."""
+RUN_DIR = REPO / ".cairn" / "test" / "closed-loop"
+PLAN = RUN_DIR / "loop-plan.yaml"
+POLICIES = RUN_DIR / "loop-policies"
 E2E_SERVICE_ENV = {
     "feedback": {"CAIRN_DATASET_POLICY_DIR": str(POLICIES / "datasets")},
-    "tuner": {"CAIRN_TUNE_POLICY_DIR": str(POLICIES / "tuning")},
+    "tuner": {"CAIRN_TUNE_POLICY_DIR": str(POLICIES / "tuning"), "CAIRN_TUNER_MODEL_NAME": MODEL},
     "evaluator": {"CAIRN_AUTO_PROMOTE_PRODUCTION": "true"},
+    "inference": {"CAIRN_SERVED_MODEL": MODEL},  # requests without a model: this model's production version
 }
 LIFECYCLE = [
     "cairn.dataset.published.v1",
@@ -44,6 +57,23 @@ LIFECYCLE = [
     "cairn.evaluation.completed.v1",
     "cairn.model.promoted.v1",
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def run_plan() -> Path:
+    """tests/e2e/loop-plan.yaml and tests/e2e/loop-policies/ for this run's dataset name (before the
+    services start: they read the policy folders at start)."""
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+    for kind in ("datasets", "tuning"):
+        (POLICIES / kind).mkdir(parents=True)
+        shutil.copy(
+            SOURCES / "loop-policies" / kind / "e2e-python-qa.yaml", POLICIES / kind / f"{DATASET}.yaml"
+        )
+    plan = yaml.safe_load((SOURCES / "loop-plan.yaml").read_text(encoding="utf-8"))
+    plan["dataset"] = DATASET
+    plan["model"] = MODEL
+    PLAN.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+    return PLAN
 
 
 def cairn(services: ServiceProcesses, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -101,25 +131,25 @@ def test_the_loop_runs_from_feedback_to_serving_with_no_manual_step(
     for step in (
         "requests through the platform",
         "corrections submitted",
-        "e2e-python-qa v1",
+        f"{DATASET} v1",
         "by cairn-tuner-policy",  # the job the tuner's policy requested
         "tuning succeeded",
-        "registered cairn-qa v2",
+        f"registered {MODEL} v2",
         "evaluation gate",
         "verdict: PASS",
         "promoted to production by cairn-evaluator",
-        "cairn-qa v2 adapter cairn-qa:2",
+        f"{MODEL} v2 adapter {MODEL}:2",
         "the chain",
     ):
         assert step in out, f"missing {step!r} in:\n{out[-4000:]}"
-    for manual in ("$ cairn datasets build", "$ cairn models promote cairn-qa 2"):
+    for manual in ("$ cairn datasets build", f"$ cairn models promote {MODEL} 2"):
         assert manual not in out, out[-3000:]
 
 
 async def test_the_tuned_adapter_won_and_serves(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
-    shown = cairn(services, "models", "show", "cairn-qa", "2")
+    shown = cairn(services, "models", "show", MODEL, "2")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split("stage:")[1].split()[0] == "production", shown.stdout
     report = loop_run.stdout.split("6. evaluation gate")[1]
@@ -127,14 +157,14 @@ async def test_the_tuned_adapter_won_and_serves(
     candidate, baseline = (float(cell) for cell in heldout.split("│")[3:5])
     assert candidate > baseline, heldout  # the adapter beats the base model on held-out rows
     response = await served(upstream, "2")
-    assert response.adapter == "cairn-qa:2"
-    assert response.model == "cairn-qa"
+    assert response.adapter == f"{MODEL}:2"
+    assert response.model == MODEL
 
 
 async def test_the_registry_and_the_audit_trail_show_the_chain(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses
 ) -> None:
-    history = cairn(services, "models", "history", "cairn-qa")
+    history = cairn(services, "models", "history", MODEL)
     assert history.returncode == 0, history.stderr
     assert "production" in history.stdout
     conn = await asyncpg.connect(services.env["CAIRN_POSTGRES_DSN"])
@@ -163,7 +193,7 @@ async def test_rollback_restores_the_previous_version(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
     # runs after the evaluator's policy put the candidate in production
-    done = cairn(services, "models", "rollback", "cairn-qa", "--reason", "e2e: roll back")
+    done = cairn(services, "models", "rollback", MODEL, "--reason", "e2e: roll back")
     assert done.returncode == 0, done.stdout + done.stderr
     # inference follows cairn.models: answers come from version 1 (the base model, no adapter) again
     response = await served(upstream, "1")
