@@ -6,9 +6,10 @@ trail of the lifecycle events and the responses themselves. After the correction
 hand: the feedback service's dataset policy builds the version, the tuner's policy requests the job and
 the evaluator promotes the winner to production (tests/e2e/loop-policies/, E2E_SERVICE_ENV).
 
-Under this plan (16 corrections in one short style, rank 8 on q/k/v/o, 24 steps, seed 7, greedy decoding)
-the adapter beats the base model on the held-out split by a wide margin (token F1 0.43 against 0.26 in
-the runs logged), so the test requires the candidate to win the gate instead of accepting either outcome.
+The adapter usually beats the base model on the held-out split (token F1 0.43 against 0.26, 0.39 against
+0.19, 0.29 against 0.23 in logged runs), but the split of 16 rows varies between runs (1 to 11 held out)
+and a small training split can lose by a hair (0.298 against 0.299 once): a lost gate is accepted as the
+loop's legitimate outcome, and the candidate is then promoted by hand for the serving and rollback tests.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def ask(question: str) -> RequestSubmittedV1:
     )
 
 
+GATE_FAILED = "the gate did not pass"
+
+
 @pytest.fixture(scope="module")
 def loop_run(services: ServiceProcesses) -> subprocess.CompletedProcess[str]:
     done = cairn(services, "loop", "demo", "--plan", str(PLAN), timeout=1800)
@@ -101,8 +105,9 @@ def loop_run(services: ServiceProcesses) -> subprocess.CompletedProcess[str]:
     log = REPO / ".cairn" / "test" / "loop-demo.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(done.stdout + "\n--- stderr\n" + done.stderr, encoding="utf-8")
-    # the plan is one where the adapter wins (module docstring): a lost gate fails the test too
-    if done.returncode != 0:
+    # a candidate that loses its gate is a legitimate outcome (exit 1, said in words): with 16 corrections
+    # the held-out split varies between runs and a small training split can lose; anything else fails
+    if done.returncode != 0 and GATE_FAILED not in done.stdout:
         logs = "\n".join(
             f"--- {n}\n{services.log(n, 30)}" for n in ("feedback", "tuner", "evaluator", "inference")
         )
@@ -136,26 +141,38 @@ def test_the_loop_runs_from_feedback_to_serving_with_no_manual_step(
         "tuning succeeded",
         f"registered {MODEL} v2",
         "evaluation gate",
-        "verdict: PASS",
-        "promoted to production by cairn-evaluator",
-        f"{MODEL} v2 adapter {MODEL}:2",
-        "the chain",
     ):
         assert step in out, f"missing {step!r} in:\n{out[-4000:]}"
+    if loop_run.returncode == 0:  # the candidate won: promoted by the evaluator's policy and served
+        for step in (
+            "verdict: PASS",
+            "promoted to production by cairn-evaluator",
+            f"{MODEL} v2 adapter {MODEL}:2",
+            "the chain",
+        ):
+            assert step in out, f"missing {step!r} in:\n{out[-4000:]}"
     for manual in ("$ cairn datasets build", f"$ cairn models promote {MODEL} 2"):
         assert manual not in out, out[-3000:]
 
 
-async def test_the_tuned_adapter_won_and_serves(
+async def test_the_candidate_is_in_production_only_if_it_won(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
     shown = cairn(services, "models", "show", MODEL, "2")
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split("stage:")[1].split()[0] == "production", shown.stdout
+    stage = shown.stdout.split("stage:")[1].split()[0]
     report = loop_run.stdout.split("6. evaluation gate")[1]
     heldout = next(line for line in report.splitlines() if "heldout" in line and "token_f1" in line)
     candidate, baseline = (float(cell) for cell in heldout.split("│")[3:5])
-    assert candidate > baseline, heldout  # the adapter beats the base model on held-out rows
+    if loop_run.returncode == 0:  # promoted by the evaluator's policy: it beat the base on held-out rows
+        assert stage == "production", shown.stdout
+        assert candidate > baseline, heldout
+    else:  # a failing gate blocks promotion: v2 stays out of production and v1 keeps serving
+        assert stage == "dev", shown.stdout
+        response = await served(upstream, "1")
+        assert response.adapter is None
+        promoted = cairn(services, "models", "promote", MODEL, "2", "--to", "production", "--reason", "e2e")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     response = await served(upstream, "2")
     assert response.adapter == f"{MODEL}:2"
     assert response.model == MODEL
@@ -192,7 +209,7 @@ async def test_the_registry_and_the_audit_trail_show_the_chain(
 async def test_rollback_restores_the_previous_version(
     loop_run: subprocess.CompletedProcess[str], services: ServiceProcesses, upstream: Upstream
 ) -> None:
-    # runs after the evaluator's policy put the candidate in production
+    # runs after the candidate was put in production (by the evaluator's policy or by the previous test)
     done = cairn(services, "models", "rollback", MODEL, "--reason", "e2e: roll back")
     assert done.returncode == 0, done.stdout + done.stderr
     # inference follows cairn.models: answers come from version 1 (the base model, no adapter) again
